@@ -1,0 +1,65 @@
+# 政务公开咨询助手 — set up, train, run and test.
+# `make run` and `make test` work on a fresh machine: each target builds what it needs first.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL := models/govbot.tar.gz
+RASA_PORT ?= 5005
+ACTION_PORT ?= 5055
+
+# Privacy: no telemetry or error reports leave the machine; no model hub is contacted.
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+NLU_DATA := $(shell find data -type f 2>/dev/null)
+
+.PHONY: help setup venv model index train validate run test test-fast clean distclean
+
+help:
+	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
+	@echo "make test   — 安装环境并运行全部测试"
+	@echo "make train | make index | make validate | make clean"
+
+setup: venv model index
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml scripts/find-python310.sh
+	@test -x $(BIN)/python || "$$(scripts/find-python310.sh)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "pip==26.3"
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+model: venv
+	$(BIN)/govbot model prepare
+
+index: model
+	$(BIN)/govbot kb build
+
+$(MODEL): $(STAMP) config.yml domain.yml $(NLU_DATA)
+	$(BIN)/rasa train --fixed-model-name govbot --out models
+
+train: $(MODEL)
+
+validate: venv
+	$(BIN)/rasa data validate --fail-on-warnings
+
+run: index train
+	RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) scripts/run.sh
+
+# pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
+test: index train
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
+
+clean:
+	rm -rf models results .pytest_cache tests/artifacts
+
+distclean: clean
+	rm -rf $(VENV) .cache

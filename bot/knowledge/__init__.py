@@ -1,0 +1,1 @@
+"""Knowledge base: documents, passages, the index and search over it."""

@@ -1,0 +1,67 @@
+"""Retrieval quality on a question set: Hit@1, Hit@5, MRR and the not-found calibration.
+
+A hit is a passage of the expected document that contains the expected fact, so a right
+document with the wrong paragraph does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.knowledge.retriever import Hit
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def is_hit(hit: Hit, doc_id: str, fact: str) -> bool:
+    return hit.passage.doc_id == doc_id and _squash(fact) in _squash(hit.passage.text)
+
+
+@dataclass
+class EvalReport:
+    total: int = 0
+    hit_at_1: float = 0.0
+    hit_at_5: float = 0.0
+    mrr: float = 0.0
+    answered: float = 0.0  # answerable questions whose top score clears the threshold
+    rejected: float = 0.0  # unanswerable questions whose top score stays below it
+    misses: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def load_question_set(path: Path) -> dict:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return {"questions": data.get("questions", []), "unanswerable": data.get("unanswerable", [])}
+
+
+def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> EvalReport:
+    """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search)."""
+    questions = question_set["questions"]
+    report = EvalReport(total=len(questions))
+    h1 = h5 = rr = answered = 0.0
+    for item in questions:
+        hits = search(item["q"], top_k)
+        rank = next((i + 1 for i, h in enumerate(hits) if is_hit(h, item["doc"], item["fact"])), None)
+        h1 += rank == 1
+        h5 += rank is not None and rank <= 5
+        rr += 1 / rank if rank else 0
+        answered += bool(hits) and hits[0].score >= threshold
+        if rank != 1:
+            top = hits[0].passage if hits else None
+            report.misses.append(
+                {"q": item["q"], "expected": item["doc"], "rank": rank, "got": top.passage_id if top else None}
+            )
+    n = max(len(questions), 1)
+    report.hit_at_1, report.hit_at_5, report.mrr, report.answered = h1 / n, h5 / n, rr / n, answered / n
+    unanswerable = question_set["unanswerable"]
+    if unanswerable:
+        rejected = sum(not (hits := search(q, 1)) or hits[0].score < threshold for q in unanswerable)
+        report.rejected = rejected / len(unanswerable)
+    return report

@@ -1,0 +1,213 @@
+"""The persistent knowledge index: passage vectors plus a jieba BM25 side.
+
+An index is a directory named by a key that hashes the documents, the chunking rules and the
+embedding model, so any change to one of them yields a new key and a rebuild, while an unchanged
+knowledge base loads in milliseconds. Building only re-embeds passages whose text is new; the
+result is published atomically (write aside, rename, then flip the CURRENT pointer), so a reader
+never sees a half-written index and rebuilding never touches the Rasa model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+from tqdm import tqdm
+
+from bot.knowledge.chunking import CHUNKER_VERSION, Passage, split_document
+from bot.knowledge.documents import Document
+from bot.text import tokenize
+
+log = logging.getLogger(__name__)
+
+CURRENT_POINTER = "CURRENT"
+KEEP_OLD_INDEXES = 2
+
+
+class PassageEmbedder(Protocol):
+    identity: str
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass
+class KnowledgeIndex:
+    key: str
+    passages: list[Passage]
+    vectors: np.ndarray
+    tokens: list[list[str]]
+    manifest: dict
+
+    def __post_init__(self) -> None:
+        # BM25Okapi divides by the corpus size; an empty knowledge base still needs a valid object.
+        self.bm25 = BM25Okapi(self.tokens or [[""]])
+
+    @property
+    def documents(self) -> dict[str, dict]:
+        return self.manifest.get("documents", {})
+
+
+def index_key(documents: list[Document], embedder_identity: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"chunker={CHUNKER_VERSION}\nmodel={embedder_identity}\n".encode())
+    for doc in documents:
+        h.update(f"{doc.id}={doc.content_hash}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def _text_hash(passage: Passage) -> str:
+    return hashlib.sha256(passage.embedding_text().encode("utf-8")).hexdigest()
+
+
+def load_current(index_dir: Path) -> KnowledgeIndex | None:
+    pointer = Path(index_dir) / CURRENT_POINTER
+    if not pointer.exists():
+        return None
+    key = pointer.read_text().strip()
+    return load_index(Path(index_dir) / key)
+
+
+def load_index(directory: Path) -> KnowledgeIndex | None:
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    passages, tokens = [], []
+    with open(directory / "passages.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            tokens.append(row.pop("tokens"))
+            row.pop("text_hash", None)
+            passages.append(Passage(**row))
+    vectors = np.load(directory / "vectors.npy")
+    if len(vectors) != len(passages):
+        log.warning("index %s is inconsistent (%d vectors, %d passages)", directory, len(vectors), len(passages))
+        return None
+    return KnowledgeIndex(manifest["key"], passages, vectors, tokens, manifest)
+
+
+def build_index(
+    documents: list[Document],
+    embedder: PassageEmbedder,
+    index_dir: Path,
+    progress: bool = False,
+) -> tuple[KnowledgeIndex, dict]:
+    """Load the index for these documents, or build and publish it. Returns (index, stats)."""
+    index_dir = Path(index_dir)
+    key = index_key(documents, embedder.identity)
+    started = time.perf_counter()
+    existing = load_index(index_dir / key)
+    if existing is not None:
+        _point_to(index_dir, key)
+        return existing, {"key": key, "rebuilt": False, "passages": len(existing.passages), "embedded": 0}
+
+    passages: list[Passage] = []
+    for doc in documents:
+        passages.extend(split_document(doc))
+
+    reusable = _reusable_vectors(index_dir, embedder.identity)
+    hashes = [_text_hash(p) for p in passages]
+    missing = [i for i, h in enumerate(hashes) if h not in reusable]
+    dim = next(iter(reusable.values())).shape[0] if reusable else None
+    fresh = (
+        embedder.embed_passages([passages[i].embedding_text() for i in missing], show_progress=progress)
+        if missing
+        else np.zeros((0, dim or 1), dtype=np.float32)
+    )
+    fresh_by_position = dict(zip(missing, fresh))
+    rows = [fresh_by_position[i] if i in fresh_by_position else reusable[h] for i, h in enumerate(hashes)]
+    vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, fresh.shape[1]), np.float32)
+
+    iterator = tqdm(passages, desc="分词", unit="段", disable=not progress)
+    tokens = [tokenize(p.embedding_text()) for p in iterator]
+    manifest = {
+        "key": key,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "embedder": embedder.identity,
+        "chunker": CHUNKER_VERSION,
+        "documents": {
+            d.id: {"title": d.title, "issuer": d.issuer, "date": d.date, "hash": d.content_hash} for d in documents
+        },
+        "passages": len(passages),
+    }
+    _publish(index_dir, key, passages, hashes, tokens, vectors, manifest)
+    stats = {
+        "key": key,
+        "rebuilt": True,
+        "passages": len(passages),
+        "embedded": len(missing),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info("knowledge index %s built: %s", key, stats)
+    return KnowledgeIndex(key, passages, vectors, tokens, manifest), stats
+
+
+def _reusable_vectors(index_dir: Path, identity: str) -> dict[str, np.ndarray]:
+    """Vectors of the current index, by passage text hash, when they came from the same model."""
+    pointer = index_dir / CURRENT_POINTER
+    if not pointer.exists():
+        return {}
+    directory = index_dir / pointer.read_text().strip()
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("embedder") != identity:
+            return {}
+        vectors = np.load(directory / "vectors.npy")
+        with open(directory / "passages.jsonl", encoding="utf-8") as fh:
+            hashes = [json.loads(line)["text_hash"] for line in fh]
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("previous index unreadable, re-embedding everything: %s", exc)
+        return {}
+    return dict(zip(hashes, vectors))
+
+
+def _publish(index_dir, key, passages, hashes, tokens, vectors, manifest) -> None:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=index_dir))
+    try:
+        with open(staging / "passages.jsonl", "w", encoding="utf-8") as fh:
+            for passage, text_hash, toks in zip(passages, hashes, tokens):
+                row = passage.to_dict() | {"text_hash": text_hash, "tokens": toks}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        np.save(staging / "vectors.npy", vectors)
+        # The manifest is written last: its presence marks a complete index.
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+        target = index_dir / key
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    _point_to(index_dir, key)
+    _prune(index_dir, keep={key})
+
+
+def _point_to(index_dir: Path, key: str) -> None:
+    pointer = index_dir / CURRENT_POINTER
+    if pointer.exists() and pointer.read_text().strip() == key:
+        return
+    tmp = index_dir / f".{CURRENT_POINTER}.{os.getpid()}"
+    tmp.write_text(key + "\n")
+    os.replace(tmp, pointer)
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Keep a couple of older indexes so a reader that loaded one just before the flip still works."""
+    candidates = sorted(
+        (p for p in index_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in candidates[KEEP_OLD_INDEXES:]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""Answers quote their passage and cite it; weak matches get an honest not-found."""
+
+from bot.answering import NOT_FOUND_TEXT, citation, compose_answer, select_sentences
+from bot.knowledge.chunking import Passage
+from bot.knowledge.retriever import Hit
+from bot.text import display, normalize, split_sentences
+
+
+def _passage(text: str, **kw) -> Passage:
+    fields = dict(
+        doc_id="d", title="2020年上海市商务委员会政务公开工作要点", issuer="上海市商务委员会",
+        date="2020-04-19", doc_number="", section="五、… / （二）强化新媒体工作", part="五", text=text, ordinal=3,
+    )
+    fields.update(kw)
+    return Passage(**fields)
+
+
+def test_citation_line_matches_the_agreed_format():
+    assert citation(_passage("x")) == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，2020-04-19，第五部分"
+    no_date = _passage("x", date="", part="", doc_number="商办厅函〔2017〕177号")
+    assert citation(no_date) == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，商办厅函〔2017〕177号"
+
+
+def test_answer_quotes_only_sentences_of_the_cited_passage():
+    text = (
+        "(二)强化新媒体工作。加强政务新媒体规范化管理,不断增强信息编发、政策解读、回应关切能力。"
+        + "扩大新媒体影响力,进一步打造有影响力的新媒体平台。" + "另外还要做好很多其他与问题无关的工作，例如档案整理和会议安排。" * 6
+    )
+    hits = [Hit(_passage(text), score=0.95, dense=0.9, bm25=1.0)]
+    answer = compose_answer("政务新媒体有什么要求", hits, threshold=0.8)
+    assert answer.found
+    assert "政务新媒体规范化管理" in answer.text
+    assert len(answer.text) < len(text)
+    assert answer.message.endswith("第五部分")
+    source_sentences = {normalize(display(s)) for s in split_sentences(text)}
+    for sentence in split_sentences(answer.text):
+        assert normalize(sentence) in source_sentences
+
+
+def test_below_threshold_is_not_found_with_next_steps():
+    hits = [Hit(_passage("无关内容。"), score=0.5, dense=0.5, bm25=0.0)]
+    answer = compose_answer("护照怎么办", hits, threshold=0.8)
+    assert not answer.found
+    assert answer.text == NOT_FOUND_TEXT
+    assert "没有找到" in answer.text and "依申请公开" in answer.text
+    assert "来源" not in answer.message
+
+
+def test_short_passage_is_returned_whole():
+    text = "依托办理服务大厅,开设政务公开服务窗口。"
+    assert select_sentences("有没有窗口", text) == text
+
+
+def test_display_uses_chinese_punctuation():
+    assert display("加强管理,提升能力:一是(试行)") == "加强管理，提升能力：一是（试行）"
+    assert normalize("ＡＢＣ１２３，　你好") == "ABC123, 你好"

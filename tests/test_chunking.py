@@ -1,0 +1,56 @@
+"""Splitting follows the documents' own numbering and keeps what a citation needs."""
+
+from bot.knowledge.chunking import MAX_CHARS, split_document
+from bot.knowledge.documents import Document, load_documents
+from tests.conftest import ROOT
+
+
+def _doc(body: str) -> Document:
+    return Document(id="t", title="测试文件", issuer="示例局", body=body, date="2020-01-01")
+
+
+def test_sections_follow_chinese_numbering():
+    body = "总体要求是:做好工作。\n\n一、第一部分标题\n\n(一)第一项。内容甲。\n\n（二）第二项。内容乙。\n\n二、第二部分\n\n正文丙。"
+    passages = split_document(_doc(body))
+    assert [p.section for p in passages] == [
+        "",
+        "一、第一部分标题 / （一）第一项",
+        "一、第一部分标题 / （二）第二项",
+        "二、第二部分",
+    ]
+    assert [p.part for p in passages] == ["", "一", "一", "二"]
+    assert passages[1].text.startswith("(一)第一项。内容甲。")
+
+
+def test_long_paragraphs_are_split_under_the_limit_without_losing_text():
+    sentence = "这是一个用于测试切分长度的句子，内容不断重复以便超过上限。"
+    body = "一、长段落\n" + sentence * 40
+    passages = split_document(_doc(body))
+    assert len(passages) > 1
+    assert all(len(p.text) <= MAX_CHARS for p in passages)
+    joined = "".join(p.text for p in passages)
+    assert joined.count(sentence) >= 40  # overlap may repeat a sentence, never drop one
+
+
+def test_numbered_list_items_are_not_mistaken_for_headings():
+    body = "四、工作流程\n(一)文件公开流程\n1.文件起草人完成文件起草,需在审批签中填写确定公开属性。\n2.科室负责人初审时签署意见。"
+    passages = split_document(_doc(body))
+    assert {p.section for p in passages} == {"四、工作流程 / （一）文件公开流程"}
+
+
+def test_every_seed_passage_keeps_title_issuer_and_fits():
+    for doc in load_documents(ROOT / "knowledge" / "documents"):
+        passages = split_document(doc)
+        assert passages, doc.id
+        assert all(p.title == doc.title and p.issuer == doc.issuer for p in passages)
+        assert all(0 < len(p.text) <= MAX_CHARS for p in passages)
+        body_chars = sum(len(line.strip()) for line in doc.body.splitlines())
+        assert sum(len(p.text.replace("\n", "")) for p in passages) >= body_chars * 0.95
+
+
+def test_shanghai_new_media_passage_is_cited_as_part_five():
+    docs = {d.id: d for d in load_documents(ROOT / "knowledge" / "documents")}
+    passages = split_document(docs["shanghai-commerce-2020-disclosure-points"])
+    media = next(p for p in passages if "政务新媒体规范化管理" in p.text)
+    assert media.part == "五"
+    assert media.section.endswith("（二）强化新媒体工作")
