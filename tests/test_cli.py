@@ -1,0 +1,48 @@
+"""The `govbot` console script, run as staff would run it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+GOVBOT = str(Path(sys.executable).parent / "govbot")
+FIELDS = {"doc_id", "title", "issuer", "date", "section", "text", "score"}
+
+
+def run(*args, stdin=None):
+    return subprocess.run([GOVBOT, *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=600)
+
+
+def test_kb_build_reports_an_up_to_date_index(knowledge_service):
+    result = run("kb", "build", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "索引已是最新" in result.stdout
+
+
+def test_kb_search_json_best_first(knowledge_service):
+    result = run("kb", "search", "上海市商务委对政务新媒体有什么要求", "--top-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert len(hits) == 3 and all(set(h) == FIELDS for h in hits)
+    assert hits[0]["doc_id"] == "shanghai-commerce-2020-disclosure-points"
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_kb_search_reads_queries_from_stdin_one_json_array_per_line(knowledge_service):
+    queries = "商务部政务大厅有多大\n楚雄州商务局文件公开流程\n\n"
+    result = run("kb", "search", "--top-k", "2", "--json", stdin=queries)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip("\n").split("\n")
+    assert len(lines) == 3
+    first, second, blank = (json.loads(line) for line in lines)
+    assert first[0]["doc_id"] == "mofcom-promoting-disclosure"
+    assert second[0]["doc_id"] == "chuxiong-commerce-disclosure-plan"
+    assert blank == []
+
+
+def test_ask_prints_answer_and_citation(knowledge_service):
+    result = run("ask", "上海市商务委2020年对政务新媒体提了什么要求")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("来源：《2020年上海市商务委员会政务公开工作要点》")

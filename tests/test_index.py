@@ -1,0 +1,66 @@
+"""The index persists, rebuilds only what changed, and publishes atomically."""
+
+import shutil
+
+import pytest
+
+from bot.knowledge.documents import DocumentError, load_documents
+from bot.knowledge.index import CURRENT_POINTER, build_index, load_current
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def knowledge_copy(tmp_path):
+    target = tmp_path / "documents"
+    shutil.copytree(ROOT / "knowledge" / "documents", target)
+    return target
+
+
+class CountingEmbedder:
+    """The real embedder, counting how many passages it is asked to embed."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.identity = embedder.identity
+        self.embedded = 0
+
+    def embed_passages(self, texts, show_progress=False):
+        self.embedded += len(texts)
+        return self._embedder.embed_passages(texts, show_progress=show_progress)
+
+
+def test_unchanged_knowledge_loads_without_embedding(embedder, knowledge_copy, tmp_path):
+    counting = CountingEmbedder(embedder)
+    docs = load_documents(knowledge_copy)
+    first, stats = build_index(docs, counting, tmp_path / "index")
+    assert stats["rebuilt"] and counting.embedded == len(first.passages) > 0
+    again, stats = build_index(docs, counting, tmp_path / "index")
+    assert not stats["rebuilt"] and counting.embedded == len(first.passages)
+    assert again.key == first.key and (again.vectors == first.vectors).all()
+
+
+def test_editing_one_document_reembeds_only_its_changed_passages(embedder, knowledge_copy, tmp_path):
+    counting = CountingEmbedder(embedder)
+    first, _ = build_index(load_documents(knowledge_copy), counting, tmp_path / "index")
+    path = knowledge_copy / "shanghai-commerce-2020-disclosure-points.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("强化新媒体工作。", "强化新媒体工作和短视频工作。"), "utf-8")
+    before = counting.embedded
+    second, stats = build_index(load_documents(knowledge_copy), counting, tmp_path / "index")
+    assert stats["rebuilt"] and second.key != first.key
+    assert counting.embedded - before == 1
+    assert (tmp_path / "index" / CURRENT_POINTER).read_text().strip() == second.key
+    assert load_current(tmp_path / "index").key == second.key
+
+
+def test_bad_document_is_reported_by_name(knowledge_copy):
+    (knowledge_copy / "broken.md").write_text("---\ntitle: 没有发布机关\n---\n正文", "utf-8")
+    with pytest.raises(DocumentError, match="broken.md.*issuer"):
+        load_documents(knowledge_copy)
+
+
+def test_index_never_points_at_a_partial_build(embedder, knowledge_copy, tmp_path):
+    build_index(load_documents(knowledge_copy), embedder, tmp_path / "index")
+    leftovers = [p for p in (tmp_path / "index").iterdir() if p.name.startswith(".build-")]
+    assert leftovers == []
+    current = load_current(tmp_path / "index")
+    assert (tmp_path / "index" / current.key / "manifest.json").exists()
