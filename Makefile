@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 NLU_DATA := $(shell find data -type f 2>/dev/null)
 
-.PHONY: help setup venv model index train validate run test test-fast clean distclean
+.PHONY: help setup venv model index train validate run shell test clean distclean
 
 help:
 	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
@@ -53,6 +53,11 @@ validate: venv
 
 run: index train
 	RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) scripts/run.sh
+
+# Chat in the terminal while `make run` is running (uses its action server).
+shell: train
+	ACTION_ENDPOINT_URL=http://127.0.0.1:$(ACTION_PORT)/webhook $(BIN)/rasa shell --model $(MODEL) \
+		--endpoints endpoints.yml --port 5006
 
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
 test: index train

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import UserUtteranceReverted
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt, typed_question
@@ -29,9 +29,14 @@ class ActionAnswerKnowledge(Action):
     ) -> list[dict[str, Any]]:
         question = typed_question(tracker.events, tracker.latest_message.get("text"))
         issuers = {e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "issuer"}
-        answer = get_service().answer(question, issuers={i for i in issuers if i})
-        dispatcher.utter_message(text=answer.message)
-        return []
+        reply = get_service().reply(
+            question,
+            issuers={i for i in issuers if i},
+            previous_item=tracker.get_slot("service_item"),
+            chosen_item=next(tracker.get_latest_entity_values("service_item"), None),
+        )
+        dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
+        return [SlotSet("service_item", reply.service_item)]
 
 
 class ActionAskAffirmation(Action):

@@ -44,8 +44,8 @@ def citation(passage: Passage) -> str:
         parts.append(passage.doc_number)
     if passage.date:
         parts.append(passage.date)
-    if passage.part:
-        parts.append(f"第{passage.part}部分")
+    if passage.locator:
+        parts.append(passage.locator)
     return "来源：" + "，".join(parts)
 
 
@@ -78,11 +78,19 @@ def select_sentences(question: str, text: str) -> str:
     return "".join(sentences[i] for i in sorted(chosen))
 
 
+def _faq_answer(text: str) -> str | None:
+    """An FAQ passage ("问：…\n答：…\n依据：…") answers with its answer and basis, not its question."""
+    if not text.startswith("问："):
+        return None
+    lines = [line for line in text.splitlines() if line.startswith(("答：", "依据："))]
+    return "\n".join(line.removeprefix("答：") for line in lines) or None
+
+
 def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
     if not hits or hits[0].score < threshold:
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     top = hits[0].passage
-    body = display(select_sentences(question, top.text))
+    body = display(_faq_answer(top.text) or select_sentences(question, top.text))
     if len(body) > MAX_ANSWER_CHARS + 40:
         body = body[:MAX_ANSWER_CHARS].rstrip("，、；") + "……"
     return Answer(found=True, text=body, citation=citation(top), hits=hits)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -65,13 +66,132 @@ def kb_build(quiet: bool) -> None:
     try:
         stats = _service().build(progress=not quiet)
     except DocumentError as exc:
-        _fail(str(exc))
+        _fail(f"{exc}（索引未改动，仍使用上一版）")
     if stats["rebuilt"]:
         click.echo(
             f"索引已更新：{stats['passages']} 个段落，新嵌入 {stats['embedded']} 个，用时 {stats['seconds']} 秒（{stats['key']}）"
         )
     else:
         click.echo(f"索引已是最新：{stats['passages']} 个段落（{stats['key']}）")
+
+
+@kb.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--issuer", help="发布机关（文件头中没有时必填）")
+@click.option("--title", help="标题（默认取文件头、网页标题或第一行）")
+@click.option("--id", "doc_id", help="文档编号（默认由文件名生成）")
+@click.option("--no-build", is_flag=True, help="Only add the files; build the index later.")
+def kb_add(paths: tuple[Path, ...], issuer: str | None, title: str | None, doc_id: str | None, no_build: bool) -> None:
+    """Add Markdown, TXT, HTML, DOCX or PDF files to knowledge/documents/ and update the index."""
+    from bot.knowledge.documents import DocumentError
+    from bot.knowledge.ingest import to_document, write_document
+    from bot.settings import Settings
+
+    if doc_id and len(paths) > 1:
+        _fail("--id 只能在添加单个文件时使用")
+    documents_dir = Settings.from_env().knowledge_dir / "documents"
+    failures = 0
+    for path in paths:
+        try:
+            document = to_document(path, issuer=issuer, title=title, doc_id=doc_id)
+            target = write_document(document, documents_dir)
+        except DocumentError as exc:
+            failures += 1
+            click.echo(f"跳过：{exc}", err=True)
+            continue
+        click.echo(f"已添加 {document.id}：《{document.title}》（{document.issuer}）→ {target}")
+    if not no_build and failures < len(paths):
+        kb_build.callback(quiet=False)
+    if failures:
+        sys.exit(1)
+
+
+@kb.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def kb_list(as_json: bool) -> None:
+    """The documents in the knowledge base and how many passages each has in the index."""
+    from collections import Counter
+
+    service = _service()
+    service.build()
+    counts = Counter(p.doc_id for p in service.retriever.index.passages)
+    rows = [
+        {"id": doc_id, **{k: meta.get(k, "") for k in ("title", "issuer", "date")}, "passages": counts[doc_id]}
+        for doc_id, meta in sorted(service.retriever.index.documents.items())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in rows:
+        click.echo(f"{row['id']}\t{row['passages']}段\t{row['date'] or '—'}\t{row['issuer']}\t《{row['title']}》")
+    click.echo(f"共 {len(rows)} 个文档")
+
+
+@kb.command("remove")
+@click.argument("doc_id")
+@click.option("--no-build", is_flag=True)
+def kb_remove(doc_id: str, no_build: bool) -> None:
+    """Remove a document added to knowledge/documents/ and update the index."""
+    from bot.settings import Settings
+
+    knowledge_dir = Settings.from_env().knowledge_dir
+    path = knowledge_dir / "documents" / f"{doc_id}.md"
+    if not path.exists():
+        if doc_id.startswith(("service-item-", "faq-")):
+            _fail(f"{doc_id} 来自 service_items.yml 或 faq.yml，请在该文件中删除对应条目后运行 govbot kb build")
+        _fail(f"没有编号为 {doc_id} 的文档（用 govbot kb list 查看）")
+    path.unlink()
+    click.echo(f"已删除 {path}")
+    if not no_build:
+        kb_build.callback(quiet=False)
+
+
+@kb.command("stats")
+def kb_stats() -> None:
+    """Size of the knowledge base and the index in force."""
+    from collections import Counter
+
+    service = _service()
+    stats = service.build()
+    index = service.retriever.index
+    kinds = Counter(_kind(p.doc_id) for p in index.passages)
+    lengths = [len(p.text) for p in index.passages] or [0]
+    click.echo(f"索引：{stats['key']}（构建于 {index.manifest.get('built_at', '?')}）")
+    click.echo(f"嵌入模型：{index.manifest.get('embedder')}")
+    click.echo(f"文档 {len(index.documents)} 个，段落 {len(index.passages)} 个，平均 {sum(lengths) // len(lengths)} 字，最长 {max(lengths)} 字")
+    for kind, count in sorted(kinds.items()):
+        click.echo(f"  {kind}：{count} 段")
+
+
+def _kind(doc_id: str) -> str:
+    if doc_id.startswith("service-item-"):
+        return "政务服务事项"
+    if doc_id.startswith("faq-"):
+        return "常见问题"
+    return "文件"
+
+
+@kb.command("eval")
+@click.argument("question_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def kb_eval(question_file: Path, as_json: bool) -> None:
+    """Hit@1, Hit@5 and MRR on a YAML or JSONL question set ({q, doc, fact}), and the misses."""
+    from bot.knowledge.evaluation import evaluate, load_question_set
+
+    service = _service()
+    try:
+        questions = load_question_set(question_file)
+    except ValueError as exc:
+        _fail(str(exc))
+    report = evaluate(service.search, questions, service.settings.answer_threshold)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        return
+    click.echo(f"问题 {report.total} 个：Hit@1 {report.hit_at_1:.3f}  Hit@5 {report.hit_at_5:.3f}  MRR {report.mrr:.3f}")
+    click.echo(f"可答问题过阈值 {report.answered:.1%}；不可答问题被拒答 {report.rejected:.1%}")
+    for miss in report.misses:
+        where = f"第{miss['rank']}名" if miss["rank"] else "前5名之外"
+        click.echo(f"  未命中（{where}）：{miss['q']}  期望 {miss['expected']}，实得 {miss['got']}")
 
 
 @kb.command("search")

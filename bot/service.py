@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import cached_property
 
+from dataclasses import dataclass, field
+
 from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, compose_answer
-from bot.knowledge.documents import load_documents
-from bot.knowledge.index import KnowledgeIndex, build_index
+from bot.knowledge.catalogue import CATALOGUE_FILE, load_catalogue
+from bot.knowledge.sources import load_knowledge
+from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import Hit, Retriever, load_issuer_aliases
+from bot.service_items import ServiceItemDesk
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+RELOAD_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One bot turn: text for every channel, optional buttons, and the service item in focus."""
+
+    text: str
+    buttons: list[dict] = field(default_factory=list)
+    service_item: str | None = None
+    found: bool = True
 
 
 class KnowledgeService:
@@ -24,6 +40,8 @@ class KnowledgeService:
         self.settings = settings or Settings.from_env()
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
+        self._desk: ServiceItemDesk | None = None
+        self._checked_at = 0.0
 
     @cached_property
     def embedder(self):
@@ -34,7 +52,7 @@ class KnowledgeService:
 
     def build(self, progress: bool = False) -> dict:
         """Bring the index up to date with knowledge/ and switch the retriever to it."""
-        documents = load_documents(self.settings.documents_dir)
+        documents = load_knowledge(self.settings.knowledge_dir)
         index, stats = build_index(documents, self.embedder, self.settings.index_dir, progress=progress)
         self._use(index)
         return stats
@@ -48,17 +66,43 @@ class KnowledgeService:
             bm25_weight=self.settings.bm25_weight,
             issuer_boost=self.settings.issuer_boost,
         )
+        catalogue = load_catalogue(self.settings.knowledge_dir / CATALOGUE_FILE)
+        desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
         with self._lock:
-            self._retriever = retriever
+            self._retriever, self._desk = retriever, desk
 
     @property
     def retriever(self) -> Retriever:
+        """The retriever in force; a newer published index (govbot kb build) replaces it."""
         with self._lock:
             retriever = self._retriever
         if retriever is None:
             self.build()
-            retriever = self._retriever
-        return retriever
+            with self._lock:
+                return self._retriever
+        self._pick_up_new_index(retriever)
+        with self._lock:
+            return self._retriever
+
+    def _pick_up_new_index(self, current: Retriever) -> None:
+        """Checked at most once a second; in-flight questions keep the retriever they started with."""
+        now = time.monotonic()
+        if now - self._checked_at < RELOAD_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        key = current_key(self.settings.index_dir)
+        if not key or key == current.index.key:
+            return
+        index = load_index(self.settings.index_dir / key)
+        if index is None or index.manifest.get("embedder") != self.embedder.identity:
+            return
+        log.info("switching to knowledge index %s", key)
+        self._use(index)
+
+    @property
+    def desk(self) -> ServiceItemDesk | None:
+        self.retriever  # built together
+        return self._desk
 
     def search(self, query: str, top_k: int | None = None, issuers: set[str] | None = None) -> list[Hit]:
         return self.retriever.search(query, top_k or self.settings.top_k, issuers=issuers)
@@ -71,6 +115,33 @@ class KnowledgeService:
         except Exception:
             log.exception("knowledge answer failed for a question of %d characters", len(question or ""))
             return Answer(found=False, text=RETRIEVAL_ERROR_TEXT)
+
+
+    def reply(
+        self,
+        question: str,
+        issuers: set[str] | None = None,
+        previous_item: str | None = None,
+        chosen_item: str | None = None,
+    ) -> Reply:
+        """A service-item field answer when the question is about one, else a knowledge answer."""
+        try:
+            desk = self.desk
+            if desk is not None:
+                item_answer = desk.answer(desk.understand(question, previous_item, chosen_item))
+                if item_answer is not None:
+                    code = item_answer.item.code if item_answer.item else previous_item
+                    return Reply(item_answer.message, item_answer.buttons, code)
+        except Exception:
+            log.exception("service-item answer failed; falling back to retrieval")
+        answer = self.answer(question, issuers)
+        return Reply(answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found)
+
+    def _item_of(self, answer: Answer) -> str | None:
+        if not answer.found or not answer.hits or self._desk is None:
+            return None
+        doc_id = answer.hits[0].passage.doc_id
+        return next((i.code for i in self._desk.catalogue.items if i.doc_id == doc_id), None)
 
 
 _service: KnowledgeService | None = None

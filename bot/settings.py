@@ -48,10 +48,6 @@ class Settings:
     top_k: int = 5
 
     @property
-    def documents_dir(self) -> Path:
-        return self.knowledge_dir / "documents"
-
-    @property
     def index_dir(self) -> Path:
         return self.cache_dir / "index"
 

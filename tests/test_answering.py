@@ -9,7 +9,7 @@ from bot.text import display, normalize, split_sentences
 def _passage(text: str, **kw) -> Passage:
     fields = dict(
         doc_id="d", title="2020年上海市商务委员会政务公开工作要点", issuer="上海市商务委员会",
-        date="2020-04-19", doc_number="", section="五、… / （二）强化新媒体工作", part="五", text=text, ordinal=3,
+        date="2020-04-19", doc_number="", section="五、… / （二）强化新媒体工作", locator="第五部分", text=text, ordinal=3,
     )
     fields.update(kw)
     return Passage(**fields)
@@ -17,7 +17,7 @@ def _passage(text: str, **kw) -> Passage:
 
 def test_citation_line_matches_the_agreed_format():
     assert citation(_passage("x")) == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，2020-04-19，第五部分"
-    no_date = _passage("x", date="", part="", doc_number="商办厅函〔2017〕177号")
+    no_date = _passage("x", date="", locator="", doc_number="商办厅函〔2017〕177号")
     assert citation(no_date) == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，商办厅函〔2017〕177号"
 
 
@@ -54,3 +54,10 @@ def test_short_passage_is_returned_whole():
 def test_display_uses_chinese_punctuation():
     assert display("加强管理,提升能力:一是(试行)") == "加强管理，提升能力：一是（试行）"
     assert normalize("ＡＢＣ１２３，　你好") == "ABC123, 你好"
+
+
+def test_faq_passage_answers_with_answer_and_basis_only():
+    text = "问：申请公开要写用途吗（也可问：要不要说明目的）\n答：不需要说明用途。\n依据：《中华人民共和国政府信息公开条例》第二十九条"
+    hits = [Hit(_passage(text, title="示例市商务局常见问题解答", locator=""), score=2.0, dense=0.9, bm25=1.0)]
+    answer = compose_answer("申请公开要写用途吗", hits, threshold=0.8)
+    assert answer.text == "不需要说明用途。\n依据：《中华人民共和国政府信息公开条例》第二十九条"

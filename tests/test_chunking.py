@@ -18,7 +18,7 @@ def test_sections_follow_chinese_numbering():
         "一、第一部分标题 / （二）第二项",
         "二、第二部分",
     ]
-    assert [p.part for p in passages] == ["", "一", "一", "二"]
+    assert [p.locator for p in passages] == ["", "第一部分", "第一部分", "第二部分"]
     assert passages[1].text.startswith("(一)第一项。内容甲。")
 
 
@@ -52,5 +52,22 @@ def test_shanghai_new_media_passage_is_cited_as_part_five():
     docs = {d.id: d for d in load_documents(ROOT / "knowledge" / "documents")}
     passages = split_document(docs["shanghai-commerce-2020-disclosure-points"])
     media = next(p for p in passages if "政务新媒体规范化管理" in p.text)
-    assert media.part == "五"
+    assert media.locator == "第五部分"
     assert media.section.endswith("（二）强化新媒体工作")
+
+
+def test_regulation_articles_are_cited_by_article_number():
+    body = (
+        "第四章 依申请公开\n"
+        "第三十三条 行政机关收到申请后，能够当场答复的当场答复；不能当场答复的，自收到申请之日起20个工作日内答复。\n"
+        "第三十四条 联合制作的信息，可以征求其他机关意见。\n"
+        "第五章 监督和保障\n"
+        "第五十一条 认为权益受到侵害的，可以投诉举报，也可以申请行政复议或者提起行政诉讼。"
+    )
+    passages = split_document(_doc(body))
+    assert [(p.section, p.locator) for p in passages] == [
+        ("第四章 依申请公开 / 第三十三条", "第三十三条"),
+        ("第四章 依申请公开 / 第三十四条", "第三十四条"),
+        ("第五章 监督和保障 / 第五十一条", "第五十一条"),
+    ]
+    assert passages[0].text.startswith("第三十三条 行政机关收到申请后")

@@ -101,3 +101,20 @@ def test_odd_input_gets_a_reply_not_a_crash(servers, message):
     assert isinstance(messages, list)
     if message.strip():
         assert messages and all(isinstance(m.get("text", ""), str) for m in messages)
+
+
+def test_service_item_field_answer_and_follow_up_across_turns(servers):
+    from bot.knowledge.catalogue import load_catalogue
+    from tests.conftest import ROOT
+
+    catalogue = load_catalogue(ROOT / "knowledge" / "service_items.yml")
+    item = next(i for i in catalogue.items if i.name == "对外贸易经营者备案登记")
+    user = sender()
+    materials = "\n".join(servers.texts(user, "对外贸易经营者备案要什么材料"))
+    assert f"【{item.name}（{item.code}）】" in materials
+    assert item.field_text("materials") in materials
+    assert materials.strip().splitlines()[-1].endswith(f"{item.name}（{item.code}）")
+    follow_up = "\n".join(servers.texts(user, "那要多久？"))
+    assert f"【{item.name}（{item.code}）】" in follow_up
+    assert item.field_text("time_limit") in follow_up
+    assert "申请材料" not in follow_up

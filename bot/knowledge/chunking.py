@@ -15,13 +15,27 @@ from bot.text import split_sentences
 
 MAX_CHARS = 600
 # Bump when the splitting rules change, so existing indexes are rebuilt.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
-_NUM = "一二三四五六七八九十"
-_LEVELS = (
-    (1, re.compile(rf"^(?:第([{_NUM}]{{1,3}})(?:部分|章)|([{_NUM}]{{1,3}})\s*[、.．])\s*")),
-    (2, re.compile(rf"^[（(]\s*([{_NUM}]{{1,3}})\s*[)）]\s*")),
-    (3, re.compile(r"^(?:(\d{1,2})\s*[.．、](?!\d)|[（(](\d{1,2})[)）])\s*")),
+_NUM = "一二三四五六七八九十百零"
+
+
+@dataclass(frozen=True)
+class _HeadingKind:
+    level: int
+    pattern: re.Pattern
+    label: str  # format of the heading label, {n} is the numeral
+    locator: str | None  # how a citation names it; None: cite the enclosing part
+    titled: bool = True  # False: the line has no title, only a number ("第三十三条 行政机关……")
+
+
+_KINDS = (
+    _HeadingKind(1, re.compile(rf"^第([{_NUM}]{{1,4}})章\s*"), "第{n}章 ", "第{n}章"),
+    _HeadingKind(1, re.compile(rf"^第([{_NUM}]{{1,3}})部分\s*"), "第{n}部分 ", "第{n}部分"),
+    _HeadingKind(1, re.compile(rf"^([{_NUM}]{{1,3}})\s*[、.．]\s*"), "{n}、", "第{n}部分"),
+    _HeadingKind(2, re.compile(rf"^第([{_NUM}]{{1,5}})条\s*"), "第{n}条", "第{n}条", titled=False),
+    _HeadingKind(2, re.compile(rf"^[（(]\s*([{_NUM}]{{1,3}})\s*[)）]\s*"), "（{n}）", None),
+    _HeadingKind(3, re.compile(r"^(?:(\d{1,2})\s*[.．、](?!\d)|[（(](\d{1,2})[)）])\s*"), "{n}. ", None),
 )
 _HEADING_MAX = 40
 _LIST_ITEM_MAX = 20
@@ -37,7 +51,7 @@ class Passage:
     date: str
     doc_number: str
     section: str  # heading path, e.g. "五、着力提升… / （二）强化新媒体工作"
-    part: str  # top-level part numeral, e.g. "五" (cited as 第五部分)
+    locator: str  # where in the document a citation points: "第五部分", "第三十三条", or ""
     text: str
     ordinal: int
 
@@ -53,26 +67,25 @@ class Passage:
         return asdict(self)
 
 
-def _heading(line: str) -> tuple[int, str, str] | None:
-    """(level, numeral, heading title) when the line starts a numbered part."""
-    for level, pattern in _LEVELS:
-        match = pattern.match(line)
+def _heading(line: str) -> tuple[_HeadingKind, str] | None:
+    """(kind, heading label) when the line starts a numbered part, chapter or article."""
+    for kind in _KINDS:
+        match = kind.pattern.match(line)
         if not match:
             continue
         numeral = next(g for g in match.groups() if g)
+        label = kind.label.format(n=numeral)
+        if not kind.titled:
+            return kind, label
         rest = line[match.end():]
         # An inline heading ends at the first full stop: "（二）强化新媒体工作。加强…"
         head = _TRAILING_NOTE.sub("", rest.split("。", 1)[0]).strip()
-        if level == 3 and len(head) > _LIST_ITEM_MAX:
+        if kind.level == 3 and len(head) > _LIST_ITEM_MAX:
             return None  # "1.文件起草人完成文件起草,需在…" is a list item, not a heading
         if not head or len(head) > _HEADING_MAX:
             head = rest[:20].rstrip("，,、") + "…" if len(rest) > 20 else rest
-        return level, numeral, _label(level, numeral) + head.strip()
+        return kind, (label + head.strip()).strip()
     return None
-
-
-def _label(level: int, numeral: str) -> str:
-    return {1: f"{numeral}、", 2: f"（{numeral}）", 3: f"{numeral}. "}[level]
 
 
 def _windows(sentences: list[str]) -> list[str]:
@@ -95,16 +108,16 @@ def _windows(sentences: list[str]) -> list[str]:
 
 
 def split_document(doc: Document) -> list[Passage]:
-    path: dict[int, str] = {}
-    part = ""
-    groups: list[tuple[str, str, list[str]]] = []  # (section, part, paragraphs)
+    path: dict[int, tuple[str, str | None]] = {}  # level -> (label, locator)
+    groups: list[tuple[str, str, list[str]]] = []  # (section, locator, paragraphs)
 
     def add_paragraph(paragraph: str) -> None:
-        section = " / ".join(path[k] for k in sorted(path))
+        section = " / ".join(path[k][0] for k in sorted(path))
+        locator = next((path[k][1] for k in sorted(path, reverse=True) if path[k][1]), "")
         if groups and groups[-1][0] == section:
             groups[-1][2].append(paragraph)
         else:
-            groups.append((section, part, [paragraph]))
+            groups.append((section, locator, [paragraph]))
 
     for raw in doc.body.splitlines():
         line = raw.strip()
@@ -112,18 +125,17 @@ def split_document(doc: Document) -> list[Passage]:
             continue
         found = _heading(line)
         if found:
-            level, numeral, head = found
-            for deeper in [k for k in path if k >= level]:
+            kind, label = found
+            for deeper in [k for k in path if k >= kind.level]:
                 del path[deeper]
-            path[level] = head
-            if level == 1:
-                part = numeral
-            if len(line) <= len(head) + 2:  # a heading line with no text of its own
+            numeral = next(g for g in kind.pattern.match(line).groups() if g)
+            path[kind.level] = (label, kind.locator.format(n=numeral) if kind.locator else None)
+            if kind.titled and len(line) <= len(label) + 2:  # a heading line with no text of its own
                 continue
         add_paragraph(line)
 
     passages: list[Passage] = []
-    for section, part_numeral, paragraphs in groups:
+    for section, locator, paragraphs in groups:
         for text in _pack(paragraphs):
             passages.append(
                 Passage(
@@ -133,7 +145,7 @@ def split_document(doc: Document) -> list[Passage]:
                     date=doc.date,
                     doc_number=doc.doc_number,
                     section=section,
-                    part=part_numeral,
+                    locator=locator,
                     text=text,
                     ordinal=len(passages),
                 )

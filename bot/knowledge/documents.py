@@ -42,9 +42,10 @@ class Document:
         return h.hexdigest()
 
 
-def load_document(path: Path) -> Document:
+def load_document(path: Path, text: str | None = None) -> Document:
+    """`text` replaces the file's content (a rendered template); errors still name the file."""
     try:
-        post = frontmatter.load(str(path))
+        post = frontmatter.loads(text) if text is not None else frontmatter.load(str(path))
     except Exception as exc:  # malformed YAML, bad encoding
         raise DocumentError(f"无法读取知识库文件 {path}：{exc}") from exc
     meta = {k: ("" if v is None else str(v)).strip() for k, v in post.metadata.items()}

@@ -7,6 +7,7 @@ document with the wrong paragraph does not count.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import json
 from pathlib import Path
 
 import yaml
@@ -37,8 +38,21 @@ class EvalReport:
 
 
 def load_question_set(path: Path) -> dict:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return {"questions": data.get("questions", []), "unanswerable": data.get("unanswerable", [])}
+    """YAML ({questions: [...], unanswerable: [...]}) or JSONL (one {q, doc, fact} per line)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if Path(path).suffix.lower() == ".jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            data = {"questions": [r for r in rows if r.get("doc")], "unanswerable": [r["q"] for r in rows if not r.get("doc")]}
+        else:
+            data = yaml.safe_load(text) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"问题集 {path} 无法解析：{exc}") from exc
+    questions = data.get("questions", [])
+    bad = [i for i, q in enumerate(questions, 1) if not all(q.get(k) for k in ("q", "doc", "fact"))]
+    if bad:
+        raise ValueError(f"问题集 {path} 第 {bad[:5]} 条缺少 q、doc 或 fact")
+    return {"questions": questions, "unanswerable": data.get("unanswerable", [])}
 
 
 def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> EvalReport:

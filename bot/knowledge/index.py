@@ -69,12 +69,17 @@ def _text_hash(passage: Passage) -> str:
     return hashlib.sha256(passage.embedding_text().encode("utf-8")).hexdigest()
 
 
+def current_key(index_dir: Path) -> str:
+    """The key of the published index, "" when none is."""
+    try:
+        return (Path(index_dir) / CURRENT_POINTER).read_text().strip()
+    except OSError:
+        return ""
+
+
 def load_current(index_dir: Path) -> KnowledgeIndex | None:
-    pointer = Path(index_dir) / CURRENT_POINTER
-    if not pointer.exists():
-        return None
-    key = pointer.read_text().strip()
-    return load_index(Path(index_dir) / key)
+    key = current_key(index_dir)
+    return load_index(Path(index_dir) / key) if key else None
 
 
 def load_index(directory: Path) -> KnowledgeIndex | None:
@@ -154,10 +159,10 @@ def build_index(
 
 def _reusable_vectors(index_dir: Path, identity: str) -> dict[str, np.ndarray]:
     """Vectors of the current index, by passage text hash, when they came from the same model."""
-    pointer = index_dir / CURRENT_POINTER
-    if not pointer.exists():
+    key = current_key(index_dir)
+    if not key:
         return {}
-    directory = index_dir / pointer.read_text().strip()
+    directory = index_dir / key
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         if manifest.get("embedder") != identity:

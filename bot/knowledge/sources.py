@@ -1,0 +1,63 @@
+"""Everything the index is built from, gathered from knowledge/.
+
+- documents/*.md: documents as published (Markdown with front matter);
+- guide/*.md: templates filled from agency.yml, so a real agency edits its details in one place;
+- service_items.yml and faq.yml: structured data, rendered as documents for retrieval.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from bot.knowledge.catalogue import CATALOGUE_FILE, FAQ_FILE, load_catalogue, load_faq_documents
+from bot.knowledge.documents import Document, DocumentError, load_document, load_documents
+
+AGENCY_FILE = "agency.yml"
+
+
+def load_agency(knowledge_dir: Path) -> dict:
+    path = Path(knowledge_dir) / AGENCY_FILE
+    if not path.exists():
+        return {}
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"机关信息文件 {path} 格式有误：{exc}") from exc
+
+
+def render_template(path: Path, agency: dict) -> str:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    try:
+        return environment.from_string(path.read_text(encoding="utf-8")).render(agency=agency)
+    except jinja2.UndefinedError as exc:
+        raise DocumentError(f"模板 {path} 用到了 {AGENCY_FILE} 中没有的字段：{exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        raise DocumentError(f"模板 {path} 有误：{exc}") from exc
+
+
+def load_guides(knowledge_dir: Path, agency: dict) -> list[Document]:
+    guides = []
+    for path in sorted((Path(knowledge_dir) / "guide").glob("*.md")):
+        guides.append(load_document(path, text=render_template(path, agency)))
+    return guides
+
+
+def load_knowledge(knowledge_dir: Path) -> list[Document]:
+    """All documents in id order; two sources claiming one id is an error."""
+    knowledge_dir = Path(knowledge_dir)
+    agency = load_agency(knowledge_dir)
+    documents = load_documents(knowledge_dir / "documents") + load_guides(knowledge_dir, agency)
+    catalogue = load_catalogue(knowledge_dir / CATALOGUE_FILE)
+    agency_name = str(agency.get("name") or (catalogue.agency if catalogue else "") or "本机关")
+    if catalogue:
+        documents += catalogue.as_documents()
+    documents += load_faq_documents(knowledge_dir / FAQ_FILE, agency_name)
+    seen: dict[str, Document] = {}
+    for doc in documents:
+        if doc.id in seen:
+            raise DocumentError(f"文档编号 {doc.id} 重复：{seen[doc.id].path or seen[doc.id].source} 与 {doc.path or doc.source}")
+        seen[doc.id] = doc
+    return sorted(documents, key=lambda d: d.id)

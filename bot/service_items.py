@@ -1,0 +1,175 @@
+"""Exact answers about one service item: 「对外贸易经营者备案要什么材料」 → its materials field.
+
+A question that names an item (by name, abbreviation or alias) and asks for one field gets that
+field from the catalogue record with the item's name and code, never a paraphrase. A follow-up
+such as 「那要多久？」 reuses the item from the previous turn. An unclear item gets the 2–3 closest
+items as choices; an unclear field gets the item's summary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
+from bot.text import char_bigrams, normalize
+
+# Words that ask for one field. Longer phrases first within each field is not needed: any hit counts.
+FIELD_KEYWORDS = {
+    "materials": ("材料", "要带", "带什么", "带啥", "准备什么", "准备啥", "提交什么", "提交哪些", "资料", "要啥", "需要什么", "需要哪些", "证件"),
+    "time_limit": ("多久", "多长时间", "几天", "时限", "多少天", "多少个工作日", "几个工作日", "办结", "多快", "要等"),
+    "fee": ("收费", "费用", "多少钱", "要钱", "交钱", "免费", "花钱", "收钱", "付费", "缴费"),
+    "location": ("在哪", "哪里办", "哪儿办", "地址", "窗口", "去哪", "地点", "几点", "上班时间", "办公时间", "哪天"),
+    "legal_basis": ("依据", "法律", "法规", "哪条规定", "什么规定", "根据什么", "政策依据"),
+    "conditions": ("条件", "资格", "谁能", "谁可以", "能不能办", "符合", "门槛", "申请对象"),
+    "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
+    "procedure": ("流程", "步骤", "程序", "怎么办理", "如何办理", "手续", "办理环节"),
+    "result": ("结果", "拿到什么", "发什么", "什么证", "批文"),
+    "contact": ("电话", "咨询", "联系", "投诉"),
+}
+# A follow-up that is only a field question ("那要多久？") is short once these are removed.
+_FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
+_FOLLOW_UP_MAX_CHARS = 4
+FUZZY_MIN_SIMILARITY = 0.3
+FUZZY_CONFIDENT = 0.7
+FUZZY_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """What a question asks about the catalogue."""
+
+    item: ServiceItem | None = None
+    fields: tuple[str, ...] = ()
+    candidates: tuple[ServiceItem, ...] = ()  # when the item is unclear
+    follow_up: bool = False  # the item came from the previous turn
+
+
+@dataclass(frozen=True)
+class ItemAnswer:
+    text: str
+    citation: str
+    item: ServiceItem | None = None
+    buttons: list[dict] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        return f"{self.text}\n{self.citation}" if self.citation else self.text
+
+
+class ServiceItemDesk:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self._by_code = {item.code: item for item in catalogue.items}
+        names = []
+        for item in catalogue.items:
+            for name in {item.name, *item.aliases}:
+                names.append((normalize(name).lower(), item))
+        self._names = sorted(names, key=lambda pair: -len(pair[0]))  # longest first
+
+    def item(self, code: str | None) -> ServiceItem | None:
+        return self._by_code.get(code or "")
+
+    def named_items(self, text: str) -> list[ServiceItem]:
+        """Items named in the text, longest name first, each once."""
+        text = normalize(text).lower()
+        found: list[ServiceItem] = []
+        for name, item in self._names:
+            if name and name in text:
+                if item not in found:
+                    found.append(item)
+                text = text.replace(name, " ")
+        return found
+
+    def similarities(self, text: str) -> list[tuple[ServiceItem, float]]:
+        """Items by how much of their best-covered name the text contains (0–1), best first."""
+        grams = char_bigrams(text)
+        scored: dict[str, float] = {}
+        for name, item in self._names:
+            name_grams = char_bigrams(name)
+            if name_grams:
+                coverage = len(grams & name_grams) / len(name_grams)
+                scored[item.code] = max(scored.get(item.code, 0.0), coverage)
+        ranked = sorted(scored.items(), key=lambda kv: -kv[1])
+        return [(self._by_code[code], score) for code, score in ranked]
+
+    def closest(self, text: str, limit: int = 3) -> list[ServiceItem]:
+        return [item for item, score in self.similarities(text)[:limit] if score >= FUZZY_MIN_SIMILARITY]
+
+    def recognised_item(self, text: str) -> ServiceItem | None:
+        """A name said nearly in full (「对外贸易经营者备案」 for …备案登记), clearly ahead of the rest."""
+        ranked = self.similarities(text)
+        if not ranked or ranked[0][1] < FUZZY_CONFIDENT:
+            return None
+        if len(ranked) > 1 and ranked[1][1] > ranked[0][1] - FUZZY_MARGIN:
+            return None
+        return ranked[0][0]
+
+    @staticmethod
+    def asked_fields(text: str) -> tuple[str, ...]:
+        text = normalize(text)
+        return tuple(key for key, words in FIELD_KEYWORDS.items() if any(w in text for w in words))
+
+    @staticmethod
+    def is_follow_up(text: str) -> bool:
+        stripped = normalize(text)
+        for words in FIELD_KEYWORDS.values():
+            for word in words:
+                stripped = stripped.replace(word, "")
+        return len(_FILLERS.sub("", stripped)) <= _FOLLOW_UP_MAX_CHARS
+
+    def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:
+        fields = self.asked_fields(text)
+        chosen = self.item(chosen_code)
+        if chosen:
+            return ItemQuery(item=chosen, fields=fields)
+        named = self.named_items(text) or [i for i in [self.recognised_item(text)] if i]
+        if len(named) == 1:
+            return ItemQuery(item=named[0], fields=fields)
+        if len(named) > 1:
+            return ItemQuery(fields=fields, candidates=tuple(named[:3]))
+        previous = self.item(previous_code)
+        if previous and fields and self.is_follow_up(text):
+            return ItemQuery(item=previous, fields=fields, follow_up=True)
+        if fields and _mentions_a_service(text):
+            return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
+        return ItemQuery(fields=fields)
+
+    def citation(self, item: ServiceItem) -> str:
+        sample = "（示例数据）" if self.catalogue.sample else ""
+        return f"来源：《{self.catalogue.title}》{sample}，{self.catalogue.agency}，{item.name}（{item.code}）"
+
+    def answer(self, query: ItemQuery) -> ItemAnswer | None:
+        """None when the question is not about a catalogue item (retrieval answers it instead)."""
+        if query.item is None:
+            if not query.candidates:
+                return None
+            return ItemAnswer(
+                text="您问的是下面哪个事项？请点选，或者说出事项的完整名称。",
+                citation="",
+                buttons=[
+                    {"title": f"{c.name}", "payload": f'/ask_knowledge{{"service_item": "{c.code}"}}'}
+                    for c in query.candidates
+                ],
+            )
+        item = query.item
+        header = f"【{item.name}（{item.code}）】"
+        if not query.fields:
+            return ItemAnswer(text=header + "\n" + self.summary(item), citation=self.citation(item), item=item)
+        lines = [f"{FIELD_TITLES[key]}：{item.field_text(key)}" for key in query.fields]
+        return ItemAnswer(text=header + "\n" + "\n".join(lines), citation=self.citation(item), item=item)
+
+    @staticmethod
+    def summary(item: ServiceItem) -> str:
+        """What a service guide leads with, and what else can be asked."""
+        keys = ("basic", "time_limit", "fee", "location", "online")
+        lines = [f"{FIELD_TITLES[key]}：{item.field_text(key)}" for key in keys]
+        lines.append("您还可以问：申请材料、受理条件、办理流程、设定依据、咨询电话。")
+        return "\n".join(lines)
+
+
+_SERVICE_WORDS = ("备案", "审批", "许可", "登记", "认定", "资格", "证", "申报", "核准", "设立", "变更", "事项")
+
+
+def _mentions_a_service(text: str) -> bool:
+    return any(word in text for word in _SERVICE_WORDS)

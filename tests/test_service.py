@@ -1,0 +1,24 @@
+"""The answering service never raises to the user."""
+
+from dataclasses import replace
+
+from bot.answering import RETRIEVAL_ERROR_TEXT
+from bot.service import KnowledgeService
+
+
+def test_broken_knowledge_base_gets_a_polite_apology(settings, tmp_path, caplog):
+    documents = tmp_path / "knowledge" / "documents"
+    documents.mkdir(parents=True)
+    (documents / "bad.md").write_text("---\ntitle: 缺少发布机关\n---\n正文", encoding="utf-8")
+    service = KnowledgeService(replace(settings, knowledge_dir=tmp_path / "knowledge", cache_dir=tmp_path / "cache"))
+    answer = service.answer("怎么申请政府信息公开")
+    assert not answer.found
+    assert answer.text == RETRIEVAL_ERROR_TEXT
+    assert "knowledge answer failed" in caplog.text
+
+
+def test_answer_and_citation_from_the_real_index(knowledge_service):
+    answer = knowledge_service.answer("上海市商务委2020年对政务新媒体提了什么要求")
+    assert answer.found
+    assert "政务新媒体规范化管理" in answer.text
+    assert answer.citation == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，2020-04-19，第五部分"

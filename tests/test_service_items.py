@@ -1,0 +1,84 @@
+"""Field questions about a service item are answered from its catalogue record."""
+
+import pytest
+
+from bot.knowledge.catalogue import Catalogue, Material, ServiceItem, load_catalogue
+from bot.service_items import ServiceItemDesk
+from tests.conftest import ROOT
+
+
+def _item(code, name, aliases, days=(20, 5), fee="不收费") -> ServiceItem:
+    return ServiceItem(
+        code=code, name=name, type="备案", legal_basis="《某某法》", conditions=["依法登记的企业"],
+        materials=[Material("备案登记表", "原件", 1, "加盖公章"), Material("营业执照", "复印件", 1)],
+        procedure=["申请", "受理", "办结"], statutory_days=days[0], promised_days=days[1], fee=fee,
+        window="政务服务中心二楼商务窗口", address="人民路100号", hours="工作日9:00—17:00",
+        online="可全程网办", result="备案回执", consult_phone="0000-1", complaint_phone="0000-2", aliases=aliases,
+    )
+
+
+@pytest.fixture()
+def desk():
+    catalogue = Catalogue(
+        agency="示例市商务局",
+        sample=True,
+        items=[
+            _item("SW-BA-001", "对外贸易经营者备案登记", ["外贸备案", "进出口备案"], days=(5, 1)),
+            _item("SW-BA-002", "单用途商业预付卡发卡企业备案", ["预付卡备案", "发卡备案"], days=(20, 10)),
+            _item("SW-BA-003", "酒类流通备案", ["卖酒备案"], days=(10, 3)),
+        ],
+    )
+    return ServiceItemDesk(catalogue)
+
+
+def test_materials_question_gets_exactly_the_materials_field(desk):
+    answer = desk.answer(desk.understand("对外贸易经营者备案要什么材料"))
+    assert answer.item.code == "SW-BA-001"
+    assert answer.text.startswith("【对外贸易经营者备案登记（SW-BA-001）】")
+    assert "申请材料：1. 备案登记表（原件，1份，加盖公章）；2. 营业执照（复印件，1份）。" in answer.text
+    assert "办理时限" not in answer.text
+    assert answer.citation == "来源：《示例市商务局政务服务事项目录》（示例数据），示例市商务局，对外贸易经营者备案登记（SW-BA-001）"
+
+
+def test_aliases_and_follow_up_questions_keep_the_item(desk):
+    first = desk.answer(desk.understand("外贸备案要带啥"))
+    assert first.item.code == "SW-BA-001"
+    follow = desk.understand("那要多久？", previous_code=first.item.code)
+    assert follow.follow_up and follow.fields == ("time_limit",)
+    assert "法定办结时限5个工作日，承诺办结时限1个工作日" in desk.answer(follow).text
+    assert "不收费" in desk.answer(desk.understand("收费吗", previous_code="SW-BA-001")).text
+
+
+def test_a_new_topic_does_not_reuse_the_previous_item(desk):
+    query = desk.understand("上海市商务委对政务新媒体有什么要求多久公开", previous_code="SW-BA-001")
+    assert query.item is None
+
+
+def test_unclear_item_offers_the_closest_as_buttons(desk):
+    answer = desk.answer(desk.understand("预付卡那个备案登记要多久"))
+    assert answer.item.code == "SW-BA-002"  # 预付卡备案 is not said verbatim but nearly
+    unclear = desk.answer(desk.understand("商业备案登记要多久"))
+    assert unclear.item is None and 2 <= len(unclear.buttons) <= 3
+    assert all(b["payload"].startswith('/ask_knowledge{"service_item": "SW-') for b in unclear.buttons)
+    chosen = desk.understand("商业备案登记要多久", chosen_code="SW-BA-003")
+    assert chosen.item.code == "SW-BA-003" and chosen.fields == ("time_limit",)
+
+
+def test_item_without_a_field_gets_its_summary(desk):
+    answer = desk.answer(desk.understand("酒类流通备案"))
+    assert "办理时限" in answer.text and "收费标准" in answer.text and "您还可以问" in answer.text
+
+
+def test_question_not_about_items_is_left_to_retrieval(desk):
+    assert desk.answer(desk.understand("政务新媒体有什么要求")) is None
+
+
+def test_shipped_catalogue_is_complete_and_consistent():
+    catalogue = load_catalogue(ROOT / "knowledge" / "service_items.yml")
+    assert catalogue is not None and catalogue.sample and len(catalogue.items) >= 30
+    aliases = [a for item in catalogue.items for a in (item.name, *item.aliases)]
+    assert len(aliases) == len(set(aliases)), "an alias names two items"
+    for item in catalogue.items:
+        assert item.materials and item.procedure and item.legal_basis and item.fee, item.code
+        if item.promised_days is not None and item.statutory_days is not None:
+            assert item.promised_days <= item.statutory_days, item.code
