@@ -87,7 +87,8 @@ def _faq_answer(text: str) -> str | None:
 
 
 def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
-    if not hits or hits[0].score < threshold:
+    # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
+    if not hits or hits[0].dense < threshold or hits[0].other_place:
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     top = hits[0].passage
     body = display(_faq_answer(top.text) or select_sentences(question, top.text))

@@ -14,8 +14,7 @@ from functools import cached_property
 from dataclasses import dataclass, field
 
 from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, compose_answer
-from bot.knowledge.catalogue import CATALOGUE_FILE, load_catalogue
-from bot.knowledge.sources import load_knowledge
+from bot.knowledge.sources import load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import Hit, Retriever, load_issuer_aliases
 from bot.service_items import ServiceItemDesk
@@ -66,7 +65,7 @@ class KnowledgeService:
             bm25_weight=self.settings.bm25_weight,
             issuer_boost=self.settings.issuer_boost,
         )
-        catalogue = load_catalogue(self.settings.knowledge_dir / CATALOGUE_FILE)
+        catalogue = load_service_catalogue(self.settings.knowledge_dir)
         desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
         with self._lock:
             self._retriever, self._desk = retriever, desk

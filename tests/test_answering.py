@@ -61,3 +61,8 @@ def test_faq_passage_answers_with_answer_and_basis_only():
     hits = [Hit(_passage(text, title="示例市商务局常见问题解答", locator=""), score=2.0, dense=0.9, bm25=1.0)]
     answer = compose_answer("申请公开要写用途吗", hits, threshold=0.8)
     assert answer.text == "不需要说明用途。\n依据：《中华人民共和国政府信息公开条例》第二十九条"
+
+
+def test_question_about_another_place_is_not_answered():
+    hits = [Hit(_passage("加强政务新媒体规范化管理。"), score=1.2, dense=0.95, bm25=1.0, other_place=True)]
+    assert not compose_answer("北京市商务局对政务新媒体有什么要求", hits, threshold=0.8).found

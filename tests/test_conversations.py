@@ -104,10 +104,10 @@ def test_odd_input_gets_a_reply_not_a_crash(servers, message):
 
 
 def test_service_item_field_answer_and_follow_up_across_turns(servers):
-    from bot.knowledge.catalogue import load_catalogue
+    from bot.knowledge.sources import load_service_catalogue
     from tests.conftest import ROOT
 
-    catalogue = load_catalogue(ROOT / "knowledge" / "service_items.yml")
+    catalogue = load_service_catalogue(ROOT / "knowledge")
     item = next(i for i in catalogue.items if i.name == "对外贸易经营者备案登记")
     user = sender()
     materials = "\n".join(servers.texts(user, "对外贸易经营者备案要什么材料"))

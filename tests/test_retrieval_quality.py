@@ -1,7 +1,9 @@
 """Retrieval quality on the dev question set, with the real model and index.
 
-Floors sit a little under what was measured (Hit@1 0.83, Hit@5 1.00, MRR 0.90; all 20
-unanswerable questions rejected), so a regression fails while noise does not.
+135 questions over all content (seeds, regulation, fee rules, guide, service items, FAQ) and 30
+unanswerable ones. Measured: Hit@1 0.70, Hit@5 0.93, MRR 0.79; at the 0.88 threshold 92% of
+answerable questions are answered and 80% of unanswerable ones rejected. Floors sit a little
+under that, so a regression fails while noise does not.
 """
 
 import pytest
@@ -15,25 +17,25 @@ DEV_SET = ROOT / "tests" / "data" / "retrieval_dev.yml"
 @pytest.fixture(scope="module")
 def report(knowledge_service):
     questions = load_question_set(DEV_SET)
-    assert len(questions["questions"]) >= 40
+    assert len(questions["questions"]) >= 120
     return evaluate(knowledge_service.search, questions, knowledge_service.settings.answer_threshold)
 
 
 def test_hit_at_1_floor(report):
-    assert report.hit_at_1 >= 0.78, report.misses
+    assert report.hit_at_1 >= 0.66, report.misses
 
 
 def test_hit_at_5_floor(report):
-    assert report.hit_at_5 >= 0.95, report.misses
+    assert report.hit_at_5 >= 0.9, report.misses
 
 
 def test_mrr_floor(report):
-    assert report.mrr >= 0.85
+    assert report.mrr >= 0.75
 
 
 def test_threshold_separates_answerable_from_unanswerable(report):
-    assert report.answered >= 0.95
-    assert report.rejected >= 0.9
+    assert report.answered >= 0.88
+    assert report.rejected >= 0.73
 
 
 def test_naming_an_issuer_prefers_its_documents(knowledge_service):

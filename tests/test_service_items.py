@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.knowledge.catalogue import Catalogue, Material, ServiceItem, load_catalogue
+from bot.knowledge.catalogue import Catalogue, Material, ServiceItem
+from bot.knowledge.sources import load_service_catalogue
 from bot.service_items import ServiceItemDesk
 from tests.conftest import ROOT
 
@@ -74,7 +75,7 @@ def test_question_not_about_items_is_left_to_retrieval(desk):
 
 
 def test_shipped_catalogue_is_complete_and_consistent():
-    catalogue = load_catalogue(ROOT / "knowledge" / "service_items.yml")
+    catalogue = load_service_catalogue(ROOT / "knowledge")
     assert catalogue is not None and catalogue.sample and len(catalogue.items) >= 30
     aliases = [a for item in catalogue.items for a in (item.name, *item.aliases)]
     assert len(aliases) == len(set(aliases)), "an alias names two items"

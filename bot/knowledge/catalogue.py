@@ -154,11 +154,12 @@ def _days(value) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-def load_catalogue(path: Path) -> Catalogue | None:
-    if not Path(path).exists():
+def load_catalogue(path: Path, text: str | None = None) -> Catalogue | None:
+    """`text` is the file after filling in agency details (see bot.knowledge.sources)."""
+    if text is None and not Path(path).exists():
         return None
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text if text is not None else Path(path).read_text(encoding="utf-8")) or {}
         items = [
             ServiceItem(
                 code=str(raw["code"]),
@@ -192,12 +193,12 @@ def load_catalogue(path: Path) -> Catalogue | None:
     return Catalogue(agency=str(data.get("agency", "")), items=items, sample=bool(data.get("sample")))
 
 
-def load_faq_documents(path: Path, agency: str) -> list[Document]:
+def load_faq_documents(path: Path, agency: str, text: str | None = None) -> list[Document]:
     """Each FAQ entry becomes a small document; its basis is kept in the text it cites."""
-    if not Path(path).exists():
+    if text is None and not Path(path).exists():
         return []
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text if text is not None else Path(path).read_text(encoding="utf-8")) or {}
         documents = []
         for raw in data.get("faqs") or []:
             variants = "；".join(str(v) for v in raw.get("variants") or [])

@@ -2,7 +2,7 @@
 
 Measured on the dev set: dense retrieval alone beats BM25 alone, and a small BM25 weight on top of
 the cosine helps more than rank fusion. When a question names an agency or a place, passages of
-that issuer are preferred; naming a place the knowledge base has nothing from lowers every score,
+that issuer are preferred; naming a place the knowledge base has nothing from marks every hit,
 so "北京市的要点" is not answered from Shanghai's document.
 """
 
@@ -37,6 +37,8 @@ class Hit:
     score: float
     dense: float
     bm25: float
+    # The question names a place the knowledge base has nothing from: never an answer.
+    other_place: bool = False
 
     def to_dict(self) -> dict:
         p = self.passage
@@ -64,8 +66,8 @@ class Retriever:
         index: KnowledgeIndex,
         embedder: QueryEmbedder,
         issuer_aliases: dict[str, list[str]] | None = None,
-        bm25_weight: float = 0.2,
-        issuer_boost: float = 0.08,
+        bm25_weight: float = 0.05,
+        issuer_boost: float = 0.15,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -108,12 +110,12 @@ class Retriever:
         scores = dense + self.bm25_weight * bm25_norm
 
         named = self.named_issuers(query) | (set(issuers or ()) & set(self._issuers.tolist()))
+        other_place = self._names_unknown_place(query, named)
         if named:
             scores = scores + self.issuer_boost * np.isin(self._issuers, list(named))
-        elif self._names_unknown_place(query, named):
-            scores = scores - 2 * self.issuer_boost
 
         order = np.argsort(-scores)[:top_k]
         return [
-            Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i])) for i in order
+            Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place)
+            for i in order
         ]

@@ -2,7 +2,8 @@
 
 - documents/*.md: documents as published (Markdown with front matter);
 - guide/*.md: templates filled from agency.yml, so a real agency edits its details in one place;
-- service_items.yml and faq.yml: structured data, rendered as documents for retrieval.
+- service_items.yml and faq.yml: structured data (agency details filled from agency.yml too),
+  rendered as documents for retrieval.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from bot.knowledge.catalogue import CATALOGUE_FILE, FAQ_FILE, load_catalogue, load_faq_documents
+from bot.knowledge.catalogue import CATALOGUE_FILE, FAQ_FILE, Catalogue, load_catalogue, load_faq_documents
 from bot.knowledge.documents import Document, DocumentError, load_document, load_documents
 
 AGENCY_FILE = "agency.yml"
@@ -45,16 +46,26 @@ def load_guides(knowledge_dir: Path, agency: dict) -> list[Document]:
     return guides
 
 
+def load_service_catalogue(knowledge_dir: Path, agency: dict | None = None) -> Catalogue | None:
+    path = Path(knowledge_dir) / CATALOGUE_FILE
+    if not path.exists():
+        return None
+    agency = load_agency(knowledge_dir) if agency is None else agency
+    return load_catalogue(path, text=render_template(path, agency))
+
+
 def load_knowledge(knowledge_dir: Path) -> list[Document]:
     """All documents in id order; two sources claiming one id is an error."""
     knowledge_dir = Path(knowledge_dir)
     agency = load_agency(knowledge_dir)
     documents = load_documents(knowledge_dir / "documents") + load_guides(knowledge_dir, agency)
-    catalogue = load_catalogue(knowledge_dir / CATALOGUE_FILE)
+    catalogue = load_service_catalogue(knowledge_dir, agency)
     agency_name = str(agency.get("name") or (catalogue.agency if catalogue else "") or "本机关")
     if catalogue:
         documents += catalogue.as_documents()
-    documents += load_faq_documents(knowledge_dir / FAQ_FILE, agency_name)
+    faq_path = knowledge_dir / FAQ_FILE
+    if faq_path.exists():
+        documents += load_faq_documents(faq_path, agency_name, text=render_template(faq_path, agency))
     seen: dict[str, Document] = {}
     for doc in documents:
         if doc.id in seen:
