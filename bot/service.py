@@ -64,6 +64,7 @@ class KnowledgeService:
             aliases,
             bm25_weight=self.settings.bm25_weight,
             issuer_boost=self.settings.issuer_boost,
+            heading_weight=self.settings.heading_weight,
         )
         catalogue = load_service_catalogue(self.settings.knowledge_dir)
         desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
@@ -115,7 +116,6 @@ class KnowledgeService:
             log.exception("knowledge answer failed for a question of %d characters", len(question or ""))
             return Answer(found=False, text=RETRIEVAL_ERROR_TEXT)
 
-
     def reply(
         self,
         question: str,
@@ -126,7 +126,7 @@ class KnowledgeService:
         """A service-item field answer when the question is about one, else a knowledge answer."""
         try:
             desk = self.desk
-            if desk is not None:
+            if desk is not None and (chosen_item or self._about_this_agency(question, issuers)):
                 item_answer = desk.answer(desk.understand(question, previous_item, chosen_item))
                 if item_answer is not None:
                     code = item_answer.item.code if item_answer.item else previous_item
@@ -135,6 +135,14 @@ class KnowledgeService:
             log.exception("service-item answer failed; falling back to retrieval")
         answer = self.answer(question, issuers)
         return Reply(answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found)
+
+    def _about_this_agency(self, question: str, issuers: set[str] | None) -> bool:
+        """The catalogue is this agency's: 「楚雄州商务局的依申请公开流程」 is answered from 楚雄's documents."""
+        retriever = self.retriever
+        named = retriever.named_issuers(question) | set(issuers or ())
+        if named:
+            return self._desk is not None and self._desk.catalogue.agency in named
+        return not retriever.names_unknown_place(question, named)
 
     def _item_of(self, answer: Answer) -> str | None:
         if not answer.found or not answer.hits or self._desk is None:

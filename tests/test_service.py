@@ -22,3 +22,16 @@ def test_answer_and_citation_from_the_real_index(knowledge_service):
     assert answer.found
     assert "政务新媒体规范化管理" in answer.text
     assert answer.citation == "来源：《2020年上海市商务委员会政务公开工作要点》，上海市商务委员会，2020-04-19，第五部分"
+
+
+def test_another_agencys_procedure_is_not_answered_from_this_agencys_catalogue(knowledge_service):
+    """The catalogue is the sample agency's; a question naming 楚雄州商务局 is answered from 楚雄's plan."""
+    reply = knowledge_service.reply("楚雄州商务局的依申请公开按什么流程办")
+    assert "《楚雄州商务局政务公开工作实施方案》" in reply.text
+    assert "政务服务事项目录" not in reply.text
+
+
+def test_the_passage_under_the_matching_heading_is_quoted(knowledge_service):
+    reply = knowledge_service.reply("安徽省商务厅2017年政务公开工作存在哪些问题")
+    assert "工作人员少" in reply.text
+    assert reply.text.splitlines()[-1].endswith("第二部分")

@@ -68,11 +68,15 @@ class Retriever:
         issuer_aliases: dict[str, list[str]] | None = None,
         bm25_weight: float = 0.05,
         issuer_boost: float = 0.15,
+        heading_weight: float = 0.0,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.bm25_weight = bm25_weight
         self.issuer_boost = issuer_boost
+        self.heading_weight = heading_weight
+        # The innermost heading only: outer parts are shared by many passages and say little.
+        self._heading_tokens = [set(tokenize(p.section.split(" / ")[-1])) if p.section else set() for p in index.passages]
         aliases = dict(issuer_aliases or {})
         for passage in index.passages:  # every issuer is at least known by its own name
             aliases.setdefault(passage.issuer, [passage.issuer])
@@ -92,11 +96,18 @@ class Retriever:
                 text = text.replace(alias, " ")
         return found
 
-    def _names_unknown_place(self, query: str, named: set[str]) -> bool:
+    def names_unknown_place(self, query: str, named: set[str]) -> bool:
         if named:
             return False
         text = normalize(query)
         return any(place in text for place in PLACE_NAMES)
+
+    def _heading_coverage(self, query: str) -> np.ndarray:
+        """Share of the question's words found in each passage's heading (0–1)."""
+        words = {t for t in tokenize(query) if len(t) > 1}
+        if not words:
+            return np.zeros(len(self._heading_tokens), dtype=np.float32)
+        return np.array([len(words & h) / len(words) for h in self._heading_tokens], dtype=np.float32)
 
     def search(self, query: str, top_k: int = 5, issuers: set[str] | None = None) -> list[Hit]:
         """Best passages first. `issuers` adds issuers recognised elsewhere (Rasa's entities)."""
@@ -108,9 +119,11 @@ class Retriever:
         top_bm25 = float(bm25.max()) if len(bm25) else 0.0
         bm25_norm = bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(bm25)
         scores = dense + self.bm25_weight * bm25_norm
+        if self.heading_weight:
+            scores = scores + self.heading_weight * self._heading_coverage(query)
 
         named = self.named_issuers(query) | (set(issuers or ()) & set(self._issuers.tolist()))
-        other_place = self._names_unknown_place(query, named)
+        other_place = self.names_unknown_place(query, named)
         if named:
             scores = scores + self.issuer_boost * np.isin(self._issuers, list(named))
 
