@@ -1,0 +1,74 @@
+"""Case-service settings, read once from the environment (`GOVBOT_CASE_*`).
+
+Defaults work on a fresh checkout (SQLite under var/, no tokens = authenticated endpoints closed),
+so `python -m bot.case_service` starts without configuration; a deployment sets the variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8100
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'cases.db'}"
+
+# The agency's timezone: receipt dates, tracking-number dates and deadlines are calendar days here.
+AGENCY_TIMEZONE = ZoneInfo("Asia/Shanghai")
+
+# 《政府信息公开条例》(2019) Art. 33: answer within 20 working days, extendable once by at most 20.
+DISCLOSURE_WORKING_DAYS = 20
+EXTENSION_WORKING_DAYS = 20
+# Complaints and suggestions: a service promise of the agency, not a statutory limit.
+DEFAULT_PROMISE_WORKING_DAYS = 15
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ValueError(f"环境变量 {name} 应为整数，当前为 {value!r}") from exc
+    if number <= 0:
+        raise ValueError(f"环境变量 {name} 应为正整数，当前为 {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class CaseServiceConfig:
+    """Everything the app needs; tests build one directly instead of touching the environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    bot_token: str | None = None
+    staff_token: str | None = None
+    calendar_path: Path | None = None
+    promise_working_days: int = DEFAULT_PROMISE_WORKING_DAYS
+    max_body_bytes: int = MAX_BODY_BYTES
+    # Rasa's HTTP API, to resume a conversation when staff close its 转人工 case (empty: not configured).
+    rasa_url: str | None = None
+    rasa_token: str | None = None
+
+    @classmethod
+    def from_env(cls, database_url: str | None = None) -> "CaseServiceConfig":
+        calendar = _env("GOVBOT_CASE_CALENDAR")
+        return cls(
+            database_url=database_url or _env("GOVBOT_CASE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            bot_token=_env("GOVBOT_CASE_BOT_TOKEN") or None,
+            staff_token=_env("GOVBOT_CASE_STAFF_TOKEN") or None,
+            calendar_path=Path(calendar).expanduser() if calendar else None,
+            promise_working_days=_env_int("GOVBOT_CASE_PROMISE_DAYS", DEFAULT_PROMISE_WORKING_DAYS),
+            rasa_url=_env("GOVBOT_RASA_URL") or None,
+            rasa_token=_env("GOVBOT_RASA_TOKEN") or None,
+        )

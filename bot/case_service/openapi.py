@@ -1,0 +1,398 @@
+"""The OpenAPI 3.0 description of the case service, as data served at /openapi.json.
+
+Enums are generated from the Python enums so the document cannot drift from what the code accepts;
+a test validates the document and checks that every route of the app is described here.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from . import __version__
+from .validation import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_MIN, MAX_LIMIT, MAX_NOTE_CHARS
+from .workflow import (
+    ACTION_LABELS,
+    KIND_LABELS,
+    KIND_PREFIXES,
+    REPLY_TYPE_LABELS,
+    STATUS_LABELS,
+    Action,
+    Kind,
+    ReplyType,
+    Status,
+)
+
+
+def _labelled(labels: dict) -> str:
+    return "; ".join(f"`{key.value}` {label}" for key, label in labels.items())
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _json(description: str, schema: dict, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_DATETIME = {"type": "string", "format": "date-time", "example": "2026-11-23T10:15:00+08:00"}
+_NULLABLE_DATETIME = {**_DATETIME, "nullable": True}
+_NULLABLE_DATE = {"type": "string", "format": "date", "nullable": True, "example": "2026-12-21"}
+_TRACKING = {
+    "type": "string",
+    "pattern": "^(%s)[0-9]{12,}$" % "|".join(KIND_PREFIXES.values()),
+    "example": "GK202611230001",
+    "description": "Prefix by kind (" + ", ".join(f"{p} {k.value}" for k, p in KIND_PREFIXES.items())
+    + ") + receipt date YYYYMMDD (Asia/Shanghai) + daily sequence of at least 4 digits.",
+}
+
+_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Stable machine-readable code, e.g. unauthorized, forbidden, invalid_request, "
+                        "invalid_json, idempotency_key_required, invalid_idempotency_key, idempotency_conflict, "
+                        "payload_too_large, phone_last4_required, case_not_found, not_found, method_not_allowed, invalid_transition, "
+                        "extension_already_used, correction_already_requested, case_closed, busy, database_unavailable, internal_error.",
+                        "example": "case_not_found",
+                    },
+                    "message": {"type": "string", "description": "Chinese text fit to show to people.", "example": "未找到该案件"},
+                    "details": {
+                        "type": "array",
+                        "description": "Per-field problems of a 400.",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "Kind": {"type": "string", "enum": [k.value for k in Kind], "description": _labelled(KIND_LABELS)},
+    "Status": {"type": "string", "enum": [s.value for s in Status], "description": _labelled(STATUS_LABELS)},
+    "Action": {"type": "string", "enum": [a.value for a in Action], "description": _labelled(ACTION_LABELS)},
+    "ReplyType": {
+        "type": "string",
+        "enum": [r.value for r in ReplyType],
+        "description": "Form of the answer to a disclosure application (《政府信息公开条例》Arts. 36, 37, 39): "
+        + _labelled(REPLY_TYPE_LABELS),
+    },
+    "TranscriptTurn": {
+        "type": "object",
+        "required": ["role", "text"],
+        "additionalProperties": False,
+        "properties": {"role": {"type": "string", "example": "user"}, "text": {"type": "string"}},
+    },
+    "NewCase": {
+        "type": "object",
+        "required": ["kind", "channel", "conversation_id", "applicant", "request"],
+        "additionalProperties": False,
+        "description": "For kind=disclosure, applicant.name, applicant.phone and request.description are required "
+        "(Art. 29). applicant and request are stored exactly as sent and returned to staff unchanged.",
+        "properties": {
+            "kind": _ref("Kind"),
+            "channel": {"type": "string", "minLength": 1, "maxLength": 64, "example": "web"},
+            "conversation_id": {"type": "string", "minLength": 1, "maxLength": 128},
+            "applicant": {
+                "type": "object",
+                "additionalProperties": True,
+                "properties": {
+                    "name": {"type": "string", "example": "张三"},
+                    "phone": {"type": "string", "example": "13800138000"},
+                    "id_number": {"type": "string"},
+                    "address": {"type": "string"},
+                    "email": {"type": "string"},
+                },
+            },
+            "request": {
+                "type": "object",
+                "additionalProperties": True,
+                "properties": {
+                    "description": {"type": "string", "example": "2025年本区老旧小区改造项目清单"},
+                    "purpose": {"type": "string"},
+                    "delivery": {"type": "string", "example": "电子邮件"},
+                },
+            },
+            "transcript": {"type": "array", "maxItems": 200, "items": _ref("TranscriptTurn")},
+        },
+    },
+    "HistoryEntry": {
+        "type": "object",
+        "required": ["action", "status", "status_label", "at", "note"],
+        "properties": {
+            "action": {"type": "string", "description": "`create` or an Action", "example": "create"},
+            "status": _ref("Status"),
+            "status_label": {"type": "string", "example": "已收到"},
+            "at": _DATETIME,
+            "note": {"type": "string"},
+        },
+    },
+    "CasePublic": {
+        "type": "object",
+        "description": "What the bot sees: status and dates, no personal data.",
+        "required": [
+            "tracking_number", "kind", "status", "status_label", "received_at", "deadline", "extended",
+            "correction_requested_at", "answered_at", "reply_type", "reply_type_label", "history",
+        ],
+        "properties": {
+            "tracking_number": _TRACKING,
+            "kind": _ref("Kind"),
+            "status": _ref("Status"),
+            "status_label": {"type": "string", "example": "已收到"},
+            "received_at": _DATETIME,
+            "deadline": {
+                **_NULLABLE_DATE,
+                "description": "Last day to answer (Asia/Shanghai). Disclosure: 20 working days after receipt "
+                "(Art. 33), +20 once when extended; null while waiting for a correction (Art. 30) and for handoff "
+                "cases. Complaint/suggestion: the agency's service promise (default 15 working days).",
+            },
+            "extended": {"type": "boolean"},
+            "correction_requested_at": _NULLABLE_DATETIME,
+            "answered_at": _NULLABLE_DATETIME,
+            # OAS 3.0 ignores `nullable` beside a $ref, so the enum is repeated here with null.
+            "reply_type": {
+                "type": "string",
+                "nullable": True,
+                "enum": [r.value for r in ReplyType] + [None],
+                "description": "A ReplyType once answered (disclosure cases only), else null.",
+            },
+            "reply_type_label": {"type": "string", "nullable": True, "example": "予以公开"},
+            "history": {"type": "array", "items": _ref("HistoryEntry")},
+        },
+    },
+    "CaseFull": {
+        "description": "What staff see: the public view plus applicant, request and transcript as submitted.",
+        "allOf": [
+            _ref("CasePublic"),
+            {
+                "type": "object",
+                "required": [
+                    "kind_label", "channel", "conversation_id", "applicant", "request", "clock_started_on",
+                    "correction_received_at", "closed_at", "updated_at",
+                ],
+                "properties": {
+                    "kind_label": {"type": "string", "example": "政府信息公开申请"},
+                    "channel": {"type": "string"},
+                    "conversation_id": {"type": "string"},
+                    "applicant": {"type": "object", "additionalProperties": True},
+                    "request": {"type": "object", "additionalProperties": True},
+                    "transcript": {
+                        "type": "array",
+                        "nullable": True,
+                        "items": _ref("TranscriptTurn"),
+                        "description": "Present when reading one case; omitted in lists.",
+                    },
+                    "clock_started_on": {
+                        **_NULLABLE_DATE,
+                        "description": "Day the answer period runs from (receipt, or receipt of the correction).",
+                    },
+                    "correction_received_at": _NULLABLE_DATETIME,
+                    "closed_at": _NULLABLE_DATETIME,
+                    "updated_at": _DATETIME,
+                },
+            },
+        ],
+    },
+    "CaseOrPublic": {"anyOf": [_ref("CaseFull"), _ref("CasePublic")]},
+    "CaseList": {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("CaseFull")},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "Transition": {
+        "type": "object",
+        "required": ["action"],
+        "additionalProperties": False,
+        "properties": {
+            "action": _ref("Action"),
+            "note": {"type": "string", "maxLength": MAX_NOTE_CHARS, "description": "Shown in the case history, also to the bot."},
+            "reply_type": {
+                "type": "string",
+                "enum": [r.value for r in ReplyType],
+                "description": "A ReplyType: required for action=answer on a disclosure case; not allowed otherwise.",
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unreachable"]},
+        },
+    },
+}
+
+_TRACKING_PARAMETER = {"name": "tracking_number", "in": "path", "required": True, "schema": _TRACKING}
+
+_PATHS = {
+    "/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness and database reachability",
+            "security": [],
+            "responses": {
+                "200": _json("Service and database are up", _ref("Health")),
+                "503": _json("Database unreachable", _ref("Health")),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.0 document", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }
+    },
+    "/cases": {
+        "post": {
+            "operationId": "createCase",
+            "summary": "Hand a formal request over to the agency (roles: bot, staff)",
+            "description": "Idempotent: repeating a request with the same Idempotency-Key and the same body returns the "
+            "case already created (200, header Idempotent-Replayed: true); the same key with a different body is a 409. "
+            "The bot receives the public view, staff the full view. Body at most 64 KB.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "description": "Client-chosen key, the same for every retry of one request (e.g. a UUID).",
+                    "schema": {"type": "string", "minLength": IDEMPOTENCY_KEY_MIN, "maxLength": IDEMPOTENCY_KEY_MAX},
+                }
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewCase")}}},
+            "responses": {
+                "201": _json(
+                    "Case created",
+                    _ref("CaseOrPublic"),
+                    {"Location": {"description": "Path of the new case", "schema": {"type": "string"}}},
+                ),
+                "200": _json(
+                    "Replay: the case created earlier with this key and body",
+                    _ref("CaseOrPublic"),
+                    {"Idempotent-Replayed": {"description": "Always `true`", "schema": {"type": "string"}}},
+                ),
+                "400": _error("Invalid body or Idempotency-Key"),
+                "401": _error("Missing or wrong token"),
+                "409": _error("Idempotency-Key already used with a different body"),
+                "413": _error("Body larger than 64 KB"),
+                "503": _error("Case database unavailable, or too busy to allocate a number"),
+            },
+        },
+        "get": {
+            "operationId": "listCases",
+            "summary": "List cases, newest first (role: staff)",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": _ref("Status")},
+                {"name": "kind", "in": "query", "required": False, "schema": _ref("Kind")},
+                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
+                {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            ],
+            "responses": {
+                "200": _json("A page of cases (transcripts omitted) and the total matching", _ref("CaseList")),
+                "400": _error("Invalid filter"),
+                "401": _error("Missing or wrong token"),
+                "403": _error("Not a staff token"),
+                "503": _error("Case database unavailable, or too busy to allocate a number"),
+            },
+        },
+    },
+    "/cases/{tracking_number}": {
+        "get": {
+            "operationId": "getCase",
+            "summary": "Read one case (roles: bot with phone_last4, staff)",
+            "description": "The bot must pass the last four digits of the applicant's phone; a mismatch answers 404 "
+            "exactly like an unknown number. The bot gets the public view (no personal data), staff the full view.",
+            "parameters": [
+                _TRACKING_PARAMETER,
+                {
+                    "name": "phone_last4",
+                    "in": "query",
+                    "required": False,
+                    "description": "Required for the bot role; ignored for staff.",
+                    "schema": {"type": "string", "pattern": "^[0-9]{4}$"},
+                },
+            ],
+            "responses": {
+                "200": _json("The case", _ref("CaseOrPublic")),
+                "400": _error("phone_last4 missing or malformed (bot)"),
+                "401": _error("Missing or wrong token"),
+                "404": _error("No such case, or phone_last4 does not match"),
+                "503": _error("Case database unavailable, or too busy to allocate a number"),
+            },
+        }
+    },
+    "/cases/{tracking_number}/transitions": {
+        "post": {
+            "operationId": "transitionCase",
+            "summary": "Move a case to its next status (role: staff)",
+            "description": "received → correction_requested → (receive_correction) received, clock restarted → "
+            "extended (once) → answered → closed. Complaint, suggestion and handoff cases may be answered or "
+            "closed directly from received; only disclosure cases take corrections and extensions.",
+            "parameters": [_TRACKING_PARAMETER],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Transition")}}},
+            "responses": {
+                "200": _json("The case after the transition", _ref("CaseFull")),
+                "400": _error("Invalid body"),
+                "401": _error("Missing or wrong token"),
+                "403": _error("Not a staff token"),
+                "404": _error("No such case"),
+                "409": _error("Transition not allowed in the current status"),
+                "413": _error("Body larger than 64 KB"),
+                "503": _error("Case database unavailable, or too busy to allocate a number"),
+            },
+        }
+    },
+}
+
+_DOCUMENT = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "政务公开咨询助手 case service",
+        "version": __version__,
+        "description": "The agency's case system the assistant hands formal requests to: government-information "
+        "disclosure applications (《政府信息公开条例》2019), complaints, suggestions and human-handoff cases. "
+        "JSON in UTF-8 throughout; dates and times are Asia/Shanghai. Errors share the Error schema.",
+    },
+    "tags": [{"name": "cases"}],
+    "security": [{"bearerAuth": []}],
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "GOVBOT_CASE_BOT_TOKEN (role bot: create, read one with phone_last4) or "
+                "GOVBOT_CASE_STAFF_TOKEN (role staff: everything).",
+            }
+        },
+        "schemas": _SCHEMAS,
+    },
+    "paths": _PATHS,
+}
+
+
+def openapi_document() -> dict:
+    """A fresh copy, so a caller that edits it cannot change what the next request gets."""
+    return copy.deepcopy(_DOCUMENT)
