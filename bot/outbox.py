@@ -1,0 +1,777 @@
+"""Durable outbox between the action server and the agency's case system.
+
+A confirmed request (disclosure application, complaint, suggestion, human handoff) is first written
+here — committed before the bot says anything — and only then sent to the case system. That way no
+request is lost when the case system is down or the action server crashes, and none is filed twice:
+
+* every entry has an idempotency key, unique in the table. The caller chooses it: a fresh
+  `new_idempotency_key()` when the person confirms, or `derive_idempotency_key(conversation_id,
+  form_instance_id)` so a double-clicked 「确认提交」 maps to the same key. Enqueuing a key that is
+  already there returns the existing entry instead of adding a second one;
+* the same key goes to the case system on every attempt, so even a retry after a lost response (or two
+  workers racing) gets the same case back (HTTP 200 replay) rather than a new one;
+* a sender claims an entry with a lease (`claimed_until`, plus `SELECT … FOR UPDATE SKIP LOCKED` on
+  PostgreSQL) before sending, so several action-server processes sharing one outbox never send the
+  same entry at the same time.
+
+`Outbox.deliver_now` tries once, right away, so the person usually gets the tracking number in the same
+turn; `Deliverer` is the background task that delivers whatever is still pending — in order, with
+exponential backoff and jitter — and picks everything up again after a restart. A request the case
+system refuses (HTTP 4xx) is marked `rejected` with its status and error code and not retried; a wrong
+bot token or URL (401/403/404/405) is a configuration problem and stays pending.
+
+Personal data: the full payload stays in the outbox only until delivery; then it is replaced by a stub
+(kind, channel, conversation_id). `last_error` holds HTTP statuses, error codes and exception class
+names, never the case system's free-text message or anything from the payload. SQLite runs with
+`secure_delete` and truncates its WAL when idle so scrubbed payloads do not linger in the files.
+
+Storage: SQLite `var/outbox.db` by default, or any SQLAlchemy URL in `GOVBOT_OUTBOX_DATABASE_URL`
+(PostgreSQL: `postgresql+psycopg2://user@host/db`). The engine is synchronous (SQLAlchemy 1.4); async
+methods run it in `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import QueuePool
+
+from bot.case_client import (
+    CaseAuthRejected,
+    CaseClient,
+    CaseRejected,
+    CaseSystemUnavailable,
+    key_prefix,
+    validate_key,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'outbox.db'}"
+
+PENDING, DELIVERED, REJECTED = "pending", "delivered", "rejected"
+KINDS = ("disclosure", "complaint", "suggestion", "handoff")
+STUB_FIELDS = ("kind", "channel", "conversation_id")
+# 4xx answers that say the bot is misconfigured (token, URL), not that the request is bad: keep retrying.
+CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405})
+SQLITE_BUSY_TIMEOUT = 10.0
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")  # index names stay under 63 chars
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for a request the person has just confirmed."""
+    return uuid.uuid4().hex
+
+
+def derive_idempotency_key(conversation_id: str, form_instance_id: str, kind: str = "") -> str:
+    """The same key for the same conversation and form instance (so a double click is one request).
+
+    Hashed, so the conversation id (which may be a channel user id) is not what appears in headers and logs.
+    """
+    if not conversation_id or not form_instance_id:
+        raise ValueError("conversation_id and form_instance_id are both required")
+    material = "\x1f".join(("govbot-outbox-v1", kind, str(conversation_id), str(form_instance_id)))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _utcnow() -> datetime:
+    """Naive UTC, as stored (SQLite has no time zones; PostgreSQL columns are `timestamp`)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _stub(payload: dict[str, Any]) -> dict[str, Any]:
+    return {name: payload.get(name) for name in STUB_FIELDS}
+
+
+def _safe_error(exc: BaseException) -> str:
+    """What of an error may be stored: class, HTTP status, error code, field paths — no free text from outside."""
+    if isinstance(exc, CaseRejected):
+        return f"{type(exc).__name__} {exc.summary}"[:200]
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    parts = [type(exc).__name__]
+    if status:
+        parts.append(f"HTTP {status}")
+    if code:
+        parts.append(re.sub(r"[^A-Za-z0-9_.:-]", "", str(code))[:60])
+    elif isinstance(exc, CaseSystemUnavailable):
+        # Our own messages ("create case: timed out", "…: ClientConnectorError"), no outside text.
+        parts.append(str(exc).split(": ", 1)[-1][:80])
+    return " ".join(parts)[:200]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    idempotency_key: str
+    kind: str
+    status: str
+    attempts: int
+    tracking_number: str | None
+    last_error: str | None
+    last_http_status: int | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    conversation_id: str | None
+    payload: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == PENDING
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == DELIVERED
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == REJECTED
+
+
+def _table(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("idempotency_key", String(128), nullable=False, unique=True),
+        Column("kind", String(32), nullable=False),
+        Column("conversation_id", String(255)),
+        Column("payload", Text, nullable=False),
+        Column("status", String(16), nullable=False, default=PENDING),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", DateTime, nullable=False),
+        Column("claimed_until", DateTime),
+        Column("claimed_by", String(64)),
+        Column("last_error", String(200)),
+        Column("last_http_status", Integer),
+        Column("tracking_number", String(64)),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("delivered_at", DateTime),
+        Index(f"ix_{name}_due", "status", "next_attempt_at"),
+        Index(f"ix_{name}_conversation", "conversation_id"),
+    )
+
+
+def _make_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(database_url, future=True, pool_pre_ping=True)
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        database_url,
+        future=True,
+        # Keep connections open (SQLAlchemy 1.4 would open the file for every transaction): with the last
+        # connection closing, SQLite checkpoints and deletes the WAL each time, which costs fsyncs.
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=8,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised via engine
+        # Let SQLAlchemy (the "begin" hook below) issue BEGIN, not pysqlite's lazy, deferred one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed entry survives power loss, not only a crash
+        cursor.execute("PRAGMA secure_delete=ON")  # scrubbed payloads are overwritten, not just unlinked
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection) -> None:  # pragma: no cover - exercised via engine
+        # Take the write lock up front: no read-then-upgrade races between processes claiming entries.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Outbox:
+    """The outbox table and the operations on it. Thread-safe; share one per process."""
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        client: CaseClient | None = None,
+        *,
+        table_name: str = "outbox",
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
+        lease_seconds: float | None = None,
+    ) -> None:
+        if not _TABLE_NAME.match(table_name):
+            raise ValueError(f"invalid outbox table name {table_name!r}")
+        self.database_url = (
+            database_url or os.environ.get("GOVBOT_OUTBOX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+        )
+        self.client = client if client is not None else CaseClient.from_env()
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        # A claim must outlast one HTTP attempt, or a second sender could start while the first is still waiting.
+        self.lease_seconds = lease_seconds if lease_seconds is not None else self.client.total_timeout + 20.0
+        self.engine = _make_engine(self.database_url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.is_postgresql = self.engine.dialect.name == "postgresql"
+        self.metadata = MetaData()
+        self.table = _table(self.metadata, table_name)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        try:
+            self.metadata.create_all(self.engine)
+        except (IntegrityError, DBAPIError):
+            # Another process created it between the existence check and CREATE TABLE.
+            self.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def drop(self) -> None:
+        """Drop the table (tests)."""
+        self.metadata.drop_all(self.engine)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _entry(self, row: Any) -> OutboxEntry:
+        m = row._mapping
+        return OutboxEntry(
+            id=m["id"],
+            idempotency_key=m["idempotency_key"],
+            kind=m["kind"],
+            status=m["status"],
+            attempts=m["attempts"],
+            tracking_number=m["tracking_number"],
+            last_error=m["last_error"],
+            last_http_status=m["last_http_status"],
+            created_at=_aware(m["created_at"]),
+            next_attempt_at=_aware(m["next_attempt_at"]) if m["status"] == PENDING else None,
+            delivered_at=_aware(m["delivered_at"]),
+            conversation_id=m["conversation_id"],
+            payload=json.loads(m["payload"]),
+        )
+
+    def status(self, idempotency_key: str) -> OutboxEntry | None:
+        """The entry for a key, e.g. to tell the person their tracking number once delivery went through."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(self.table).where(self.table.c.idempotency_key == idempotency_key)).first()
+        return self._entry(row) if row is not None else None
+
+    def entries_for_conversation(self, conversation_id: str, limit: int = 10) -> list[OutboxEntry]:
+        """The conversation's requests, newest first (「我的申请办到哪了」 without a tracking number)."""
+        t = self.table
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.conversation_id == conversation_id).order_by(t.c.id.desc()).limit(limit)
+            ).all()
+        return [self._entry(row) for row in rows]
+
+    def lag(self) -> tuple[int, float]:
+        """(pending entries, age in seconds of the oldest pending one) — for health and readiness checks."""
+        t = self.table
+        with self.engine.begin() as conn:
+            count, oldest = conn.execute(
+                select(func.count(t.c.id), func.min(t.c.created_at)).where(t.c.status == PENDING)
+            ).one()
+        age = max(0.0, (_utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+        return int(count or 0), age
+
+    def counts(self) -> dict[str, int]:
+        t = self.table
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(t.c.status, func.count(t.c.id)).group_by(t.c.status)).all()
+        return {PENDING: 0, DELIVERED: 0, REJECTED: 0, **{status: int(n) for status, n in rows}}
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def enqueue(self, kind: str, payload: dict[str, Any], idempotency_key: str) -> OutboxEntry:
+        """Store a confirmed request durably (committed when this returns). The same key twice → the same entry."""
+        validate_key(idempotency_key)
+        if kind not in KINDS:
+            raise ValueError(f"unknown request kind {kind!r}")
+        if payload.get("kind", kind) != kind:
+            raise ValueError("payload kind differs from kind")
+        body = {**payload, "kind": kind}
+        text = json.dumps(body, ensure_ascii=False)
+        conversation_id = body.get("conversation_id")
+        now = _utcnow()
+        values = dict(
+            idempotency_key=idempotency_key,
+            kind=kind,
+            conversation_id=str(conversation_id)[:255] if conversation_id is not None else None,
+            payload=text,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        t = self.table
+        with self.engine.begin() as conn:
+            if self.is_sqlite or self.is_postgresql:
+                if self.is_sqlite:
+                    from sqlalchemy.dialects.sqlite import insert
+                else:
+                    from sqlalchemy.dialects.postgresql import insert
+                result = conn.execute(
+                    insert(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.idempotency_key])
+                )
+                created = result.rowcount == 1
+            else:  # pragma: no cover - other databases
+                try:
+                    with conn.begin_nested():
+                        conn.execute(t.insert().values(**values))
+                    created = True
+                except IntegrityError:
+                    created = False
+            row = conn.execute(select(t).where(t.c.idempotency_key == idempotency_key)).one()
+        entry = self._entry(row)
+        if created:
+            log.info("outbox: queued %s key %s (entry %s)", kind, key_prefix(idempotency_key), entry.id)
+        else:
+            log.info(
+                "outbox: %s key %s already queued as entry %s (%s)",
+                kind, key_prefix(idempotency_key), entry.id, entry.status,
+            )
+            if entry.kind != kind:
+                log.warning("outbox: key %s re-used for a different kind; kept the first", key_prefix(idempotency_key))
+        return entry
+
+    def requeue(self, idempotency_key: str) -> OutboxEntry | None:
+        """Put a rejected entry back to pending (after an operator fixed the cause)."""
+        t = self.table
+        now = _utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.idempotency_key == idempotency_key, t.c.status == REJECTED)
+                .values(status=PENDING, next_attempt_at=now, claimed_until=None, claimed_by=None, updated_at=now)
+            )
+        return self.status(idempotency_key)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failure: base doubling to the cap, with jitter (½–1×)."""
+        delay = min(self.retry_cap, self.retry_base * (2 ** min(max(attempts, 1) - 1, 30)))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    # -- claiming and recording results (sync; used through asyncio.to_thread) -----------------------
+
+    def _claim(self, worker: str, idempotency_key: str | None = None) -> OutboxEntry | None:
+        """Lease one pending entry to `worker`: the given key (whatever its backoff), or the oldest due one."""
+        t = self.table
+        now = _utcnow()
+        free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+        with self.engine.begin() as conn:
+            query = select(t.c.id).where(t.c.status == PENDING, free)
+            if idempotency_key is not None:
+                query = query.where(t.c.idempotency_key == idempotency_key)
+            else:
+                query = query.where(t.c.next_attempt_at <= now).order_by(t.c.id).limit(1)
+            if self.is_postgresql:
+                query = query.with_for_update(skip_locked=True)
+            row_id = conn.execute(query).scalar()
+            if row_id is None:
+                return None
+            # Conditional update: on any database, only one claimer can win the lease.
+            claimed = conn.execute(
+                update(t)
+                .where(t.c.id == row_id, t.c.status == PENDING, free)
+                .values(
+                    claimed_until=now + timedelta(seconds=self.lease_seconds),
+                    claimed_by=worker,
+                    attempts=t.c.attempts + 1,
+                    updated_at=now,
+                )
+            ).rowcount
+            if claimed != 1:
+                return None
+            row = conn.execute(select(t).where(t.c.id == row_id)).one()
+        return self._entry(row)
+
+    def _mark_delivered(self, entry: OutboxEntry, case: dict[str, Any]) -> None:
+        t = self.table
+        now = _utcnow()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(t)
+                .where(t.c.id == entry.id, t.c.status == PENDING)
+                .values(
+                    status=DELIVERED,
+                    tracking_number=case["tracking_number"],
+                    delivered_at=now,
+                    updated_at=now,
+                    payload=json.dumps(_stub(entry.payload), ensure_ascii=False),
+                    claimed_until=None,
+                    claimed_by=None,
+                    last_error=None,
+                    last_http_status=None,
+                )
+            ).rowcount
+            if not done:
+                current = conn.execute(select(t.c.status, t.c.tracking_number).where(t.c.id == entry.id)).one()
+        if not done and current.tracking_number != case["tracking_number"]:
+            log.error(
+                "outbox: entry %s is %s with %s but the case system returned %s",
+                entry.id, current.status, current.tracking_number, case["tracking_number"],
+            )
+
+    def _mark_retry(self, entry: OutboxEntry, worker: str, exc: BaseException) -> None:
+        t = self.table
+        now = _utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.id == entry.id, t.c.status == PENDING, t.c.claimed_by == worker)
+                .values(
+                    next_attempt_at=now + timedelta(seconds=self.backoff(entry.attempts)),
+                    claimed_until=None,
+                    claimed_by=None,
+                    last_error=_safe_error(exc),
+                    last_http_status=getattr(exc, "status", None),
+                    updated_at=now,
+                )
+            )
+
+    def _mark_rejected(self, entry: OutboxEntry, exc: CaseRejected) -> None:
+        t = self.table
+        now = _utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.id == entry.id, t.c.status == PENDING)
+                .values(
+                    status=REJECTED,
+                    claimed_until=None,
+                    claimed_by=None,
+                    last_error=_safe_error(exc),
+                    last_http_status=exc.status,
+                    updated_at=now,
+                )
+            )
+
+    def _release(self, entry_id: int, worker: str) -> None:
+        t = self.table
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t)
+                .where(t.c.id == entry_id, t.c.claimed_by == worker, t.c.status == PENDING)
+                .values(claimed_until=None, claimed_by=None)
+            )
+
+    def checkpoint(self) -> None:
+        """SQLite: fold the WAL into the database and truncate it, so scrubbed payloads leave the WAL file."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    async def _send(self, entry: OutboxEntry, worker: str, timeout: float | None) -> str:
+        """Send one claimed entry and record the outcome: 'delivered', 'rejected' or 'retry'."""
+        try:
+            case = await self.client.create_case(entry.payload, entry.idempotency_key, timeout=timeout)
+        except CaseAuthRejected as exc:
+            log.error("outbox: case system refused the bot token (HTTP %s); entry %s stays pending", exc.status, entry.id)
+            await asyncio.to_thread(self._mark_retry, entry, worker, exc)
+            return "retry"
+        except CaseRejected as exc:
+            if exc.status in CONFIGURATION_STATUSES:
+                log.error("outbox: HTTP %s from the case system — check GOVBOT_CASE_URL; entry %s stays pending", exc.status, entry.id)
+                await asyncio.to_thread(self._mark_retry, entry, worker, exc)
+                return "retry"
+            await asyncio.to_thread(self._mark_rejected, entry, exc)
+            log.warning(
+                "outbox: %s entry %s key %s rejected (%s), not retried",
+                entry.kind, entry.id, key_prefix(entry.idempotency_key), exc.summary,
+            )
+            raise
+        except CaseSystemUnavailable as exc:
+            await asyncio.to_thread(self._mark_retry, entry, worker, exc)
+            return "retry"
+        except asyncio.CancelledError:
+            # Deadline hit mid-request. Free the lease without waiting (the case may or may not exist: the
+            # idempotency key makes the next attempt safe either way).
+            asyncio.get_running_loop().run_in_executor(None, self._release, entry.id, worker)
+            raise
+        except Exception as exc:  # a bug or a malformed answer: keep the entry, retry later
+            log.exception("outbox: unexpected error delivering entry %s", entry.id)
+            await asyncio.to_thread(self._mark_retry, entry, worker, exc)
+            return "retry"
+        await asyncio.to_thread(self._mark_delivered, entry, case)
+        log.info(
+            "outbox: %s entry %s key %s delivered as %s (attempt %s)",
+            entry.kind, entry.id, key_prefix(entry.idempotency_key), case["tracking_number"], entry.attempts,
+        )
+        return "delivered"
+
+    async def deliver_now(self, idempotency_key: str, timeout: float = 5.0) -> str | None:
+        """Try to deliver one entry within `timeout` seconds, for the person waiting in this turn.
+
+        Returns the tracking number, or None when the case system did not answer in time (the entry stays
+        pending and the `Deliverer` carries on). Raises `CaseRejected` if the case system refused the
+        request, now or earlier, and KeyError for an unknown key.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            return await asyncio.wait_for(self._deliver_now(idempotency_key, deadline), timeout)
+        except asyncio.TimeoutError:
+            log.info("outbox: key %s not delivered within %.1fs; left to the deliverer", key_prefix(idempotency_key), timeout)
+            return None
+
+    async def _deliver_now(self, key: str, deadline: float) -> str | None:
+        worker = f"now-{uuid.uuid4().hex[:12]}"
+        while True:
+            entry = await asyncio.to_thread(self._claim, worker, key)
+            if entry is None:
+                current = await asyncio.to_thread(self.status, key)
+                if current is None:
+                    raise KeyError(f"no outbox entry for key {key_prefix(key)}")
+                if current.delivered:
+                    return current.tracking_number
+                if current.rejected:
+                    raise CaseRejected(current.last_error or "rejected", status=current.last_http_status or 400)
+                # Someone else holds the lease: wait for their result.
+                if time.monotonic() + 0.2 >= deadline:
+                    return None
+                await asyncio.sleep(0.2)
+                continue
+            # Leave a little of the budget for recording the outcome.
+            remaining = deadline - time.monotonic() - 0.05
+            if remaining <= 0:
+                await asyncio.to_thread(self._release, entry.id, worker)
+                return None
+            outcome = await self._send(entry, worker, timeout=remaining)
+            if outcome == "delivered":
+                current = await asyncio.to_thread(self.status, key)
+                return current.tracking_number if current else None
+            return None
+
+    async def submit(
+        self, kind: str, payload: dict[str, Any], idempotency_key: str, *, timeout: float = 5.0
+    ) -> OutboxEntry:
+        """Enqueue and try to deliver at once. The returned entry says delivered (tracking number), pending or rejected."""
+        await asyncio.to_thread(self.enqueue, kind, payload, idempotency_key)
+        try:
+            await self.deliver_now(idempotency_key, timeout=timeout)
+        except CaseRejected:
+            pass
+        entry = await asyncio.to_thread(self.status, idempotency_key)
+        assert entry is not None
+        return entry
+
+    # async conveniences for the action server
+    async def aenqueue(self, kind: str, payload: dict[str, Any], idempotency_key: str) -> OutboxEntry:
+        return await asyncio.to_thread(self.enqueue, kind, payload, idempotency_key)
+
+    async def astatus(self, idempotency_key: str) -> OutboxEntry | None:
+        return await asyncio.to_thread(self.status, idempotency_key)
+
+    async def alag(self) -> tuple[int, float]:
+        return await asyncio.to_thread(self.lag)
+
+
+class Deliverer:
+    """Background task delivering pending entries, oldest first, until stopped.
+
+    Start it in the action server's event loop (`deliverer.start()`); on start it picks up everything
+    pending, including entries left by a crashed process once their lease expires. While the case system
+    is unavailable it backs off exponentially (outbox.retry_base doubling to outbox.retry_cap, jittered);
+    each entry also carries its own next_attempt_at, so several deliverers sharing one outbox spread out.
+    """
+
+    def __init__(self, outbox: Outbox, *, poll_interval: float = 1.0, worker_id: str | None = None) -> None:
+        self.outbox = outbox
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.delivered = 0
+        self.rejected = 0
+        self.failures = 0  # consecutive attempts without an answer
+        self._task: asyncio.Task | None = None
+        self._stop: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._dirty = False  # payloads scrubbed since the last WAL checkpoint
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> asyncio.Task:
+        if self.running:
+            assert self._task is not None
+            return self._task
+        self._stop, self._wake = asyncio.Event(), asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"outbox-deliverer-{self.worker_id}")
+        log.info("outbox deliverer %s started", self.worker_id)
+        return self._task
+
+    def wake(self) -> None:
+        """Look for due entries now instead of at the next poll (does not cut short a failure backoff)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self._task is None:
+            return
+        assert self._stop is not None and self._wake is not None
+        self._stop.set()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        except Exception:
+            pass
+        self._task = None
+        log.info("outbox deliverer %s stopped", self.worker_id)
+
+    async def run_once(self) -> str | None:
+        """Claim and send the oldest due entry: 'delivered', 'rejected', 'retry', or None when none is due."""
+        entry = await asyncio.to_thread(self.outbox._claim, self.worker_id)
+        if entry is None:
+            return None
+        try:
+            outcome = await self.outbox._send(entry, self.worker_id, timeout=None)
+        except CaseRejected:
+            self.rejected += 1
+            return "rejected"
+        if outcome == "delivered":
+            self.delivered += 1
+            self._dirty = True
+        return outcome
+
+    async def _sleep(self, seconds: float, wakeable: bool) -> None:
+        assert self._stop is not None and self._wake is not None
+        events = [self._stop.wait()] + ([self._wake.wait()] if wakeable else [])
+        tasks = [asyncio.ensure_future(e) for e in events]
+        try:
+            await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        self._wake.clear()
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                outcome = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database unreachable, etc.: keep going
+                log.exception("outbox deliverer %s: error while delivering", self.worker_id)
+                outcome = "error"
+            if outcome in ("delivered", "rejected"):
+                self.failures = 0
+                continue
+            if outcome in ("retry", "error"):
+                self.failures += 1
+                delay = self.outbox.backoff(self.failures)
+                log.info("outbox deliverer %s: case system unavailable, next try in %.1fs", self.worker_id, delay)
+                await self._sleep(delay, wakeable=False)
+                continue
+            # Nothing due: tidy up, then wait for the next poll or a wake-up.
+            if self._dirty:
+                self._dirty = False
+                try:
+                    await asyncio.to_thread(self.outbox.checkpoint)
+                except Exception:
+                    log.warning("outbox deliverer %s: WAL checkpoint failed", self.worker_id, exc_info=True)
+            await self._sleep(self.poll_interval, wakeable=True)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until nothing is pending (or `timeout` passes); True when drained. For tests and shutdown."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending, _ = await self.outbox.alag()
+            if pending == 0:
+                return True
+            self.wake()
+            await asyncio.sleep(0.05)
+        return (await self.outbox.alag())[0] == 0
+
+
+# -- one outbox and one deliverer per action-server process ------------------------------------------
+
+_default_outbox: Outbox | None = None
+_default_deliverer: Deliverer | None = None
+_default_lock = threading.Lock()
+
+
+def get_outbox() -> Outbox:
+    """The process's outbox, configured from the environment (GOVBOT_OUTBOX_DATABASE_URL, GOVBOT_CASE_*)."""
+    with _default_lock:
+        return _outbox_locked()
+
+
+def ensure_deliverer() -> Deliverer:
+    """Start the process's background deliverer in the running event loop, once (call from any action).
+
+    Idempotent: later calls return the running deliverer; if its loop has gone (tests, reloads), a new
+    one is started in the current loop.
+    """
+    global _default_deliverer
+    loop = asyncio.get_running_loop()
+    with _default_lock:
+        deliverer = _default_deliverer
+        if deliverer is None or not deliverer.running or deliverer._task.get_loop() is not loop:  # type: ignore[union-attr]
+            deliverer = Deliverer(_outbox_locked())
+            deliverer.start()
+            _default_deliverer = deliverer
+        return deliverer
+
+
+def _outbox_locked() -> Outbox:
+    global _default_outbox
+    if _default_outbox is None:
+        _default_outbox = Outbox()
+    return _default_outbox
