@@ -1,0 +1,219 @@
+"""A Rasa tracker store that never persists full ID numbers or phone numbers.
+
+People applying for government information type their ID number (身份证号) and phone number into
+the chat. Those go to the case system only; Rasa's tracker store would otherwise keep them in the
+text and parse data of the person's own messages and in slots. `RedactingTrackerStore` wraps
+Rasa's in-memory store (default) or its SQL store and, on every save, passes every string in every
+event through `bot.validation.redact` before anything is stored or streamed to an event broker.
+
+Redaction happens on save, and Rasa saves a conversation once at the end of each turn, so the
+actions of that turn (the action server included) still see the raw message. The saved tracker
+object itself is redacted in place, so the tracker Rasa holds after a save is exactly what the
+store returns on the next message (slots then hold the masked forms, e.g. 1101**********002X).
+
+endpoints.yml (Rasa passes `url` as `host` and every other key except `type` as a keyword):
+
+    tracker_store:
+      type: bot.redacting_tracker_store.RedactingTrackerStore
+
+    tracker_store:
+      type: bot.redacting_tracker_store.RedactingTrackerStore
+      backend: sql
+      dialect: postgresql
+      url: ${TRACKER_DB_HOST}
+      port: 5432
+      db: rasa
+      username: ${TRACKER_DB_USER}
+      password: ${TRACKER_DB_PASSWORD}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Text
+
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+
+try:
+    from bot.validation import redact
+except ImportError as error:  # pragma: no cover - depends on the deployment
+    # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
+    # unredacted InMemoryTrackerStore; refusing to start is the only safe answer.
+    raise RuntimeError(f"bot.redacting_tracker_store needs bot.validation.redact: {error}") from error
+
+__all__ = ["RedactingTrackerStore", "redact_event", "redact_event_dict", "redact_tracker"]
+
+logger = logging.getLogger(__name__)
+
+# String values Rasa uses as identifiers, wherever they occur: never redacted.
+_IDENTIFIERS: FrozenSet[str] = frozenset(
+    {
+        "event",
+        "timestamp",
+        "message_id",
+        "model_id",
+        "assistant_id",
+        "utter_action",
+        "intent_response_key",
+        "template_name",
+    }
+)
+# Top-level fields of an event dict that name things: event type, slot/action/loop name, policy,
+# a reminder's intent and date. Free text (`text`, `action_text`, `value`, `data`, `metadata`,
+# `parse_data`, `entities`, ...) is redacted.
+_EVENT_FIELDS: FrozenSet[str] = _IDENTIFIERS | {"name", "policy", "intent", "input_channel", "date_time"}
+# Inside parse data: intent names, and entity type names, extractors, roles and groups.
+_NESTED_FIELDS: Dict[str, FrozenSet[str]] = {
+    "intent": _IDENTIFIERS | {"name"},
+    "intent_ranking": _IDENTIFIERS | {"name"},
+    "entities": _IDENTIFIERS | {"entity", "extractor", "role", "group"},
+}
+_BACKENDS = ("memory", "sql")
+_BACKEND_ALIASES = {"memory": "memory", "in_memory": "memory", "inmemory": "memory", "sql": "sql"}
+
+
+def _redact_value(value: Any, kept: FrozenSet[str]) -> Any:
+    """Every string in `value` redacted, except values of the dict keys in `kept`; keys stay."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {
+            key: item
+            if key in kept and isinstance(item, str)
+            else _redact_value(item, _NESTED_FIELDS.get(key, _IDENTIFIERS))
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(item, kept) for item in value]
+    return value
+
+
+def redact_event_dict(data: Dict[Text, Any]) -> Dict[Text, Any]:
+    """A copy of a serialised event with every personal identifier in its strings masked."""
+    return _redact_value(data, _EVENT_FIELDS)
+
+
+def redact_event(event: Event) -> Event:
+    """The event itself when it holds nothing to mask, otherwise a redacted copy of it."""
+    data = event.as_dict()
+    redacted = redact_event_dict(data)
+    if redacted == data:
+        return event
+    return Event.from_parameters(redacted)
+
+
+def redact_tracker(tracker: DialogueStateTracker) -> bool:
+    """Redacts the tracker's events in place and replays them; says whether anything changed."""
+    events = list(tracker.events)
+    redacted = [redact_event(event) for event in events]
+    if all(new is old for new, old in zip(redacted, events)):
+        return False
+    tracker.events.clear()
+    tracker.events.extend(redacted)
+    tracker._reset()  # what `recreate_from_dialogue` does: state is recomputed from the events
+    tracker.replay_events()
+    return True
+
+
+class RedactingTrackerStore(TrackerStore):
+    """Wraps Rasa's InMemoryTrackerStore (default) or SQLTrackerStore and redacts on save.
+
+    Created by Rasa from endpoints.yml as
+    `RedactingTrackerStore(host=url, domain=..., event_broker=..., **other_keys)`.
+
+    Args:
+        domain: The domain (Rasa sets the real one later through the `domain` property).
+        event_broker: Passed to the wrapped store, which streams the redacted events.
+        host: endpoints.yml `url`; the database host for `backend: sql`.
+        backend: `memory` (default) or `sql`.
+        tracker_store: An already built store to wrap instead (for use from Python).
+        kwargs: For `backend: sql`, SQLTrackerStore's keywords: dialect, port, db, username,
+            password, login_db, query.
+    """
+
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        event_broker: Optional[EventBroker] = None,
+        host: Optional[Text] = None,
+        backend: Text = "memory",
+        tracker_store: Optional[TrackerStore] = None,
+        **kwargs: Any,
+    ) -> None:
+        if tracker_store is None:
+            tracker_store = self._create_backend(backend, domain, event_broker, host, kwargs)
+        elif kwargs or host:
+            raise ValueError("Pass either `tracker_store` or the settings of a backend, not both.")
+        if isinstance(tracker_store, RedactingTrackerStore):
+            tracker_store = tracker_store.inner
+        self._inner = tracker_store
+        super().__init__(tracker_store.domain, tracker_store.event_broker)
+
+    @staticmethod
+    def _create_backend(
+        backend: Text,
+        domain: Optional[Domain],
+        event_broker: Optional[EventBroker],
+        host: Optional[Text],
+        kwargs: Dict[Text, Any],
+    ) -> TrackerStore:
+        name = _BACKEND_ALIASES.get(str(backend or "memory").strip().lower())
+        if name is None:
+            raise ValueError(
+                f"RedactingTrackerStore: unknown backend '{backend}', use one of {', '.join(_BACKENDS)}."
+            )
+        try:
+            if name == "memory":
+                if kwargs or host:
+                    raise ValueError(
+                        "RedactingTrackerStore: the in-memory backend takes no settings, got "
+                        f"{sorted([*kwargs, *(['url'] if host else [])])}; did you mean `backend: sql`?"
+                    )
+                return InMemoryTrackerStore(domain or Domain.empty(), event_broker)
+            return SQLTrackerStore(domain=domain, host=host, event_broker=event_broker, **kwargs)
+        except (ImportError, AttributeError) as error:
+            # Rasa would swallow these and silently use an unredacted InMemoryTrackerStore.
+            raise RuntimeError(f"RedactingTrackerStore: cannot create the {name} backend: {error}") from error
+
+    @property
+    def inner(self) -> TrackerStore:
+        """The wrapped Rasa tracker store (it only ever receives redacted trackers)."""
+        return self._inner
+
+    @property
+    def domain(self) -> Domain:
+        return self._inner.domain
+
+    @domain.setter
+    def domain(self, domain: Optional[Domain]) -> None:
+        self._inner.domain = domain or Domain.empty()
+
+    @property
+    def max_event_history(self) -> Optional[int]:
+        return self._inner.max_event_history
+
+    @max_event_history.setter
+    def max_event_history(self, value: Optional[int]) -> None:
+        self._inner.max_event_history = value
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Redacts the tracker in place, then saves it (and streams its new events)."""
+        if redact_tracker(tracker):
+            logger.debug(f"Masked personal identifiers in the tracker of '{tracker.sender_id}'.")
+        await self._inner.save(tracker)
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        return await self._inner.retrieve(sender_id)
+
+    async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
+        return await self._inner.retrieve_full_tracker(conversation_id)
+
+    async def keys(self) -> Iterable[Text]:
+        return await self._inner.keys()
+
+    async def exists(self, conversation_id: Text) -> bool:
+        return await self._inner.exists(conversation_id)
