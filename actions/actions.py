@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt, typed_question
+from bot.case_desk import resume_delivery
 from bot.service import get_service
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class ActionAnswerKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        resume_delivery()
         question = typed_question(tracker.events, tracker.latest_message.get("text"))
         issuers = {e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "issuer"}
         reply = get_service().reply(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -81,10 +83,49 @@ def wait_until(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise TimeoutError(f"{url} not up after {timeout}s; log:\n{log.read_text()[-4000:]}")
 
 
+class CaseService:
+    """The reference case service as its own process; tests stop and restart it (an outage)."""
+
+    def __init__(self, port: int, env: dict, log: Path) -> None:
+        self.port, self.env, self.log = port, env, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "python"), "-m", "bot.case_service", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT,
+        )
+        wait_until(f"{self.url}/health", self.process, self.log, timeout=60)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+    def staff(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.env['GOVBOT_CASE_STAFF_TOKEN']}"}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+
 class Servers:
-    def __init__(self, rasa_port: int, action_port: int) -> None:
+    def __init__(self, rasa_port: int, action_port: int, cases: "CaseService | None" = None, rasa_token: str = "") -> None:
         self.rasa_url = f"http://127.0.0.1:{rasa_port}"
         self.action_url = f"http://127.0.0.1:{action_port}"
+        self.cases = cases
+        self.rasa_token = rasa_token
+
+    def tracker(self, sender: str) -> dict:
+        """The conversation as Rasa's tracker store holds it (API with token)."""
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.rasa_token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
 
     def send(self, sender: str, message: str) -> list[dict]:
         response = requests.post(
@@ -103,15 +144,29 @@ class Servers:
 def servers(rasa_model, knowledge_service):
     """A real action server and Rasa server on free loopback ports, as `make run` starts them."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    rasa_port, action_port = free_port(), free_port()
+    rasa_port, action_port, case_port = free_port(), free_port(), free_port()
+    state = ARTIFACTS / "state"
+    if state.exists():
+        shutil.rmtree(state)
+    state.mkdir()
+    rasa_token = secrets.token_urlsafe(24)
     env = dict(
         os.environ,
         SANIC_HOST="127.0.0.1",
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         RASA_TELEMETRY_ENABLED="false",
+        GOVBOT_CASE_URL=f"http://127.0.0.1:{case_port}",
+        GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_DATABASE_URL=f"sqlite:///{state / 'cases.db'}",
+        GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
+        GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
+        GOVBOT_RASA_TOKEN=rasa_token,
     )
     action_log = ARTIFACTS / "action-server.log"
     rasa_log = ARTIFACTS / "rasa-server.log"
+    cases = CaseService(case_port, env, ARTIFACTS / "case-service.log")
+    cases.start()
     actions = subprocess.Popen(
         [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
         cwd=ROOT, env=env, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
@@ -120,14 +175,16 @@ def servers(rasa_model, knowledge_service):
         [
             str(VENV_BIN / "rasa"), "run", "--model", str(rasa_model), "--endpoints", "endpoints.yml",
             "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(rasa_port),
+            "--enable-api", "--auth-token", rasa_token,
         ],
         cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
     )
     try:
         wait_until(f"http://127.0.0.1:{action_port}/health", actions, action_log)
         wait_until(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
-        yield Servers(rasa_port, action_port)
+        yield Servers(rasa_port, action_port, cases, rasa_token)
     finally:
+        cases.stop()
         for process in (rasa, actions):
             process.terminate()
         for process in (rasa, actions):

@@ -1,11 +1,13 @@
 """The Rasa project itself: data validation, NLU quality on held-out examples, test stories."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -17,8 +19,17 @@ def rasa(*args, timeout=900):
 
 
 def test_rasa_data_validate_is_clean():
-    result = rasa("data", "validate", "--fail-on-warnings")
+    """No warnings, except one Rasa 3.6 always gives: form prompts (utter_ask_<slot>) look unused to it."""
+    result = rasa("data", "validate")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    form_slots = {slot for form in domain["forms"].values() for slot in form["required_slots"]}
+    warnings = re.findall(r"UserWarning: (.*)", result.stdout + result.stderr)
+    unexpected = [
+        w for w in warnings
+        if not (m := re.match(r"The utterance 'utter_ask_(\w+)' is not used", w)) or m.group(1) not in form_slots
+    ]
+    assert not unexpected, unexpected
 
 
 @pytest.fixture(scope="module")

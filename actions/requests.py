@@ -1,0 +1,369 @@
+"""Formal requests in the chat: disclosure applications, complaints and suggestions, status, handoff.
+
+Thin Rasa glue: checking answers lives in bot.request_forms, delivery and status in bot.case_desk.
+Full ID numbers, phones and emails go to the draft store in the turn they are typed; slots keep
+masked forms only (and the tracker store masks the message text too).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from abc import abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import request_forms as rf
+from bot.case_desk import KIND_NAMES, find_last4, find_tracking_number, get_case_desk, request_key, resume_delivery
+from bot.knowledge.sources import load_agency
+from bot.service import get_service
+from bot.validation import redact
+
+log = logging.getLogger(__name__)
+
+REQUEST_SLOTS = (
+    "applicant_type", "applicant_name", "credit_code", "id_type", "id_number", "phone", "email",
+    "postal_address", "info_description", "delivery_form", "delivery_method", "complaint_type",
+    "complaint_matter", "complaint_target", "anonymous", "contact_consent",
+)
+FORM_OF_KIND = {rf.DISCLOSURE: "disclosure_form", rf.COMPLAINT: "complaint_form", rf.SUGGESTION: "complaint_form"}
+SUMMARY_BUTTONS = [
+    {"title": "确认提交", "payload": "/confirm_request"},
+    {"title": "修改", "payload": "/correct_request"},
+    {"title": "取消", "payload": "/cancel_request"},
+]
+
+
+def _slots(tracker: Tracker) -> dict:
+    return {name: tracker.get_slot(name) for name in REQUEST_SLOTS}
+
+
+def _kind(tracker: Tracker) -> str | None:
+    kind = tracker.get_slot("request_kind")
+    if kind == rf.COMPLAINT and tracker.get_slot("complaint_type") == rf.SUGGESTION:
+        return rf.SUGGESTION
+    return kind
+
+
+def _clear_request() -> list[dict]:
+    return [SlotSet(name, None) for name in REQUEST_SLOTS] + [
+        SlotSet("request_kind", None),
+        SlotSet("request_instance", None),
+        SlotSet("requested_slot", None),
+    ]
+
+
+class _RequestValidation(FormValidationAction):
+    """Shared checks; each answer that fails gets its hint and is asked again."""
+
+    kind = rf.DISCLOSURE
+
+    @abstractmethod
+    def name(self) -> str:
+        """Each form's validation action names itself (abstract: rasa_sdk skips registering this base)."""
+
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
+        return rf.required_fields(_kind(tracker) or self.kind, _slots(tracker))
+
+    def _accept(self, check: rf.Check, slot: str, dispatcher, tracker, value) -> dict:
+        if value is None:  # cleared on purpose (「修改」), not answered
+            return {slot: None}
+        if not check.ok and isinstance(value, str) and "*" in value and value == tracker.get_slot(slot):
+            # A form re-validates filled slots when it restarts (「修改」); masked values were checked
+            # when typed, and the submit step asks again if their full value is not in the draft store.
+            return {slot: value}
+        if not check.ok:
+            dispatcher.utter_message(text=check.hint)
+            return {slot: None}
+        if check.private:
+            get_case_desk().drafts.put(tracker.sender_id, slot, check.private)
+        return {slot: check.value}
+
+    def validate_applicant_name(self, value, dispatcher, tracker, domain):
+        organisation = tracker.get_slot("applicant_type") == rf.ORGANISATION
+        return self._accept(rf.check_name(value, organisation), "applicant_name", dispatcher, tracker, value)
+
+    def validate_phone(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_phone(value), "phone", dispatcher, tracker, value)
+
+
+class ValidateDisclosureForm(_RequestValidation):
+    kind = rf.DISCLOSURE
+
+    def name(self) -> str:
+        return "validate_disclosure_form"
+
+    def validate_applicant_type(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_applicant_type(value), "applicant_type", dispatcher, tracker, value)
+
+    def validate_credit_code(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_credit_code(value), "credit_code", dispatcher, tracker, value)
+
+    def validate_id_type(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_id_type(value), "id_type", dispatcher, tracker, value)
+
+    def validate_id_number(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_id_number(value, tracker.get_slot("id_type")), "id_number", dispatcher, tracker, value)
+
+    def validate_email(self, value, dispatcher, tracker, domain):
+        required = tracker.get_slot("delivery_method") == "电子邮件"
+        return self._accept(rf.check_email(value, required), "email", dispatcher, tracker, value)
+
+    def validate_postal_address(self, value, dispatcher, tracker, domain):
+        required = tracker.get_slot("delivery_method") == "邮寄"
+        return self._accept(rf.check_postal_address(value, required), "postal_address", dispatcher, tracker, value)
+
+    def validate_info_description(self, value, dispatcher, tracker, domain):
+        if value is None:
+            return {"info_description": None}
+        check = rf.check_info_description(value)
+        if not check.ok and rf.is_complaint_in_disguise(value):
+            dispatcher.utter_message(
+                text=check.hint,
+                buttons=[
+                    {"title": "转为投诉/建议", "payload": "/file_complaint"},
+                    {"title": "取消申请", "payload": "/cancel_request"},
+                ],
+            )
+            return {"info_description": None}
+        return self._accept(check, "info_description", dispatcher, tracker, value)
+
+    def validate_delivery_form(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_delivery_form(value), "delivery_form", dispatcher, tracker, value)
+
+    def validate_delivery_method(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_delivery_method(value), "delivery_method", dispatcher, tracker, value)
+
+
+class ValidateComplaintForm(_RequestValidation):
+    kind = rf.COMPLAINT
+
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    def validate_complaint_type(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_complaint_type(value), "complaint_type", dispatcher, tracker, value)
+
+    def validate_complaint_matter(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_complaint_matter(value), "complaint_matter", dispatcher, tracker, value)
+
+    def validate_complaint_target(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_complaint_target(value), "complaint_target", dispatcher, tracker, value)
+
+    def validate_anonymous(self, value, dispatcher, tracker, domain):
+        return self._accept(rf.check_anonymous(value), "anonymous", dispatcher, tracker, value)
+
+    def validate_contact_consent(self, value, dispatcher, tracker, domain):
+        check = rf.check_yes_no(value, "工作人员可能需要联系您了解情况，您同意吗？请回答「同意」或「不同意」。")
+        return self._accept(check, "contact_consent", dispatcher, tracker, value)
+
+
+class ActionStartRequest(Action):
+    """Remember which request this is and give it an instance id (its idempotency key derives from it)."""
+
+    def name(self) -> str:
+        return "action_start_request"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        resume_delivery()
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        kind = rf.COMPLAINT if intent == "file_complaint" else rf.DISCLOSURE
+        if kind == rf.COMPLAINT and tracker.get_slot("request_kind") == rf.DISCLOSURE:
+            dispatcher.utter_message(text=rf.ART39_TEXT.split("我可以")[0] + "下面为您转为投诉/建议登记。")
+        events = _clear_request() + [SlotSet("request_kind", kind), SlotSet("request_instance", uuid.uuid4().hex)]
+        get_case_desk().drafts.forget(tracker.sender_id)
+        if kind == rf.DISCLOSURE:
+            dispatcher.utter_message(
+                text="好的，我来帮您填写政府信息公开申请。按照《政府信息公开条例》第二十九条，需要您提供姓名或名称、"
+                "身份证明、联系方式、所需信息的描述，以及获取信息的形式和方式；不需要说明申请用途。"
+                "随时可以说「取消」退出，或说「转人工」。"
+            )
+        else:
+            dispatcher.utter_message(text="好的，我来帮您登记投诉或建议。随时可以说「取消」退出。")
+        return events
+
+
+class ActionRequestSummary(Action):
+    def name(self) -> str:
+        return "action_request_summary"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        kind = _kind(tracker)
+        if not kind:
+            dispatcher.utter_message(text="当前没有正在填写的申请。需要申请政府信息公开，请说「我要申请政府信息公开」。")
+            return []
+        dispatcher.utter_message(text=rf.summary(kind, _slots(tracker)), buttons=SUMMARY_BUTTONS)
+        return []
+
+
+class ActionSubmitRequest(Action):
+    """Outbox first (committed), then delivery; a second 「确认提交」 reports the same request."""
+
+    def name(self) -> str:
+        return "action_submit_request"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        desk = get_case_desk()
+        kind, instance = _kind(tracker), tracker.get_slot("request_instance")
+        if not kind or not instance:
+            last = tracker.get_slot("last_request_key")
+            entry = await desk.outbox.astatus(last) if last else None
+            if entry is not None and entry.tracking_number:
+                dispatcher.utter_message(text=f"您的{KIND_NAMES.get(entry.kind, '申请')}已经提交过了，回执号：{entry.tracking_number}。无需重复提交。")
+            elif entry is not None:
+                dispatcher.utter_message(text="您的申请已经保存，正在提交中，无需重复提交。")
+            else:
+                dispatcher.utter_message(text="当前没有待提交的申请。")
+            return []
+        slots = _slots(tracker)
+        private = desk.drafts.get_all(tracker.sender_id)
+        missing = rf.missing_private(kind, slots, private)
+        if missing:
+            dispatcher.utter_message(text=f"为保护您的个人信息，{rf.FIELD_LABELS[missing[0]]}需要重新输入一次。")
+            return [SlotSet(name, None) for name in missing] + [FollowupAction(FORM_OF_KIND[kind])]
+        channel = (tracker.get_latest_input_channel() or "rest")
+        payload = rf.build_payload(kind, slots, private, channel, tracker.sender_id)
+        if kind == rf.DISCLOSURE and payload["applicant"].get("phone") is None:
+            dispatcher.utter_message(text="缺少联系电话，请先补充。")
+            return [SlotSet("phone", None), FollowupAction("disclosure_form")]
+        key = request_key(tracker.sender_id, instance, kind)
+        submission = await desk.submit(kind, payload, key)
+        desk.drafts.forget(tracker.sender_id)
+        dispatcher.utter_message(text=submission.text)
+        return _clear_request() + [SlotSet("last_request_key", key)]
+
+
+class ActionCorrectRequest(Action):
+    """「修改」: which field? Then clear it and let the form ask it again."""
+
+    def name(self) -> str:
+        return "action_correct_request"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        kind = _kind(tracker)
+        if not kind:
+            dispatcher.utter_message(text="当前没有正在填写的申请，无需修改。")
+            return []
+        slots = _slots(tracker)
+        field = next(tracker.get_latest_entity_values("request_field"), None)
+        if field not in rf.FIELD_LABELS:
+            field = rf.field_named_in(tracker.latest_message.get("text"), kind)
+        if not field:
+            fields = rf.correctable_fields(kind, slots)
+            dispatcher.utter_message(
+                text="请问要修改哪一项？",
+                buttons=[
+                    {"title": rf.FIELD_LABELS[f], "payload": f'/correct_request{{"request_field": "{f}"}}'}
+                    for f in fields
+                ],
+            )
+            return []
+        events = [SlotSet(field, None)]
+        if field == "applicant_type":  # a different applicant type asks for different proof of identity
+            events += [SlotSet(f, None) for f in ("applicant_name", "credit_code", "id_type", "id_number")]
+        if field == "id_type":
+            events.append(SlotSet("id_number", None))
+        if field == "delivery_method":
+            events += [SlotSet("email", None), SlotSet("postal_address", None)]
+        get_case_desk().drafts.forget(tracker.sender_id, field)
+        dispatcher.utter_message(text=f"好的，请重新提供{rf.FIELD_LABELS[field]}。")
+        return events + [FollowupAction(FORM_OF_KIND[kind])]
+
+
+class ActionCancelRequest(Action):
+    def name(self) -> str:
+        return "action_cancel_request"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        if tracker.get_slot("request_kind") or tracker.active_loop.get("name"):
+            dispatcher.utter_message(text="好的，已取消，您填写的信息不会提交，也已删除。还有什么可以帮您？")
+        else:
+            dispatcher.utter_message(text="好的。当前没有正在办理的申请。还有什么可以帮您？")
+        get_case_desk().drafts.forget(tracker.sender_id)
+        return [ActiveLoop(None)] + _clear_request()
+
+
+class ActionAskTrackingNumber(Action):
+    """Lists this conversation's requests first, so someone without the number still gets an answer."""
+
+    def name(self) -> str:
+        return "action_ask_tracking_number"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        resume_delivery()
+        lines = await get_case_desk().conversation_requests(tracker.sender_id)
+        text = "请输入回执号（例如 GK202611230001）。"
+        if lines:
+            text = "您在本次对话中提交过：\n" + "\n".join(lines) + "\n" + text
+        dispatcher.utter_message(text=text)
+        return []
+
+
+class ValidateStatusForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_status_form"
+
+    def validate_tracking_number(self, value, dispatcher, tracker, domain):
+        number = find_tracking_number(value)
+        if not number:
+            dispatcher.utter_message(text="回执号由两个字母和12位数字组成，例如 GK202611230001，请核对后再输入。")
+            return {"tracking_number": None}
+        return {"tracking_number": number}
+
+    def validate_phone_last4(self, value, dispatcher, tracker, domain):
+        digits = find_last4(value)
+        if not digits:
+            dispatcher.utter_message(text="请输入申请时所留联系电话的最后4位数字。")
+            return {"phone_last4": None}
+        return {"phone_last4": digits}
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        resume_delivery()
+        number, last4 = tracker.get_slot("tracking_number"), tracker.get_slot("phone_last4")
+        if number and last4:
+            dispatcher.utter_message(text=await get_case_desk().case_status(number, last4))
+        return [SlotSet("tracking_number", None), SlotSet("phone_last4", None)]
+
+
+class ActionHandoff(Action):
+    """转人工: a handoff case with the (masked) transcript, then the bot stays quiet until staff release it."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        desk = get_case_desk()
+        transcript = [
+            {"role": "user" if e.get("event") == "user" else "bot", "text": redact(e.get("text") or "")[:1000]}
+            for e in tracker.events
+            if e.get("event") in ("user", "bot") and e.get("text")
+        ][-40:]
+        payload = {
+            "kind": "handoff",
+            "channel": tracker.get_latest_input_channel() or "rest",
+            "conversation_id": tracker.sender_id,
+            "applicant": {},
+            "request": {"reason": redact(tracker.latest_message.get("text") or "")},
+            "transcript": transcript,
+        }
+        key = request_key(tracker.sender_id, uuid.uuid4().hex, "handoff")
+        submission = await desk.submit("handoff", payload, key)
+        desk.drafts.forget(tracker.sender_id)
+        agency = load_agency(get_service().settings.knowledge_dir)
+        if submission.tracking_number:
+            head = f"已为您转接人工服务（编号 {submission.tracking_number}），工作人员会在本对话中回复您。"
+        else:
+            head = "已为您登记人工服务请求，工作人员会尽快在本对话中回复您。"
+        dispatcher.utter_message(
+            text=f"{head}人工服务时间：{agency.get('hours', '工作日')}。"
+            f"非工作时间请留言，或拨打 {agency.get('phone', '本机关咨询电话')}。在工作人员结束人工服务之前，我不会再自动回复。"
+        )
+        return [ActiveLoop(None)] + _clear_request() + [ConversationPaused()]
