@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt, typed_question
+from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, NOT_FOUND_BUTTONS, affirmation_prompt, typed_question
 from bot.case_desk import resume_delivery
 from bot.service import get_service
 
@@ -37,7 +37,8 @@ class ActionAnswerKnowledge(Action):
             previous_item=tracker.get_slot("service_item"),
             chosen_item=next(tracker.get_latest_entity_values("service_item"), None),
         )
-        dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
+        buttons = reply.buttons or (NOT_FOUND_BUTTONS if not reply.found else None)
+        dispatcher.utter_message(text=reply.text, buttons=buttons)
         return [SlotSet("service_item", reply.service_item)]
 
 

@@ -23,6 +23,12 @@ GIVE_UP_TEXT = (
     "抱歉，我还是没能理解。您可以换个说法提问，或者联系本机关政府信息公开工作机构获得人工帮助。"
 )
 
+# Offered under 「没有找到」: the two ways forward the regulation gives a person (Art. 27) and a human.
+NOT_FOUND_BUTTONS = [
+    {"title": "申请政府信息公开", "payload": "/apply_disclosure"},
+    {"title": "转人工服务", "payload": "/request_human"},
+]
+
 
 def typed_question(events: list[dict], latest_text: str | None = None) -> str:
     """The most recent user text that is not a button payload ("/intent…")."""

@@ -37,10 +37,16 @@ def test_answers_cite_the_document_they_quote(servers, question, title, fact):
 
 
 def test_unanswerable_question_gets_an_honest_not_found(servers):
-    reply = "\n".join(servers.texts(sender(), "住房公积金怎么提取出来"))
+    user = sender()
+    messages = servers.send(user, "住房公积金怎么提取出来")
+    reply = "\n".join(m.get("text", "") for m in messages)
     assert "没有找到" in reply
     assert "依申请公开" in reply or "政府信息公开申请" in reply
     assert "来源：" not in reply
+    # The way forward is offered as a button: it starts the application form.
+    payloads = [b["payload"] for m in messages for b in m.get("buttons", [])]
+    assert "/apply_disclosure" in payloads and "/request_human" in payloads
+    assert "第二十九条" in "".join(servers.texts(user, "/apply_disclosure"))
 
 
 def test_question_about_a_place_without_documents_is_not_answered_from_another(servers):
