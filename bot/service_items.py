@@ -1,6 +1,7 @@
 """Exact answers about one service item: 「对外贸易经营者备案要什么材料」 → its materials field.
 
-A question that names an item (by name, abbreviation or alias) and asks for one field gets that
+A question that names an item (by name, abbreviation or alias — found by the spaCy EntityRuler in
+bot.item_recognizer; near-complete names by character-bigram overlap) and asks for one field gets that
 field from the catalogue record with the item's name and code, never a paraphrase. A follow-up
 such as 「那要多久？」 reuses the item from the previous turn. An unclear item gets the 2–3 closest
 items as choices; an unclear field gets the item's summary.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.item_recognizer import ItemRecognizer
 from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
 from bot.text import char_bigrams, normalize
 
@@ -66,20 +68,14 @@ class ServiceItemDesk:
             for name in {item.name, *item.aliases}:
                 names.append((normalize(name).lower(), item))
         self._names = sorted(names, key=lambda pair: -len(pair[0]))  # longest first
+        self._recognizer = ItemRecognizer(catalogue)
 
     def item(self, code: str | None) -> ServiceItem | None:
         return self._by_code.get(code or "")
 
     def named_items(self, text: str) -> list[ServiceItem]:
-        """Items named in the text, longest name first, each once."""
-        text = normalize(text).lower()
-        found: list[ServiceItem] = []
-        for name, item in self._names:
-            if name and name in text:
-                if item not in found:
-                    found.append(item)
-                text = text.replace(name, " ")
-        return found
+        """Items named in the text (spaCy EntityRuler over catalogue names and aliases), each once."""
+        return self._recognizer.items_in(text)
 
     def similarities(self, text: str) -> list[tuple[ServiceItem, float]]:
         """Items by how much of their best-covered name the text contains (0–1), best first."""
