@@ -50,6 +50,9 @@ for _ in $(seq 1 180); do
           -d '{"sender":"demo","message":"上海市商务委2020年对政务新媒体提了什么要求"}'
 或另开终端运行 .venv/bin/rasa shell。按 Ctrl-C 停止。
 MSG
+      if [[ -n "${WECHAT_TOKEN:-}" ]]; then
+        echo "微信公众号回调：http://127.0.0.1:${RASA_PORT}/webhooks/wechat/webhook（经 HTTPS 反向代理对外提供，见 README「微信公众号接入」）"
+      fi
       break
     fi
   fi

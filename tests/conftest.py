@@ -150,8 +150,9 @@ def servers(rasa_model, knowledge_service):
         shutil.rmtree(state)
     state.mkdir()
     rasa_token = secrets.token_urlsafe(24)
+    # A developer's own WECHAT_* settings must not change (or stop) the servers under test.
     env = dict(
-        os.environ,
+        {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_")},
         SANIC_HOST="127.0.0.1",
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         RASA_TELEMETRY_ENABLED="false",
