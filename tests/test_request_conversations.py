@@ -40,6 +40,12 @@ def fill_disclosure(servers, user, phone=PHONE) -> str:
     return say(servers, user, "zhangsan@example.com")
 
 
+def begin_citizen_application(servers, user, name):
+    """Up to the ID number question, answered without checks (fill_disclosure checks each prompt)."""
+    for answer in ("我要申请政府信息公开", "公民", name, "居民身份证"):
+        say(servers, user, answer)
+
+
 def cases_of(servers, user, kind=None) -> list[dict]:
     params = {"limit": 200, **({"kind": kind} if kind else {})}
     response = servers.cases.staff("GET", "/cases", params=params)
@@ -80,10 +86,7 @@ def test_disclosure_application_happy_path_leaves_no_personal_numbers_in_rasa(se
 
 def test_bad_input_is_asked_again_with_a_hint_and_fields_can_be_corrected(servers):
     user = sender()
-    say(servers, user, "我要申请政府信息公开")
-    say(servers, user, "公民")
-    say(servers, user, "李四")
-    say(servers, user, "居民身份证")
+    begin_citizen_application(servers, user, "李四")
     hint = say(servers, user, "110105194912310021")  # wrong check character
     assert "校验" in hint and "证件号码" in hint
     say(servers, user, ID_NUMBER)
@@ -157,10 +160,7 @@ def test_case_system_down_request_is_kept_and_delivered_once_then_status_is_repo
 
 def test_complaint_in_disguise_is_routed_to_the_complaint_form(servers):
     user = sender()
-    say(servers, user, "我要申请政府信息公开")
-    say(servers, user, "公民")
-    say(servers, user, "王五")
-    say(servers, user, "居民身份证")
+    begin_citizen_application(servers, user, "王五")
     say(servers, user, ID_NUMBER)
     say(servers, user, PHONE)
     routed = say(servers, user, "我要举报楼下超市卖过期食品，要求你们查处")
