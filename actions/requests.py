@@ -10,11 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 from abc import abstractmethod
-from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
 from bot import request_forms as rf
 from bot.case_desk import KIND_NAMES, find_last4, find_tracking_number, get_case_desk, request_key, resume_delivery
@@ -172,7 +170,7 @@ class ActionStartRequest(Action):
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = rf.COMPLAINT if intent == "file_complaint" else rf.DISCLOSURE
         if kind == rf.COMPLAINT and tracker.get_slot("request_kind") == rf.DISCLOSURE:
-            dispatcher.utter_message(text=rf.ART39_TEXT.split("我可以")[0] + "下面为您转为投诉/建议登记。")
+            dispatcher.utter_message(text=rf.ART39_REASON + "下面为您转为投诉/建议登记。")
         events = _clear_request() + [SlotSet("request_kind", kind), SlotSet("request_instance", uuid.uuid4().hex)]
         get_case_desk().drafts.forget(tracker.sender_id)
         if kind == rf.DISCLOSURE:

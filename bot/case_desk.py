@@ -51,7 +51,7 @@ def request_key(conversation_id: str, form_instance: str, kind: str) -> str:
 class CaseDesk:
     def __init__(self, outbox: Outbox | None = None, drafts: DraftStore | None = None) -> None:
         self.outbox = outbox or Outbox()
-        self.drafts = drafts or DraftStore(self.outbox.database_url)
+        self.drafts = drafts or DraftStore(self.outbox.engine)
         self.deliverer = Deliverer(self.outbox)
 
     def ensure_deliverer(self) -> None:

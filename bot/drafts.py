@@ -3,29 +3,21 @@
 Rasa stores slots and messages in its tracker store; there they are masked (see
 bot.redacting_tracker_store). The full ID number, phone and email a person types are written here in
 the turn they are typed, read once when the request is confirmed and put into the outbox, then
-deleted. Several action-server replicas share it when it lives in PostgreSQL.
+deleted. The table lives in the outbox's database and uses its engine, so several action-server
+replicas share it when that is PostgreSQL.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
-from pathlib import Path
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, delete, event, select
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'outbox.db'}"
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select
+from sqlalchemy.engine import Engine
 
 
 class DraftStore:
-    def __init__(self, database_url: str | None = None) -> None:
-        url = database_url or os.environ.get("GOVBOT_OUTBOX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         metadata = MetaData()
         self.table = Table(
             "request_drafts",
@@ -63,10 +55,3 @@ class DraftStore:
             condition = condition & (self.table.c.field == field)
         with self.engine.begin() as connection:
             connection.execute(delete(self.table).where(condition))
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.close()

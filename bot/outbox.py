@@ -39,7 +39,6 @@ import logging
 import os
 import random
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -191,7 +190,8 @@ def _table(metadata: MetaData, name: str) -> Table:
     )
 
 
-def _make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str) -> Engine:
+    """The engine the outbox and the draft store share (SQLite: WAL, busy timeout, secure delete)."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(database_url, future=True, pool_pre_ping=True)
@@ -250,7 +250,7 @@ class Outbox:
         self.retry_cap = retry_cap
         # A claim must outlast one HTTP attempt, or a second sender could start while the first is still waiting.
         self.lease_seconds = lease_seconds if lease_seconds is not None else self.client.total_timeout + 20.0
-        self.engine = _make_engine(self.database_url)
+        self.engine = make_engine(self.database_url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.is_postgresql = self.engine.dialect.name == "postgresql"
         self.metadata = MetaData()
@@ -376,18 +376,6 @@ class Outbox:
             if entry.kind != kind:
                 log.warning("outbox: key %s re-used for a different kind; kept the first", key_prefix(idempotency_key))
         return entry
-
-    def requeue(self, idempotency_key: str) -> OutboxEntry | None:
-        """Put a rejected entry back to pending (after an operator fixed the cause)."""
-        t = self.table
-        now = _utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(t)
-                .where(t.c.idempotency_key == idempotency_key, t.c.status == REJECTED)
-                .values(status=PENDING, next_attempt_at=now, claimed_until=None, claimed_by=None, updated_at=now)
-            )
-        return self.status(idempotency_key)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failure: base doubling to the cap, with jitter (½–1×)."""
@@ -738,40 +726,3 @@ class Deliverer:
             self.wake()
             await asyncio.sleep(0.05)
         return (await self.outbox.alag())[0] == 0
-
-
-# -- one outbox and one deliverer per action-server process ------------------------------------------
-
-_default_outbox: Outbox | None = None
-_default_deliverer: Deliverer | None = None
-_default_lock = threading.Lock()
-
-
-def get_outbox() -> Outbox:
-    """The process's outbox, configured from the environment (GOVBOT_OUTBOX_DATABASE_URL, GOVBOT_CASE_*)."""
-    with _default_lock:
-        return _outbox_locked()
-
-
-def ensure_deliverer() -> Deliverer:
-    """Start the process's background deliverer in the running event loop, once (call from any action).
-
-    Idempotent: later calls return the running deliverer; if its loop has gone (tests, reloads), a new
-    one is started in the current loop.
-    """
-    global _default_deliverer
-    loop = asyncio.get_running_loop()
-    with _default_lock:
-        deliverer = _default_deliverer
-        if deliverer is None or not deliverer.running or deliverer._task.get_loop() is not loop:  # type: ignore[union-attr]
-            deliverer = Deliverer(_outbox_locked())
-            deliverer.start()
-            _default_deliverer = deliverer
-        return deliverer
-
-
-def _outbox_locked() -> Outbox:
-    global _default_outbox
-    if _default_outbox is None:
-        _default_outbox = Outbox()
-    return _default_outbox

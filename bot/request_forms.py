@@ -67,9 +67,12 @@ SKIP_WORDS = ("跳过", "没有", "无", "不填", "不需要", "不用", "暂�
 # Art. 39: 以政府信息公开申请的形式进行信访、投诉、举报等活动 is not handled as an application.
 _COMPLAINT_IN_DISGUISE = re.compile(r"投诉|举报|信访|控告|检举|申诉|要求(处理|处罚|查处|赔偿|解决)|讨个说法")
 
-ART39_TEXT = (
+ART39_REASON = (
     "根据《政府信息公开条例》第三十九条，以政府信息公开申请的形式进行信访、投诉、举报等活动的，"
-    "不作为政府信息公开申请处理。您描述的内容更像投诉或举报，我可以帮您转为「投诉/建议」登记；"
+    "不作为政府信息公开申请处理。"
+)
+ART39_TEXT = (
+    ART39_REASON + "您描述的内容更像投诉或举报，我可以帮您转为「投诉/建议」登记；"
     "如果您确实是想获取某项政府信息，请写明信息的名称、文号或其他能够指向该信息的描述。"
 )
 
@@ -93,26 +96,24 @@ def is_skip(text: object) -> bool:
     return cleaned in SKIP_WORDS or cleaned in ("没有邮箱", "没有地址", "不留", "不方便")
 
 
-def choose(text: object, options: dict[str, tuple[str, ...]]) -> str | None:
-    """The option whose words the answer contains (first listed wins)."""
+def choose(text: object, options: dict[str, tuple[str, ...]], hint: str) -> Check:
+    """The option whose words the answer contains (first listed wins), or the hint."""
     cleaned = _clean(text).lower()
     for value, words in options.items():
         if any(word in cleaned for word in words):
-            return value
-    return None
+            return Check(True, value)
+    return Check(False, hint=hint)
 
 
 def check_applicant_type(text: object) -> Check:
-    value = choose(
+    return choose(
         text,
         {
             ORGANISATION: ("法人", "组织", "企业", "公司", "单位", "机构", "协会", "事务所", "律所"),
             CITIZEN: ("公民", "个人", "自然人", "自己", "本人", "我"),
         },
+        "请选择申请人类型：以个人身份申请请选「公民」，以单位名义申请请选「法人或其他组织」。",
     )
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择申请人类型：以个人身份申请请选「公民」，以单位名义申请请选「法人或其他组织」。")
 
 
 def check_name(text: object, organisation: bool = False) -> Check:
@@ -137,7 +138,7 @@ def check_credit_code(text: object) -> Check:
 
 
 def check_id_type(text: object) -> Check:
-    value = choose(
+    return choose(
         text,
         {
             RESIDENT_ID: ("身份证", "居民身份"),
@@ -146,10 +147,8 @@ def check_id_type(text: object) -> Check:
             "护照": ("护照", "passport"),
             "其他有效身份证件": ("其他", "居住证", "军官证"),
         },
+        "请选择证件类型，例如「居民身份证」或「护照」。",
     )
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择证件类型，例如「居民身份证」或「护照」。")
 
 
 def check_id_number(text: object, id_type: str | None) -> Check:
@@ -214,14 +213,15 @@ def is_complaint_in_disguise(text: object) -> bool:
 
 
 def check_delivery_form(text: object) -> Check:
-    value = choose(text, {"纸质": ("纸", "打印", "复印"), "电子": ("电子", "数据", "扫描", "pdf", "文件")})
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择获取信息的形式：「纸质」或「电子」。")
+    return choose(
+        text,
+        {"纸质": ("纸", "打印", "复印"), "电子": ("电子", "数据", "扫描", "pdf", "文件")},
+        "请选择获取信息的形式：「纸质」或「电子」。",
+    )
 
 
 def check_delivery_method(text: object) -> Check:
-    value = choose(
+    return choose(
         text,
         {
             "电子邮件": ("邮件", "邮箱", "email"),
@@ -229,17 +229,16 @@ def check_delivery_method(text: object) -> Check:
             "当面领取": ("当面", "自取", "现场", "领取", "自己去", "上门取"),
             "网上获取": ("网上", "在线", "网站", "下载", "平台"),
         },
+        "请选择获取方式：「邮寄」「电子邮件」「当面领取」或「网上获取」。",
     )
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择获取方式：「邮寄」「电子邮件」「当面领取」或「网上获取」。")
 
 
 def check_complaint_type(text: object) -> Check:
-    value = choose(text, {SUGGESTION: ("建议", "意见", "提议"), COMPLAINT: ("投诉", "举报", "反映", "不满")})
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择：「投诉」还是「建议」。")
+    return choose(
+        text,
+        {SUGGESTION: ("建议", "意见", "提议"), COMPLAINT: ("投诉", "举报", "反映", "不满")},
+        "请选择：「投诉」还是「建议」。",
+    )
 
 
 def check_complaint_matter(text: object) -> Check:
@@ -261,18 +260,17 @@ def check_complaint_target(text: object) -> Check:
 
 
 def check_yes_no(text: object, hint: str) -> Check:
-    cleaned = _clean(text)
-    value = choose(cleaned, {"否": ("不同意", "不愿意", "不用", "不要", "否", "不"), "是": ("同意", "可以", "好", "是", "行", "愿意", "没问题", "嗯")})
-    if value:
-        return Check(True, value)
-    return Check(False, hint=hint)
+    return choose(
+        text,
+        {"否": ("不同意", "不愿意", "不用", "不要", "否", "不"), "是": ("同意", "可以", "好", "是", "行", "愿意", "没问题", "嗯")},
+        hint,
+    )
 
 
 def check_anonymous(text: object) -> Check:
-    value = choose(text, {"实名": ("实名", "留联系方式", "不匿名", "留下"), "匿名": ("匿名",)})
-    if value:
-        return Check(True, value)
-    return Check(False, hint="请选择「匿名提建议」或「留下联系方式」。")
+    return choose(
+        text, {"实名": ("实名", "留联系方式", "不匿名", "留下"), "匿名": ("匿名",)}, "请选择「匿名提建议」或「留下联系方式」。"
+    )
 
 
 def required_fields(kind: str | None, slots: dict) -> list[str]:

@@ -142,6 +142,3 @@ class OptionMemory:
         if not options or number is None or not 1 <= number <= len(options):
             return None
         return options[number - 1]
-
-    def peek(self, user: str) -> list[Option]:
-        return list(self._options.get(user) or [])

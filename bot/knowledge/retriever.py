@@ -102,9 +102,9 @@ class Retriever:
         text = normalize(query)
         return any(place in text for place in PLACE_NAMES)
 
-    def _heading_coverage(self, query: str) -> np.ndarray:
+    def _heading_coverage(self, query_tokens: list[str]) -> np.ndarray:
         """Share of the question's words found in each passage's heading (0–1)."""
-        words = {t for t in tokenize(query) if len(t) > 1}
+        words = {t for t in query_tokens if len(t) > 1}
         if not words:
             return np.zeros(len(self._heading_tokens), dtype=np.float32)
         return np.array([len(words & h) / len(words) for h in self._heading_tokens], dtype=np.float32)
@@ -115,12 +115,13 @@ class Retriever:
             return []
         query_vector = self.embedder.embed_queries([query])[0]
         dense = self.index.vectors @ query_vector
-        bm25 = np.asarray(self.index.bm25.get_scores(tokenize(query)), dtype=np.float32)
+        query_tokens = tokenize(query)
+        bm25 = np.asarray(self.index.bm25.get_scores(query_tokens), dtype=np.float32)
         top_bm25 = float(bm25.max()) if len(bm25) else 0.0
         bm25_norm = bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(bm25)
         scores = dense + self.bm25_weight * bm25_norm
         if self.heading_weight:
-            scores = scores + self.heading_weight * self._heading_coverage(query)
+            scores = scores + self.heading_weight * self._heading_coverage(query_tokens)
 
         named = self.named_issuers(query) | (set(issuers or ()) & set(self._issuers.tolist()))
         other_place = self.names_unknown_place(query, named)
