@@ -1,0 +1,309 @@
+// The service-hall kiosk (/kiosk): a full-screen touch page. Nothing is written to storage; the
+// conversation lives only in this page and in Rasa under a fresh session id, and is wiped after an
+// idle time or on 「结束」. People without a keyboard type with topic buttons and phrase chips.
+import qrcode from "qrcode-generator";
+import { ChatConnection } from "./connection.js";
+import { botEntry, FEEDBACK, renderEntry, waitingNote } from "./render.js";
+
+const GREETING = "您好！请点击右侧的常见问题或办事事项，或点「输入问题」组词提问。回答摘自本机关公开文件并注明出处。";
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(label, className, onClick, attrs = {}) {
+  const b = el("button", { type: "button", class: className, ...attrs }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function readConfig(root) {
+  const params = new URLSearchParams(location.search);
+  const seconds = (value, fallback) => {
+    const n = Number(value);
+    return Number.isFinite(n) && n >= 5 ? n : fallback;
+  };
+  const idle = seconds(params.get("idle") ?? root.dataset.idle, 120);
+  return {
+    server: root.dataset.server || "http://127.0.0.1:5005",
+    path: root.dataset.path || "/socket.io",
+    portalUrl: root.dataset.portalUrl || `${location.origin}/`,
+    topicsUrl: root.dataset.topicsUrl || "/api/kiosk/topics",
+    agency: root.dataset.agency || "",
+    idle,
+    warn: Math.min(30, Math.max(3, Math.floor(idle / 3))),
+  };
+}
+
+/** The QR code as an inline SVG built from the code's modules (no image loaded from anywhere). */
+function qrSvg(text) {
+  const code = qrcode(0, "M");
+  code.addData(text);
+  code.make();
+  const n = code.getModuleCount();
+  const quiet = 4;
+  const size = n + quiet * 2;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+  svg.setAttribute("shape-rendering", "crispEdges");
+  const bg = document.createElementNS(SVG_NS, "rect");
+  bg.setAttribute("width", size);
+  bg.setAttribute("height", size);
+  bg.setAttribute("fill", "#fff");
+  let d = "";
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (code.isDark(r, c)) d += `M${c + quiet} ${r + quiet}h1v1h-1z`;
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("fill", "#000");
+  svg.append(bg, path);
+  return svg;
+}
+
+function start(root) {
+  const config = readConfig(root);
+  root.classList.add("gk-root");
+  root.replaceChildren();
+
+  // ---- layout ----
+  const header = el("header", { class: "gk-header" });
+  header.append(el("h1", { class: "gk-title" }, `${config.agency}政务公开咨询`));
+  const tools = el("div", { class: "gk-tools", role: "toolbar", "aria-label": "显示与对话" });
+  const largeBtn = button("大字", "gk-tool", () => toggle("gk-large", largeBtn), { "aria-pressed": "false" });
+  const contrastBtn = button("高对比", "gk-tool", () => toggle("gk-contrast", contrastBtn), { "aria-pressed": "false" });
+  const qrBtn = button("扫码手机继续", "gk-tool", () => showQr());
+  const endBtn = button("结束", "gk-tool gk-end", () => reset());
+  tools.append(largeBtn, contrastBtn, qrBtn, endBtn);
+  header.append(tools);
+
+  const log = el("div", { class: "gk-log", role: "log", "aria-live": "polite", "aria-label": "对话" });
+  const side = el("aside", { class: "gk-side", "aria-label": "常见问题与办事事项" });
+  const composer = el("form", { class: "gk-composer" });
+  const input = el("input", {
+    type: "text", class: "gk-input", inputmode: "none", maxlength: "200", autocomplete: "off",
+    "aria-label": "您的问题", placeholder: "点下面的词组或上方按钮提问",
+  });
+  const keysBtn = button("输入问题", "gk-keys-toggle", () => setKeyboard(keyboard.hidden), {
+    "aria-expanded": "false", "aria-controls": "gk-keyboard",
+  });
+  const backBtn = button("退格", "gk-key-action", () => { input.value = [...input.value].slice(0, -1).join(""); });
+  const clearBtn = button("清空", "gk-key-action", () => { input.value = ""; });
+  const sendBtn = el("button", { type: "submit", class: "gk-send" }, "发送");
+  composer.append(keysBtn, input, backBtn, clearBtn, sendBtn);
+  const keyboard = el("div", { id: "gk-keyboard", class: "gk-keyboard", role: "group", "aria-label": "词组键盘" });
+  keyboard.hidden = true;
+
+  const main = el("div", { class: "gk-main" });
+  const convo = el("section", { class: "gk-convo", "aria-label": "对话区" });
+  convo.append(log, composer, keyboard);
+  main.append(convo, side);
+
+  const overlay = el("div", { class: "gk-overlay" });
+  overlay.hidden = true;
+  root.append(header, main, overlay);
+
+  // ---- conversation ----
+  let connection = null;
+  let sessionId = null;
+  let waiting = null;
+  const handlers = {
+    reply: (b) => say(b.title, b.payload),
+    feedback: (kind) => say(FEEDBACK[kind].said, FEEDBACK[kind].payload),
+  };
+  const show = (entry) => {
+    log.insertBefore(renderEntry(entry, handlers), waiting);
+    log.scrollTop = log.scrollHeight;
+  };
+  const setWaiting = (on) => {
+    if (waiting) waiting.remove();
+    waiting = null;
+    if (on) log.append((waiting = waitingNote()));
+  };
+
+  function say(text, payload = text) {
+    used = true;
+    show({ who: "user", text });
+    setWaiting(true);
+    connection.send(payload);
+  }
+
+  function connect() {
+    sessionId = null;
+    delete root.dataset.sessionId;
+    connection = new ChatConnection({
+      server: config.server,
+      path: config.path,
+      sessionId: null,
+      onSession: (id) => {
+        sessionId = id;
+        root.dataset.sessionId = id;
+      },
+      onMessage: (message) => {
+        const entry = botEntry(message);
+        if (!entry.text && !entry.buttons.length) return;
+        setWaiting(false);
+        show(entry);
+        activity();
+      },
+      onStatus: (s) => (root.dataset.status = s),
+    });
+    connection.connect();
+  }
+
+  input.addEventListener("input", () => (used = true));
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    setKeyboard(false);
+    say(text);
+  });
+
+  // ---- topics and phrase keyboard, from the knowledge base ----
+  function topicGroup(title, topics) {
+    const section = el("section", { class: "gk-topics" });
+    const id = `gk-topics-${side.children.length}`;
+    section.append(el("h2", { id }, title));
+    const list = el("div", { class: "gk-topic-list", role: "group", "aria-labelledby": id });
+    for (const t of topics) list.append(button(t.label, "gk-topic", () => say(t.message || t.label)));
+    section.append(list);
+    return section;
+  }
+
+  function phraseRow(title, phrases) {
+    const row = el("div", { class: "gk-key-row", role: "group", "aria-label": title });
+    row.append(el("span", { class: "gk-key-label" }, title));
+    for (const p of phrases) row.append(button(p, "gk-key", () => { used = true; input.value += p; }));
+    return row;
+  }
+
+  fetch(config.topicsUrl)
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+    .then((data) => {
+      if (data.questions?.length) side.append(topicGroup("常见问题", data.questions));
+      if (data.items?.length) side.append(topicGroup("办事事项", data.items));
+      for (const group of data.phrases || []) keyboard.append(phraseRow(group.title, group.phrases));
+      keyboard.append(phraseRow("数字", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]));
+    })
+    .catch(() => side.append(el("p", { class: "gk-error" }, "常见问题暂时无法加载，请点「输入问题」提问。")));
+
+  function setKeyboard(open) {
+    keyboard.hidden = !open;
+    keysBtn.setAttribute("aria-expanded", String(open));
+    keysBtn.textContent = open ? "收起词组" : "输入问题";
+  }
+
+  // ---- accessibility toggles (Art. 43) ----
+  function toggle(cls, btn) {
+    used = true;
+    const on = root.classList.toggle(cls);
+    btn.setAttribute("aria-pressed", String(on));
+  }
+
+  // ---- 扫码手机继续 ----
+  function closeOverlay() {
+    overlay.hidden = true;
+    overlay.replaceChildren();
+  }
+
+  function showQr() {
+    used = true;
+    overlay.replaceChildren();
+    const box = el("div", { class: "gk-dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "gk-qr-title" });
+    box.append(el("h2", { id: "gk-qr-title" }, "用手机继续咨询"));
+    if (!sessionId) {
+      box.append(el("p", {}, "正在连接，请稍后再试。"));
+    } else {
+      const url = new URL(config.portalUrl, location.href);
+      url.searchParams.set("govbot_session", sessionId);
+      const figure = el("div", { class: "gk-qr", role: "img", "aria-label": "二维码" });
+      figure.append(qrSvg(url.href));
+      box.append(
+        el("p", {}, "用手机扫描下面的二维码，在手机上打开本机关网站继续本次咨询。离开前请点「结束」清除本机上的对话。"),
+        figure,
+        el("p", { class: "gk-qr-url" }, url.href),
+      );
+    }
+    const close = button("关闭", "gk-dialog-btn", closeOverlay);
+    box.append(close);
+    overlay.append(box);
+    overlay.hidden = false;
+    close.focus();
+  }
+
+  // ---- privacy: idle reset and 「结束」 ----
+  let idleTimer = null;
+  let countdown = null;
+  let used = false; // anything a person did that a reset must clear
+
+  function activity() {
+    clearTimeout(idleTimer);
+    if (countdown) {
+      clearInterval(countdown);
+      countdown = null;
+      closeOverlay();
+    }
+    idleTimer = setTimeout(warn, (config.idle - config.warn) * 1000);
+  }
+
+  function warn() {
+    if (!used) {
+      activity(); // nothing on screen to clear: no warning, no new session
+      return;
+    }
+    let left = config.warn;
+    overlay.replaceChildren();
+    const box = el("div", { class: "gk-dialog gk-warning", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "gk-warn-title", "aria-describedby": "gk-warn-text" });
+    const text = el("p", { id: "gk-warn-text", class: "gk-countdown" });
+    const render = () => (text.textContent = `为保护您的隐私，${left} 秒后将清除本次对话。`);
+    render();
+    const stay = button("继续使用", "gk-dialog-btn", () => activity());
+    box.append(el("h2", { id: "gk-warn-title" }, "您还在使用吗？"), text, stay);
+    overlay.append(box);
+    overlay.hidden = false;
+    stay.focus();
+    countdown = setInterval(() => {
+      left -= 1;
+      if (left <= 0) reset();
+      else render();
+    }, 1000);
+  }
+
+  function reset() {
+    clearInterval(countdown);
+    countdown = null;
+    if (connection) connection.close();
+    closeOverlay();
+    setKeyboard(false);
+    input.value = "";
+    used = false;
+    for (const [cls, btn] of [["gk-large", largeBtn], ["gk-contrast", contrastBtn]]) {
+      root.classList.remove(cls);
+      btn.setAttribute("aria-pressed", "false");
+    }
+    waiting = null;
+    log.replaceChildren(el("p", { class: "gb-msg gb-note" }, GREETING));
+    for (const store of [localStorage, sessionStorage]) {
+      try {
+        Object.keys(store).filter((k) => k.startsWith("govbot")).forEach((k) => store.removeItem(k));
+      } catch (_) {
+        /* storage disabled: nothing to clear */
+      }
+    }
+    window.getSelection()?.removeAllRanges();
+    connect();
+    activity();
+  }
+
+  for (const type of ["pointerdown", "keydown", "touchstart"]) {
+    root.addEventListener(type, () => { if (!countdown) activity(); }, { passive: true });
+  }
+  reset();
+}
+
+const root = document.getElementById("govbot-kiosk");
+if (root) start(root);
