@@ -2,4 +2,8 @@
 
 - `bot.channels.wechat.WeChatInput` — 微信公众号 (WeChat official account), served at
   /webhooks/wechat/webhook; configured from WECHAT_* environment variables only.
+- `bot.channels.rest.RestInput` — Rasa's REST channel with request checks (/webhooks/rest/webhook).
+
+Every public channel passes typed text through `bot.channels.guard.screen` (rate limit, length,
+control characters) before Rasa sees it.
 """

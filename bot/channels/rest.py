@@ -1,0 +1,177 @@
+"""The REST channel (POST /webhooks/rest/webhook), hardened for the public.
+
+Registered in credentials.yml as `bot.channels.rest.RestInput:` in place of Rasa's `rest:`; the
+URL and the request/response format stay Rasa's: `{"sender": "...", "message": "..."}` in, a JSON
+list of bot messages out. What changes:
+
+- the body is read with a size limit (GOVBOT_REST_MAX_BODY_BYTES, default 256 KB; over it: 413);
+- a body that is not a UTF-8 JSON object, or lacks a usable `sender` or a text `message`, is a 400
+  with a Chinese explanation (Rasa's own channel answers some of these with a 500);
+- each sender is rate limited (bot.rate_limit; over the limit: 429 and a polite reply);
+- the message is cleaned and length-checked (bot.channels.guard): empty and over-long messages get
+  a reply without running the bot, so they are never stored;
+- `input_channel` may only name a channel (letters, `_`, `-`), `metadata` must be a small object:
+  both end up in the tracker, and `input_channel` is not redacted there;
+- failures are logged without the message text (Rasa's channel logs the text), and streaming
+  (`?stream=true`) is not offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+from functools import partial
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import rate_limit
+from bot.channels.guard import max_message_chars, screen
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024  # a 2,000-character message is ~12 KB even with \\u escapes
+MAX_SENDER_CHARS = 128
+MAX_METADATA_BYTES = 4096
+_CHANNEL_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
+
+ERROR_TEXT = "抱歉，系统暂时繁忙，请稍后再试。"
+TOO_LARGE_TEXT = "请求体过大：消息请控制在 {limit} 字以内。"
+NOT_JSON_TEXT = "请求格式有误：请求体应为 UTF-8 编码的 JSON 对象，如 {\"sender\": \"用户编号\", \"message\": \"您的问题\"}。"
+NO_SENDER_TEXT = "请求格式有误：sender（会话编号）应为 1 到 128 个可见字符的字符串。"
+NO_MESSAGE_TEXT = "请求格式有误：message（消息内容）应为字符串。"
+BAD_CHANNEL_TEXT = "请求格式有误：input_channel 只能由小写字母、下划线和连字符组成（不超过 32 个字符）。"
+BAD_METADATA_TEXT = "请求格式有误：metadata 应为不超过 4 KB 的 JSON 对象。"
+
+_dumps = partial(json.dumps, ensure_ascii=False)
+
+
+def max_body_bytes(environ: dict | None = None) -> int:
+    env = os.environ if environ is None else environ
+    value = str(env.get("GOVBOT_REST_MAX_BODY_BYTES", "")).strip()
+    if not value:
+        return DEFAULT_MAX_BODY_BYTES
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"环境变量 GOVBOT_REST_MAX_BODY_BYTES 应为正整数（字节），当前为 {value!r}")
+    return int(value)
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str, **headers: str) -> HTTPResponse:
+    code = {400: "bad_request", 413: "payload_too_large"}.get(status, "error")
+    return response.json({"error": {"code": code, "message": message}}, status=status, headers=headers or None, dumps=_dumps)
+
+
+def _messages(sender: str, text: str, status: int = 200, **headers: str) -> HTTPResponse:
+    """A reply in the channel's normal format: a list with one bot message."""
+    return response.json([{"recipient_id": sender, "text": text}], status=status, headers=headers or None, dumps=_dumps)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it exceeds `limit` bytes; never buffered whole."""
+    too_large = BadRequest(413, TOO_LARGE_TEXT.format(limit=max_message_chars()))
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks, size = [], 0
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_payload(body: bytes) -> tuple[str, str, str | None, dict | None]:
+    """(sender, message, input_channel, metadata) of a request body, or BadRequest(400)."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest(400, NOT_JSON_TEXT) from None
+    if not isinstance(payload, dict):
+        raise BadRequest(400, NOT_JSON_TEXT)
+    sender = payload.get("sender")
+    if isinstance(sender, int) and not isinstance(sender, bool):
+        sender = str(sender)
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS or not sender.isprintable():
+        raise BadRequest(400, NO_SENDER_TEXT)
+    message = payload.get("message")
+    if not isinstance(message, str):
+        raise BadRequest(400, NO_MESSAGE_TEXT)
+    channel = payload.get("input_channel")
+    if channel is not None and (not isinstance(channel, str) or not _CHANNEL_NAME.fullmatch(channel)):
+        raise BadRequest(400, BAD_CHANNEL_TEXT)
+    metadata = payload.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict) or len(_dumps(metadata).encode("utf-8")) > MAX_METADATA_BYTES:
+            raise BadRequest(400, BAD_METADATA_TEXT)
+    return sender.strip(), message, channel, metadata
+
+
+class RestInput(RasaRestInput):
+    """Rasa's REST channel with input checks, rate limiting and bounded messages (module docstring)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def __init__(self, max_body: int | None = None) -> None:
+        self.max_body = max_body or max_body_bytes()
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> "RestInput":
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("govbot_rest_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"], stream=True)
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = await read_body(request, self.max_body)
+                sender, message, channel, metadata = parse_payload(body)
+            except BadRequest as exc:
+                return _error(exc.status, exc.message)
+
+            checked = await screen(self.name(), sender, message)
+            if checked.rate_limited:
+                limiter = rate_limit.shared_limiter()
+                log.info("REST 消息被限流（每分钟 %d 条）", limiter.config.per_minute)
+                retry = str(limiter.retry_after(self.name(), sender))
+                return _messages(sender, checked.reply, status=429, **{"Retry-After": retry})
+            if not checked.accepted:
+                return _messages(sender, checked.reply)
+
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(checked.text, collector, sender, input_channel=channel or self.name(), metadata=metadata)
+                )
+            except asyncio.CancelledError:
+                log.error("REST 消息处理被取消（客户端断开或超时）")
+                raise
+            except Exception as exc:
+                log.error("处理 REST 消息出错：%s", type(exc).__name__)
+                return response.json(collector.messages or [{"recipient_id": sender, "text": ERROR_TEXT}], dumps=_dumps)
+            return response.json(collector.messages, dumps=_dumps)
+
+        return hook

@@ -1,0 +1,188 @@
+"""Tracker retention: conversations idle for longer than the retention period are deleted.
+
+Even redacted, a conversation tells what a person asked about and when. The tracker store keeps a
+conversation only while it may still be useful (follow-up questions, status queries, staff
+review): once its latest event is older than GOVBOT_TRACKER_RETENTION_DAYS days (default 180;
+0 keeps everything), all of its events are deleted. Cases themselves live in the case system,
+which has its own retention rules.
+
+Two ways it runs:
+- the tracker store (bot.redacting_tracker_store) purges in the background at most once per
+  GOVBOT_TRACKER_PURGE_INTERVAL seconds (default 3600), triggered by a save;
+- `govbot tracker purge --older-than DAYS` for a cron job or by hand (SQL backends).
+
+With the SQL backend a conversation's age is the largest `timestamp` among its rows in Rasa's
+`events` table; the in-memory backend looks at the last event of each stored tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 180.0
+DEFAULT_PURGE_INTERVAL = 3600.0
+DAY = 86400.0
+
+
+def _env_number(name: str, default: float, environ: dict | None = None) -> float:
+    env = os.environ if environ is None else environ
+    value = str(env.get(name, "")).strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number < 0:
+        raise ValueError(f"环境变量 {name} 应为非负数，当前为 {value!r}")
+    return number
+
+
+def retention_days(environ: dict | None = None) -> float:
+    """GOVBOT_TRACKER_RETENTION_DAYS; 0 means conversations are never purged."""
+    return _env_number("GOVBOT_TRACKER_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, environ)
+
+
+def purge_interval(environ: dict | None = None) -> float:
+    return _env_number("GOVBOT_TRACKER_PURGE_INTERVAL", DEFAULT_PURGE_INTERVAL, environ) or DEFAULT_PURGE_INTERVAL
+
+
+def cutoff_for(days: float, now: float | None = None) -> float:
+    """The epoch time before which a conversation's last event makes it stale."""
+    return (time.time() if now is None else now) - days * DAY
+
+
+_events = sa.table("events", sa.column("sender_id"), sa.column("timestamp"))
+
+
+def _stale_senders(cutoff: float):
+    return (
+        sa.select(_events.c.sender_id)
+        .group_by(_events.c.sender_id)
+        .having(sa.func.max(_events.c.timestamp) < cutoff)
+    )
+
+
+def purge_sql(engine: sa.engine.Engine, cutoff: float, dry_run: bool = False) -> int:
+    """Deletes every conversation in Rasa's `events` table whose latest event is before `cutoff`.
+
+    Returns the number of conversations deleted (or, with `dry_run`, that would be). One DELETE
+    statement with the staleness test inside, so a conversation written to meanwhile keeps its
+    new events.
+    """
+    with engine.begin() as connection:
+        if not sa.inspect(connection).has_table("events"):
+            return 0
+        stale = _stale_senders(cutoff).subquery()
+        count = connection.execute(sa.select(sa.func.count()).select_from(stale)).scalar() or 0
+        if count and not dry_run:
+            connection.execute(sa.delete(_events).where(_events.c.sender_id.in_(sa.select(stale.c.sender_id))))
+    return int(count)
+
+
+def _last_timestamp(serialised: str | bytes) -> float | None:
+    """Time of the tracker's last event; None for a tracker without events (just created: no data, no age)."""
+    try:
+        events = json.loads(serialised).get("events") or []
+        return float(events[-1].get("timestamp") or 0) if events else None
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
+
+
+def purge_memory(store: Any, cutoff: float, dry_run: bool = False) -> int:
+    """The same for Rasa's InMemoryTrackerStore (its `store` dict of serialised trackers)."""
+    stale = [
+        (key, value) for key, value in list(store.store.items())
+        if (last := _last_timestamp(value)) is not None and last < cutoff
+    ]
+    if not dry_run:
+        for key, value in stale:
+            if store.store.get(key) is value:  # not saved again since it was read
+                del store.store[key]
+    return len(stale)
+
+
+def purge_tracker_store(store: Any, days: float, now: float | None = None, dry_run: bool = False) -> int:
+    """Purges a Rasa tracker store (RedactingTrackerStore, SQLTrackerStore or InMemoryTrackerStore)."""
+    from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+
+    inner = getattr(store, "inner", store)
+    cutoff = cutoff_for(days, now)
+    if isinstance(inner, SQLTrackerStore):
+        return purge_sql(inner.engine, cutoff, dry_run)
+    if isinstance(inner, InMemoryTrackerStore):
+        return purge_memory(inner, cutoff, dry_run)
+    raise ValueError(f"不支持清理 {type(inner).__name__} 类型的对话存储（支持 SQL 与内存存储）")
+
+
+def sql_url_from_endpoints(endpoints_file: str) -> Optional[str]:
+    """The SQLAlchemy URL of the tracker store in endpoints.yml, or None when it is not SQL.
+
+    Only the `tracker_store` section is read (its ${VARS} from the environment, as Rasa does), so
+    settings the other sections need at run time do not have to be set for a purge.
+    """
+    import yaml
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    with open(endpoints_file, encoding="utf-8") as handle:
+        section = (yaml.safe_load(handle) or {}).get("tracker_store") or {}
+    config = {}
+    for key, value in section.items():
+        if isinstance(value, str):
+            value = os.path.expandvars(value)
+            if "${" in value:
+                raise ValueError(f"{endpoints_file} 的 tracker_store.{key} 引用了未设置的环境变量：{value}")
+        config[key] = value
+    if str(config.get("type", "")).lower() != "sql" and str(config.get("backend", "")).lower() != "sql":
+        return None
+    url = SQLTrackerStore.get_db_url(
+        str(config.get("dialect", "sqlite")),
+        config.get("url"),
+        int(config["port"]) if config.get("port") else None,
+        str(config.get("db", "rasa.db")),
+        config.get("username"),
+        config.get("password"),
+        None,
+        config.get("query"),
+    )
+    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+
+
+class PeriodicPurge:
+    """Runs `purge_tracker_store` in the background at most once per interval (store saves call `due`)."""
+
+    def __init__(self, store: Any, days: float | None = None, interval: float | None = None) -> None:
+        self.store = store
+        self.days = retention_days() if days is None else days
+        self.interval = purge_interval() if interval is None else interval
+        self._last = float("-inf")
+        self._task: asyncio.Task | None = None
+
+    def maybe_start(self) -> Optional[asyncio.Task]:
+        """Starts a purge when one is due and none is running; returns its task."""
+        if self.days <= 0 or (self._task is not None and not self._task.done()):
+            return None
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return None
+        self._last = now
+        self._task = asyncio.create_task(self._run())
+        return self._task
+
+    async def _run(self) -> None:
+        try:
+            deleted = await asyncio.to_thread(purge_tracker_store, self.store, self.days)
+        except Exception as exc:  # a failed purge must not affect conversations; try again next interval
+            log.warning("清理过期对话失败（%s）：%s", type(exc).__name__, exc)
+            return
+        if deleted:
+            log.info("已删除 %d 个超过 %g 天未活动的对话", deleted, self.days)
