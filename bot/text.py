@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jieba
+import opencc
 
 from bot.settings import PROJECT_ROOT
 
@@ -28,6 +29,13 @@ _STOPWORDS = frozenset(
 )
 _jieba_lock = threading.Lock()
 _jieba_ready = False
+# Character-level traditional→simplified (OpenCC's t2s): 「條例」→「条例」. Phrase-level variants
+# (t2s cannot turn 資訊 into 信息) are left alone rather than guessed.
+_to_simplified = opencc.OpenCC("t2s")
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100}
+# 「第三十三条」「第33条」, and 「条例33条」 where 条例 makes "33条" an article, not a count.
+_ARTICLE = re.compile(r"(?:第|(?<=条例))\s*([0-9]{1,3}|[零〇一二两三四五六七八九十百]{1,7})\s*条")
 
 
 def normalize(text: str) -> str:
@@ -35,6 +43,69 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     return _SPACES.sub(" ", text).strip()
+
+
+def simplify(text: str) -> str:
+    """Traditional characters to simplified ones, so 「政府資訊公開條例」 finds the same passages."""
+    return _to_simplified.convert(text) if text else text
+
+
+def normalize_query(text: str) -> str:
+    """What a question is searched as: width- and space-normalised, in simplified characters."""
+    return simplify(normalize(text))
+
+
+def chinese_number(numeral: str) -> int | None:
+    """「三十三」→33, 「一百零五」→105, 「十」→10; None for what is not a number below 1000."""
+    if numeral.isdigit():
+        return int(numeral)
+    total, digit, last_unit = 0, None, 1000
+    for ch in numeral:
+        if ch in "零〇" and total and digit is None:
+            continue  # 「一百零五」: the 零 only holds the empty tens place
+        if ch in _DIGITS:
+            if digit is not None:
+                return None  # 「三三」 is not how articles are numbered
+            digit = _DIGITS[ch]
+        elif ch in _UNITS:
+            if _UNITS[ch] >= last_unit:
+                return None  # 「十百」: units only go down
+            last_unit = _UNITS[ch]
+            total += (1 if digit is None else digit) * _UNITS[ch]
+            digit = None
+        else:
+            return None
+    total += digit or 0
+    return total if 0 < total < 1000 else None
+
+
+def chinese_numeral(number: int) -> str:
+    """33→「三十三」, 105→「一百零五」, 10→「十」: how the documents number their articles."""
+    if not 0 < number < 1000:
+        raise ValueError(f"article numbers run from 1 to 999, not {number}")
+    names = "零一二三四五六七八九"
+    hundreds, tens, ones = number // 100, number // 10 % 10, number % 10
+    out = f"{names[hundreds]}百" if hundreds else ""
+    if tens:
+        out += ("" if tens == 1 and not hundreds else names[tens]) + "十"
+    elif hundreds and ones:
+        out += "零"
+    return out + (names[ones] if ones else "")
+
+
+def article_numbers(text: str) -> set[int]:
+    """Article numbers a question cites: 「第三十三条」「第33条」「条例33条」 all give 33."""
+    found = set()
+    for match in _ARTICLE.finditer(normalize(text)):
+        number = chinese_number(match.group(1))
+        if number:
+            found.add(number)
+    return found
+
+
+def article_label(number: int) -> str:
+    """The locator of an article passage, as chunking writes it: 33 → 「第三十三条」."""
+    return f"第{chinese_numeral(number)}条"
 
 
 def _load_domain_dictionary() -> None:
@@ -72,6 +143,7 @@ def split_sentences(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def char_bigrams(text: str) -> frozenset[str]:
+    """Adjacent letter/digit/Hanzi pairs: matching that does not depend on jieba's segmentation."""
     chars = [c for c in normalize(text).lower() if c.isalnum()]
     return frozenset(a + b for a, b in zip(chars, chars[1:]))
 

@@ -1,7 +1,9 @@
 """Retrieval quality on a question set: Hit@1, Hit@5, MRR and the not-found calibration.
 
 A hit is a passage of the expected document that contains the expected fact, so a right
-document with the wrong paragraph does not count.
+document with the wrong paragraph does not count. A question may list `also` passages that
+answer it just as fully (the FAQ entry restating an article); any of them counts. Results are
+also given per content type, because one type can regress while the total holds.
 """
 
 from __future__ import annotations
@@ -23,6 +25,20 @@ def is_hit(hit: Hit, doc_id: str, fact: str) -> bool:
     return hit.passage.doc_id == doc_id and _squash(fact) in _squash(hit.passage.text)
 
 
+def accepted(item: dict) -> list[tuple[str, str]]:
+    """(doc, fact) pairs that answer the question: the expected one first, then `also`."""
+    return [(item["doc"], item["fact"])] + [(a["doc"], a["fact"]) for a in item.get("also") or []]
+
+
+def content_type(doc_id: str) -> str:
+    """Coarse type of a document, for per-type results: FAQ, service item, or the document itself."""
+    if doc_id.startswith("faq-"):
+        return "faq"
+    if doc_id.startswith("service-item-"):
+        return "service-item"
+    return doc_id
+
+
 @dataclass
 class EvalReport:
     total: int = 0
@@ -32,13 +48,16 @@ class EvalReport:
     answered: float = 0.0  # answerable questions whose top score clears the threshold
     rejected: float = 0.0  # unanswerable questions whose top score stays below it
     misses: list[dict] = field(default_factory=list)
+    # content type -> {"n", "hit_at_1", "hit_at_5", "mrr"}; the type is the question's `type`, the
+    # set's `types` entry for its expected document, or derived from that document (content_type)
+    by_type: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
 def load_question_set(path: Path) -> dict:
-    """YAML ({questions: [...], unanswerable: [...]}) or JSONL (one {q, doc, fact} per line)."""
+    """YAML ({questions: [...], unanswerable: [...], types: {doc: type}}) or JSONL ({q, doc, fact} a line)."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         if Path(path).suffix.lower() == ".jsonl":
@@ -50,19 +69,33 @@ def load_question_set(path: Path) -> dict:
         raise ValueError(f"问题集 {path} 无法解析：{exc}") from exc
     questions = data.get("questions", [])
     bad = [i for i, q in enumerate(questions, 1) if not all(q.get(k) for k in ("q", "doc", "fact"))]
+    bad += [
+        i
+        for i, q in enumerate(questions, 1)
+        if not isinstance(q.get("also") or [], list)
+        or not all(isinstance(a, dict) and a.get("doc") and a.get("fact") for a in q.get("also") or [])
+    ]
     if bad:
-        raise ValueError(f"问题集 {path} 第 {bad[:5]} 条缺少 q、doc 或 fact")
-    return {"questions": questions, "unanswerable": data.get("unanswerable", [])}
+        raise ValueError(f"问题集 {path} 第 {sorted(set(bad))[:5]} 条缺少 q、doc 或 fact（also 中每项也须有 doc 和 fact）")
+    types = data.get("types") or {}
+    if not isinstance(types, dict):
+        raise ValueError(f"问题集 {path} 的 types 应为“文档编号: 类型”的映射")
+    return {"questions": questions, "unanswerable": data.get("unanswerable", []), "types": types}
 
 
 def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> EvalReport:
     """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search)."""
     questions = question_set["questions"]
+    types = question_set.get("types") or {}
     report = EvalReport(total=len(questions))
     h1 = h5 = rr = answered = 0.0
+    ranks: dict[str, list[int | None]] = {}
     for item in questions:
         hits = search(item["q"], top_k)
-        rank = next((i + 1 for i, h in enumerate(hits) if is_hit(h, item["doc"], item["fact"])), None)
+        answers = accepted(item)
+        rank = next((i + 1 for i, h in enumerate(hits) if any(is_hit(h, d, f) for d, f in answers)), None)
+        kind = item.get("type") or types.get(item["doc"]) or content_type(item["doc"])
+        ranks.setdefault(kind, []).append(rank)
         h1 += rank == 1
         h5 += rank is not None and rank <= 5
         rr += 1 / rank if rank else 0
@@ -74,8 +107,19 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> Ev
             )
     n = max(len(questions), 1)
     report.hit_at_1, report.hit_at_5, report.mrr, report.answered = h1 / n, h5 / n, rr / n, answered / n
+    report.by_type = {kind: _summary(found) for kind, found in sorted(ranks.items())}
     unanswerable = question_set["unanswerable"]
     if unanswerable:
         rejected = sum(not (hits := search(q, 1)) or hits[0].dense < threshold for q in unanswerable)
         report.rejected = rejected / len(unanswerable)
     return report
+
+
+def _summary(ranks: list[int | None]) -> dict:
+    n = len(ranks)
+    return {
+        "n": n,
+        "hit_at_1": round(sum(r == 1 for r in ranks) / n, 4),
+        "hit_at_5": round(sum(r is not None and r <= 5 for r in ranks) / n, 4),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+    }

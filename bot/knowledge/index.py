@@ -1,4 +1,4 @@
-"""The persistent knowledge index: passage vectors plus a jieba BM25 side.
+"""The persistent knowledge index: passage vectors plus a BM25 side (jieba words and character pairs).
 
 An index is a directory named by a key that hashes the documents, the chunking rules and the
 embedding model, so any change to one of them yields a new key and a rebuild, while an unchanged
@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bot.knowledge.chunking import CHUNKER_VERSION, Passage, split_document
 from bot.knowledge.documents import Document
-from bot.text import tokenize
+from bot.text import char_bigrams, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,18 @@ class KnowledgeIndex:
     def __post_init__(self) -> None:
         # BM25Okapi divides by the corpus size; an empty knowledge base still needs a valid object.
         self.bm25 = BM25Okapi(self.tokens or [[""]])
+        # Character pairs match where jieba cuts a colloquial question differently from the
+        # document (「交代拿去干嘛用」 vs 「申请用途」); cheap enough to derive on load, so the
+        # stored index format does not change.
+        self.bigram_bm25 = BM25Okapi([passage_bigrams(p) for p in self.passages] or [[""]])
 
     @property
     def documents(self) -> dict[str, dict]:
         return self.manifest.get("documents", {})
+
+
+def passage_bigrams(passage: Passage) -> list[str]:
+    return sorted(char_bigrams(passage.embedding_text()))
 
 
 def index_key(documents: list[Document], embedder_identity: str) -> str:

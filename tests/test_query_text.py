@@ -1,0 +1,59 @@
+"""Query normalisation and article numbers (bot.text): pure functions, checked exhaustively."""
+
+import pytest
+
+from bot.text import article_label, article_numbers, chinese_number, chinese_numeral, normalize_query, simplify
+
+
+@pytest.mark.parametrize(
+    "number, numeral",
+    [(1, "一"), (10, "十"), (11, "十一"), (20, "二十"), (33, "三十三"), (100, "一百"), (105, "一百零五"), (110, "一百一十"), (999, "九百九十九")],
+)
+def test_numerals_as_the_documents_write_them(number, numeral):
+    assert chinese_numeral(number) == numeral
+    assert chinese_number(numeral) == number
+
+
+def test_every_article_number_survives_the_round_trip():
+    assert all(chinese_number(chinese_numeral(n)) == n for n in range(1, 1000))
+
+
+@pytest.mark.parametrize("text", ["三三", "十百", "", "abc", "一千"])
+def test_what_is_not_an_article_number(text):
+    assert chinese_number(text) is None
+
+
+def test_out_of_range_numbers_are_refused():
+    with pytest.raises(ValueError):
+        chinese_numeral(0)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("条例第三十三条讲什么", {33}),
+        ("第33条", {33}),
+        ("第 33 条", {33}),
+        ("第３３条", {33}),  # full-width digits
+        ("条例33条", {33}),
+        ("第二十条和第21条", {20, 21}),
+        ("第一百零五条", {105}),
+        ("扶贫信息23条", set()),  # a count, not an article
+        ("按条例哪一条", set()),
+        ("", set()),
+    ],
+)
+def test_article_numbers_in_a_question(text, expected):
+    assert article_numbers(text) == expected
+
+
+def test_article_label_matches_the_chunker_locator():
+    assert article_label(33) == "第三十三条"
+    assert article_label(10) == "第十条"
+
+
+def test_queries_are_simplified_and_width_normalised():
+    assert simplify("政府資訊公開條例") == "政府资讯公开条例"
+    assert normalize_query("  條例第３３條　要多久？ ") == "条例第33条 要多久?"
+    assert normalize_query("上海市商务委") == "上海市商务委"  # simplified text is left alone
+    assert simplify("") == ""
