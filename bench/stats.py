@@ -1,0 +1,107 @@
+"""Latency and throughput statistics, and the Markdown table (pure functions, unit-tested)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+PERCENTILES = (50, 95, 99)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default method), NaN for no values."""
+    if not values:
+        return math.nan
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within 0..100, got {q}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    if low == high:
+        return float(ordered[low])
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+@dataclass
+class Summary:
+    """What one measurement (a message kind, or a concurrency level) amounts to; times in ms."""
+
+    label: str
+    n: int
+    errors: int
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    seconds: float = 0.0
+    concurrency: int = 1
+    throughput: float = 0.0  # successful messages per second
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarise(
+    label: str, latencies_s: Iterable[float], errors: int = 0, seconds: float = 0.0, concurrency: int = 1
+) -> Summary:
+    """Latencies in seconds in, milliseconds out; throughput counts successful messages only."""
+    ms = [x * 1000.0 for x in latencies_s]
+    p50, p95, p99 = (percentile(ms, q) for q in PERCENTILES)
+    mean = sum(ms) / len(ms) if ms else math.nan
+    throughput = len(ms) / seconds if seconds > 0 else 0.0
+    return Summary(label, len(ms), errors, p50, p95, p99, mean, seconds, concurrency, throughput)
+
+
+def ratio(ours: float, theirs: float) -> float:
+    """ours / theirs, NaN when either is missing or theirs is zero."""
+    if theirs is None or ours is None or not theirs or math.isnan(theirs) or math.isnan(ours):
+        return math.nan
+    return ours / theirs
+
+
+def ratio_line(ratio_value: float, concurrency: int = 20) -> str:
+    """The one line scripts read at the end of `make bench`."""
+    return f"throughput ratio at {concurrency} concurrent vs moodbot: {ratio_value:.2f}"
+
+
+def _ms(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.0f}"
+
+
+def markdown_table(results: dict) -> str:
+    """Markdown tables of a results dict as `bench.run` writes it (Chinese headers for the README)."""
+    bots = results["bots"]
+    names = {"govbot": "本助手", "moodbot": "moodbot（Rasa 示例）"}
+    lines = [
+        "| 测量 | 对象 | n | p50 ms | p95 ms | p99 ms | 错误 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for bot, data in bots.items():
+        for kind, s in data.get("sequential", {}).items():
+            lines.append(
+                f"| 顺序 · {s.get('extra', {}).get('title', kind)} | {names.get(bot, bot)} | {s['n']} | "
+                f"{_ms(s['p50'])} | {_ms(s['p95'])} | {_ms(s['p99'])} | {s['errors']} |"
+            )
+    lines += [
+        "",
+        "| 并发发送者 | 对象 | 消息/秒 | p50 ms | p95 ms | n | 错误 | 吞吐比（本助手/moodbot） |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    levels = sorted({int(c) for data in bots.values() for c in data.get("concurrent", {})})
+    for level in levels:
+        ours = bots.get("govbot", {}).get("concurrent", {}).get(str(level))
+        theirs = bots.get("moodbot", {}).get("concurrent", {}).get(str(level))
+        for bot in bots:
+            s = bots[bot].get("concurrent", {}).get(str(level))
+            if s is None:
+                continue
+            r = ""
+            if bot == "govbot" and ours and theirs:
+                r = f"{ratio(ours['throughput'], theirs['throughput']):.2f}"
+            lines.append(
+                f"| {level} | {names.get(bot, bot)} | {s['throughput']:.1f} | {_ms(s['p50'])} | {_ms(s['p95'])} | "
+                f"{s['n']} | {s['errors']} | {r} |"
+            )
+    return "\n".join(lines) + "\n"

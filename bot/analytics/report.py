@@ -1,0 +1,236 @@
+"""Writing the staff report: an HTML page, PNG charts and CSV files for one period."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bot.analytics.metrics import KIND_LABELS, REASONS, Stats
+from bot.analytics.themes import Theme
+from bot.validation import redact
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).parent / "templates"
+TOP = 15
+
+INTENT_LABELS = {
+    "ask_knowledge": "咨询问题",
+    "greet": "问候",
+    "goodbye": "告别",
+    "thank": "感谢",
+    "bot_challenge": "问是不是机器人",
+    "ask_capabilities": "问能做什么",
+    "affirm": "肯定",
+    "deny": "否定",
+    "out_of_scope": "超出范围",
+    "apply_disclosure": "申请政府信息公开",
+    "file_complaint": "投诉建议",
+    "check_status": "查询进度",
+    "request_human": "转人工",
+    "cancel_request": "取消",
+    "confirm_request": "确认提交",
+    "correct_request": "修改",
+    "feedback_helpful": "👍 有帮助",
+    "feedback_unhelpful": "👎 没帮助",
+    "nlu_fallback": "未能识别",
+}
+
+
+@dataclass
+class Names:
+    """Titles of documents and names of service items, for display."""
+
+    documents: dict = field(default_factory=dict)
+    items: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_knowledge(cls, knowledge_dir: Path) -> "Names":
+        from bot.knowledge.sources import load_knowledge, load_service_catalogue
+
+        names = cls()
+        try:
+            names.documents = {doc.id: doc.title for doc in load_knowledge(knowledge_dir)}
+            catalogue = load_service_catalogue(knowledge_dir)
+            names.items = {item.code: item.name for item in (catalogue.items if catalogue else [])}
+        except Exception as exc:  # titles are a nicety; the report works with ids alone
+            log.warning("knowledge titles unavailable: %s", exc)
+        return names
+
+
+def tables(stats: Stats, themes: list[Theme], names: Names) -> dict[str, list[dict]]:
+    """Every table of the report as rows; the CSV files and the HTML page show the same rows."""
+    feedback_days = stats.feedback_per_day
+    titles = {**stats.document_titles, **names.documents}
+    return {
+        "daily": [
+            {
+                "日期": day.isoformat(),
+                "对话数": c["conversations"],
+                "用户消息": c["user_messages"],
+                "助手消息": c["bot_messages"],
+                "有帮助": feedback_days.get(day, {}).get("helpful", 0),
+                "没帮助": feedback_days.get(day, {}).get("unhelpful", 0),
+            }
+            for day, c in sorted(stats.per_day.items())
+        ],
+        "channels": [
+            {"渠道": channel, "对话数": c["conversations"], "用户消息": c["user_messages"]}
+            for channel, c in sorted(stats.per_channel.items(), key=lambda kv: -kv[1]["user_messages"])
+        ],
+        "intents": [
+            {"意图": intent, "含义": INTENT_LABELS.get(intent, intent), "次数": n}
+            for intent, n in stats.intents.most_common()
+        ],
+        "topics": [{"关键词": word, "次数": n} for word, n in stats.topics.most_common(TOP * 2)],
+        "documents": [
+            {
+                "文档编号": doc_id,
+                "标题": redact(titles.get(doc_id, "")),
+                "引用次数": n,
+                "有帮助": stats.feedback_documents.get(doc_id, {}).get("helpful", 0),
+                "没帮助": stats.feedback_documents.get(doc_id, {}).get("unhelpful", 0),
+            }
+            for doc_id, n in stats.documents.most_common()
+        ],
+        "service_items": [
+            {"事项编码": code, "事项名称": names.items.get(code, ""), "回答次数": n}
+            for code, n in stats.service_items.most_common()
+        ],
+        "themes": [
+            {
+                "主题": theme.label,
+                "次数": theme.count,
+                "关键词": "、".join(theme.keywords),
+                "原因": "；".join(f"{reason} {n}" for reason, n in theme.reasons.items()),
+                "示例": " | ".join(theme.examples),
+            }
+            for theme in themes
+        ],
+        "unanswered": [
+            {"日期": u.day.isoformat(), "渠道": u.channel, "原因": REASONS.get(u.reason, u.reason), "问题": redact(u.text)}
+            for u in sorted(stats.unanswered, key=lambda u: (u.day, u.reason, u.text))
+        ],
+        "handoffs": [
+            {"类型": KIND_LABELS.get(kind, kind), "代码": kind, "次数": n} for kind, n in stats.handoffs.most_common()
+        ],
+    }
+
+
+def write_csv(rows: list[dict], path: Path, header: list[str] | None = None) -> None:
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese correctly."""
+    header = header or (list(rows[0]) if rows else [])
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+CSV_HEADERS = {
+    "daily": ["日期", "对话数", "用户消息", "助手消息", "有帮助", "没帮助"],
+    "channels": ["渠道", "对话数", "用户消息"],
+    "intents": ["意图", "含义", "次数"],
+    "topics": ["关键词", "次数"],
+    "documents": ["文档编号", "标题", "引用次数", "有帮助", "没帮助"],
+    "service_items": ["事项编码", "事项名称", "回答次数"],
+    "themes": ["主题", "次数", "关键词", "原因", "示例"],
+    "unanswered": ["日期", "渠道", "原因", "问题"],
+    "handoffs": ["类型", "代码", "次数"],
+}
+
+
+def charts(stats: Stats, out: Path) -> dict[str, str]:
+    """PNG charts (labels in ASCII: the machine may have no CJK font); file names by chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    days = sorted(stats.per_day)
+    labels = [d.strftime("%m-%d") for d in days]
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(labels, [stats.per_day[d]["user_messages"] for d in days], color="#9ecae1", label="user messages")
+    ax.plot(labels, [stats.per_day[d]["conversations"] for d in days], color="#08519c", marker="o", label="conversations")
+    ax.set_title("Conversations and user messages per day")
+    ax.legend(loc="upper left")
+    _finish(fig, ax, out / "daily.png", rotate=len(days) > 10)
+    files["daily"] = "daily.png"
+
+    top = stats.intents.most_common(10)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.barh([name for name, _ in top], [n for _, n in top], color="#6baed6")
+    ax.set_title("Top intents (user messages)")
+    _finish(fig, ax, out / "intents.png", value_axis="x")
+    files["intents"] = "intents.png"
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    helpful = [stats.feedback_per_day.get(d, {}).get("helpful", 0) for d in days]
+    unhelpful = [stats.feedback_per_day.get(d, {}).get("unhelpful", 0) for d in days]
+    ax.bar(labels, helpful, color="#31a354", label="helpful")
+    ax.bar(labels, unhelpful, bottom=helpful, color="#de2d26", label="not helpful")
+    ax.set_title("Feedback per day")
+    ax.legend(loc="upper left")
+    _finish(fig, ax, out / "feedback.png", rotate=len(days) > 10)
+    files["feedback"] = "feedback.png"
+
+    top_docs = stats.documents.most_common(10)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.barh([doc for doc, _ in top_docs], [n for _, n in top_docs], color="#fd8d3c")
+    ax.set_title("Most cited documents (answers)")
+    _finish(fig, ax, out / "documents.png", value_axis="x")
+    files["documents"] = "documents.png"
+    plt.close("all")
+    return files
+
+
+def _finish(fig, ax, path: Path, rotate: bool = False, value_axis: str = "y") -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    (ax.yaxis if value_axis == "y" else ax.xaxis).set_major_locator(MaxNLocator(integer=True))
+    if rotate:
+        for label in ax.get_xticklabels():
+            label.set_rotation(60)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def write_report(
+    stats: Stats,
+    themes: list[Theme],
+    out: Path,
+    names: Names | None = None,
+    source: str = "",
+) -> Path:
+    """report.html, *.png and *.csv in `out`; returns the HTML path."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = names or Names()
+    rows = tables(stats, themes, names)
+    for name, header in CSV_HEADERS.items():
+        write_csv(rows[name], out / f"{name}.csv", header)
+    images = charts(stats, out)
+    answered_rate = stats.knowledge_answered / stats.knowledge_questions if stats.knowledge_questions else None
+    feedback_total = stats.feedback["helpful"] + stats.feedback["unhelpful"]
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    html = environment.get_template("report.html").render(
+        period=stats.period,
+        stats=stats,
+        rows=rows,
+        images=images,
+        headers=CSV_HEADERS,
+        answered_rate=answered_rate,
+        helpful_rate=stats.feedback["helpful"] / feedback_total if feedback_total else None,
+        handoff_total=sum(stats.handoffs.values()),
+        generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+        source=source,
+        top=TOP,
+    )
+    path = out / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
