@@ -39,11 +39,18 @@ from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
 try:
+    from bot.retention import PeriodicPurge
     from bot.validation import redact
 except ImportError as error:  # pragma: no cover - depends on the deployment
     # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
     # unredacted InMemoryTrackerStore; refusing to start is the only safe answer.
-    raise RuntimeError(f"bot.redacting_tracker_store needs bot.validation.redact: {error}") from error
+    raise RuntimeError(f"bot.redacting_tracker_store needs bot.validation and bot.retention: {error}") from error
+
+# Rasa loads this module in every profile, so the Rasa-process fix for the action-response
+# schema check (bench: ~190 ms of every action call) is applied from here.
+import bot.rasa_speedups  # noqa: E402
+
+bot.rasa_speedups.install()
 
 __all__ = ["RedactingTrackerStore", "redact_event", "redact_event_dict", "redact_tracker"]
 
@@ -152,6 +159,8 @@ class RedactingTrackerStore(TrackerStore):
             tracker_store = tracker_store.inner
         self._inner = tracker_store
         super().__init__(tracker_store.domain, tracker_store.event_broker)
+        # Conversations idle longer than GOVBOT_TRACKER_RETENTION_DAYS are deleted (bot/retention.py).
+        self._retention = PeriodicPurge(self._inner)
 
     @staticmethod
     def _create_backend(
@@ -205,6 +214,7 @@ class RedactingTrackerStore(TrackerStore):
         if redact_tracker(tracker):
             logger.debug(f"Masked personal identifiers in the tracker of '{tracker.sender_id}'.")
         await self._inner.save(tracker)
+        self._retention.maybe_start()
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         return await self._inner.retrieve(sender_id)
