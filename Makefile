@@ -17,13 +17,17 @@ export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 NLU_DATA := $(shell find data -type f 2>/dev/null)
+WEB_STAMP := web/node_modules/.govbot-installed
+WEB_BUNDLE := web/dist/govbot-widget.js
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup venv model index train validate run shell test clean distclean
+.PHONY: help setup venv model index train validate run shell test clean distclean web browser bench
 
 help:
 	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
 	@echo "make test   — 安装环境并运行全部测试"
-	@echo "make train | make index | make validate | make clean"
+	@echo "make train | make index | make validate | make web | make bench | make clean"
 
 setup: venv model index
 
@@ -35,6 +39,9 @@ $(STAMP): requirements.txt pyproject.toml scripts/find-python310.sh
 	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
+	@# Rasa 3.6 starts Sentry error reporting whenever its bundled key file exists, whatever
+	@# RASA_TELEMETRY_ENABLED says; without the file nothing is ever reported (tests/test_no_outbound.py).
+	$(BIN)/python -c "import importlib.util, pathlib; pathlib.Path(importlib.util.find_spec('rasa').origin).with_name('keys').unlink(missing_ok=True)"
 	@touch $@
 
 model: venv
@@ -51,7 +58,7 @@ train: $(MODEL)
 validate: venv
 	$(BIN)/rasa data validate  # Rasa 3.6 warns that form prompts (utter_ask_*) are unused; tests check the rest
 
-run: index train
+run: index train web
 	RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) scripts/run.sh
 
 # Chat in the terminal while `make run` is running (uses its action server).
@@ -59,12 +66,31 @@ shell: train
 	ACTION_ENDPOINT_URL=http://127.0.0.1:$(ACTION_PORT)/webhook $(BIN)/rasa shell --model $(MODEL) \
 		--endpoints endpoints.yml --port 5006
 
+# Benchmark against Rasa's own moodbot (trained once into .cache/bench); results in bench/results/.
+# The last line reads `throughput ratio at 20 concurrent vs moodbot: X.XX`. BENCH_ARGS: see `python -m bench --help`.
+bench: index train
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
-test: index train
+test: index train web browser
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
+# Web widget and kiosk bundle (web/dist): `npm ci` when the lock file changes, esbuild when sources change.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+$(WEB_BUNDLE): $(WEB_STAMP) $(WEB_SRC)
+	cd web && npm run build
+
+web: $(WEB_BUNDLE)
+
+# Headless Chromium for the widget and kiosk tests, from Debian (Playwright never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver fonts-wqy-microhei; }
+
 clean:
-	rm -rf models results .pytest_cache tests/artifacts
+	rm -rf models results .pytest_cache tests/artifacts web/dist
 
 distclean: clean
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache web/node_modules

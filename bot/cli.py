@@ -222,5 +222,87 @@ def ask(question: str) -> None:
     click.echo(_service().answer(question).message)
 
 
+def _date(ctx, param, value):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"日期格式应为 YYYY-MM-DD，例如 2026-11-01，收到 {value!r}") from None
+
+
+@main.command("analytics")
+@click.option("--from", "start", callback=_date, help="起始日期 YYYY-MM-DD（默认：截止日期前 29 天）")
+@click.option("--to", "end", callback=_date, help="截止日期 YYYY-MM-DD，含当天（默认：今天）")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/analytics"), show_default=True)
+@click.option("--db-url", help="对话存储数据库，如 sqlite:///var/tracker.db 或 postgresql://user@host/rasa")
+@click.option("--endpoints", type=click.Path(dir_okay=False, path_type=Path), default=Path("endpoints.yml"), show_default=True,
+              help="未给 --db-url 时，从此文件的 tracker_store 读取数据库设置")
+@click.option("--themes", default=10, show_default=True, type=click.IntRange(1, 50), help="未能回答的问题归为几个主题")
+def analytics(start, end, out: Path, db_url: str | None, endpoints: Path, themes: int) -> None:
+    """Staff report for a period: HTML, PNG charts and CSV files (no personal data)."""
+    from datetime import date, timedelta
+
+    from bot.analytics.run import analyse
+    from bot.analytics.store import TrackerStoreError, url_from_endpoints
+
+    end = end or date.today()
+    start = start or end - timedelta(days=29)
+    if start > end:
+        _fail(f"起始日期 {start} 晚于截止日期 {end}")
+    try:
+        stats, path = analyse(db_url or url_from_endpoints(endpoints), start, end, out, max_themes=themes)
+    except TrackerStoreError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"{start} 至 {end}：对话 {stats.conversations} 个，用户消息 {stats.user_messages} 条，"
+        f"未能回答 {len(stats.unanswered)} 条，👍 {stats.feedback['helpful']} / 👎 {stats.feedback['unhelpful']}"
+    )
+    click.echo(f"报告：{path}")
+
+
+@main.group()
+def tracker() -> None:
+    """The conversation (tracker) store."""
+
+
+@tracker.command("purge")
+@click.option("--older-than", "days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="删除最后一条消息早于这么多天的对话（默认：GOVBOT_TRACKER_RETENTION_DAYS，未设置时 180）")
+@click.option("--db-url", help="对话存储数据库，如 sqlite:///var/tracker.db 或 postgresql://user@host/rasa")
+@click.option("--endpoints", type=click.Path(dir_okay=False, path_type=Path), default=Path("endpoints.yml"), show_default=True,
+              help="未给 --db-url 时，从此文件的 tracker_store 读取数据库设置")
+@click.option("--dry-run", is_flag=True, help="只统计，不删除")
+def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_run: bool) -> None:
+    """Delete conversations idle for longer than the retention period (SQL tracker store)."""
+    import sqlalchemy as sa
+
+    from bot.retention import cutoff_for, purge_sql, retention_days, sql_url_from_endpoints
+
+    try:
+        days = days or retention_days()
+    except ValueError as exc:
+        _fail(str(exc))
+    if days <= 0:
+        _fail("保留期为 0（GOVBOT_TRACKER_RETENTION_DAYS=0 表示不清理）；请用 --older-than 指定天数")
+    if not db_url:
+        if not endpoints.is_file():
+            _fail(f"找不到 {endpoints}；请用 --db-url 指定对话数据库")
+        try:
+            db_url = sql_url_from_endpoints(str(endpoints))
+        except ValueError as exc:
+            _fail(str(exc))
+        if db_url is None:
+            click.echo("对话存于 Rasa 进程内存（重启即清空），运行中的 Rasa 按 GOVBOT_TRACKER_RETENTION_DAYS 自动清理；无需执行。")
+            return
+    try:
+        count = purge_sql(sa.create_engine(db_url), cutoff_for(days), dry_run=dry_run)
+    except sa.exc.SQLAlchemyError as exc:
+        _fail(f"无法清理对话数据库：{type(exc).__name__}（{str(exc).splitlines()[0][:200]}）")
+    click.echo(f"{'将删除' if dry_run else '已删除'} {count} 个超过 {days:g} 天未活动的对话")
+
+
 if __name__ == "__main__":
     main()

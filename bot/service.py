@@ -32,6 +32,7 @@ class Reply:
     buttons: list[dict] = field(default_factory=list)
     service_item: str | None = None
     found: bool = True
+    doc_id: str | None = None  # the cited document or catalogue entry, recorded for staff analytics
 
 
 class KnowledgeService:
@@ -130,11 +131,13 @@ class KnowledgeService:
                 item_answer = desk.answer(desk.understand(question, previous_item, chosen_item))
                 if item_answer is not None:
                     code = item_answer.item.code if item_answer.item else previous_item
-                    return Reply(item_answer.message, item_answer.buttons, code)
+                    doc_id = item_answer.item.doc_id if item_answer.item else None
+                    return Reply(item_answer.message, item_answer.buttons, code, doc_id=doc_id)
         except Exception:
             log.exception("service-item answer failed; falling back to retrieval")
         answer = self.answer(question, issuers)
-        return Reply(answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found)
+        doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
+        return Reply(answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id)
 
     def _about_this_agency(self, question: str, issuers: set[str] | None) -> bool:
         """The catalogue is this agency's: 「楚雄州商务局的依申请公开流程」 is answered from 楚雄's documents."""

@@ -17,6 +17,32 @@ export GOVBOT_RASA_TOKEN=${GOVBOT_RASA_TOKEN:-$(random_token)}
 export GOVBOT_CASE_URL="http://127.0.0.1:${CASE_PORT}"
 export GOVBOT_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 
+# GOVBOT_PROFILE=production: PostgreSQL + Redis, N Rasa and M action-server replicas behind
+# bot.balancer on the same public ports (README「生产部署」). Loopback defaults; a deployment sets them.
+PROFILE=${GOVBOT_PROFILE:-default}
+ENDPOINTS=endpoints.yml
+RASA_REPLICAS=1
+ACTION_REPLICAS=1
+if [[ "$PROFILE" == "production" ]]; then
+  ENDPOINTS=endpoints.production.yml
+  RASA_REPLICAS=${GOVBOT_RASA_REPLICAS:-2}
+  ACTION_REPLICAS=${GOVBOT_ACTION_REPLICAS:-2}
+  : "${GOVBOT_DATABASE_URL:=postgresql://postgres@127.0.0.1:5432/test}"
+  export GOVBOT_TRACKER_DATABASE_URL=${GOVBOT_TRACKER_DATABASE_URL:-$GOVBOT_DATABASE_URL}
+  export GOVBOT_OUTBOX_DATABASE_URL=${GOVBOT_OUTBOX_DATABASE_URL:-$GOVBOT_DATABASE_URL}
+  export GOVBOT_CASE_DATABASE_URL=${GOVBOT_CASE_DATABASE_URL:-$GOVBOT_DATABASE_URL}
+  export GOVBOT_REDIS_HOST=${GOVBOT_REDIS_HOST:-127.0.0.1} GOVBOT_REDIS_PORT=${GOVBOT_REDIS_PORT:-6379}
+  export GOVBOT_REDIS_DB=${GOVBOT_REDIS_DB:-1} GOVBOT_REDIS_PASSWORD=${GOVBOT_REDIS_PASSWORD:-}
+  export GOVBOT_REDIS_KEY_PREFIX=${GOVBOT_REDIS_KEY_PREFIX:-govbot}
+  export GOVBOT_RATE_LIMIT_STORAGE=${GOVBOT_RATE_LIMIT_STORAGE:-redis://${GOVBOT_REDIS_HOST}:${GOVBOT_REDIS_PORT}/2}
+  # A replica killed mid-message leaves its lock ticket behind; it expires after this many seconds.
+  export TICKET_LOCK_LIFETIME=${TICKET_LOCK_LIFETIME:-20}
+  # Replicas serve the index `make index` / `govbot kb build` published; they never build it.
+  export GOVBOT_INDEX_MODE=${GOVBOT_INDEX_MODE:-published}
+fi
+RASA_BASE_PORT=${GOVBOT_RASA_REPLICA_BASE_PORT:-5010}
+ACTION_BASE_PORT=${GOVBOT_ACTION_REPLICA_BASE_PORT:-5060}
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -30,22 +56,55 @@ trap stop INT TERM EXIT
 
 .venv/bin/python -m bot.case_service --host 127.0.0.1 --port "$CASE_PORT" &
 pids+=($!)
-.venv/bin/rasa run actions --actions actions --port "$ACTION_PORT" &
-pids+=($!)
 # The HTTP API is on only with a token: the case service uses it to resume a conversation after 转人工.
-.venv/bin/rasa run --model models/govbot.tar.gz --endpoints endpoints.yml --credentials credentials.yml \
-  --interface 127.0.0.1 --port "$RASA_PORT" --cors "http://127.0.0.1:${RASA_PORT}" \
-  --enable-api --auth-token "$GOVBOT_RASA_TOKEN" &
+# Browsers may call Rasa (REST, socket.io) only from these origins: the pages embedding the widget.
+export GOVBOT_WEB_ORIGINS=${GOVBOT_WEB_ORIGINS:-http://127.0.0.1:${GOVBOT_WEB_PORT:-8080}}
+IFS=',' read -r -a web_origins <<< "${GOVBOT_WEB_ORIGINS// /}"
+start_rasa() {
+  # SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
+  SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576} \
+  .venv/bin/rasa run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
+    --interface 127.0.0.1 --port "$1" --cors "${web_origins[@]}" \
+    --enable-api --auth-token "$GOVBOT_RASA_TOKEN" &
+  pids+=($!)
+}
+if [[ "$PROFILE" == "production" ]]; then
+  rasa_backends=() action_backends=()
+  for i in $(seq 1 "$ACTION_REPLICAS"); do
+    .venv/bin/python -m bot.action_server --actions actions --port $((ACTION_BASE_PORT + i)) &
+    pids+=($!)
+    action_backends+=(--backend "http://127.0.0.1:$((ACTION_BASE_PORT + i))")
+  done
+  for i in $(seq 1 "$RASA_REPLICAS"); do
+    start_rasa $((RASA_BASE_PORT + i))
+    rasa_backends+=(--backend "http://127.0.0.1:$((RASA_BASE_PORT + i))")
+  done
+  .venv/bin/python -m bot.balancer --listen "127.0.0.1:${ACTION_PORT}" --health-path /ready "${action_backends[@]}" &
+  pids+=($!)
+  .venv/bin/python -m bot.balancer --listen "127.0.0.1:${RASA_PORT}" --health-path / "${rasa_backends[@]}" &
+  pids+=($!)
+  echo "production 配置：${RASA_REPLICAS} 个 Rasa 副本、${ACTION_REPLICAS} 个动作服务副本，PostgreSQL 与 Redis（见 README「生产部署」）"
+else
+  .venv/bin/python -m bot.action_server --actions actions --port "$ACTION_PORT" &
+  pids+=($!)
+  start_rasa "$RASA_PORT"
+fi
+# Portal demo page with the chat widget (/) and the service-hall kiosk (/kiosk); bundle from `make web`.
+WEB_PORT=${GOVBOT_WEB_PORT:-8080}
+GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_RASA_URL} \
+  .venv/bin/python -m bot.web --host 127.0.0.1 &
 pids+=($!)
 
 for _ in $(seq 1 180); do
   if curl -fsS "http://127.0.0.1:${RASA_PORT}/status" >/dev/null 2>&1 || curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
-    if curl -fsS "http://127.0.0.1:${ACTION_PORT}/health" >/dev/null 2>&1 \
-       && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1; then
+    if curl -fsS "http://127.0.0.1:${ACTION_PORT}/ready" >/dev/null 2>&1 \
+       && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1 \
+       && curl -fsS "http://127.0.0.1:${WEB_PORT}/health" >/dev/null 2>&1; then
       cat <<MSG
 
 政务公开咨询助手已启动：Rasa http://127.0.0.1:${RASA_PORT}（REST 与 socketio），动作服务 http://127.0.0.1:${ACTION_PORT}，
 办件系统（参考实现）http://127.0.0.1:${CASE_PORT}（接口说明 /openapi.json）
+网站咨询挂件演示页 http://127.0.0.1:${WEB_PORT}/ ，政务大厅自助终端 http://127.0.0.1:${WEB_PORT}/kiosk
 试一试：curl -s http://127.0.0.1:${RASA_PORT}/webhooks/rest/webhook -H 'Content-Type: application/json' \\
           -d '{"sender":"demo","message":"上海市商务委2020年对政务新媒体提了什么要求"}'
 或另开终端运行 .venv/bin/rasa shell。按 Ctrl-C 停止。

@@ -145,6 +145,7 @@ def servers(rasa_model, knowledge_service):
     """A real action server and Rasa server on free loopback ports, as `make run` starts them."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     rasa_port, action_port, case_port = free_port(), free_port(), free_port()
+    web_port = free_port()  # the web server (widget, kiosk) the `web` fixture starts; Rasa allows its origin
     state = ARTIFACTS / "state"
     if state.exists():
         shutil.rmtree(state)
@@ -163,6 +164,7 @@ def servers(rasa_model, knowledge_service):
         GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
         GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
         GOVBOT_RASA_TOKEN=rasa_token,
+        GOVBOT_WEB_ORIGINS=f"http://127.0.0.1:{web_port}",
     )
     action_log = ARTIFACTS / "action-server.log"
     rasa_log = ARTIFACTS / "rasa-server.log"
@@ -176,14 +178,16 @@ def servers(rasa_model, knowledge_service):
         [
             str(VENV_BIN / "rasa"), "run", "--model", str(rasa_model), "--endpoints", "endpoints.yml",
             "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(rasa_port),
-            "--enable-api", "--auth-token", rasa_token,
+            "--enable-api", "--auth-token", rasa_token, "--cors", f"http://127.0.0.1:{web_port}",
         ],
         cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
     )
     try:
         wait_until(f"http://127.0.0.1:{action_port}/health", actions, action_log)
         wait_until(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
-        yield Servers(rasa_port, action_port, cases, rasa_token)
+        started = Servers(rasa_port, action_port, cases, rasa_token)
+        started.web_port = web_port
+        yield started
     finally:
         cases.stop()
         for process in (rasa, actions):
@@ -193,3 +197,178 @@ def servers(rasa_model, knowledge_service):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+WEB_DIST = ROOT / "web" / "dist"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+class WebServer:
+    """The project's web server (bot.web) in front of the `servers` Rasa: portal, kiosk, bundle."""
+
+    def __init__(self, port: int, servers: Servers) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.servers = servers
+
+
+@pytest.fixture(scope="session")
+def web(servers):
+    """`python -m bot.web` on the port whose origin the `servers` Rasa allows (built bundle required)."""
+    if not (WEB_DIST / "govbot-widget.js").exists():
+        raise RuntimeError("web/dist is missing: build the widget first with `make web`")
+    env = dict(os.environ, GOVBOT_WEB_RASA_URL=servers.rasa_url, GOVBOT_WEB_PORT=str(servers.web_port))
+    log = ARTIFACTS / "web-server.log"
+    process = subprocess.Popen(
+        [str(VENV_BIN / "python"), "-m", "bot.web", "--host", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(f"http://127.0.0.1:{servers.web_port}/health", process, log, timeout=60)
+        yield WebServer(servers.web_port, servers)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright; never a downloaded browser."""
+    if not CHROMIUM.exists():
+        raise RuntimeError("/usr/bin/chromium is missing: `make test` installs the Debian packages chromium and chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# --- the default stack exactly as scripts/run.sh starts it (security, bad input, no outbound) ---
+
+AUDIT_HOOK = '''
+"""Test-only: logs every socket connect/bind/sendto and name lookup of this process (sys.addaudithook)."""
+import os, sys
+_path = os.environ.get("GOVBOT_AUDIT_LOG")
+if _path:
+    _fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    _events = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
+    _lookups = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"}
+
+    def _audit(event, args):
+        if event in _events:
+            line = f"{os.getpid()}\\t{event}\\t{args[1]!r}\\n"
+        elif event in _lookups:
+            line = f"{os.getpid()}\\t{event}\\t{args[0]!r}\\n"
+        else:
+            return
+        os.write(_fd, line.encode("utf-8", "backslashreplace"))
+
+    sys.addaudithook(_audit)
+'''
+
+
+class Stack:
+    """The three services of `make run` (scripts/run.sh, default profile) on free loopback ports."""
+
+    def __init__(self, ports: dict, env: dict, log: Path, audit_log: Path, state: Path) -> None:
+        self.rasa_url = f"http://127.0.0.1:{ports['rasa']}"
+        self.action_url = f"http://127.0.0.1:{ports['action']}"
+        self.case_url = f"http://127.0.0.1:{ports['case']}"
+        self.env, self.log, self.audit_log, self.state = env, log, audit_log, state
+        self.rasa_token = env["GOVBOT_RASA_TOKEN"]
+        self.wechat_token = env["WECHAT_TOKEN"]
+
+    def rest(self, payload, **kwargs) -> requests.Response:
+        """POST to the REST channel: a dict is sent as JSON, bytes as they are."""
+        url = f"{self.rasa_url}/webhooks/rest/webhook"
+        if isinstance(payload, (bytes, str)):
+            headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+            return requests.post(url, data=payload, headers=headers, timeout=120, **kwargs)
+        return requests.post(url, json=payload, timeout=120, **kwargs)
+
+    def texts(self, sender: str, message: str) -> list[str]:
+        response = self.rest({"sender": sender, "message": message})
+        assert response.status_code == 200, (response.status_code, response.text)
+        return [m.get("text", "") for m in response.json()]
+
+    def say(self, sender: str, message: str) -> str:
+        return "\n".join(self.texts(sender, message))
+
+    def tracker(self, sender: str) -> dict:
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker", params={"token": self.rasa_token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def staff(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.env['GOVBOT_CASE_STAFF_TOKEN']}"}
+        return requests.request(method, f"{self.case_url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def all_logs(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="session")
+def default_stack(rasa_model, knowledge_service, tmp_path_factory):
+    """scripts/run.sh itself, with an audit hook in every Python process it starts.
+
+    Ports, databases and tokens come from the environment as a deployment would set them; the
+    WeChat channel is on (token only: passive replies, no WeChat API) so all public channels are
+    reachable. Sanic runs on asyncio's loop instead of uvloop here: uvloop connects in C, out of
+    sight of Python's audit hooks.
+    """
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base = tmp_path_factory.mktemp("stack")
+    hook_dir, state = base / "audit", base / "state"
+    hook_dir.mkdir()
+    state.mkdir()
+    (hook_dir / "sitecustomize.py").write_text(AUDIT_HOOK, encoding="utf-8")
+    audit_log = ARTIFACTS / "stack-audit.log"
+    audit_log.write_text("")
+    ports = {"rasa": free_port(), "action": free_port(), "case": free_port(), "web": free_port()}
+    env = dict(
+        {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "GOVBOT_", "SANIC_"))},
+        RASA_PORT=str(ports["rasa"]),
+        ACTION_PORT=str(ports["action"]),
+        CASE_PORT=str(ports["case"]),
+        GOVBOT_WEB_PORT=str(ports["web"]),
+        GOVBOT_CASE_DATABASE_URL=f"sqlite:///{state / 'cases.db'}",
+        GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
+        GOVBOT_RASA_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_WEB_ORIGINS="https://www.example.gov.cn",
+        WECHAT_TOKEN=secrets.token_hex(16),
+        WECHAT_REPLY_DEADLINE="4.5",
+        PYTHONPATH=str(hook_dir),
+        GOVBOT_AUDIT_LOG=str(audit_log),
+        SANIC_USE_UVLOOP="false",
+        DISABLE_UVLOOP="1",  # aiogram, imported with Rasa's channels, installs uvloop's policy otherwise
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    log = ARTIFACTS / "stack.log"
+    process = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "run.sh")],
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    stack = Stack(ports, env, log, audit_log, state)
+    try:
+        # run.sh stops announcing after ~3 minutes but keeps waiting; on a busy machine start-up takes longer.
+        for url in (f"{stack.case_url}/health", f"{stack.action_url}/health", f"{stack.rasa_url}/"):
+            wait_until(url, process, log, timeout=900)
+        yield stack
+    finally:
+        process.terminate()  # run.sh's trap stops the three services
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)

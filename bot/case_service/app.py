@@ -51,6 +51,7 @@ TOKENS_KEY = web.AppKey("tokens", list)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _dumps = partial(json.dumps, ensure_ascii=False)
+READY_TIMEOUT = 3.0  # seconds the readiness probe waits for the database
 
 
 def json_response(data: dict, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -146,6 +147,22 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def health(request: web.Request) -> web.Response:
     ok = await asyncio.to_thread(request.app[STORE_KEY].ping)
+    if ok:
+        return json_response({"status": "ok", "database": "ok"})
+    return json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+
+
+async def live(request: web.Request) -> web.Response:
+    """Liveness: the process answers. No database check, so a database restart restarts nothing."""
+    return json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the database answers within a few seconds (a hung database must not hang probes)."""
+    try:
+        ok = await asyncio.wait_for(asyncio.to_thread(request.app[STORE_KEY].ping), READY_TIMEOUT)
+    except asyncio.TimeoutError:
+        ok = False
     if ok:
         return json_response({"status": "ok", "database": "ok"})
     return json_response({"status": "unavailable", "database": "unreachable"}, status=503)
@@ -256,6 +273,8 @@ async def transition_case(request: web.Request) -> web.Response:
 # The route table; the OpenAPI test checks each of these is documented.
 ROUTES = [
     web.get("/health", health),
+    web.get("/live", live),
+    web.get("/ready", ready),
     web.get("/openapi.json", openapi),
     web.post("/cases", create_case),
     web.get("/cases", list_cases),

@@ -258,6 +258,30 @@ _PATHS = {
             },
         }
     },
+    "/live": {
+        "get": {
+            "operationId": "live",
+            "summary": "Liveness: the process answers (no database check)",
+            "security": [],
+            "responses": {
+                "200": _json(
+                    "The process is up",
+                    {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}},
+                )
+            },
+        }
+    },
+    "/ready": {
+        "get": {
+            "operationId": "ready",
+            "summary": "Readiness: the database answers within 3 seconds",
+            "security": [],
+            "responses": {
+                "200": _json("Ready to take requests", _ref("Health")),
+                "503": _json("Database unreachable or too slow", _ref("Health")),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "operationId": "openapi",

@@ -51,6 +51,7 @@ from wechatpy.utils import WeChatSigner
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
+from bot.channels.guard import screen
 from bot.channels.wechat_api import DEFAULT_API_BASE, WeChatApi, WeChatApiError
 from bot.channels.wechat_format import (
     TEXT_LIMIT_BYTES,
@@ -463,9 +464,13 @@ class WeChatInput(InputChannel):
         key = f"{user}:{msg_id}"
         turn = self.ledger.get(key)
         if turn is None:
+            checked = await screen(CHANNEL_NAME, user, text)  # rate limit, length, control characters
+            if not checked.accepted:
+                log.info("微信消息 用户 %s：%s", mask_openid(user), "发送过于频繁，已限流" if checked.rate_limited else "空消息或过长，已提示")
+                return checked.reply
             turn = self.ledger.add(Turn(key))
             turn.task = asyncio.create_task(
-                self._run(turn, user, msg_id, self._text_for_bot(user, text), on_new_message)
+                self._run(turn, user, msg_id, self._text_for_bot(user, checked.text), on_new_message)
             )
             self._background.add(turn.task)
             turn.task.add_done_callback(self._background.discard)

@@ -1,0 +1,157 @@
+"""`python -m bot.action_server`: rasa_sdk's action server plus readiness and outbox metrics.
+
+`rasa run actions` only offers /health, which answers as soon as Sanic listens. A load balancer or
+Kubernetes needs to know more before sending traffic: is the knowledge index loaded, and can the
+outbox database be reached (a confirmed request is committed there before the person is told
+anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /actions) and adds
+
+* GET /ready   — 200 when the index is loaded and the outbox database answers, else 503; the body
+  also reports the case service's reachability and the outbox lag, which do not fail readiness:
+  the outbox exists so that answering goes on while the case system is down;
+* GET /metrics — JSON: outbox pending count and oldest pending age, delivered/rejected counts,
+  background deliverer state, index key.
+
+It also starts outbox delivery when the server starts, so requests left pending by a crashed
+replica are delivered without waiting for the next message. The knowledge service is chosen by
+GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.knowledge.published_index) before the actions load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 3.0
+
+
+def _install_knowledge_service() -> None:
+    """Put the configured service in place before `actions` imports and builds it."""
+    import bot.service
+    from bot.knowledge.published_index import service_from_env
+
+    with bot.service._service_lock:
+        bot.service._service = service_from_env()
+
+
+async def _in_thread(function, timeout: float = CHECK_TIMEOUT):
+    return await asyncio.wait_for(asyncio.to_thread(function), timeout)
+
+
+async def _index_state() -> dict:
+    from bot.service import get_service
+
+    service = get_service()
+    index = service.loaded_index if hasattr(service, "loaded_index") else None
+    if index is None:
+        return {"status": "loading"}
+    await _in_thread(lambda: service.retriever)  # notices a newly published snapshot
+    index = service.loaded_index
+    return {"status": "ok", "key": index.key, "passages": len(index.passages)}
+
+
+async def _outbox_state() -> dict:
+    from bot.case_desk import get_case_desk
+
+    try:
+        desk = await _in_thread(get_case_desk, timeout=10.0)
+        pending, oldest = await _in_thread(desk.outbox.lag)
+    except Exception as exc:  # database down, timeout
+        return {"status": "unreachable", "error": type(exc).__name__}
+    return {"status": "ok", "pending": pending, "oldest_pending_seconds": round(oldest, 1)}
+
+
+async def _case_service_state() -> str:
+    import aiohttp
+
+    url = os.environ.get("GOVBOT_CASE_URL", "http://127.0.0.1:8100").rstrip("/")
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as session:
+            async with session.get(f"{url}/health") as response:
+                return "ok" if response.status == 200 else f"HTTP {response.status}"
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+
+
+def add_routes(app) -> None:
+    from sanic import response
+
+    async def ready(_request):
+        index, outbox, cases = await asyncio.gather(_index_state(), _outbox_state(), _case_service_state())
+        ok = index["status"] == "ok" and outbox["status"] == "ok"
+        body = {"status": "ready" if ok else "not_ready", "index": index, "outbox": outbox, "case_service": cases}
+        return response.json(body, status=200 if ok else 503, ensure_ascii=False)
+
+    async def metrics(_request):
+        from bot.case_desk import get_case_desk
+
+        started = time.monotonic()
+        body: dict = {"index": await _index_state()}
+        try:
+            desk = await _in_thread(get_case_desk, timeout=10.0)
+            pending, oldest = await _in_thread(desk.outbox.lag)
+            counts = await _in_thread(desk.outbox.counts)
+            body["outbox"] = {"pending": pending, "oldest_pending_seconds": round(oldest, 1), **counts}
+            deliverer = desk.deliverer
+            body["deliverer"] = {
+                "running": deliverer.running,
+                "delivered": deliverer.delivered,
+                "rejected": deliverer.rejected,
+                "consecutive_failures": deliverer.failures,
+            }
+        except Exception as exc:
+            body["outbox"] = {"status": "unreachable", "error": type(exc).__name__}
+        body["seconds"] = round(time.monotonic() - started, 3)
+        return response.json(body, ensure_ascii=False)
+
+    async def start_delivery(_app, _loop):
+        from bot.case_desk import get_case_desk
+
+        try:
+            desk = await asyncio.to_thread(get_case_desk)  # opens the database: not on the event loop
+            desk.ensure_deliverer()
+        except Exception:  # the first action call tries again (bot.case_desk.resume_delivery)
+            log.exception("outbox delivery could not start yet")
+
+    app.add_route(ready, "/ready", methods=["GET"])
+    app.add_route(metrics, "/metrics", methods=["GET"])
+    app.register_listener(start_delivery, "after_server_start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.action_server", description="政务公开咨询助手 — action server")
+    parser.add_argument("--actions", default="actions", help="package with the actions (default: actions)")
+    parser.add_argument("--host", default=os.environ.get("SANIC_HOST", "127.0.0.1"), help="address (default $SANIC_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5055, help="port (default 5055)")
+    parser.add_argument("--cors", nargs="*", default=None, help="allowed CORS origins (default: none; Rasa calls this server, not browsers)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    from rasa_sdk.endpoint import create_app
+    from rasa_sdk.plugin import plugin_manager
+
+    try:
+        _install_knowledge_service()
+        app = create_app(args.actions, cors_origins=args.cors or "", auto_reload=False)
+    except Exception as exc:
+        log.exception("action server could not start")
+        print(f"错误：动作服务无法启动：{exc}", file=sys.stderr)
+        return 2
+    plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    add_routes(app)
+    log.info("action server on http://%s:%d (/webhook, /health, /ready, /metrics)", args.host, args.port)
+    app.run(args.host, args.port, workers=1, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

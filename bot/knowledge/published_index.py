@@ -1,0 +1,118 @@
+"""Serving a published index snapshot: several action-server replicas, one rebuild.
+
+With more than one action server, the index is built once — `govbot kb build` run as a job against
+a directory every replica mounts (GOVBOT_CACHE_DIR) — and published there by the atomic CURRENT
+pointer swap of bot.knowledge.index. A replica must then never build or move the pointer itself:
+one started from an older image would flip every replica back to its own older index. So in
+`GOVBOT_INDEX_MODE=published` the service only loads what CURRENT names (waiting for a first
+publication if there is none yet), and KnowledgeService's once-a-second pointer check switches
+every replica to the next snapshot within about a second of its publication.
+
+`GOVBOT_VECTOR_STORE=qdrant` serves the dense side from a Qdrant collection instead of the
+in-process matrix (bot.knowledge.qdrant_store); the default stays in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from bot.knowledge.index import KnowledgeIndex, current_key, load_index
+from bot.knowledge.retriever import load_issuer_aliases
+from bot.knowledge.sources import load_service_catalogue
+from bot.service import KnowledgeService
+from bot.service_items import ServiceItemDesk
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INDEX_MODES = ("build", "published")
+VECTOR_STORES = ("memory", "qdrant")
+DEFAULT_WAIT_SECONDS = 300.0
+
+
+class IndexNotPublished(RuntimeError):
+    """No complete index for this embedding model has been published in the shared directory."""
+
+
+class ConfigurableKnowledgeService(KnowledgeService):
+    """KnowledgeService that can serve a published snapshot and/or use the Qdrant adapter."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        published: bool = False,
+        vector_store: str = "memory",
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
+        super().__init__(settings)
+        if vector_store not in VECTOR_STORES:
+            raise ValueError(f"GOVBOT_VECTOR_STORE 应为 {' 或 '.join(VECTOR_STORES)}，当前为 {vector_store!r}")
+        self.published = published
+        self.vector_store = vector_store
+        self.wait_seconds = wait_seconds
+
+    def build(self, progress: bool = False) -> dict:
+        if not self.published:
+            return super().build(progress=progress)
+        index = self.wait_for_published()
+        self._use(index)
+        return {"key": index.key, "rebuilt": False, "passages": len(index.passages), "embedded": 0}
+
+    def wait_for_published(self) -> KnowledgeIndex:
+        """The index CURRENT names, once it is complete and made by our embedding model."""
+        deadline = time.monotonic() + self.wait_seconds
+        index_dir = self.settings.index_dir
+        reported = False
+        while True:
+            key = current_key(index_dir)
+            index = load_index(index_dir / key) if key else None
+            if index is not None and index.manifest.get("embedder") == self.embedder.identity:
+                log.info("serving published knowledge index %s (%d passages)", key, len(index.passages))
+                return index
+            if time.monotonic() >= deadline:
+                raise IndexNotPublished(
+                    f"{index_dir} 中没有可用的知识库索引：请先运行 `govbot kb build`（GOVBOT_CACHE_DIR 指向同一目录）"
+                )
+            if not reported:
+                log.warning("waiting for a knowledge index to be published in %s", index_dir)
+                reported = True
+            time.sleep(1.0)
+
+    def _use(self, index: KnowledgeIndex) -> None:
+        if self.vector_store == "memory":
+            super()._use(index)
+            return
+        from bot.knowledge.qdrant_store import QdrantRetriever
+
+        aliases = load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml")
+        retriever = QdrantRetriever.from_env(
+            index,
+            self.embedder,
+            aliases,
+            bm25_weight=self.settings.bm25_weight,
+            issuer_boost=self.settings.issuer_boost,
+            heading_weight=self.settings.heading_weight,
+        )
+        catalogue = load_service_catalogue(self.settings.knowledge_dir)
+        desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
+        with self._lock:
+            self._retriever, self._desk = retriever, desk
+
+    @property
+    def loaded_index(self) -> KnowledgeIndex | None:
+        """The index in force, without triggering a build (for readiness checks)."""
+        with self._lock:
+            return self._retriever.index if self._retriever is not None else None
+
+
+def service_from_env(settings: Settings | None = None) -> ConfigurableKnowledgeService:
+    """The service as GOVBOT_INDEX_MODE (build|published) and GOVBOT_VECTOR_STORE (memory|qdrant) say."""
+    mode = os.environ.get("GOVBOT_INDEX_MODE", "build").strip().lower() or "build"
+    if mode not in INDEX_MODES:
+        raise ValueError(f"GOVBOT_INDEX_MODE 应为 {' 或 '.join(INDEX_MODES)}，当前为 {mode!r}")
+    store = os.environ.get("GOVBOT_VECTOR_STORE", "memory").strip().lower() or "memory"
+    wait = float(os.environ.get("GOVBOT_INDEX_WAIT_SECONDS", "") or DEFAULT_WAIT_SECONDS)
+    return ConfigurableKnowledgeService(settings, published=mode == "published", vector_store=store, wait_seconds=wait)

@@ -1,0 +1,161 @@
+"""The deployment files cannot run here (no Docker, no cluster): check them against real schemas.
+
+Kubernetes manifests: kubernetes-validate (the API's JSON schemas ship in the package; strict mode
+rejects unknown fields). Compose file: the compose-spec JSON schema, vendored in deploy/schemas/
+from check-jsonschema's vendored copy (Apache-2.0), checked with jsonschema. Every YAML file also
+goes through yamllint, which catches what yaml.safe_load forgives, such as duplicate keys. On top,
+the project's own rules: probes on paths our services really serve, limits, no secret literals,
+every variable endpoints.production.yml needs is provided.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S_VERSION = "1.28.0"
+MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+COMPOSE = DEPLOY / "docker-compose.production.yml"
+YAMLLINT = YamlLintConfig(
+    "extends: default\n"
+    "rules:\n"
+    "  line-length: {max: 140}\n"
+    "  document-start: disable\n"
+    "  truthy: {check-keys: false}\n"
+    "  braces: {max-spaces-inside: 1}\n"
+    "  comments: {min-spaces-from-content: 1}\n"
+)
+SECRET_NAMES = re.compile(r"(PASSWORD|TOKEN|SECRET|DATABASE_URL|AES_KEY)$")
+
+
+def documents(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def all_k8s_objects() -> list[dict]:
+    return [doc for path in MANIFESTS for doc in documents(path)]
+
+
+def containers(kind: str | None = None) -> list[tuple[dict, dict]]:
+    found = []
+    for obj in all_k8s_objects():
+        if kind and obj["kind"] != kind:
+            continue
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        found += [(obj, c) for c in spec.get("containers", [])]
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [*MANIFESTS, COMPOSE, ROOT / "endpoints.production.yml"], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_yamllint_finds_no_problem(path):
+    problems = list(linter.run(path.read_text(encoding="utf-8"), YAMLLINT, str(path)))
+    assert not problems, "\n".join(f"{path.name}:{p.line}:{p.column} {p.message}" for p in problems)
+
+
+def test_kubernetes_manifests_match_the_api_schemas():
+    objects = all_k8s_objects()
+    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "ConfigMap", "Job", "PersistentVolumeClaim", "Ingress"}
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_kubernetes_validator_rejects_a_broken_manifest():
+    broken = documents(DEPLOY / "kubernetes" / "rasa.yaml")[0]
+    broken["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+    broken["spec"]["replicas"] = 2
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def _compose_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((DEPLOY / "schemas" / "compose-spec.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_compose_file_matches_the_compose_specification():
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    errors = sorted(_compose_validator().iter_errors(compose), key=str)
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+    broken = dict(compose, services={**compose["services"], "rasa-1": {**compose["services"]["rasa-1"], "restart": 5}})
+    assert list(_compose_validator().iter_errors(broken))
+
+
+def test_deployments_have_replicas_probes_and_limits():
+    deployments = {o["metadata"]["name"]: o for o in all_k8s_objects() if o["kind"] == "Deployment"}
+    assert deployments["govbot-rasa"]["spec"]["replicas"] >= 2
+    assert deployments["govbot-actions"]["spec"]["replicas"] >= 2
+    for obj, container in containers("Deployment"):
+        name = obj["metadata"]["name"]
+        assert container.get("readinessProbe") and container.get("livenessProbe"), name
+        assert set(container["resources"]["limits"]) >= {"cpu", "memory"}, name
+        assert set(container["resources"]["requests"]) >= {"cpu", "memory"}, name
+        selector = obj["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items(), name
+    services = [o for o in all_k8s_objects() if o["kind"] == "Service"]
+    pod_labels = [o["spec"]["template"]["metadata"]["labels"] for o in deployments.values()]
+    for service in services:
+        assert any(service["spec"]["selector"].items() <= labels.items() for labels in pod_labels), service["metadata"]["name"]
+
+
+def test_probes_use_paths_the_services_really_serve():
+    from bot.case_service.app import ROUTES
+
+    case_paths = {route.path for route in ROUTES}
+    served = {
+        "case-service": case_paths,
+        "actions": {"/health", "/ready", "/metrics", "/webhook"},  # bot.action_server + rasa_sdk
+        "rasa": {"/"},
+    }
+    for _obj, container in containers("Deployment"):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if probe in container:
+                assert container[probe]["httpGet"]["path"] in served[container["name"]], (container["name"], probe)
+    # Liveness never depends on the database: a PostgreSQL restart must not restart every pod.
+    [(_, case)] = [(o, c) for o, c in containers("Deployment") if c["name"] == "case-service"]
+    assert case["livenessProbe"]["httpGet"]["path"] == "/live"
+
+
+def test_no_secret_is_written_into_the_repository():
+    for _obj, container in containers():
+        for variable in container.get("env", []):
+            if SECRET_NAMES.search(variable["name"]):
+                assert "valueFrom" in variable and "secretKeyRef" in variable["valueFrom"], variable["name"]
+    assert not [o for o in all_k8s_objects() if o["kind"] == "Secret"]
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if SECRET_NAMES.search(key):
+                assert str(value).startswith("${"), (name, key)
+    assert not (DEPLOY / "govbot.env").exists()
+
+
+def test_every_variable_endpoints_production_needs_is_provided():
+    needed = set(re.findall(r"\$\{(\w+)\}", (ROOT / "endpoints.production.yml").read_text(encoding="utf-8")))
+    assert needed >= {"GOVBOT_TRACKER_DATABASE_URL", "GOVBOT_REDIS_HOST", "ACTION_ENDPOINT_URL"}
+    config = documents(DEPLOY / "kubernetes" / "configmap.yaml")[0]["data"]
+    [(_, rasa)] = [(o, c) for o, c in containers("Deployment") if c["name"] == "rasa"]
+    provided = set(config) | {v["name"] for v in rasa.get("env", [])}
+    assert needed <= provided, needed - provided
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    env_file = set(re.findall(r"^(\w+)=", (DEPLOY / "govbot.env.example").read_text(encoding="utf-8"), re.M))
+    for name in ("rasa-1", "rasa-2"):
+        assert needed <= set(compose["services"][name]["environment"]) | env_file, name
+    # scripts/run.sh exports a loopback default for every one of them in the production profile.
+    run_sh = (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
+    for variable in needed:
+        assert re.search(rf"\b{variable}=", run_sh), variable
