@@ -12,8 +12,8 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
   background deliverer state, index key.
 
 It also starts outbox delivery when the server starts, so requests left pending by a crashed
-replica are delivered without waiting for the next message. The knowledge service is chosen by
-GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.knowledge.published_index) before the actions load.
+replica are delivered without waiting for the next message. The knowledge service follows
+GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.service.get_service), as under plain `rasa run actions`.
 """
 
 from __future__ import annotations
@@ -28,15 +28,6 @@ import time
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 3.0
-
-
-def _install_knowledge_service() -> None:
-    """Put the configured service in place before `actions` imports and builds it."""
-    import bot.service
-    from bot.knowledge.published_index import service_from_env
-
-    with bot.service._service_lock:
-        bot.service._service = service_from_env()
 
 
 async def _in_thread(function, timeout: float = CHECK_TIMEOUT):
@@ -140,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     from rasa_sdk.plugin import plugin_manager
 
     try:
-        _install_knowledge_service()
         app = create_app(args.actions, cors_origins=args.cors or "", auto_reload=False)
     except Exception as exc:
         log.exception("action server could not start")

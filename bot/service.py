@@ -57,9 +57,9 @@ class KnowledgeService:
         self._use(index)
         return stats
 
-    def _use(self, index: KnowledgeIndex) -> None:
-        aliases = load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml")
-        retriever = Retriever(
+    def _new_retriever(self, index: KnowledgeIndex, aliases: dict) -> Retriever:
+        """The in-process retriever; a subclass may serve the dense side elsewhere (Qdrant)."""
+        return Retriever(
             index,
             self.embedder,
             aliases,
@@ -67,6 +67,9 @@ class KnowledgeService:
             issuer_boost=self.settings.issuer_boost,
             heading_weight=self.settings.heading_weight,
         )
+
+    def _use(self, index: KnowledgeIndex) -> None:
+        retriever = self._new_retriever(index, load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml"))
         catalogue = load_service_catalogue(self.settings.knowledge_dir)
         desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
         with self._lock:
@@ -159,8 +162,11 @@ _service_lock = threading.Lock()
 
 
 def get_service() -> KnowledgeService:
+    """The process's service, as GOVBOT_INDEX_MODE and GOVBOT_VECTOR_STORE configure it."""
     global _service
     with _service_lock:
         if _service is None:
-            _service = KnowledgeService()
+            from bot.knowledge.published_index import service_from_env  # it builds on this module
+
+            _service = service_from_env()
         return _service

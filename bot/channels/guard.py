@@ -107,3 +107,24 @@ async def screen(channel: str, sender: str, text: str, limit: int | None = None)
     if not await rate_limit.allow(channel, sender):
         return Checked("", rate_limit.RATE_LIMITED_TEXT, rate_limited=True)
     return check_message(text, limit)
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the channel's byte limit."""
+
+
+async def read_limited_body(request, limit: int) -> bytes:
+    """The request body, refused as soon as it exceeds `limit` bytes (streamed, never buffered whole)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLarge()
+    chunks, size = [], 0
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)

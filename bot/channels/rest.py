@@ -33,7 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rate_limit
-from bot.channels.guard import max_message_chars, screen
+from bot.channels.guard import BodyTooLarge, max_message_chars, read_limited_body, screen
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,10 @@ def _messages(sender: str, text: str, status: int = 200, **headers: str) -> HTTP
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused (413) as soon as it exceeds `limit` bytes; never buffered whole."""
-    too_large = BadRequest(413, TOO_LARGE_TEXT.format(limit=max_message_chars()))
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_large
-    chunks, size = [], 0
-    while True:
-        chunk = await request.stream.read()
-        if chunk is None:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited_body(request, limit)
+    except BodyTooLarge:
+        raise BadRequest(413, TOO_LARGE_TEXT.format(limit=max_message_chars())) from None
 
 
 def parse_payload(body: bytes) -> tuple[str, str, str | None, dict | None]:

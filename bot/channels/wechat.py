@@ -51,7 +51,7 @@ from wechatpy.utils import WeChatSigner
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
-from bot.channels.guard import screen
+from bot.channels.guard import BodyTooLarge, read_limited_body, screen
 from bot.channels.wechat_api import DEFAULT_API_BASE, WeChatApi, WeChatApiError
 from bot.channels.wechat_format import (
     TEXT_LIMIT_BYTES,
@@ -203,27 +203,6 @@ def _signature(*parts: str) -> str:
     return signer.signature
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it exceeds `limit` bytes (streamed, never buffered whole)."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise _TooLarge()
-    chunks, size = [], 0
-    while True:
-        chunk = await request.stream.read()
-        if chunk is None:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @dataclass(frozen=True)
 class _Incoming:
     """The parts of a parsed WeChat message the channel uses, checked to be what they claim."""
@@ -347,8 +326,8 @@ class WeChatInput(InputChannel):
             if not self.config.token:
                 return _text(503, NOT_CONFIGURED_TEXT)
             try:
-                body = await _read_body(request, self.config.max_body_bytes)
-            except _TooLarge:
+                body = await read_limited_body(request, self.config.max_body_bytes)
+            except BodyTooLarge:
                 log.warning("微信消息被拒绝：超过 %d 字节", self.config.max_body_bytes)
                 return _text(413, TOO_LARGE_TEXT)
             return await self._receive(request, body, started, on_new_message)

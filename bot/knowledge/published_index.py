@@ -19,10 +19,7 @@ import os
 import time
 
 from bot.knowledge.index import KnowledgeIndex, current_key, load_index
-from bot.knowledge.retriever import load_issuer_aliases
-from bot.knowledge.sources import load_service_catalogue
 from bot.service import KnowledgeService
-from bot.service_items import ServiceItemDesk
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,14 +78,12 @@ class ConfigurableKnowledgeService(KnowledgeService):
                 reported = True
             time.sleep(1.0)
 
-    def _use(self, index: KnowledgeIndex) -> None:
+    def _new_retriever(self, index: KnowledgeIndex, aliases: dict):
         if self.vector_store == "memory":
-            super()._use(index)
-            return
+            return super()._new_retriever(index, aliases)
         from bot.knowledge.qdrant_store import QdrantRetriever
 
-        aliases = load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml")
-        retriever = QdrantRetriever.from_env(
+        return QdrantRetriever.from_env(
             index,
             self.embedder,
             aliases,
@@ -96,10 +91,6 @@ class ConfigurableKnowledgeService(KnowledgeService):
             issuer_boost=self.settings.issuer_boost,
             heading_weight=self.settings.heading_weight,
         )
-        catalogue = load_service_catalogue(self.settings.knowledge_dir)
-        desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
-        with self._lock:
-            self._retriever, self._desk = retriever, desk
 
     @property
     def loaded_index(self) -> KnowledgeIndex | None:
