@@ -29,8 +29,11 @@ endpoints.yml (Rasa passes `url` as `host` and every other key except `type` as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Dict, FrozenSet, Iterable, Optional, Text
+import os
+import time
+from typing import Any, Awaitable, Callable, Dict, FrozenSet, Iterable, Optional, Text, TypeVar
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
@@ -51,6 +54,23 @@ except ImportError as error:  # pragma: no cover - depends on the deployment
 import bot.rasa_speedups  # noqa: E402
 
 bot.rasa_speedups.install()
+
+_T = TypeVar("_T")
+# Errors of a database that is (re)starting or dropped the connection; not errors of the SQL itself.
+try:
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+
+    _TRANSIENT_ERRORS: tuple = (OperationalError, DisconnectionError)
+except ImportError:  # pragma: no cover - SQLAlchemy comes with Rasa
+    _TRANSIENT_ERRORS = ()
+
+
+def _retry_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GOVBOT_TRACKER_RETRY_SECONDS", "") or 10.0))
+    except ValueError:
+        return 10.0
+
 
 __all__ = ["RedactingTrackerStore", "redact_event", "redact_event_dict", "redact_tracker"]
 
@@ -209,18 +229,38 @@ class RedactingTrackerStore(TrackerStore):
     def max_event_history(self, value: Optional[int]) -> None:
         self._inner.max_event_history = value
 
+    async def _patiently(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """Retries a database operation through a short outage before giving up.
+
+        Rasa wraps every tracker store in a fail-safe that, on any error, answers from an empty
+        in-memory tracker: a half-filled form would silently start over. A PostgreSQL restart or a
+        dropped pooled connection lasts about a second, so transient database errors are retried
+        for up to GOVBOT_TRACKER_RETRY_SECONDS (default 10, below the production lock lifetime).
+        """
+        deadline = time.monotonic() + _retry_seconds()
+        delay = 0.1
+        while True:
+            try:
+                return await operation()
+            except _TRANSIENT_ERRORS as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("tracker store database unavailable (%s); retrying in %.1f s", type(error).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Redacts the tracker in place, then saves it (and streams its new events)."""
         if redact_tracker(tracker):
             logger.debug(f"Masked personal identifiers in the tracker of '{tracker.sender_id}'.")
-        await self._inner.save(tracker)
+        await self._patiently(lambda: self._inner.save(tracker))
         self._retention.maybe_start()
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        return await self._inner.retrieve(sender_id)
+        return await self._patiently(lambda: self._inner.retrieve(sender_id))
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Optional[DialogueStateTracker]:
-        return await self._inner.retrieve_full_tracker(conversation_id)
+        return await self._patiently(lambda: self._inner.retrieve_full_tracker(conversation_id))
 
     async def keys(self) -> Iterable[Text]:
         return await self._inner.keys()

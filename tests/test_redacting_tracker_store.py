@@ -423,8 +423,11 @@ def test_endpoints_yml_through_rasas_own_factory_with_sqlite_failsafe_lock_store
     assert_clean(streamed, extra_raw=("13987654321",))  # the event broker only sees masked events too
 
 
-def test_when_the_database_fails_rasas_failsafe_fallback_only_gets_the_redacted_tracker(domain, sqlite_path):
+def test_when_the_database_fails_rasas_failsafe_fallback_only_gets_the_redacted_tracker(
+    domain, sqlite_path, monkeypatch
+):
     """FailSafeTrackerStore saves into an in-memory fallback when the primary store raises."""
+    monkeypatch.setenv("GOVBOT_TRACKER_RETRY_SECONDS", "0.5")
     store = FailSafeTrackerStore(
         RedactingTrackerStore(domain=domain, backend="sql", dialect="sqlite", db=str(sqlite_path))
     )
@@ -483,3 +486,32 @@ def test_misconfiguration_fails_instead_of_falling_back_to_an_unredacted_store(d
             EndpointConfig(type=STORE_TYPE, backend="sql", dialect="mysql", url="127.0.0.1", db="x"),
             domain=domain,
         )
+
+
+def test_dropped_postgres_connections_are_retried_instead_of_falling_back(domain, postgres):
+    """A restarted or failed-over database drops pooled connections; the next turn must still
+    find the conversation, not Rasa's empty in-memory fallback."""
+    import psycopg2
+
+    settings, stores = postgres
+    store = FailSafeTrackerStore(
+        TrackerStore.create(EndpointConfig(type=STORE_TYPE, backend="sql", **settings), domain=domain)
+    )
+    stores.append(store._tracker_store)
+    tracker = DialogueStateTracker("applicant", domain.slots)
+    for event in first_turn():
+        tracker.update(event)
+    run(store.save(tracker))
+
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, dbname="test", user=settings["username"])
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (settings["db"],)
+        )
+        assert cursor.fetchone()[0] >= 1  # the store's pooled connection was really cut
+    admin.close()
+
+    retrieved = run(store.retrieve("applicant"))
+    assert retrieved is not None and len(retrieved.events) == len(tracker.events)
+    assert store._fallback_tracker_store is None  # Rasa never had to fall back
