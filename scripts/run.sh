@@ -96,7 +96,7 @@ GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_R
 pids+=($!)
 
 for _ in $(seq 1 180); do
-  if curl -fsS "http://127.0.0.1:${RASA_PORT}/status" >/dev/null 2>&1 || curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
+  if curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
     if curl -fsS "http://127.0.0.1:${ACTION_PORT}/ready" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${WEB_PORT}/health" >/dev/null 2>&1; then
