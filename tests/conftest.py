@@ -234,9 +234,13 @@ def web(servers):
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright; never a downloaded browser."""
+    """Headless Debian Chromium driven by Playwright; never a downloaded browser.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, and later modules that call asyncio.run() would fail.
+    """
     if not CHROMIUM.exists():
         raise RuntimeError("/usr/bin/chromium is missing: `make test` installs the Debian packages chromium and chromium-driver")
     from playwright.sync_api import sync_playwright
