@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
+from bot.outbox import create_schema
+
 
 class DraftStore:
     def __init__(self, engine: Engine) -> None:
@@ -27,7 +29,7 @@ class DraftStore:
             Column("value", Text, nullable=False),
             Column("updated_at", DateTime(timezone=True), nullable=False),
         )
-        metadata.create_all(self.engine)
+        create_schema(metadata, self.engine)
 
     def put(self, conversation_id: str, field: str, value: str) -> None:
         with self.engine.begin() as connection:

@@ -190,6 +190,18 @@ def _table(metadata: MetaData, name: str) -> Table:
     )
 
 
+def create_schema(metadata: MetaData, engine: Engine) -> None:
+    """CREATE TABLE IF NOT EXISTS, safe when several replicas start at once.
+
+    SQLAlchemy checks for the table and then creates it; a second replica in between makes
+    PostgreSQL refuse the CREATE (duplicate pg_type row). The table then exists, so once more suffices.
+    """
+    try:
+        metadata.create_all(engine)
+    except (IntegrityError, DBAPIError):
+        metadata.create_all(engine)
+
+
 def make_engine(database_url: str) -> Engine:
     """The engine the outbox and the draft store share (SQLite: WAL, busy timeout, secure delete)."""
     url = make_url(database_url)
@@ -258,11 +270,7 @@ class Outbox:
         self._create_schema()
 
     def _create_schema(self) -> None:
-        try:
-            self.metadata.create_all(self.engine)
-        except (IntegrityError, DBAPIError):
-            # Another process created it between the existence check and CREATE TABLE.
-            self.metadata.create_all(self.engine)
+        create_schema(self.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -95,7 +95,10 @@ GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_R
   .venv/bin/python -m bot.web --host 127.0.0.1 &
 pids+=($!)
 
-for _ in $(seq 1 180); do
+# Rasa takes 1–4 minutes to load on a busy 2-core machine (two replicas in production).
+start_deadline=$(( SECONDS + ${GOVBOT_START_TIMEOUT:-900} ))
+ready=
+while (( SECONDS < start_deadline )); do
   if curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
     if curl -fsS "http://127.0.0.1:${ACTION_PORT}/ready" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1 \
@@ -112,6 +115,7 @@ MSG
       if [[ -n "${WECHAT_TOKEN:-}" ]]; then
         echo "微信公众号回调：http://127.0.0.1:${RASA_PORT}/webhooks/wechat/webhook（经 HTTPS 反向代理对外提供，见 README「微信公众号接入」）"
       fi
+      ready=1
       break
     fi
   fi
@@ -120,4 +124,8 @@ MSG
   done
   sleep 1
 done
+if [[ -z "$ready" ]]; then
+  echo "启动超时：${GOVBOT_START_TIMEOUT:-900} 秒内服务未全部就绪，请查看上面的日志（可用 GOVBOT_START_TIMEOUT 调整等待时间）。" >&2
+  exit 1
+fi
 wait -n "${pids[@]}"
