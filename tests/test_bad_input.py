@@ -99,10 +99,14 @@ def test_rest_ten_thousand_characters_get_a_too_long_reply_and_are_not_stored(de
 
 
 def test_rest_emoji_control_characters_and_surrogates(default_stack):
-    who = sender()
+    # The emoji alone may be too unclear for NLU; Rasa's two-stage fallback then records a later
+    # rephrasing twice (it re-emits the rephrased message), so the emoji has a conversation of its own.
+    emoji_sender = sender()
     emoji = "👍🏻😀👨\u200d👩\u200d👧"
-    replies = default_stack.texts(who, emoji)
+    replies = default_stack.texts(emoji_sender, emoji)
     assert replies and all(CHINESE.search(text) for text in replies)
+    assert user_texts(default_stack, emoji_sender) == [emoji]
+    who = sender()
     mixed = default_stack.texts(who, "怎么申请\x00政府\u202e信息公开\x07")
     assert mixed and CHINESE.search(mixed[0])
     # A lone surrogate is valid JSON (\ud800) but not encodable text: dropped, the rest answered.
@@ -110,7 +114,7 @@ def test_rest_emoji_control_characters_and_surrogates(default_stack):
     assert "\\ud800" in raw
     response = default_stack.rest(raw.encode())
     assert response.status_code == 200 and CITATION in response.json()[0]["text"]
-    assert user_texts(default_stack, who) == [emoji, "怎么申请政府信息公开", QUESTION]
+    assert user_texts(default_stack, who) == ["怎么申请政府信息公开", QUESTION]
 
 
 def test_rest_html_and_script_are_plain_text(default_stack):
