@@ -279,7 +279,8 @@ def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_r
     """Delete conversations idle for longer than the retention period (SQL tracker store)."""
     import sqlalchemy as sa
 
-    from bot.retention import cutoff_for, purge_sql, retention_days, sql_url_from_endpoints
+    from bot.retention import cutoff_for, purge_sql, retention_days
+    from bot.tracker_db import sql_url_from_endpoints
 
     try:
         days = days or retention_days()
@@ -291,7 +292,7 @@ def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_r
         if not endpoints.is_file():
             _fail(f"找不到 {endpoints}；请用 --db-url 指定对话数据库")
         try:
-            db_url = sql_url_from_endpoints(str(endpoints))
+            db_url = sql_url_from_endpoints(endpoints)
         except ValueError as exc:
             _fail(str(exc))
         if db_url is None:

@@ -26,6 +26,8 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
+from bot.envvars import env_number
+
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 180.0
@@ -33,27 +35,13 @@ DEFAULT_PURGE_INTERVAL = 3600.0
 DAY = 86400.0
 
 
-def _env_number(name: str, default: float, environ: dict | None = None) -> float:
-    env = os.environ if environ is None else environ
-    value = str(env.get(name, "")).strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if number < 0:
-        raise ValueError(f"环境变量 {name} 应为非负数，当前为 {value!r}")
-    return number
-
-
 def retention_days(environ: dict | None = None) -> float:
     """GOVBOT_TRACKER_RETENTION_DAYS; 0 means conversations are never purged."""
-    return _env_number("GOVBOT_TRACKER_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, environ)
+    return env_number("GOVBOT_TRACKER_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, environ=environ)
 
 
 def purge_interval(environ: dict | None = None) -> float:
-    return _env_number("GOVBOT_TRACKER_PURGE_INTERVAL", DEFAULT_PURGE_INTERVAL, environ) or DEFAULT_PURGE_INTERVAL
+    return env_number("GOVBOT_TRACKER_PURGE_INTERVAL", DEFAULT_PURGE_INTERVAL, environ=environ) or DEFAULT_PURGE_INTERVAL
 
 
 def cutoff_for(days: float, now: float | None = None) -> float:
@@ -122,39 +110,6 @@ def purge_tracker_store(store: Any, days: float, now: float | None = None, dry_r
     if isinstance(inner, InMemoryTrackerStore):
         return purge_memory(inner, cutoff, dry_run)
     raise ValueError(f"不支持清理 {type(inner).__name__} 类型的对话存储（支持 SQL 与内存存储）")
-
-
-def sql_url_from_endpoints(endpoints_file: str) -> Optional[str]:
-    """The SQLAlchemy URL of the tracker store in endpoints.yml, or None when it is not SQL.
-
-    Only the `tracker_store` section is read (its ${VARS} from the environment, as Rasa does), so
-    settings the other sections need at run time do not have to be set for a purge.
-    """
-    import yaml
-    from rasa.core.tracker_store import SQLTrackerStore
-
-    with open(endpoints_file, encoding="utf-8") as handle:
-        section = (yaml.safe_load(handle) or {}).get("tracker_store") or {}
-    config = {}
-    for key, value in section.items():
-        if isinstance(value, str):
-            value = os.path.expandvars(value)
-            if "${" in value:
-                raise ValueError(f"{endpoints_file} 的 tracker_store.{key} 引用了未设置的环境变量：{value}")
-        config[key] = value
-    if str(config.get("type", "")).lower() != "sql" and str(config.get("backend", "")).lower() != "sql":
-        return None
-    url = SQLTrackerStore.get_db_url(
-        str(config.get("dialect", "sqlite")),
-        config.get("url"),
-        int(config["port"]) if config.get("port") else None,
-        str(config.get("db", "rasa.db")),
-        config.get("username"),
-        config.get("password"),
-        None,
-        config.get("query"),
-    )
-    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
 
 
 class PeriodicPurge:

@@ -16,7 +16,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.redacting_tracker_store import RedactingTrackerStore
-from bot.retention import PeriodicPurge, purge_tracker_store, retention_days, sql_url_from_endpoints
+from bot.retention import PeriodicPurge, purge_tracker_store, retention_days
+from bot.tracker_db import sql_url_from_endpoints
 from tests.conftest import ROOT, VENV_BIN
 
 DAY = 86400.0
@@ -126,7 +127,7 @@ def test_cli_explains_the_in_memory_store_and_bad_settings(tmp_path):
     bad = subprocess.run(govbot + ["--older-than", "30", "--db-url", "postgresql://postgres@127.0.0.1:1/none"],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and "无法清理对话数据库" in bad.stderr and "Traceback" not in bad.stderr
-    assert sql_url_from_endpoints(str(ROOT / "endpoints.yml")) is None
+    assert sql_url_from_endpoints(ROOT / "endpoints.yml") is None
 
 
 def test_store_purges_in_the_background_after_a_save(monkeypatch):

@@ -8,15 +8,15 @@ fast and needs neither Rasa nor the domain; the in-memory store keeps nothing to
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from bot.tracker_db import sql_url_from_endpoints
 
 EVENTS_TABLE = "events"
 
@@ -28,34 +28,16 @@ class TrackerStoreError(RuntimeError):
 def url_from_endpoints(path: Path) -> str:
     """The database URL of the tracker store configured in an endpoints.yml."""
     try:
-        raw = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TrackerStoreError(f"无法读取 {path}：{exc.strerror or exc}") from exc
-    config = (yaml.safe_load(os.path.expandvars(raw)) or {}).get("tracker_store") or {}
-    backend = str(config.get("backend") or "").lower()
-    kind = str(config.get("type") or "").lower()
-    if kind != "sql" and backend != "sql":
+        url = sql_url_from_endpoints(path)
+    except ValueError as exc:
+        raise TrackerStoreError(str(exc)) from exc
+    if url is None:
         raise TrackerStoreError(
             f"{path} 中的对话存储不是 SQL 存储（当前为内存存储，重启后不保留对话），无法统计。"
             "请在 tracker_store 中设置 backend: sql（SQLite 或 PostgreSQL，见 README「数据分析」），"
             "或用 --db-url 指定对话数据库。"
         )
-    host = str(config.get("url") or "")
-    if "://" in host:  # a whole database URL, as endpoints.production.yml gives it
-        return host
-    dialect = str(config.get("dialect") or "sqlite")
-    db = str(config.get("db") or "rasa.db")
-    if dialect.startswith("sqlite"):
-        return f"sqlite:///{db}"
-    port = config.get("port")
-    return URL.create(
-        dialect,
-        username=config.get("username"),
-        password=config.get("password"),
-        host=config.get("url"),
-        port=int(port) if port else None,
-        database=db,
-    ).render_as_string(hide_password=False)
+    return url
 
 
 def _engine(db_url: str):
