@@ -27,6 +27,8 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from bot.envvars import env_number
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PER_MINUTE = 30
@@ -43,15 +45,8 @@ class RateLimitConfig:
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "RateLimitConfig":
         env = os.environ if environ is None else environ
-        raw = str(env.get("GOVBOT_RATE_LIMIT_PER_MINUTE", "")).strip()
-        per_minute = DEFAULT_PER_MINUTE
-        if raw:
-            try:
-                per_minute = int(raw)
-            except ValueError:
-                per_minute = -1
-            if per_minute < 0:
-                raise ValueError(f"环境变量 GOVBOT_RATE_LIMIT_PER_MINUTE 应为非负整数（0 表示不限制），当前为 {raw!r}")
+        # 0 means no limit.
+        per_minute = env_number("GOVBOT_RATE_LIMIT_PER_MINUTE", DEFAULT_PER_MINUTE, integer=True, environ=env)
         storage_url = str(env.get("GOVBOT_RATE_LIMIT_STORAGE", "")).strip() or DEFAULT_STORAGE
         if not storage_url.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
             raise ValueError(f"环境变量 GOVBOT_RATE_LIMIT_STORAGE 应为 memory:// 或 redis://…，当前为 {storage_url!r}")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.envvars import env_number
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,19 +33,6 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
-
-
-def _env_int(name: str, default: int) -> int:
-    value = _env(name)
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ValueError(f"环境变量 {name} 应为整数，当前为 {value!r}") from exc
-    if number <= 0:
-        raise ValueError(f"环境变量 {name} 应为正整数，当前为 {value!r}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,7 @@ class CaseServiceConfig:
             bot_token=_env("GOVBOT_CASE_BOT_TOKEN") or None,
             staff_token=_env("GOVBOT_CASE_STAFF_TOKEN") or None,
             calendar_path=Path(calendar).expanduser() if calendar else None,
-            promise_working_days=_env_int("GOVBOT_CASE_PROMISE_DAYS", DEFAULT_PROMISE_WORKING_DAYS),
+            promise_working_days=env_number("GOVBOT_CASE_PROMISE_DAYS", DEFAULT_PROMISE_WORKING_DAYS, minimum=1, integer=True),
             rasa_url=_env("GOVBOT_RASA_URL") or None,
             rasa_token=_env("GOVBOT_RASA_TOKEN") or None,
         )

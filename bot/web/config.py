@@ -6,25 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.envvars import env_number
 from bot.settings import PROJECT_ROOT, Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_IDLE_SECONDS = 120
 MIN_IDLE_SECONDS = 5
-
-
-def _int(name: str, default: int, minimum: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ValueError(f"环境变量 {name} 应为整数，当前为 {value!r}") from exc
-    if number < minimum:
-        raise ValueError(f"环境变量 {name} 不能小于 {minimum}，当前为 {number}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -46,7 +34,7 @@ class WebConfig:
     @classmethod
     def from_env(cls, host: str | None = None, port: int | None = None) -> "WebConfig":
         env = os.environ.get
-        port = port if port is not None else _int("GOVBOT_WEB_PORT", DEFAULT_PORT, 1)
+        port = port if port is not None else env_number("GOVBOT_WEB_PORT", DEFAULT_PORT, minimum=1, integer=True)
         host = host or env("GOVBOT_WEB_HOST", "").strip() or DEFAULT_HOST
         dist = env("GOVBOT_WEB_DIST", "").strip()
         return cls(
@@ -54,7 +42,7 @@ class WebConfig:
             port=port,
             rasa_url=(env("GOVBOT_WEB_RASA_URL", "").strip() or env("GOVBOT_RASA_URL", "").strip() or cls.rasa_url).rstrip("/"),
             public_url=env("GOVBOT_WEB_PUBLIC_URL", "").strip(),
-            kiosk_idle_seconds=_int("GOVBOT_KIOSK_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, MIN_IDLE_SECONDS),
+            kiosk_idle_seconds=env_number("GOVBOT_KIOSK_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, minimum=MIN_IDLE_SECONDS, integer=True),
             dist_dir=Path(dist).resolve() if dist else cls.dist_dir,
             knowledge_dir=Settings.from_env().knowledge_dir,
         )

@@ -1,0 +1,34 @@
+"""Numbers from environment variables, with one clear Chinese error for a bad value.
+
+Operators set these by hand in systemd units, compose files and Kubernetes manifests; a typo must
+stop the service with a message naming the variable, not fall back silently or raise a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Optional
+
+
+def env_number(
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0,
+    integer: bool = False,
+    environ: Optional[Mapping[str, str]] = None,
+) -> float:
+    """The value of `name` (default when unset or blank); ValueError in Chinese when it is not a
+    number (a whole number when `integer`) or lies below `minimum`."""
+    env = os.environ if environ is None else environ
+    value = str(env.get(name, "")).strip()
+    if not value:
+        return default
+    kind = "整数" if integer else "数字"
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError as exc:
+        raise ValueError(f"环境变量 {name} 应为{kind}，当前为 {value!r}") from exc
+    if number < minimum:
+        raise ValueError(f"环境变量 {name} 不能小于 {minimum:g}，当前为 {value!r}")
+    return number
