@@ -163,12 +163,7 @@ def charts(stats: Stats, out: Path) -> dict[str, str]:
     _finish(fig, ax, out / "daily.png", rotate=len(days) > 10)
     files["daily"] = "daily.png"
 
-    top = stats.intents.most_common(10)[::-1]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.barh([name for name, _ in top], [n for _, n in top], color="#6baed6")
-    ax.set_title("Top intents (user messages)")
-    _finish(fig, ax, out / "intents.png", value_axis="x")
-    files["intents"] = "intents.png"
+    files["intents"] = _top_ten(plt, stats.intents, "Top intents (user messages)", "#6baed6", out / "intents.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     helpful = [stats.feedback_per_day.get(d, {}).get("helpful", 0) for d in days]
@@ -180,14 +175,21 @@ def charts(stats: Stats, out: Path) -> dict[str, str]:
     _finish(fig, ax, out / "feedback.png", rotate=len(days) > 10)
     files["feedback"] = "feedback.png"
 
-    top_docs = stats.documents.most_common(10)[::-1]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.barh([doc for doc, _ in top_docs], [n for _, n in top_docs], color="#fd8d3c")
-    ax.set_title("Most cited documents (answers)")
-    _finish(fig, ax, out / "documents.png", value_axis="x")
-    files["documents"] = "documents.png"
+    files["documents"] = _top_ten(
+        plt, stats.documents, "Most cited documents (answers)", "#fd8d3c", out / "documents.png"
+    )
     plt.close("all")
     return files
+
+
+def _top_ten(plt, counts, title: str, color: str, path: Path) -> str:
+    """A horizontal bar chart of the ten most common entries, largest on top; returns the file name."""
+    top = counts.most_common(10)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.barh([name for name, _ in top], [n for _, n in top], color=color)
+    ax.set_title(title)
+    _finish(fig, ax, path, value_axis="x")
+    return path.name
 
 
 def _finish(fig, ax, path: Path, rotate: bool = False, value_axis: str = "y") -> None:
