@@ -83,6 +83,27 @@ def wait_until(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise TimeoutError(f"{url} not up after {timeout}s; log:\n{log.read_text()[-4000:]}")
 
 
+def local_services_env(rasa_port: int, action_port: int, case_port: int, state: Path, **extra: str) -> dict:
+    """The environment of the case service, action server and Rasa of `make run`, on the given ports.
+
+    Case and outbox databases are SQLite files in `state`. A developer's own WECHAT_* settings must
+    not change (or stop) the servers under test.
+    """
+    return dict(
+        {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_")},
+        SANIC_HOST="127.0.0.1",
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        RASA_TELEMETRY_ENABLED="false",
+        GOVBOT_CASE_URL=f"http://127.0.0.1:{case_port}",
+        GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_CASE_DATABASE_URL=f"sqlite:///{state / 'cases.db'}",
+        GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
+        GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
+        **extra,
+    )
+
+
 class CaseService:
     """The reference case service as its own process; tests stop and restart it (an outage)."""
 
@@ -151,20 +172,9 @@ def servers(rasa_model, knowledge_service):
         shutil.rmtree(state)
     state.mkdir()
     rasa_token = secrets.token_urlsafe(24)
-    # A developer's own WECHAT_* settings must not change (or stop) the servers under test.
-    env = dict(
-        {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_")},
-        SANIC_HOST="127.0.0.1",
-        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
-        RASA_TELEMETRY_ENABLED="false",
-        GOVBOT_CASE_URL=f"http://127.0.0.1:{case_port}",
-        GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
-        GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
-        GOVBOT_CASE_DATABASE_URL=f"sqlite:///{state / 'cases.db'}",
-        GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
-        GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
-        GOVBOT_RASA_TOKEN=rasa_token,
-        GOVBOT_WEB_ORIGINS=f"http://127.0.0.1:{web_port}",
+    env = local_services_env(
+        rasa_port, action_port, case_port, state,
+        GOVBOT_RASA_TOKEN=rasa_token, GOVBOT_WEB_ORIGINS=f"http://127.0.0.1:{web_port}",
     )
     action_log = ARTIFACTS / "action-server.log"
     rasa_log = ARTIFACTS / "rasa-server.log"

@@ -7,8 +7,6 @@ temporary directory, so the report reads exactly what Rasa stored.
 from __future__ import annotations
 
 import csv
-import os
-import secrets
 import subprocess
 import uuid
 from datetime import date
@@ -19,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from bot.cli import main as govbot
-from tests.conftest import ROOT, VENV_BIN, CaseService, Servers, free_port, wait_until
+from tests.conftest import ROOT, VENV_BIN, CaseService, Servers, free_port, local_services_env, wait_until
 
 ID_NUMBER = "11010519491231002X"
 PHONE, MASKED_PHONE = "13812345678", "138****5678"
@@ -49,18 +47,7 @@ def sqlite_servers(rasa_model, knowledge_service, tmp_path_factory):
     }
     (work / "endpoints.yml").write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
     rasa_port, action_port, case_port = free_port(), free_port(), free_port()
-    env = dict(
-        {k: v for k, v in os.environ.items() if not k.startswith("WECHAT_")},
-        SANIC_HOST="127.0.0.1",
-        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
-        RASA_TELEMETRY_ENABLED="false",
-        GOVBOT_CASE_URL=f"http://127.0.0.1:{case_port}",
-        GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
-        GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
-        GOVBOT_CASE_DATABASE_URL=f"sqlite:///{work / 'cases.db'}",
-        GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{work / 'outbox.db'}",
-        GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
-    )
+    env = local_services_env(rasa_port, action_port, case_port, work)
     cases = CaseService(case_port, env, work / "case-service.log")
     cases.start()
     actions = subprocess.Popen(
