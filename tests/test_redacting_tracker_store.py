@@ -40,7 +40,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.redacting_tracker_store import RedactingTrackerStore, redact_event_dict
+from bot.redacting_tracker_store import RedactingTrackerStore, redact_event_dict, unredacted_start
 from bot.validation import check_id_number, redact
 
 STORE_TYPE = "bot.redacting_tracker_store.RedactingTrackerStore"
@@ -442,6 +442,56 @@ def test_when_the_database_fails_rasas_failsafe_fallback_only_gets_the_redacted_
     assert type(fallback) is InMemoryTrackerStore
     assert_clean(readable([["applicant", fallback.store["applicant"]]]))
     assert_redacted_tracker(tracker)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_long_conversation_only_has_its_new_events_redacted_and_they_always_are(backend, domain, sqlite_path, request):
+    """What the store hands out was redacted when saved: a save checks only the turn's new events."""
+    store, persisted = make_store(backend, domain, sqlite_path, request)
+    sender = f"long-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        tracker = await store.get_or_create_tracker(sender)
+        for _ in range(40):
+            for event in second_turn()[:2]:
+                tracker.update(event)
+        await store.save(tracker)
+        tracker = await store.retrieve(sender)
+        assert unredacted_start(tracker) == len(tracker.events)
+        old = list(tracker.events)
+        for event in first_turn():
+            tracker.update(event)
+        assert unredacted_start(tracker) == len(old)
+        await store.save(tracker)
+        assert all(a is b for a, b in zip(old, tracker.events))  # earlier events not rebuilt
+        assert unredacted_start(tracker) == len(tracker.events)
+        assert tracker.get_slot("id_number") == MASKED[0]  # replayed from the redacted events
+        return await store.retrieve(sender)
+
+    retrieved = run(scenario())
+    assert_redacted_tracker(retrieved)
+    assert retrieved.get_slot("phone") == MASKED[1]
+    assert_clean(persisted())
+
+
+def test_a_tracker_whose_marked_events_were_dropped_is_redacted_whole(domain):
+    """With `max_event_history` the oldest events fall off: the mark is gone, so every event is checked."""
+    store = RedactingTrackerStore(domain=domain)
+    tracker = DialogueStateTracker("applicant", domain.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    run(store.save(tracker))
+    store.max_event_history = 4
+    short = run(store.retrieve("applicant"))
+    assert unredacted_start(short) == len(short.events) == 1
+    for event in first_turn():
+        short.update(event)
+    assert len(short.events) == 4 and unredacted_start(short) == 0
+    unseen = DialogueStateTracker("someone", domain.slots)
+    for event in first_turn():
+        unseen.update(event)
+    assert unredacted_start(unseen) == 0
+    run(store.save(unseen))
+    assert_redacted_tracker(unseen)
 
 
 def test_default_endpoint_config_wraps_the_in_memory_store(domain):
