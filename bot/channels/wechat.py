@@ -11,6 +11,10 @@ configuration, secrets included, comes from the environment:
     WECHAT_API_BASE              default https://api.weixin.qq.com
     WECHAT_REPLY_DEADLINE        seconds the bot may take for a passive reply (default 4; 0 = always push)
     WECHAT_TIMESTAMP_TOLERANCE   accepted clock difference of signed requests in seconds (default 300)
+    GOVBOT_WECHAT_STATE_STORAGE  memory:// (default) or redis://host:port/db: where the replay guard,
+                                 retry ledger and offered options live (production profile: Redis,
+                                 shared by all Rasa replicas; keys under GOVBOT_REDIS_KEY_PREFIX,
+                                 password from GOVBOT_REDIS_PASSWORD unless the URL has one)
 
 Request checks, in order: size (64 KB, else 413), timestamp window and signature (403), in safe mode
 msg_signature (403), replayed (timestamp, nonce) (403), XML parsed by defusedxml with DTDs
@@ -21,7 +25,12 @@ WeChat waits 5 s for an answer and retries a message three times. The bot gets
 WECHAT_REPLY_DEADLINE seconds: an answer ready in time is the passive reply (XML, encrypted in safe
 mode); otherwise the channel answers `success` at once and delivers the answer later through the
 customer-service message API. Retries are recognised by MsgId and join the first delivery, so the
-bot never runs twice for one message. Logs carry hashed OpenIDs and never message text.
+bot never runs twice for one message. With several Rasa replicas (production profile) that state is
+in Redis (wechat_shared_state.py): the replica that claims a message runs the bot, a retry reaching
+another replica waits for its decision (the passive reply text, or a push it asks the owner for), a
+replayed (timestamp, nonce) is refused by every replica, and 「1」 picks an option offered by any of
+them. Without Redis the channel falls back to this process's memory. Logs carry hashed OpenIDs and
+never message text.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import hmac
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 from xml.etree.ElementTree import ParseError
@@ -63,6 +72,7 @@ from bot.channels.wechat_format import (
     split_text,
     truncate_text,
 )
+from bot.channels.wechat_shared_state import Decision, SharedWeChatState
 from bot.channels.wechat_state import PASSIVE, PUSH, OptionMemory, ReplayGuard, RetryLedger, Turn
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,8 @@ SUCCESS = "success"  # WeChat's "received, nothing to show" answer
 MAX_BODY_BYTES = 64 * 1024
 MAX_ECHOSTR = 512
 WECHAT_TIMEOUT = 5.0  # WeChat gives up on a passive reply after this many seconds
+STATE_STORAGES = ("memory://", "redis://", "rediss://", "unix://")
+DECIDING_GRACE = 0.5  # seconds a request waits past its deadline for a decision already being stored
 
 NOT_CONFIGURED_TEXT = "微信公众号接入尚未配置（未设置 WECHAT_TOKEN），暂不提供服务。"
 FORBIDDEN_TEXT = "签名校验失败或请求已过期。"
@@ -120,6 +132,9 @@ class WeChatConfig:
     reply_deadline: float = 4.0
     timestamp_tolerance: float = 300.0
     max_body_bytes: int = MAX_BODY_BYTES
+    state_storage: str = "memory://"
+    redis_key_prefix: str = "govbot"
+    redis_password: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "WeChatConfig":
@@ -133,6 +148,9 @@ class WeChatConfig:
             api_base=env.get("WECHAT_API_BASE", "").strip() or DEFAULT_API_BASE,
             reply_deadline=_env_float(env, "WECHAT_REPLY_DEADLINE", cls.reply_deadline),
             timestamp_tolerance=_env_float(env, "WECHAT_TIMESTAMP_TOLERANCE", cls.timestamp_tolerance),
+            state_storage=env.get("GOVBOT_WECHAT_STATE_STORAGE", "").strip() or cls.state_storage,
+            redis_key_prefix=env.get("GOVBOT_REDIS_KEY_PREFIX", "").strip() or cls.redis_key_prefix,
+            redis_password=env.get("GOVBOT_REDIS_PASSWORD", ""),
         )
         config.validate()
         return config
@@ -155,6 +173,10 @@ class WeChatConfig:
             raise WeChatConfigError("WECHAT_TIMESTAMP_TOLERANCE 应为正数（秒）")
         if not self.api_base.startswith(("https://", "http://")):
             raise WeChatConfigError("WECHAT_API_BASE 应为 http(s):// 开头的地址")
+        if not self.state_storage.startswith(STATE_STORAGES):
+            raise WeChatConfigError(
+                f"环境变量 GOVBOT_WECHAT_STATE_STORAGE 应为 memory:// 或 redis://主机:端口/库号，当前为 {self.state_storage!r}"
+            )
 
     @property
     def safe_mode(self) -> bool:
@@ -262,6 +284,11 @@ class WeChatInput(InputChannel):
         self.replays = ReplayGuard(cfg.timestamp_tolerance)
         self.ledger = RetryLedger()
         self.options = OptionMemory()
+        # Several replicas: the same state in Redis, with the in-memory objects above as fallback.
+        self.shared = SharedWeChatState.create(
+            cfg.state_storage, cfg.redis_key_prefix, cfg.redis_password, self.replays, self.options,
+            cfg.timestamp_tolerance,
+        )
         self.welcome_text, self.welcome_options = build_welcome()
         self._background: set[asyncio.Task] = set()
         if not cfg.token:
@@ -273,6 +300,8 @@ class WeChatInput(InputChannel):
                 cfg.reply_deadline,
                 "已配置" if self.api.configured else "未配置（超时或过长的回答将无法送达）",
             )
+            if self.shared is not None:
+                log.info("微信渠道状态（防重放、重试去重、编号选项）存于 Redis，供所有 Rasa 副本共享")
 
     # --- request authentication -------------------------------------------------------------
 
@@ -335,6 +364,8 @@ class WeChatInput(InputChannel):
         @hook.listener("after_server_stop")
         async def close_api(app, loop) -> None:  # noqa: ANN001 (Sanic listener signature)
             await self.api.close()
+            if self.shared is not None:
+                await self.shared.store.close()
 
         return hook
 
@@ -365,7 +396,7 @@ class WeChatInput(InputChannel):
         if encrypted and not self._signed(msg_signature, timestamp, nonce, ciphertext):
             log.warning("微信消息被拒绝：msg_signature 无效")
             return _text(403, FORBIDDEN_TEXT)
-        if not self.replays.first_time(timestamp, nonce):
+        if not await self._first_time(timestamp, nonce):
             log.warning("微信消息被拒绝：重放的 timestamp/nonce")
             return _text(403, REPLAY_TEXT)
 
@@ -412,7 +443,7 @@ class WeChatInput(InputChannel):
         if kind == "event":
             if incoming.event in ("subscribe", "subscribe_scan"):
                 log.info("微信关注事件 用户 %s：发送欢迎语", mask_openid(user))
-                self.options.remember(user, self.welcome_options)
+                await self._remember_options(user, self.welcome_options)
                 return self.welcome_text
             return None
         if kind not in ("text", "voice"):
@@ -422,9 +453,39 @@ class WeChatInput(InputChannel):
             return VOICE_UNRECOGNISED_TEXT
         return await self._answer(user, incoming.msg_id, incoming.text, kind, started, on_new_message)
 
-    def _text_for_bot(self, user: str, text: str) -> str:
+    # --- state: this process's memory, or Redis shared by the replicas ------------------------
+
+    async def _first_time(self, timestamp: str, nonce: str) -> bool:
+        if self.shared is None:
+            return self.replays.first_time(timestamp, nonce)
+        return await self.shared.replays.first_time(timestamp, nonce)
+
+    async def _remember_options(self, user: str, options: list[Option]) -> None:
+        if self.shared is None:
+            self.options.remember(user, options)
+        else:
+            await self.shared.options.remember(user, options)
+
+    async def _take_option(self, user: str, number: int | None) -> Option | None:
+        if self.shared is None:
+            return self.options.take(user, number)
+        return await self.shared.options.take(user, number)
+
+    async def _decide(self, turn: Turn, state: str, reply: str) -> tuple[str, str]:
+        """How the answer goes out; with Redis, a replica that gave up waiting turns it into a push."""
+        if self.shared is None:
+            return state, reply
+        turn.deciding = True
+        decision = await self.shared.ledger.decide(turn.key, Decision(state, reply))
+        if decision.state == PASSIVE and turn.push_requested:
+            # This process's request gave up during the Redis round trip (past DECIDING_GRACE): push,
+            # even though a retry on another replica might in this rare case also show the text.
+            return PUSH, ""
+        return decision.state, decision.reply
+
+    async def _text_for_bot(self, user: str, text: str) -> str:
         """What Rasa receives: a numbered option's payload, or the typed text."""
-        option = self.options.take(user, option_number(text))
+        option = await self._take_option(user, option_number(text))
         if option is not None:
             return option.payload
         # Typed text never reaches Rasa as an intent command (「/intent{"slot": …}」): only button
@@ -442,15 +503,20 @@ class WeChatInput(InputChannel):
     ) -> str | None:
         key = f"{user}:{msg_id}"
         turn = self.ledger.get(key)
+        if turn is None and self.shared is not None and not await self.shared.ledger.claim(key):
+            turn = self.ledger.get(key)  # claimed meanwhile by a delivery to this same process?
+            if turn is None:
+                return await self._answer_from_other_replica(user, msg_id, kind, started)
         if turn is None:
             checked = await screen(CHANNEL_NAME, user, text)  # rate limit, length, control characters
             if not checked.accepted:
                 log.info("微信消息 用户 %s：%s", mask_openid(user), "发送过于频繁，已限流" if checked.rate_limited else "空消息或过长，已提示")
+                if self.shared is not None:  # retries on other replicas give the same answer
+                    await self.shared.ledger.decide(key, Decision(PASSIVE, checked.reply))
                 return checked.reply
             turn = self.ledger.add(Turn(key))
-            turn.task = asyncio.create_task(
-                self._run(turn, user, msg_id, self._text_for_bot(user, checked.text), on_new_message)
-            )
+            text_for_bot = await self._text_for_bot(user, checked.text)
+            turn.task = asyncio.create_task(self._run(turn, user, msg_id, text_for_bot, on_new_message))
             self._background.add(turn.task)
             turn.task.add_done_callback(self._background.discard)
         else:
@@ -461,6 +527,8 @@ class WeChatInput(InputChannel):
             try:
                 if remaining > 0:
                     await asyncio.wait({turn.decided}, timeout=remaining)
+                if not turn.decided.done() and turn.deciding:  # decided, being stored in Redis
+                    await asyncio.wait({turn.decided}, timeout=DECIDING_GRACE)
             except asyncio.CancelledError:  # WeChat hung up: this connection cannot carry the answer
                 if not turn.decided.done():
                     turn.push_requested = True
@@ -471,12 +539,23 @@ class WeChatInput(InputChannel):
                 return None
         return turn.reply if turn.state == PASSIVE else None
 
+    async def _answer_from_other_replica(self, user: str, msg_id: str, kind: str, started: float) -> str | None:
+        """A retry of a message another replica runs: its passive reply, or `success` and a push."""
+        log.info("微信重试 用户 %s 消息 %s：由另一副本处理，等待其结果", mask_openid(user), msg_id)
+        remaining = self.config.reply_deadline - (asyncio.get_running_loop().time() - started)
+        decision = await self.shared.ledger.settle(f"{user}:{msg_id}", remaining)
+        if decision is None:
+            log.info("微信 %s 消息 用户 %s：超过被动回复时限，由处理它的副本以客服消息送达", kind, mask_openid(user))
+            return None
+        return decision.reply if decision.state == PASSIVE else None
+
     async def _run(
         self, turn: Turn, user: str, msg_id: str, text: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
         """Runs the bot once for a message, then decides how the answer goes out."""
         began = time.monotonic()
         collector = CollectingOutputChannel()
+        state, passive = PASSIVE, ""  # what a failure below leaves: an empty passive reply
         try:
             try:
                 await on_new_message(
@@ -487,17 +566,16 @@ class WeChatInput(InputChannel):
                 log.error("处理微信消息出错 用户 %s 消息 %s：%s", mask_openid(user), msg_id, type(exc).__name__)
                 messages = collector.messages or [{"text": ERROR_TEXT}]
             reply, options = render_messages(messages)
-            self.options.remember(user, options)
+            await self._remember_options(user, options)
             parts = split_text(reply, TEXT_LIMIT_BYTES)
             if turn.push_requested or (len(parts) > 1 and self.api.configured):
-                turn.state = PUSH
+                state = PUSH
             else:
-                turn.state = PASSIVE
-                turn.reply = parts[0] if len(parts) == 1 else truncate_text(reply) if parts else ""
+                passive = parts[0] if len(parts) == 1 else truncate_text(reply) if parts else ""
         finally:
             if not turn.decided.done():
-                if turn.state not in (PASSIVE, PUSH):
-                    turn.state, turn.reply = PASSIVE, ""
+                # In memory mode nothing here waits, so no request can give up between check and decision.
+                turn.state, turn.reply = await self._decide(turn, state, passive)
                 turn.decided.set_result(None)
         log.info(
             "微信消息 用户 %s 消息 %s：机器人用时 %.2f 秒，%s",

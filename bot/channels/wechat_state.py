@@ -102,6 +102,7 @@ class Turn:
     state: str = RUNNING
     reply: str = ""  # the passive reply text once state == PASSIVE
     push_requested: bool = False  # a request gave up waiting: the answer must be pushed
+    deciding: bool = False  # the decision is being stored in Redis (shared state only)
     decided: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     task: asyncio.Task | None = None
 
