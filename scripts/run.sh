@@ -35,6 +35,8 @@ if [[ "$PROFILE" == "production" ]]; then
   export GOVBOT_REDIS_DB=${GOVBOT_REDIS_DB:-1} GOVBOT_REDIS_PASSWORD=${GOVBOT_REDIS_PASSWORD:-}
   export GOVBOT_REDIS_KEY_PREFIX=${GOVBOT_REDIS_KEY_PREFIX:-govbot}
   export GOVBOT_RATE_LIMIT_STORAGE=${GOVBOT_RATE_LIMIT_STORAGE:-redis://${GOVBOT_REDIS_HOST}:${GOVBOT_REDIS_PORT}/2}
+  # WeChat channel state (replayed requests, retries by MsgId, numbered options) shared by the replicas.
+  export GOVBOT_WECHAT_STATE_STORAGE=${GOVBOT_WECHAT_STATE_STORAGE:-redis://${GOVBOT_REDIS_HOST}:${GOVBOT_REDIS_PORT}/${GOVBOT_REDIS_DB}}
   # A replica killed mid-message leaves its lock ticket behind; it expires after this many seconds.
   export TICKET_LOCK_LIFETIME=${TICKET_LOCK_LIFETIME:-20}
   # Replicas serve the index `make index` / `govbot kb build` published; they never build it.
