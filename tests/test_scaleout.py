@@ -155,16 +155,8 @@ def test_a_rebuilt_index_is_published_once_and_every_action_server_switches_to_i
 def _suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | None:
     """One anonymous suggestion typed turn by turn: a failed message is sent again, as a person would."""
     for message in SUGGESTION:
-        for _attempt in range(4):
-            try:
-                if stack.say(user, message).strip():
-                    break
-                # No answer at all: Rasa lost the turn's action (its action server died) — say it again.
-                errors["form: no answer"] += 1
-            except requests.RequestException as exc:
-                errors[f"form {type(exc).__name__}"] += 1
-            time.sleep(1)
-        else:
+        # No answer at all means Rasa lost the turn's action (its action server died): say it again.
+        if not _again_until(lambda: bool(stack.say(user, message).strip()), errors, "form"):
             return None
     return _confirm(stack, user, errors)
 
@@ -184,18 +176,27 @@ def _prefilled_suggestion(stack: ProductionStack, user: str, errors: Counter) ->
     # Two calls: the first opens the conversation session. Events sent with the call that opens it
     # are stamped before the session start and so do not belong to the session the bot reads.
     for body in ([{"event": "action", "name": "action_listen"}], events):
-        for _attempt in range(4):
-            try:
-                response = requests.post(f"{stack.rasa_url}/conversations/{user}/tracker/events",
-                                         params={"token": stack.rasa_token}, json=body, timeout=90)
-                response.raise_for_status()
-                break
-            except requests.RequestException as exc:
-                errors[f"prefill {type(exc).__name__}"] += 1
-                time.sleep(1)
-        else:
+        def post() -> bool:
+            requests.post(f"{stack.rasa_url}/conversations/{user}/tracker/events",
+                          params={"token": stack.rasa_token}, json=body, timeout=90).raise_for_status()
+            return True
+
+        if not _again_until(post, errors, "prefill"):
             return None
     return _confirm(stack, user, errors)
+
+
+def _again_until(attempt, errors: Counter, label: str, tries: int = 4) -> bool:
+    """Runs `attempt` until it returns True (at most `tries` times, a second apart), counting failures."""
+    for _attempt in range(tries):
+        try:
+            if attempt():
+                return True
+            errors[f"{label}: no answer"] += 1
+        except requests.RequestException as exc:
+            errors[f"{label} {type(exc).__name__}"] += 1
+        time.sleep(1)
+    return False
 
 
 def _confirm(stack: ProductionStack, user: str, errors: Counter) -> str | None:
@@ -358,17 +359,34 @@ def test_sigkill_of_one_replica_under_load_loses_no_conversation(stack):
                     time.sleep(1)
             time.sleep(0.2)
 
+    total = workers * len(DISCLOSURE)
     with ThreadPoolExecutor(workers) as pool:
         futures = [pool.submit(converse, u) for u in users]
-        time.sleep(6)
+        # Kill once a fifth of the turns are answered, so most of the load comes after the kill
+        # whatever the machine's speed (a fixed sleep once let every conversation finish first).
+        deadline = time.monotonic() + 300
+        while sum(map(len, answered.values())) < total // 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        answered_at_kill = sum(map(len, answered.values()))
         stack.rasas[0].kill(signal.SIGKILL)
         for future in futures:
             future.result(timeout=400)
+    answered_after_kill = sum(map(len, answered.values())) - answered_at_kill
+    (ARTIFACTS / "sigkill.json").write_text(
+        json.dumps({"workers": workers, "failures": len(failures), "turns_after_kill": answered_after_kill})
+    )
+    assert answered_after_kill >= total // 2, (answered_at_kill, answered_after_kill)
     # Errors only for requests that were in flight on the killed replica: at most one per conversation.
-    (ARTIFACTS / "sigkill.json").write_text(json.dumps({"workers": workers, "failures": len(failures)}))
     assert len(failures) <= workers, failures
-    status = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
-    assert [b["healthy"] for b in status] == [False, True]
+    # The balancer has taken the dead replica out (at once on a refused proxy connection, or after
+    # three failed 0.5 s health checks when no request happened to go its way).
+    deadline = time.monotonic() + 15
+    while True:
+        status = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
+        if [b["healthy"] for b in status] == [False, True] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [b["healthy"] for b in status] == [False, True], status
     # No conversation lost what it had: every answered message is in the stored conversation, in order.
     from bot.validation import redact
 
