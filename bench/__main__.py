@@ -21,9 +21,9 @@ def _levels(ctx, param, value: str) -> tuple[int, ...]:
     try:
         levels = tuple(sorted({int(v) for v in value.split(",") if v.strip()}))
     except ValueError:
-        raise click.BadParameter("应为逗号分隔的正整数，例如 1,5,10,20") from None
-    if not levels or min(levels) < 1:
-        raise click.BadParameter("应为逗号分隔的正整数，例如 1,5,10,20")
+        raise click.BadParameter("应为逗号分隔的正整数，例如 1,20,50") from None
+    if (not levels and param.name == "levels") or (levels and min(levels) < 1):
+        raise click.BadParameter("应为逗号分隔的正整数，例如 1,20,50")
     return levels
 
 
@@ -33,15 +33,18 @@ def _levels(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "bench" / "results", show_default=True)
 @click.option("-n", "--sequential-n", default=15, show_default=True, type=click.IntRange(1), help="每轮每种消息的顺序请求数")
 @click.option("--rounds", default=4, show_default=True, type=click.IntRange(1), help="交替测量的轮数")
-@click.option("--levels", default="1,5,10,20", show_default=True, callback=_levels, help="并发发送者数")
-@click.option("--duration", default=8.0, show_default=True, type=click.FloatRange(1), help="每个并发级别测量秒数")
+@click.option("--levels", default="1,20,50", show_default=True, callback=_levels, help="混合对话的并发发送者数")
+@click.option("--kind-levels", default="20,50", show_default=True, callback=_levels,
+              help="每种消息单独测的并发发送者数（空字符串：不测）")
+@click.option("--duration", default=6.0, show_default=True, type=click.FloatRange(1), help="每项并发测量的秒数")
+@click.option("--warmup", default=1.5, show_default=True, type=click.FloatRange(0), help="每项并发测量前不计入的秒数")
 @click.option("--no-retrieval", is_flag=True, help="不在进程内单独测检索")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
               help="本助手各进程的额外环境变量（可重复），如 TF_INTRA_OP_PARALLELISM_THREADS=1")
 @click.option("--rasa-speedups", is_flag=True,
               help="在 Rasa 进程中启用 bot.rasa_speedups（动作响应校验器只构建一次），用于对比测量")
-def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, duration: float, no_retrieval: bool,
-         env_pairs: tuple[str, ...], rasa_speedups: bool) -> None:
+def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_levels, duration: float, warmup: float,
+         no_retrieval: bool, env_pairs: tuple[str, ...], rasa_speedups: bool) -> None:
     """Benchmark this assistant against Rasa's moodbot through the REST channel."""
     env = {}
     for pair in env_pairs:
@@ -51,9 +54,9 @@ def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, duratio
         env[key] = value
     if rasa_speedups:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bench" / "speedups"), env.get("PYTHONPATH")]))
-    options = Options(model, out, sequential_n, rounds, levels, duration, retrieval=not no_retrieval, env=env)
-    steps = rounds * 4 + 2 * len(levels) + (0 if no_retrieval else 1)
-    with tqdm(total=steps, desc="基准测试", unit="步", leave=False) as bar:
+    options = Options(model, out, sequential_n, rounds, levels, kind_levels, duration, warmup,
+                      retrieval=not no_retrieval, env=env)
+    with tqdm(total=options.steps(), desc="基准测试", unit="步", leave=False) as bar:
         started: list[str] = []
 
         def progress(step: str) -> None:

@@ -21,13 +21,40 @@ import yaml
 
 from bench import load
 from bench.servers import ROOT, WORK, moodbot_model, start_govbot, start_moodbot
-from bench.stats import markdown_table, ratio, summarise
+from bench.load import Turn, single_turns
+from bench.stats import markdown_table, ratio, summarise, targets, targets_table
 
 GREETINGS = {"govbot": ["您好", "你好"], "moodbot": ["hello", "hi"]}
 # The moodbot's own story: greet, unhappy (cheer-up image + question), affirm, goodbye.
 MOODBOT_SCRIPT = ["hello", "I am sad", "yes", "bye"]
 MOODBOT_MOOD = ["I am sad", "I am feeling very good"]
-SEQUENTIAL_TITLES = {"knowledge": "知识问答", "greeting": "问候", "mood": "心情（moodbot 的故事）"}
+# The disclosure-application form as a citizen: two untimed turns open it, then every answer inside
+# the form is a timed form turn (name, ID type, ID number, phone, description, form, method, email).
+FORM_OPENING = [("我要申请政府信息公开", ("第二十九条",)), ("公民", ("姓名",))]
+FORM_NAMES = ["张三", "李四", "王五", "赵敏", "陈静", "刘洋", "杨帆", "黄磊", "周明", "吴芳"]
+FORM_TURNS = [
+    ("{name}", ("证件类型",)),
+    ("居民身份证", ("证件号码",)),
+    ("11010519491231002X", ("联系电话",)),  # the standard's published sample number
+    ("13812345678", ("描述",)),
+    ("示例市商务局2020年政务公开工作要点的全文", ("形式",)),
+    ("电子", ("方式",)),
+    ("电子邮件", ("邮箱",)),
+    ("zhangsan@example.com", ("请核对",)),  # the summary; never confirmed, so nothing is filed
+]
+# How a service-item field question is put, per field (the item's name or alias goes first).
+ITEM_FIELD_QUESTIONS = ["要什么材料", "多久能办好", "收费吗", "在哪里办", "需要什么条件", "办理流程是怎样的"]
+ITEM_EXPECT = ("【",)  # a field answer opens with 【事项名称（编码）】
+KNOWLEDGE_EXPECT = ("来源：", "没有找到")  # an answer with its source, or the honest "not found"
+KIND_NAMES = {"govbot": ("knowledge", "service_item", "greeting", "form"), "moodbot": ("greeting", "mood")}
+WARMUP_QUESTIONS = 5  # dev questions spent on warm-up, never timed
+SEQUENTIAL_TITLES = {
+    "knowledge": "知识问答",
+    "service_item": "办事事项字段",
+    "greeting": "问候",
+    "form": "表单内一轮（填写申请）",
+    "mood": "心情（moodbot 的故事）",
+}
 
 
 def knowledge_questions(limit: int = 200) -> list[str]:
@@ -37,12 +64,57 @@ def knowledge_questions(limit: int = 200) -> list[str]:
     return questions[:limit]
 
 
-def govbot_scripts(questions: list[str], senders: int) -> list[list[str]]:
-    """A four-turn conversation per sender: greeting, two knowledge questions, thanks."""
-    scripts = []
-    for i in range(max(senders, 1)):
-        a, b = questions[(2 * i) % len(questions)], questions[(2 * i + 1) % len(questions)]
-        scripts.append(["您好", a, b, "谢谢"])
+def service_item_questions() -> list[str]:
+    """Field questions about the catalogue's items, by name and by alias, interleaved across items."""
+    from bot.knowledge.sources import load_service_catalogue
+
+    catalogue = load_service_catalogue(ROOT / "knowledge")
+    items = catalogue.items if catalogue else []
+    questions = []
+    for i, field_question in enumerate(ITEM_FIELD_QUESTIONS):
+        for j, item in enumerate(items):
+            names = [item.name, *item.aliases]
+            questions.append(names[(i + j) % len(names)] + field_question)
+    return questions
+
+
+def govbot_scripts(questions: list[str]) -> list[list[Turn]]:
+    """The mixed four-turn conversation: greeting, two knowledge questions, thanks (all timed)."""
+    return [
+        [Turn("您好"), Turn(a, expect=KNOWLEDGE_EXPECT), Turn(b, expect=KNOWLEDGE_EXPECT), Turn("谢谢")]
+        for a, b in zip(questions[0::2], questions[1::2])
+    ]
+
+
+def form_scripts() -> list[list[Turn]]:
+    """Open the disclosure form as a citizen (untimed), then fill it in to the summary (each turn timed)."""
+    opening = [Turn(text, measured=False, expect=expect) for text, expect in FORM_OPENING]
+    return [
+        [*opening, *(Turn(text.format(name=name), expect=expect) for text, expect in FORM_TURNS)]
+        for name in FORM_NAMES
+    ]
+
+
+def message_kinds(questions: list[str]) -> dict[str, dict[str, list[list[Turn]]]]:
+    """Per bot, per message kind: the scripts to replay (each script is one new conversation)."""
+    return {
+        "govbot": {
+            "knowledge": single_turns(questions[WARMUP_QUESTIONS:], KNOWLEDGE_EXPECT),
+            "service_item": single_turns(service_item_questions(), ITEM_EXPECT),
+            "greeting": single_turns(GREETINGS["govbot"]),
+            "form": form_scripts(),
+        },
+        "moodbot": {
+            "greeting": single_turns(GREETINGS["moodbot"]),
+            "mood": single_turns(MOODBOT_MOOD),
+        },
+    }
+
+
+def warmup_scripts(bot: str, kind: str, scripts: list[list[Turn]], questions: list[str]) -> list[list[Turn]]:
+    """Warm-up for a kind; knowledge questions used here are never timed later."""
+    if bot == "govbot" and kind == "knowledge":
+        return single_turns(questions[:WARMUP_QUESTIONS], KNOWLEDGE_EXPECT)
     return scripts
 
 
@@ -50,12 +122,19 @@ def govbot_scripts(questions: list[str], senders: int) -> list[list[str]]:
 class Options:
     model: Path
     out: Path
-    sequential_n: int = 40
+    sequential_n: int = 15
     rounds: int = 4
-    levels: tuple[int, ...] = (1, 5, 10, 20)
-    duration: float = 8.0
+    levels: tuple[int, ...] = (1, 20, 50)  # the mixed conversation, both bots
+    kind_levels: tuple[int, ...] = (20, 50)  # each message kind on its own
+    duration: float = 6.0
+    warmup: float = 1.5
     retrieval: bool = True
     env: dict | None = None
+
+    def steps(self) -> int:
+        """Progress steps of `run` (for the progress bar)."""
+        kinds = sum(len(k) for k in KIND_NAMES.values())
+        return self.rounds * kinds + 2 * len(self.levels) + kinds * len(self.kind_levels) + int(self.retrieval)
 
 
 def _loadavg() -> list[float]:
@@ -65,23 +144,40 @@ def _loadavg() -> list[float]:
         return []
 
 
+def _summary(label: str, samples: load.Samples, concurrency: int = 1, title: str | None = None) -> dict:
+    summary = summarise(label, samples.latencies, samples.errors, samples.seconds, concurrency)
+    if title:
+        summary.extra["title"] = title
+    summary.extra["loadavg"] = _loadavg()
+    if samples.seconds:
+        summary.extra["turns_per_second"] = round(samples.turns / samples.seconds, 2)
+    if samples.error_examples:
+        summary.extra["error_examples"] = samples.error_examples
+    return summary.as_dict()
+
+
 def run(options: Options, progress: Callable[[str], None] = lambda step: None, echo=print) -> dict:
     """Runs everything and returns the results dict (also written by `write_results`)."""
     moodbot_path, moodbot_info = moodbot_model(WORK, echo)
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     questions = knowledge_questions()
+    kinds = message_kinds(questions)
     results: dict = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_start": _loadavg()},
         "settings": {
             "sequential_n_per_kind": options.sequential_n * options.rounds,
             "levels": list(options.levels),
+            "kind_levels": list(options.kind_levels),
             "seconds_per_level": options.duration,
+            "warmup_seconds": options.warmup,
             "govbot_model": str(options.model),
             "env": options.env or {},
         },
-        "bots": {"moodbot": {"sequential": {}, "concurrent": {}}, "govbot": {"sequential": {}, "concurrent": {}}},
+        "bots": {
+            bot: {"sequential": {}, "concurrent": {}, "concurrent_by_kind": {}} for bot in ("moodbot", "govbot")
+        },
     }
     stacks = {}
     try:
@@ -101,42 +197,39 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
                             other.result().stop()
                     raise
         url = {name: stack.url for name, stack in stacks.items()}
-        kinds = {
-            "govbot": {"knowledge": questions, "greeting": GREETINGS["govbot"]},
-            "moodbot": {"greeting": GREETINGS["moodbot"], "mood": MOODBOT_MOOD},
-        }
         # Warm-up: first messages load lazily initialised parts (TF graphs, jieba, spaCy).
         for bot, bot_kinds in kinds.items():
-            for messages in bot_kinds.values():
-                asyncio.run(load.sequential(url[bot], messages, 5))
+            for kind, scripts in bot_kinds.items():
+                asyncio.run(load.sequential(url[bot], warmup_scripts(bot, kind, scripts, questions), 5))
         samples: dict = {bot: {kind: load.Samples() for kind in bot_kinds} for bot, bot_kinds in kinds.items()}
         offsets: dict = {}
         for round_ in range(options.rounds):
             for bot, bot_kinds in kinds.items():
-                for kind, messages in bot_kinds.items():
+                for kind, scripts in bot_kinds.items():
                     progress(f"顺序 {bot} {kind} {round_ + 1}/{options.rounds}")
+                    # Each round starts where the last stopped: distinct questions while they last.
                     start = offsets.get((bot, kind), 0)
-                    batch = list(messages[start:]) + list(messages[:start])
-                    offsets[(bot, kind)] = (start + options.sequential_n) % len(messages)
-                    got = asyncio.run(load.sequential(url[bot], batch, options.sequential_n))
-                    total = samples[bot][kind]
-                    total.latencies += got.latencies
-                    total.errors += got.errors
-                    total.seconds += got.seconds
+                    batch = list(scripts[start:]) + list(scripts[:start])
+                    offsets[(bot, kind)] = (start + options.sequential_n) % len(scripts)
+                    samples[bot][kind].add(asyncio.run(load.sequential(url[bot], batch, options.sequential_n)))
         for bot, bot_kinds in samples.items():
             for kind, s in bot_kinds.items():
-                summary = summarise(kind, s.latencies, s.errors, s.seconds)
-                summary.extra["title"] = SEQUENTIAL_TITLES.get(kind, kind)
-                results["bots"][bot]["sequential"][kind] = summary.as_dict()
+                results["bots"][bot]["sequential"][kind] = _summary(kind, s, title=SEQUENTIAL_TITLES.get(kind, kind))
+        mixed = {"govbot": govbot_scripts(questions), "moodbot": [[Turn(m) for m in MOODBOT_SCRIPT]]}
         for i, level in enumerate(options.levels):
             order = ["moodbot", "govbot"] if i % 2 == 0 else ["govbot", "moodbot"]
             for bot in order:
                 progress(f"并发 {bot} × {level}")
-                scripts = govbot_scripts(questions, level) if bot == "govbot" else [MOODBOT_SCRIPT]
-                got = asyncio.run(load.concurrent(url[bot], scripts, level, options.duration))
-                results["bots"][bot]["concurrent"][str(level)] = summarise(
-                    f"c{level}", got.latencies, got.errors, got.seconds, level
-                ).as_dict()
+                got = asyncio.run(load.concurrent(url[bot], mixed[bot], level, options.duration, options.warmup))
+                results["bots"][bot]["concurrent"][str(level)] = _summary(f"c{level}", got, level)
+        for level in options.kind_levels:
+            for bot, bot_kinds in kinds.items():
+                for kind, scripts in bot_kinds.items():
+                    progress(f"并发 {bot} {kind} × {level}")
+                    got = asyncio.run(load.concurrent(url[bot], scripts, level, options.duration, options.warmup))
+                    results["bots"][bot]["concurrent_by_kind"].setdefault(kind, {})[str(level)] = _summary(
+                        f"{kind}-c{level}", got, level, SEQUENTIAL_TITLES.get(kind, kind)
+                    )
         for bot, stack in stacks.items():
             results["bots"][bot]["peak_rss_mb"] = stack.memory()
     finally:
@@ -149,6 +242,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
         results["retrieval"] = retrieval_timing(questions)
     results["machine"]["loadavg_end"] = _loadavg()
     results["ratios"] = ratios(results)
+    results["targets"] = targets(results)
     return results
 
 
@@ -214,6 +308,10 @@ def markdown_report(results: dict) -> str:
         f"负载（1/5/15 分钟）开始 {machine.get('loadavg_start')}、结束 {machine.get('loadavg_end')}。",
         "",
         markdown_table(results),
+        "混合对话：本助手每个发送者走「问候 → 两个知识问题 → 感谢」，moodbot 走它自己的「问候 → 难过 → 是 → 再见」；"
+        "单独的消息类型每个脚本都是新对话；表单内一轮：先以「我要申请政府信息公开」「公民」开启申请表（不计时，但算在服务器负载里），再逐轮填写姓名、证件类型、证件号码、电话、描述、形式、方式、邮箱直到汇总（每轮计时，不提交）。",
+        "",
+        targets_table(results.get("targets") or targets(results)),
     ]
     env = results.get("settings", {}).get("env") or {}
     if env:

@@ -86,7 +86,7 @@ def markdown_table(results: dict) -> str:
             )
     lines += [
         "",
-        "| 并发发送者 | 对象 | 消息/秒 | p50 ms | p95 ms | n | 错误 | 吞吐比（本助手/moodbot） |",
+        "| 并发发送者（混合对话） | 对象 | 消息/秒 | p50 ms | p95 ms | n | 错误 | 吞吐比（本助手/moodbot） |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     levels = sorted({int(c) for data in bots.values() for c in data.get("concurrent", {})})
@@ -104,4 +104,56 @@ def markdown_table(results: dict) -> str:
                 f"| {level} | {names.get(bot, bot)} | {s['throughput']:.1f} | {_ms(s['p50'])} | {_ms(s['p95'])} | "
                 f"{s['n']} | {s['errors']} | {r} |"
             )
+    by_kind = [(bot, kind, level, s) for bot, data in bots.items()
+               for kind, per_level in data.get("concurrent_by_kind", {}).items() for level, s in per_level.items()]
+    if by_kind:
+        lines += [
+            "",
+            "| 消息类型（单独） | 并发发送者 | 对象 | 消息/秒 | p50 ms | p95 ms | n | 错误 |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for bot, kind, level, s in sorted(by_kind, key=lambda row: (int(row[2]), row[0] != "moodbot")):
+            title = s.get("extra", {}).get("title", kind)
+            lines.append(
+                f"| {title} | {level} | {names.get(bot, bot)} | {s['throughput']:.1f} | {_ms(s['p50'])} | "
+                f"{_ms(s['p95'])} | {s['n']} | {s['errors']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# Issue 7's targets: sequential knowledge latency, and the mixed conversation at 20 senders vs the moodbot.
+KNOWLEDGE_P50_MS = 60.0
+KNOWLEDGE_P95_MS = 150.0
+THROUGHPUT_RATIO = 1.5
+
+
+def targets(results: dict, level: int = 20) -> list[dict]:
+    """Each target with the measured value and whether it was met (NaN when not measured: not met)."""
+    bots = results["bots"]
+    knowledge = bots.get("govbot", {}).get("sequential", {}).get("knowledge", {})
+    ours = bots.get("govbot", {}).get("concurrent", {}).get(str(level), {})
+    theirs = bots.get("moodbot", {}).get("concurrent", {}).get(str(level), {})
+    nan = math.nan
+    rows = [
+        ("知识问答顺序 p50 ms", knowledge.get("p50", nan), KNOWLEDGE_P50_MS, "<="),
+        ("知识问答顺序 p95 ms", knowledge.get("p95", nan), KNOWLEDGE_P95_MS, "<="),
+        (f"{level} 并发吞吐比（本助手/moodbot）", ratio(ours.get("throughput", nan), theirs.get("throughput", nan)),
+         THROUGHPUT_RATIO, ">="),
+        (f"{level} 并发 p95 ms（不高于 moodbot）", ours.get("p95", nan), theirs.get("p95", nan), "<="),
+    ]
+    out = []
+    for label, value, target, op in rows:
+        known = not (value is None or target is None or math.isnan(value) or math.isnan(target))
+        met = known and (value <= target if op == "<=" else value >= target)
+        out.append({"target": label, "value": value, "limit": target, "op": op, "met": met})
+    return out
+
+
+def targets_table(rows: list[dict]) -> str:
+    def fmt(v: float) -> str:
+        return "—" if v is None or math.isnan(v) else (f"{v:.2f}" if abs(v) < 10 else f"{v:.0f}")
+
+    lines = ["| 目标 | 实测 | 要求 | 达到 |", "| --- | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['target']} | {fmt(r['value'])} | {r['op']} {fmt(r['limit'])} | {'是' if r['met'] else '否'} |")
     return "\n".join(lines) + "\n"

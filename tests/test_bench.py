@@ -1,11 +1,34 @@
-"""The pure parts of the benchmark: statistics, ratios, the Markdown table and the closing line."""
+"""The benchmark's own logic: statistics, tables, targets, charts, the message kinds it sends and how
+the load generator counts (against a small REST server on loopback; no timing assertions)."""
 
+import asyncio
+import json
 import math
+import socket
+import threading
 
 import pytest
+from aiohttp import web
 
-from bench.run import govbot_scripts, knowledge_questions, ratios
-from bench.stats import markdown_table, percentile, ratio, ratio_line, summarise
+from bench import load
+from bench.charts import latency_chart, throughput_chart
+from bench.load import Turn
+from bench.run import (
+    FORM_TURNS,
+    FORM_OPENING,
+    KIND_NAMES,
+    WARMUP_QUESTIONS,
+    Options,
+    form_scripts,
+    govbot_scripts,
+    knowledge_questions,
+    markdown_report,
+    message_kinds,
+    ratios,
+    service_item_questions,
+    warmup_scripts,
+)
+from bench.stats import markdown_table, percentile, ratio, ratio_line, summarise, targets, targets_table
 
 
 def test_percentile_interpolates_like_numpy():
@@ -42,16 +65,23 @@ def _results():
     seq = lambda kind, lat: summarise(kind, lat).as_dict()  # noqa: E731
     conc = lambda lat, secs, c: summarise(f"c{c}", lat, 0, secs, c).as_dict()  # noqa: E731
     return {
+        "started": "2026-11-23T00:00:00+00:00",
+        "machine": {"cpus": 2, "loadavg_start": [1.0, 1.0, 1.0], "loadavg_end": [2.0, 1.0, 1.0]},
         "bots": {
             "moodbot": {
                 "sequential": {"greeting": seq("greeting", [0.1, 0.2])},
                 "concurrent": {"1": conc([0.1] * 10, 1.0, 1), "20": conc([1.0] * 18, 1.0, 20)},
+                "concurrent_by_kind": {"greeting": {"20": conc([0.8] * 20, 1.0, 20)}},
             },
             "govbot": {
                 "sequential": {"knowledge": seq("knowledge", [0.05, 0.07])},
                 "concurrent": {"1": conc([0.05] * 20, 1.0, 1), "20": conc([0.5] * 36, 1.0, 20)},
+                "concurrent_by_kind": {
+                    "form": {"20": {**conc([0.3] * 25, 1.0, 20), "extra": {"title": "表单一轮（填姓名）"}}},
+                    "knowledge": {"20": conc([0.4] * 30, 2.0, 20), "50": conc([1.2] * 40, 2.0, 50)},
+                },
             },
-        }
+        },
     }
 
 
@@ -73,10 +103,179 @@ def test_markdown_table_rows():
     assert [l.split("|")[1].strip() for l in lines if l.startswith("| 1 |") or l.startswith("| 20 |")] == ["1", "1", "20", "20"]
 
 
-def test_each_sender_gets_a_different_pair_of_real_questions():
+def test_markdown_table_has_each_kind_alone_by_level_moodbot_first():
+    lines = markdown_table(_results()).splitlines()
+    by_kind = lines[lines.index(next(l for l in lines if l.startswith("| 消息类型"))) + 2:]
+    assert by_kind == [
+        "| greeting | 20 | moodbot（Rasa 示例） | 20.0 | 800 | 800 | 20 | 0 |",
+        "| 表单一轮（填姓名） | 20 | 本助手 | 25.0 | 300 | 300 | 25 | 0 |",
+        "| knowledge | 20 | 本助手 | 15.0 | 400 | 400 | 30 | 0 |",
+        "| knowledge | 50 | 本助手 | 20.0 | 1200 | 1200 | 40 | 0 |",
+    ]
+
+
+def test_targets_say_which_are_met():
+    rows = {r["target"]: r for r in targets(_results())}
+    assert rows["知识问答顺序 p50 ms"]["value"] == pytest.approx(60.0) and rows["知识问答顺序 p50 ms"]["met"]
+    assert rows["知识问答顺序 p95 ms"]["met"]
+    assert rows["20 并发吞吐比（本助手/moodbot）"]["value"] == pytest.approx(2.0)
+    assert rows["20 并发吞吐比（本助手/moodbot）"]["met"]
+    assert rows["20 并发 p95 ms（不高于 moodbot）"]["limit"] == pytest.approx(1000.0)
+    slow = _results()
+    slow["bots"]["govbot"]["sequential"]["knowledge"] = summarise("knowledge", [0.2, 0.3]).as_dict()
+    del slow["bots"]["moodbot"]["concurrent"]["20"]
+    rows = {r["target"]: r for r in targets(slow)}
+    assert not rows["知识问答顺序 p50 ms"]["met"]
+    assert not rows["20 并发吞吐比（本助手/moodbot）"]["met"]  # not measured is not met
+    table = targets_table(targets(slow))
+    assert "| 知识问答顺序 p50 ms | 250 | <= 60 | 否 |" in table.splitlines()
+
+
+def test_report_and_charts_are_written(tmp_path):
+    results = _results()
+    results["targets"] = targets(results)
+    report = markdown_report(results)
+    assert "| 目标 | 实测 | 要求 | 达到 |" in report and "负载" in report
+    for chart in (latency_chart(results, tmp_path / "l.png"), throughput_chart(results, tmp_path / "t.png")):
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+
+
+def test_mixed_conversations_use_distinct_pairs_of_real_questions():
     questions = knowledge_questions()
     assert len(questions) >= 40 and len(set(questions)) == len(questions)
-    scripts = govbot_scripts(questions, 20)
-    assert len(scripts) == 20
-    assert all(s[0] == "您好" and s[-1] == "谢谢" for s in scripts)
-    assert len({q for s in scripts for q in s[1:3]}) == 40
+    scripts = govbot_scripts(questions)
+    assert len(scripts) == len(questions) // 2
+    assert all([t.text for t in s][0] == "您好" and s[-1].text == "谢谢" and all(t.measured for t in s) for s in scripts)
+    assert len({t.text for s in scripts for t in s[1:3]}) == 2 * len(scripts)
+
+
+def test_every_kind_is_measured_and_warm_up_never_spends_timed_questions():
+    questions = knowledge_questions()
+    kinds = message_kinds(questions)
+    assert {bot: tuple(k) for bot, k in kinds.items()} == KIND_NAMES
+    timed = {s[0].text for s in kinds["govbot"]["knowledge"]}
+    warm = {s[0].text for s in warmup_scripts("govbot", "knowledge", kinds["govbot"]["knowledge"], questions)}
+    assert len(warm) == WARMUP_QUESTIONS and not warm & timed
+    assert Options(model=None, out=None).steps() == 4 * 6 + 2 * 3 + 6 * 2 + 1
+
+
+def test_service_item_questions_are_field_questions_the_desk_answers():
+    """Each bench question names a catalogue item and asks for a field (so it times the field answer)."""
+    from bot.knowledge.sources import load_service_catalogue
+    from bot.service_items import ServiceItemDesk
+    from bench.servers import ROOT
+
+    desk = ServiceItemDesk(load_service_catalogue(ROOT / "knowledge"))
+    questions = service_item_questions()
+    assert len(questions) >= 30 and len(set(questions)) == len(questions)
+    assert "对外贸易经营者备案登记要什么材料" in questions
+    for question in questions:
+        query = desk.understand(question)
+        assert query.item is not None and query.fields and not query.follow_up, question
+        answer = desk.answer(query)
+        assert answer.text.startswith(f"【{query.item.name}"), question
+
+
+def test_form_turns_fill_the_disclosure_form_after_an_untimed_opening():
+    from bot import request_forms as rf
+
+    scripts = form_scripts()
+    assert len(scripts) >= 5
+    for script in scripts:
+        assert [(t.text, t.expect) for t in script[:2]] == FORM_OPENING
+        assert [t.measured for t in script] == [False, False] + [True] * len(FORM_TURNS)
+        assert [t.expect for t in script[2:]] == [expect for _, expect in FORM_TURNS]
+        name, id_type, id_number, phone, description, form, method, email = (t.text for t in script[2:])
+        assert rf.check_name(name).ok and rf.check_id_type(id_type).ok
+        assert rf.check_id_number(id_number, rf.check_id_type(id_type).value).ok
+        assert rf.check_phone(phone).ok and rf.check_info_description(description).ok
+        assert rf.check_delivery_form(form).ok and rf.check_delivery_method(method).value == "电子邮件"
+        assert rf.check_email(email, required=True).ok
+    assert len({s[2].text for s in scripts}) == len(scripts)
+
+
+# ---- the load generator, against a REST endpoint on loopback that answers like Rasa's channel
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def rest_server():
+    """Answers `[{"text": "<n>:<message>"}]` (n = the turn's index in its conversation); "boom" → HTTP 500."""
+    seen: list[tuple[str, str]] = []
+    port = _free_port()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def webhook(request):
+        body = await request.json()
+        seen.append((body["sender"], body["message"]))
+        if body["message"] == "boom":
+            return web.json_response({"error": "boom"}, status=500)
+        await asyncio.sleep(0.005)
+        turn = sum(1 for s, _ in seen if s == body["sender"]) - 1
+        return web.json_response([{"recipient_id": body["sender"], "text": f"{turn}:{body['message']}"}])
+
+    async def serve():
+        app = web.Application()
+        app.router.add_post(load.REST_PATH, webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        return runner
+
+    runners = []
+    thread = threading.Thread(target=lambda: (runners.append(loop.run_until_complete(serve())), loop.run_forever()),
+                              daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield f"http://127.0.0.1:{port}", seen
+    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def test_sequential_times_only_measured_turns_each_script_in_a_new_conversation(rest_server):
+    url, seen = rest_server
+    script = [Turn("open", measured=False, expect=("0:open",)), Turn("name", expect=("1:name",))]
+    samples = asyncio.run(load.sequential(url, [script], 3))
+    assert len(samples.latencies) == 3 and samples.errors == 0 and samples.turns == 6
+    assert [m for _, m in seen] == ["open", "name"] * 3
+    senders = [s for s, _ in seen]
+    assert senders[0] == senders[1] and len(set(senders)) == 3
+    seen.clear()
+    three = [Turn("open", measured=False), Turn("a"), Turn("b"), Turn("c")]
+    samples = asyncio.run(load.sequential(url, [three], 4))  # n counts timed turns: the 2nd script is cut short
+    assert len(samples.latencies) == 4 and [m for _, m in seen] == ["open", "a", "b", "c", "open", "a"]
+
+
+def test_an_unexpected_reply_or_failed_opening_is_an_error_not_a_sample(rest_server):
+    url, seen = rest_server
+    wrong = [Turn("hello", expect=("证件类型",))]
+    failed_opening = [Turn("boom", measured=False), Turn("never sent")]
+    samples = asyncio.run(load.sequential(url, [wrong, failed_opening], 4))
+    assert samples.latencies == [] and samples.errors == 4
+    assert "never sent" not in [m for _, m in seen]
+    assert any("UnexpectedReply" in e for e in samples.error_examples)
+    assert any("HTTP 500" in e for e in samples.error_examples)
+
+
+def test_concurrent_senders_share_one_queue_of_scripts(rest_server):
+    url, seen = rest_server
+    scripts = [[Turn("open", measured=False), Turn(f"q{i}")] for i in range(1000)]
+    samples = asyncio.run(load.concurrent(url, scripts, senders=4, duration=0.6, warmup=0.2))
+    assert samples.errors == 0 and samples.latencies
+    assert samples.turns >= len(samples.latencies)  # opening turns load the server but are not timed
+    asked = [m for _, m in seen if m != "open"]
+    assert len(asked) == len(set(asked))  # no two senders asked the same question
+    by_sender: dict = {}
+    for sender, message in seen:
+        by_sender.setdefault(sender, []).append(message)
+    assert all(messages[0] == "open" and len(messages) <= 2 for messages in by_sender.values())
+    assert json.dumps(samples.latencies)  # plain floats, as results.json stores them
