@@ -1,8 +1,9 @@
 """Bounded in-memory state of the WeChat channel: replay guard, retry ledger, offered options.
 
-All three live in the Rasa server process (one process serves the channel) and forget entries
-after a time limit, so memory stays bounded however many messages arrive. Everything here runs
-on the server's event loop; no locks are needed.
+All three live in the Rasa server process and forget entries after a time limit, so memory stays
+bounded however many messages arrive. Everything here runs on the server's event loop; no locks
+are needed. With several Rasa replicas (GOVBOT_WECHAT_STATE_STORAGE=redis://…) the channel shares
+them through wechat_shared_state.py, which falls back to these when Redis is unreachable.
 """
 
 from __future__ import annotations
