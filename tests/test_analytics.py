@@ -262,3 +262,20 @@ def test_database_url_read_from_endpoints(tmp_path, monkeypatch):
     parts.write_text("tracker_store:\n  type: sql\n  dialect: postgresql\n  url: localhost\n  port: 5432\n"
                      "  db: rasa\n  username: bot\n", encoding="utf-8")
     assert url_from_endpoints(parts) == "postgresql://bot@localhost:5432/rasa"
+
+
+def test_charts_are_labelled_in_chinese_where_a_cjk_font_is_installed(tmp_path):
+    from collections import Counter
+
+    from bot.analytics.metrics import Period, Stats
+    from bot.analytics.report import charts, cjk_font
+
+    wqy = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # installed with Chromium by `make browser`
+    if not wqy.exists():
+        pytest.skip("no CJK font on this machine: charts are labelled in English")
+    assert cjk_font() == "WenQuanYi Micro Hei"
+    stats = Stats(period=Period(date(2026, 11, 2), date(2026, 11, 2)))
+    stats.per_day = {date(2026, 11, 2): {"conversations": 1, "user_messages": 2, "bot_messages": 2}}
+    stats.intents = Counter({"ask_knowledge": 2})
+    files = charts(stats, tmp_path)
+    assert all((tmp_path / name).stat().st_size > 1000 for name in files.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -144,40 +145,79 @@ CSV_HEADERS = {
 }
 
 
+# Fonts with Chinese glyphs, most common first (Debian/Ubuntu, Windows, macOS).
+CJK_FONTS = (
+    "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Source Han Sans SC",
+    "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC",
+)
+CHART_LABELS = {
+    "zh": {
+        "daily": "每日对话与用户消息", "user_messages": "用户消息", "conversations": "对话",
+        "intents": "热门意图（用户消息）", "feedback": "每日反馈", "helpful": "有帮助", "unhelpful": "没帮助",
+        "documents": "引用最多的文件（回答）",
+    },
+    "en": {
+        "daily": "Conversations and user messages per day", "user_messages": "user messages",
+        "conversations": "conversations", "intents": "Top intents (user messages)", "feedback": "Feedback per day",
+        "helpful": "helpful", "unhelpful": "not helpful", "documents": "Most cited documents (answers)",
+    },
+}
+
+
+def cjk_font() -> str | None:
+    """The first installed font of CJK_FONTS; None where the machine has none (charts fall back to English)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
 def charts(stats: Stats, out: Path) -> dict[str, str]:
-    """PNG charts (labels in ASCII: the machine may have no CJK font); file names by chart."""
+    """PNG charts, labelled in Chinese where a CJK font is installed; file names by chart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    font = cjk_font()
+    text = CHART_LABELS["zh" if font else "en"]
+    style = {"font.sans-serif": [font, "DejaVu Sans"], "axes.unicode_minus": False} if font else {}
+    with plt.rc_context(style):
+        return _draw(plt, stats, out, text)
+
+
+def _draw(plt, stats: Stats, out: Path, text: dict[str, str]) -> dict[str, str]:
     files = {}
     days = sorted(stats.per_day)
     labels = [d.strftime("%m-%d") for d in days]
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    ax.bar(labels, [stats.per_day[d]["user_messages"] for d in days], color="#9ecae1", label="user messages")
-    ax.plot(labels, [stats.per_day[d]["conversations"] for d in days], color="#08519c", marker="o", label="conversations")
-    ax.set_title("Conversations and user messages per day")
+    ax.bar(labels, [stats.per_day[d]["user_messages"] for d in days], color="#9ecae1", label=text["user_messages"])
+    ax.plot(labels, [stats.per_day[d]["conversations"] for d in days], color="#08519c", marker="o",
+            label=text["conversations"])
+    ax.set_title(text["daily"])
     ax.legend(loc="upper left")
     _finish(fig, ax, out / "daily.png", rotate=len(days) > 10)
     files["daily"] = "daily.png"
 
-    files["intents"] = _top_ten(plt, stats.intents, "Top intents (user messages)", "#6baed6", out / "intents.png")
+    intents = stats.intents
+    if text is CHART_LABELS["zh"]:  # staff read 「知识问答」, not ask_knowledge
+        intents = Counter()
+        for name, n in stats.intents.items():
+            intents[INTENT_LABELS.get(name, name)] += n
+    files["intents"] = _top_ten(plt, intents, text["intents"], "#6baed6", out / "intents.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     helpful = [stats.feedback_per_day.get(d, {}).get("helpful", 0) for d in days]
     unhelpful = [stats.feedback_per_day.get(d, {}).get("unhelpful", 0) for d in days]
-    ax.bar(labels, helpful, color="#31a354", label="helpful")
-    ax.bar(labels, unhelpful, bottom=helpful, color="#de2d26", label="not helpful")
-    ax.set_title("Feedback per day")
+    ax.bar(labels, helpful, color="#31a354", label=text["helpful"])
+    ax.bar(labels, unhelpful, bottom=helpful, color="#de2d26", label=text["unhelpful"])
+    ax.set_title(text["feedback"])
     ax.legend(loc="upper left")
     _finish(fig, ax, out / "feedback.png", rotate=len(days) > 10)
     files["feedback"] = "feedback.png"
 
-    files["documents"] = _top_ten(
-        plt, stats.documents, "Most cited documents (answers)", "#fd8d3c", out / "documents.png"
-    )
+    files["documents"] = _top_ten(plt, stats.documents, text["documents"], "#fd8d3c", out / "documents.png")
     plt.close("all")
     return files
 
