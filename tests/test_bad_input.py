@@ -327,7 +327,7 @@ def test_socketio_bad_input_gets_chinese_replies_and_nothing_unbounded_is_stored
     for payload, text in zip(payloads, texts):
         assert CHINESE.search(text), (payload, text)
     assert "请输入" in texts[0] and "请输入" in texts[1]
-    assert "太长" in texts[2] or "格式" in texts[2]
+    assert "太长" in texts[2] and "2000 字以内" in texts[2]
     assert CITATION in texts[-1]
     stored = user_texts(default_stack, sid)
     assert emoji in stored and QUESTION in stored

@@ -15,12 +15,12 @@ get a prompt instead of a turn. The channel sends the returned reply; the bot ne
 from __future__ import annotations
 
 import functools
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
 
 from bot import rate_limit
+from bot.envvars import env_number
 
 DEFAULT_MAX_MESSAGE_CHARS = 2000
 
@@ -52,17 +52,7 @@ def _removals() -> dict[int, str | None]:
 
 
 def max_message_chars(environ: dict | None = None) -> int:
-    env = os.environ if environ is None else environ
-    value = str(env.get("GOVBOT_MAX_MESSAGE_CHARS", "")).strip()
-    if not value:
-        return DEFAULT_MAX_MESSAGE_CHARS
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"环境变量 GOVBOT_MAX_MESSAGE_CHARS 应为正整数，当前为 {value!r}") from None
-    if number <= 0:
-        raise ValueError(f"环境变量 GOVBOT_MAX_MESSAGE_CHARS 应为正整数，当前为 {value!r}")
-    return number
+    return env_number("GOVBOT_MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS, minimum=1, integer=True, environ=environ)
 
 
 def clean_message(text: str) -> str:

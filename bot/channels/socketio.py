@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 ORIGINS_ENV = "GOVBOT_WEB_ORIGINS"
 DEFAULT_ORIGINS = ("http://127.0.0.1:8080",)
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-MAX_MESSAGE_CHARS = 2000
 BAD_MESSAGE_TEXT = "抱歉，这条消息的格式无法识别，请重新输入您的问题。"
 NO_SESSION_TEXT = "连接尚未就绪，请刷新页面后再试。"
 
@@ -98,7 +97,7 @@ class SessionSocketIOInput(SocketIOInput):
         if isinstance(data, str):
             data = {"message": data}
         text = data.get("message") if isinstance(data, dict) else None
-        if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
+        if not isinstance(text, str):  # a too long text gets the guard's own reply (handle_message)
             await self._notice(sid, BAD_MESSAGE_TEXT)
             return
         if self.session_persistence:
