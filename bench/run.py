@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import requests
 import yaml
 
 from bench import load
@@ -46,10 +47,16 @@ FORM_TURNS = [
 ITEM_FIELD_QUESTIONS = ["要什么材料", "多久能办好", "收费吗", "在哪里办", "需要什么条件", "办理流程是怎样的"]
 ITEM_EXPECT = ("【",)  # a field answer opens with 【事项名称（编码）】
 KNOWLEDGE_EXPECT = ("来源：", "没有找到")  # an answer with its source, or the honest "not found"
-KIND_NAMES = {"govbot": ("knowledge", "service_item", "greeting", "form"), "moodbot": ("greeting", "mood")}
+KIND_NAMES = {
+    "govbot": ("knowledge", "knowledge_repeat", "service_item", "greeting", "form"),
+    "moodbot": ("greeting", "mood"),
+}
+# Measured sequentially only: the repeated question shows what the query-vector cache buys.
+SEQUENTIAL_ONLY = {"knowledge_repeat"}
 WARMUP_QUESTIONS = 5  # dev questions spent on warm-up, never timed
 SEQUENTIAL_TITLES = {
     "knowledge": "知识问答",
+    "knowledge_repeat": "知识问答（重复的问题）",
     "service_item": "办事事项字段",
     "greeting": "问候",
     "form": "表单内一轮（填写申请）",
@@ -100,6 +107,8 @@ def message_kinds(questions: list[str]) -> dict[str, dict[str, list[list[Turn]]]
     return {
         "govbot": {
             "knowledge": single_turns(questions[WARMUP_QUESTIONS:], KNOWLEDGE_EXPECT),
+            # The warm-up questions again: what a popular question or a kiosk button costs.
+            "knowledge_repeat": single_turns(questions[:WARMUP_QUESTIONS], KNOWLEDGE_EXPECT),
             "service_item": single_turns(service_item_questions(), ITEM_EXPECT),
             "greeting": single_turns(GREETINGS["govbot"]),
             "form": form_scripts(),
@@ -134,7 +143,8 @@ class Options:
     def steps(self) -> int:
         """Progress steps of `run` (for the progress bar)."""
         kinds = sum(len(k) for k in KIND_NAMES.values())
-        return self.rounds * kinds + 2 * len(self.levels) + kinds * len(self.kind_levels) + int(self.retrieval)
+        concurrent_kinds = kinds - len(SEQUENTIAL_ONLY)
+        return self.rounds * kinds + 2 * len(self.levels) + concurrent_kinds * len(self.kind_levels) + int(self.retrieval)
 
 
 def _loadavg() -> list[float]:
@@ -142,6 +152,41 @@ def _loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+def _cache_counts(stack) -> tuple[int, int] | None:
+    """(hits, misses) of the action server's query-vector cache so far; None when it does not say."""
+    if not getattr(stack, "metrics_url", None):
+        return None
+    try:
+        info = requests.get(stack.metrics_url, timeout=10).json().get("query_cache")
+    except (requests.RequestException, ValueError):
+        return None
+    return (info["hits"], info["misses"]) if info else None
+
+
+class _CacheMeter:
+    """Query-cache hits and misses of the govbot stack per measurement, so a cached answer is never
+    passed off as a cold one (the hit rate goes into each measurement's `extra`)."""
+
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.totals: dict = {}
+
+    def measure(self, key, function):
+        before = _cache_counts(self.stack)
+        result = function()
+        after = _cache_counts(self.stack)
+        if before and after:
+            hits, misses = self.totals.get(key, (0, 0))
+            self.totals[key] = (hits + after[0] - before[0], misses + after[1] - before[1])
+        return result
+
+    def annotate(self, key, summary: dict) -> dict:
+        hits, misses = self.totals.get(key, (0, 0))
+        if hits + misses:
+            summary["extra"]["query_cache"] = {"hits": hits, "misses": misses, "hit_rate": round(hits / (hits + misses), 3)}
+        return summary
 
 
 def _summary(label: str, samples: load.Samples, concurrency: int = 1, title: str | None = None) -> dict:
@@ -202,6 +247,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
             for kind, scripts in bot_kinds.items():
                 asyncio.run(load.sequential(url[bot], warmup_scripts(bot, kind, scripts, questions), 5))
         samples: dict = {bot: {kind: load.Samples() for kind in bot_kinds} for bot, bot_kinds in kinds.items()}
+        meter = _CacheMeter(stacks["govbot"])
         offsets: dict = {}
         for round_ in range(options.rounds):
             for bot, bot_kinds in kinds.items():
@@ -211,24 +257,34 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
                     start = offsets.get((bot, kind), 0)
                     batch = list(scripts[start:]) + list(scripts[:start])
                     offsets[(bot, kind)] = (start + options.sequential_n) % len(scripts)
-                    samples[bot][kind].add(asyncio.run(load.sequential(url[bot], batch, options.sequential_n)))
+                    got = meter.measure(("sequential", bot, kind),
+                                        lambda: asyncio.run(load.sequential(url[bot], batch, options.sequential_n)))
+                    samples[bot][kind].add(got)
         for bot, bot_kinds in samples.items():
             for kind, s in bot_kinds.items():
-                results["bots"][bot]["sequential"][kind] = _summary(kind, s, title=SEQUENTIAL_TITLES.get(kind, kind))
+                results["bots"][bot]["sequential"][kind] = meter.annotate(
+                    ("sequential", bot, kind), _summary(kind, s, title=SEQUENTIAL_TITLES.get(kind, kind))
+                )
         mixed = {"govbot": govbot_scripts(questions), "moodbot": [[Turn(m) for m in MOODBOT_SCRIPT]]}
         for i, level in enumerate(options.levels):
             order = ["moodbot", "govbot"] if i % 2 == 0 else ["govbot", "moodbot"]
             for bot in order:
                 progress(f"并发 {bot} × {level}")
-                got = asyncio.run(load.concurrent(url[bot], mixed[bot], level, options.duration, options.warmup))
-                results["bots"][bot]["concurrent"][str(level)] = _summary(f"c{level}", got, level)
+                got = meter.measure(("mixed", bot, level), lambda: asyncio.run(
+                    load.concurrent(url[bot], mixed[bot], level, options.duration, options.warmup)))
+                results["bots"][bot]["concurrent"][str(level)] = meter.annotate(
+                    ("mixed", bot, level), _summary(f"c{level}", got, level))
         for level in options.kind_levels:
             for bot, bot_kinds in kinds.items():
                 for kind, scripts in bot_kinds.items():
+                    if kind in SEQUENTIAL_ONLY:
+                        continue
                     progress(f"并发 {bot} {kind} × {level}")
-                    got = asyncio.run(load.concurrent(url[bot], scripts, level, options.duration, options.warmup))
-                    results["bots"][bot]["concurrent_by_kind"].setdefault(kind, {})[str(level)] = _summary(
-                        f"{kind}-c{level}", got, level, SEQUENTIAL_TITLES.get(kind, kind)
+                    key = ("kind", bot, kind, level)
+                    got = meter.measure(key, lambda: asyncio.run(
+                        load.concurrent(url[bot], scripts, level, options.duration, options.warmup)))
+                    results["bots"][bot]["concurrent_by_kind"].setdefault(kind, {})[str(level)] = meter.annotate(
+                        key, _summary(f"{kind}-c{level}", got, level, SEQUENTIAL_TITLES.get(kind, kind))
                     )
         for bot, stack in stacks.items():
             results["bots"][bot]["peak_rss_mb"] = stack.memory()
@@ -316,6 +372,16 @@ def markdown_report(results: dict) -> str:
     env = results.get("settings", {}).get("env") or {}
     if env:
         lines.insert(1, "本助手的额外环境变量：" + "，".join(f"`{k}={v}`" for k, v in sorted(env.items())) + "。")
+    rates = []
+    for bot, data in results["bots"].items():
+        rows = [(f"顺序 · {s.get('extra', {}).get('title', k)}", s) for k, s in data.get("sequential", {}).items()]
+        rows += [(f"混合对话 × {level}", s) for level, s in data.get("concurrent", {}).items()]
+        rows += [(f"{s.get('extra', {}).get('title', k)} × {level}", s)
+                 for k, per_level in data.get("concurrent_by_kind", {}).items() for level, s in per_level.items()]
+        rates += [f"{label} {s['extra']['query_cache']['hit_rate']:.0%}" for label, s in rows
+                  if s.get("extra", {}).get("query_cache")]
+    if rates:
+        lines.append("查询向量缓存命中率（动作服务 /metrics；顺序知识问答的问题此前都没问过，应为 0%）：" + "，".join(rates) + "。\n")
     retrieval = results.get("retrieval")
     if retrieval:
         lines.append(

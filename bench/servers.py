@@ -71,6 +71,7 @@ class Stack:
     name: str
     url: str
     processes: list[Process] = field(default_factory=list)
+    metrics_url: str | None = None  # the action server's /metrics, when it has one
 
     def start(self, name: str, args: list[str], cwd: Path, env: dict, log_dir: Path) -> Process:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,8 @@ def start_govbot(model: Path, log_dir: Path, state: Path, env_extra: dict | None
     # scripts/run.sh's entry point (rasa_sdk's server plus /ready) when present, else rasa_sdk's own.
     server = [str(VENV_BIN / "python"), "-m", "bot.action_server"] if (ROOT / "bot" / "action_server.py").exists() \
         else [str(VENV_BIN / "rasa"), "run", "actions"]
+    if server[-1] == "bot.action_server":
+        stack.metrics_url = f"http://127.0.0.1:{action_port}/metrics"
     actions = stack.start("actions", [*server, "--actions", "actions", "--port", str(action_port)], ROOT, env, log_dir)
     rasa = stack.start(
         "rasa",

@@ -9,7 +9,7 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
   also reports the case service's reachability and the outbox lag, which do not fail readiness:
   the outbox exists so that answering goes on while the case system is down;
 * GET /metrics — JSON: outbox pending count and oldest pending age, delivered/rejected counts,
-  background deliverer state, index key.
+  background deliverer state, index key, query-vector cache hits and misses.
 
 It also starts outbox delivery when the server starts, so requests left pending by a crashed
 replica are delivered without waiting for the next message. The knowledge service follows
@@ -81,8 +81,13 @@ def add_routes(app) -> None:
     async def metrics(_request):
         from bot.case_desk import get_case_desk
 
+        from bot.service import get_service
+
         started = time.monotonic()
         body: dict = {"index": await _index_state()}
+        embedder = vars(get_service()).get("embedder")  # only once loaded
+        if embedder is not None and hasattr(embedder, "query_cache_info"):
+            body["query_cache"] = embedder.query_cache_info()
         try:
             desk = await _in_thread(get_case_desk, timeout=10.0)
             pending, oldest = await _in_thread(desk.outbox.lag)

@@ -134,8 +134,11 @@ def test_targets_say_which_are_met():
 def test_report_and_charts_are_written(tmp_path):
     results = _results()
     results["targets"] = targets(results)
+    results["bots"]["govbot"]["sequential"]["knowledge"]["extra"]["query_cache"] = {"hits": 0, "misses": 2, "hit_rate": 0.0}
+    results["bots"]["govbot"]["concurrent"]["20"]["extra"]["query_cache"] = {"hits": 1, "misses": 3, "hit_rate": 0.25}
     report = markdown_report(results)
     assert "| 目标 | 实测 | 要求 | 达到 |" in report and "负载" in report
+    assert "顺序 · knowledge 0%，混合对话 × 20 25%" in report
     for chart in (latency_chart(results, tmp_path / "l.png"), throughput_chart(results, tmp_path / "t.png")):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
 
@@ -156,7 +159,9 @@ def test_every_kind_is_measured_and_warm_up_never_spends_timed_questions():
     timed = {s[0].text for s in kinds["govbot"]["knowledge"]}
     warm = {s[0].text for s in warmup_scripts("govbot", "knowledge", kinds["govbot"]["knowledge"], questions)}
     assert len(warm) == WARMUP_QUESTIONS and not warm & timed
-    assert Options(model=None, out=None).steps() == 4 * 6 + 2 * 3 + 6 * 2 + 1
+    # The repeated kind asks the warm-up questions again: answered with a cached query vector.
+    assert {s[0].text for s in kinds["govbot"]["knowledge_repeat"]} == warm
+    assert Options(model=None, out=None).steps() == 4 * 7 + 2 * 3 + 6 * 2 + 1
 
 
 def test_service_item_questions_are_field_questions_the_desk_answers():

@@ -216,6 +216,31 @@ def test_embedder_outputs(embedder):
         embedder.embed_queries("not a list")
 
 
+def test_repeated_queries_come_from_the_cache_with_the_same_vectors(exported, monkeypatch):
+    monkeypatch.setenv("GOVBOT_QUERY_CACHE_SIZE", "2")
+    cached = Embedder(str(exported))
+    monkeypatch.setenv("GOVBOT_QUERY_CACHE_SIZE", "0")
+    uncached = Embedder(str(exported))
+    texts = ["身份证丢了怎么补办", "营业执照", " 营业执照 ", "政府信息公开申请"]
+    first = cached.embed_queries(texts[:2])
+    assert cached.query_cache_info() == {"hits": 0, "misses": 2, "size": 2, "max_size": 2}
+    again = cached.embed_queries(texts[:3])  # surrounding spaces are stripped before encoding anyway
+    assert np.array_equal(again[:2], first) and np.array_equal(again[2], first[1])
+    assert np.array_equal(again, uncached.embed_queries(texts[:3]))
+    assert cached.query_cache_info()["hits"] == 3
+    again[0] += 1  # callers get their own arrays
+    assert np.array_equal(cached.embed_queries(texts[:1])[0], first[0])
+    cached.embed_queries(texts[3:])  # evicts the least recently used: 营业执照
+    info = cached.query_cache_info()
+    assert info["size"] == 2 and info["misses"] == 3
+    cached.embed_queries(["营业执照"])
+    assert cached.query_cache_info()["misses"] == 4
+    assert uncached.query_cache_info() == {"hits": 0, "misses": 0, "size": 0, "max_size": 0}
+    monkeypatch.setenv("GOVBOT_QUERY_CACHE_SIZE", "-1")
+    with pytest.raises(ValueError):
+        Embedder(str(exported))
+
+
 def test_identity_tracks_prompts_not_instances(embedder, exported):
     assert embedder.identity == Embedder(str(exported)).identity
     other = Embedder(str(exported), query_prompt="Query: ")

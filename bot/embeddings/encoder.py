@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,11 @@ THREADS_ENV = "GOVBOT_TORCH_THREADS"
 # for offline indexing.
 DEFAULT_TORCH_THREADS = 1
 LOCK_TIMEOUT_S = 1800
+# Query vectors kept, by the exact text the model sees (least recently used dropped first). The
+# query embedding is most of a knowledge answer's time; kiosk and widget buttons and popular
+# questions repeat word for word. 0 turns the cache off. ~1.5 KB a vector.
+QUERY_CACHE_ENV = "GOVBOT_QUERY_CACHE_SIZE"
+DEFAULT_QUERY_CACHE_SIZE = 2048
 # Bump when Embedder's text preprocessing changes (it is part of identity).
 _PREPROCESS_VERSION = "strip-1"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -105,6 +112,17 @@ def configure_torch_threads() -> int:
     return threads
 
 
+def _query_cache_size() -> int:
+    raw = os.environ.get(QUERY_CACHE_ENV, "").strip()
+    try:
+        size = int(raw) if raw else DEFAULT_QUERY_CACHE_SIZE
+    except ValueError:
+        raise ValueError(f"{QUERY_CACHE_ENV} must be a whole number >= 0, got {raw!r}") from None
+    if size < 0:
+        raise ValueError(f"{QUERY_CACHE_ENV} must be a whole number >= 0, got {raw!r}")
+    return size
+
+
 # --------------------------------------------------------------- embedder
 
 
@@ -125,6 +143,10 @@ class Embedder:
         self.torch_threads = configure_torch_threads()
         self._model, self._fingerprint = _load(self.model_name_or_path)
         self._dim = _embedding_dim(self._model)
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache_size = _query_cache_size()
+        self._cache_lock = threading.Lock()
+        self._cache_hits = self._cache_misses = 0
 
     @property
     def dim(self) -> int:
@@ -150,8 +172,38 @@ class Embedder:
         return f"{label}@{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """(n, dim) vectors of search queries."""
-        return self._encode(texts, self.query_prompt, show_progress=False)
+        """(n, dim) vectors of search queries; a query seen recently is not encoded again."""
+        if isinstance(texts, str):
+            raise TypeError("pass a list of strings, not a single string")
+        if not self._query_cache_size:
+            return self._encode(texts, self.query_prompt, show_progress=False)
+        keys = [str(t).strip() for t in texts]  # what _encode feeds the model
+        with self._cache_lock:
+            cached = {k: self._query_cache[k] for k in keys if k in self._query_cache}
+            for k in cached:
+                self._query_cache.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in cached))
+        if missing:
+            for k, vector in zip(missing, self._encode(missing, self.query_prompt, show_progress=False)):
+                vector.setflags(write=False)
+                cached[k] = vector
+            with self._cache_lock:
+                for k in missing:
+                    self._query_cache[k] = cached[k]
+                while len(self._query_cache) > self._query_cache_size:
+                    self._query_cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache_hits += len(keys) - len(missing)
+            self._cache_misses += len(missing)
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([cached[k] for k in keys])
+
+    def query_cache_info(self) -> dict:
+        """Hits, misses and size of the query-vector cache (for /metrics and the bench)."""
+        with self._cache_lock:
+            return {"hits": self._cache_hits, "misses": self._cache_misses,
+                    "size": len(self._query_cache), "max_size": self._query_cache_size}
 
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """(n, dim) vectors of documents / knowledge chunks."""
