@@ -17,7 +17,8 @@ def knowledge_copy(tmp_path):
 
 
 class CountingEmbedder:
-    """The real embedder, counting how many passages it is asked to embed."""
+    """The real embedder, counting how many texts it is asked to embed (two per passage: with and
+    without its title and headings, see bot.knowledge.index.passage_vectors)."""
 
     def __init__(self, embedder):
         self._embedder = embedder
@@ -33,9 +34,10 @@ def test_unchanged_knowledge_loads_without_embedding(embedder, knowledge_copy, t
     counting = CountingEmbedder(embedder)
     docs = load_documents(knowledge_copy)
     first, stats = build_index(docs, counting, tmp_path / "index")
-    assert stats["rebuilt"] and counting.embedded == len(first.passages) > 0
+    assert stats["rebuilt"] and counting.embedded == 2 * len(first.passages) > 0
+    assert stats["embedded"] == len(first.passages)
     again, stats = build_index(docs, counting, tmp_path / "index")
-    assert not stats["rebuilt"] and counting.embedded == len(first.passages)
+    assert not stats["rebuilt"] and counting.embedded == 2 * len(first.passages)
     assert again.key == first.key and (again.vectors == first.vectors).all()
 
 
@@ -47,7 +49,7 @@ def test_editing_one_document_reembeds_only_its_changed_passages(embedder, knowl
     before = counting.embedded
     second, stats = build_index(load_documents(knowledge_copy), counting, tmp_path / "index")
     assert stats["rebuilt"] and second.key != first.key
-    assert counting.embedded - before == 1
+    assert counting.embedded - before == 2 and stats["embedded"] == 1
     assert (tmp_path / "index" / CURRENT_POINTER).read_text().strip() == second.key
     assert load_current(tmp_path / "index").key == second.key
 
