@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ async def concurrent(
     warmup: float = 1.0,
     timeout: float = 60.0,
 ) -> Samples:
-    """`senders` closed-loop senders for `duration` seconds after a warm-up.
+    """`senders` closed-loop senders for `duration` seconds after a warm-up (see the window below).
 
     Each sender plays one script after another, each in a new conversation, taking the next script
     from one queue shared by all senders (so questions differ across senders), and waits for every
@@ -143,28 +144,42 @@ async def concurrent(
     samples = Samples()
     url = base_url.rstrip("/") + REST_PATH
     queue: Iterator[Script] = itertools.cycle(scripts)
-    measure_from = time.perf_counter() + warmup
-    deadline = measure_from + duration
+    started = time.perf_counter()
+    # The window opens after the warm-up and once every sender has had a timed turn answered (or
+    # gave up on one), so long untimed openings at 50 senders do not eat the window; at most 60 s.
+    window = {"from": math.inf, "to": math.inf}
+    served: set[int] = set()
+
+    def open_window_if_ready() -> None:
+        now = time.perf_counter()
+        if window["from"] == math.inf and (len(served) == senders or now - started > 60):
+            window["from"] = max(now, started + warmup)
+            window["to"] = window["from"] + duration
 
     def in_window() -> bool:
-        return measure_from <= time.perf_counter() <= deadline
+        return window["from"] <= time.perf_counter() <= window["to"]
 
     async def sender(index: int) -> None:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < window["to"]:
             conversation = _conversation(f"bench-{index}")
             for turn in next(queue):
-                if time.perf_counter() >= deadline:
+                if time.perf_counter() >= window["to"]:
                     return
                 try:
                     latency = await _post(session, url, conversation, turn)
                 except _FAILURES as exc:
                     if in_window():
                         samples._error(exc)
+                    served.add(index)
+                    open_window_if_ready()
                     break
                 if in_window():
                     samples.turns += 1
                     if turn.measured:
                         samples.latencies.append(latency)
+                if turn.measured:
+                    served.add(index)
+                open_window_if_ready()
 
     async with _session(senders, timeout) as session:
         await asyncio.gather(*(sender(i) for i in range(senders)))

@@ -210,7 +210,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def rest_server():
-    """Answers `[{"text": "<n>:<message>"}]` (n = the turn's index in its conversation); "boom" → HTTP 500."""
+    """Answers `[{"text": "<n>:<message>"}]` (n = the turn's index in its conversation); "boom" → HTTP 500;
+    "slow" takes 0.2 s."""
     seen: list[tuple[str, str]] = []
     port = _free_port()
     ready = threading.Event()
@@ -221,7 +222,7 @@ def rest_server():
         seen.append((body["sender"], body["message"]))
         if body["message"] == "boom":
             return web.json_response({"error": "boom"}, status=500)
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.2 if body["message"] == "slow" else 0.005)
         turn = sum(1 for s, _ in seen if s == body["sender"]) - 1
         return web.json_response([{"recipient_id": body["sender"], "text": f"{turn}:{body['message']}"}])
 
@@ -284,3 +285,12 @@ def test_concurrent_senders_share_one_queue_of_scripts(rest_server):
         by_sender.setdefault(sender, []).append(message)
     assert all(messages[0] == "open" and len(messages) <= 2 for messages in by_sender.values())
     assert json.dumps(samples.latencies)  # plain floats, as results.json stores them
+
+
+def test_the_window_opens_once_every_sender_is_past_its_untimed_opening(rest_server):
+    """Long openings at many senders would otherwise fill the window with untimed turns only."""
+    url, seen = rest_server
+    slow_opening = [[Turn("slow", measured=False)] * 3 + [Turn("x"), Turn("y"), Turn("z")]]
+    samples = asyncio.run(load.concurrent(url, slow_opening, senders=8, duration=0.3, warmup=0.0))
+    # The openings take 0.6 s, twice the window: a window opened at the start would time nothing.
+    assert samples.errors == 0 and len(samples.latencies) >= 8
