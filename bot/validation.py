@@ -345,6 +345,24 @@ def _mask_match(match: re.Match, original: str) -> str:
     return mask_phone(found)
 
 
+def strip_personal_identifiers(text: str) -> str:
+    """`text` with ID numbers, phone numbers and e-mails removed.
+
+    For search: a number the person added (「我电话138…，…要多久」) says nothing about what they ask,
+    yet its digits pull towards passages full of telephone numbers; and it then never reaches the
+    query cache or the embedding model.
+    """
+    if not text:
+        return text
+    folded = text.translate(_FOLD)
+    parts, last = [], 0
+    for match in _PERSONAL.finditer(folded):
+        parts.append(text[last: match.start()])
+        last = match.end()
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 def redact(text: str) -> str:
     """Masks ID numbers (valid or not), mobiles, landlines with area code and e-mails in free text.
 

@@ -35,3 +35,13 @@ def test_the_passage_under_the_matching_heading_is_quoted(knowledge_service):
     reply = knowledge_service.reply("安徽省商务厅2017年政务公开工作存在哪些问题")
     assert "工作人员少" in reply.text
     assert reply.text.splitlines()[-1].endswith("第二部分")
+
+
+def test_personal_numbers_in_a_question_do_not_change_what_is_found(knowledge_service):
+    """Digits of a phone number once pulled an off-topic question onto the guide's telephone list."""
+    for question, number in (("我电话13812345678，住房公积金提取要多久", "13812345678"),
+                             ("身份证11010519491231002X，怎么申请政府信息公开", "11010519491231002X")):
+        plain = question.replace(number, "")
+        with_number = [h.passage.locator for h in knowledge_service.search(question)]
+        assert with_number == [h.passage.locator for h in knowledge_service.search(plain)], question
+    assert not knowledge_service.answer("我电话13812345678，住房公积金提取要多久").found

@@ -594,3 +594,13 @@ def test_redact_mixed_paragraph_leaves_no_personal_digits():
     for kept in ["2023年5月", "第二十七条", "粤府办〔2022〕8号", "《条例》"]:
         assert kept in scrubbed
     assert redact(scrubbed) == scrubbed
+
+
+def test_strip_personal_identifiers_removes_numbers_but_keeps_the_question():
+    from bot.validation import strip_personal_identifiers
+
+    assert strip_personal_identifiers("我电话13812345678，住房公积金提取要多久") == "我电话，住房公积金提取要多久"
+    assert strip_personal_identifiers("身份证11010519491231002X，邮箱a.b@example.com") == "身份证，邮箱"
+    # Years, document numbers and hotlines are part of questions: kept.
+    for kept in ("2020年第12号文件", "12345热线", "商办发〔2020〕12号"):
+        assert strip_personal_identifiers(kept) == kept

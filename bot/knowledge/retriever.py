@@ -21,6 +21,7 @@ import yaml
 from bot.knowledge.chunking import Passage
 from bot.knowledge.index import KnowledgeIndex
 from bot.text import article_label, article_numbers, char_bigrams, normalize_query, tokenize
+from bot.validation import strip_personal_identifiers
 
 # Provinces and large cities: a question naming one of these asks about that place.
 PLACE_NAMES = (
@@ -168,7 +169,7 @@ class Retriever:
 
     def search(self, query: str, top_k: int = 5, issuers: set[str] | None = None) -> list[Hit]:
         """Best passages first. `issuers` adds issuers recognised elsewhere (Rasa's entities)."""
-        query = normalize_query(query)
+        query = normalize_query(strip_personal_identifiers(query))
         if not self.index.passages or not query:
             return []
         query_vector = self.embedder.embed_queries([query])[0]
