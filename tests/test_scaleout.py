@@ -153,12 +153,27 @@ def test_a_rebuilt_index_is_published_once_and_every_action_server_switches_to_i
 
 
 def _suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | None:
-    """One anonymous suggestion typed turn by turn: a failed message is sent again, as a person would."""
-    for message in SUGGESTION:
-        # No answer at all means Rasa lost the turn's action (its action server died): say it again.
-        if not _again_until(lambda: bool(stack.say(user, message).strip()), errors, "form"):
-            return None
-    return _confirm(stack, user, errors)
+    """One anonymous suggestion typed turn by turn, as a person would: a message without an answer is
+    sent again, and a form that went astray is cancelled and started over (once).
+
+    A turn whose action was in flight on the killed action server still gets an answer (Rasa goes on
+    without that action's events), but then, e.g., the request never started; the person sees no
+    summary to check after the last answer.
+    """
+    for _round in range(2):
+        replies: list[str] = []
+        for message in SUGGESTION:
+            def send() -> bool:
+                replies.append(stack.say(user, message))
+                return bool(replies[-1].strip())
+
+            if not _again_until(send, errors, "form"):
+                return None
+        if "请核对" in replies[-1]:
+            return _confirm(stack, user, errors)
+        errors["form: no summary, cancelled and started over"] += 1
+        _again_until(lambda: bool(stack.say(user, "取消").strip()), errors, "cancel")
+    return None
 
 
 def _prefilled_suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | None:
