@@ -54,6 +54,20 @@ def pg_available() -> bool:
         return False
 
 
+def fresh_artifacts_or_skip(artifacts: Path) -> None:
+    """Skips (fails in CI) without PostgreSQL, Redis or a trained model; empties `artifacts`."""
+    import pytest
+
+    if not pg_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed for the scale-out tests")
+        pytest.skip("PostgreSQL or Redis not reachable on loopback")
+    if not MODEL_PATH.exists():
+        pytest.skip("models/govbot.tar.gz missing: run `make train`")
+    if artifacts.exists():
+        shutil.rmtree(artifacts)
+
+
 class Proc:
     """One service process: start, wait until its readiness URL answers 200, kill, restart."""
 

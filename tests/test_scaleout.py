@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.scaleout_stack import MODEL_PATH, ROOT, VENV_BIN, ProductionStack, pg_available
+from tests.scaleout_stack import ROOT, VENV_BIN, ProductionStack, fresh_artifacts_or_skip
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.e2e]
 
@@ -48,14 +48,7 @@ SUGGESTION = ["我想提个建议", "建议", "希望政府信息公开栏目按
 
 @pytest.fixture(scope="module")
 def stack():
-    if not pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed for the scale-out tests")
-        pytest.skip("PostgreSQL or Redis not reachable on loopback")
-    if not MODEL_PATH.exists():
-        pytest.skip("models/govbot.tar.gz missing: run `make train`")
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
+    fresh_artifacts_or_skip(ARTIFACTS)
     with ProductionStack(ARTIFACTS) as running:
         yield running
 

@@ -4,7 +4,6 @@ real Rasa and action servers over socketio, as a citizen on the agency's website
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest

@@ -12,16 +12,14 @@ an answer, which makes the path "a retry gives up waiting, the owner pushes" det
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import threading
 import time
 
 import pytest
 import redis
 
-from tests.scaleout_stack import MODEL_PATH, REDIS_HOST, REDIS_LOCK_DB, REDIS_PORT, ROOT, ProductionStack, pg_available
+from tests.scaleout_stack import REDIS_HOST, REDIS_LOCK_DB, REDIS_PORT, ROOT, ProductionStack, fresh_artifacts_or_skip
 from tests.test_wechat_channel import (
     CITATION,
     KNOWLEDGE_QUESTION,
@@ -42,14 +40,7 @@ QUIET = 3.0  # seconds to watch for a second (wrong) push after the first one
 
 @pytest.fixture(scope="module")
 def stack():
-    if not pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed for the scale-out tests")
-        pytest.skip("PostgreSQL or Redis not reachable on loopback")
-    if not MODEL_PATH.exists():
-        pytest.skip("models/govbot.tar.gz missing: run `make train`")
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
+    fresh_artifacts_or_skip(ARTIFACTS)
     token, app_id, secret = secrets.token_hex(16), "wx" + secrets.token_hex(8), secrets.token_hex(16)
     api = FakeWeChatApi(app_id, secret)
     api.start()
