@@ -8,7 +8,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -204,7 +203,8 @@ def _draw(plt, stats: Stats, out: Path, text: dict[str, str]) -> dict[str, str]:
     if text is CHART_LABELS["zh"]:  # staff read 「知识问答」, not ask_knowledge
         intents = Counter()
         for name, n in stats.intents.items():
-            intents[INTENT_LABELS.get(name, name)] += n
+            # Chart fonts have no emoji (👍 would be an empty box): the words alone.
+            intents[INTENT_LABELS.get(name, name).lstrip("👍👎 ")] += n
     files["intents"] = _top_ten(plt, intents, text["intents"], "#6baed6", out / "intents.png")
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
