@@ -352,15 +352,7 @@ def strip_personal_identifiers(text: str) -> str:
     yet its digits pull towards passages full of telephone numbers; and it then never reaches the
     query cache or the embedding model.
     """
-    if not text:
-        return text
-    folded = text.translate(_FOLD)
-    parts, last = [], 0
-    for match in _PERSONAL.finditer(folded):
-        parts.append(text[last: match.start()])
-        last = match.end()
-    parts.append(text[last:])
-    return "".join(parts)
+    return _replace_personal(text, lambda match: "")
 
 
 def redact(text: str) -> str:
@@ -369,13 +361,19 @@ def redact(text: str) -> str:
     Years, dates, amounts and document numbers (商办发〔2020〕12号) are left alone; running it twice
     changes nothing more.
     """
+    return _replace_personal(text, lambda match: _mask_match(match, text))
+
+
+def _replace_personal(text: str, replacement) -> str:
+    """`text` with every personal identifier replaced by `replacement(match)`; the match is found on
+    the half-width copy, so full-width digits count too, and offsets are the same in both."""
     if not text:
         return text
     folded = text.translate(_FOLD)
     parts, last = [], 0
     for match in _PERSONAL.finditer(folded):
         parts.append(text[last: match.start()])
-        parts.append(_mask_match(match, text))
+        parts.append(replacement(match))
         last = match.end()
     parts.append(text[last:])
     return "".join(parts)
