@@ -165,8 +165,8 @@ def _suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | Non
         if not _again_until(send, errors, "form"):
             return None
     if "回执号" in replies[-1]:
-        # Submitted without the summary step: seen once after a lost summary action and a resent
-        # last answer (see the closing note); counted, and still held to exactly one case.
+        # Submitted without the summary step (suspected once, after a lost summary action and a
+        # resent last answer; see the closing note): counted, and still held to exactly one case.
         errors["form: submitted without a summary"] += 1
         return replies[-1]
     if "请核对" not in replies[-1]:
