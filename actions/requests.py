@@ -50,8 +50,15 @@ def _clear_request() -> list[dict]:
     return [SlotSet(name, None) for name in REQUEST_SLOTS] + [
         SlotSet("request_kind", None),
         SlotSet("request_instance", None),
+        SlotSet("request_summary_digest", None),
         SlotSet("requested_slot", None),
     ]
+
+
+def _show_summary(dispatcher, tracker: Tracker, kind: str, slots: dict, lead: str = "") -> list[dict]:
+    """The summary with its buttons, remembered (as a slot, so only if Rasa records this turn) as seen."""
+    dispatcher.utter_message(text=lead + rf.summary(kind, slots), buttons=SUMMARY_BUTTONS)
+    return [SlotSet("request_summary_digest", rf.summary_digest(kind, slots, tracker.get_slot("request_instance")))]
 
 
 class _RequestValidation(FormValidationAction):
@@ -63,8 +70,23 @@ class _RequestValidation(FormValidationAction):
     def name(self) -> str:
         """Each form's validation action names itself (abstract: rasa_sdk skips registering this base)."""
 
+    def _form_kind(self, tracker: Tracker) -> str:
+        """The tracker's kind when it belongs to this form, else this form's own kind."""
+        kind = _kind(tracker)
+        return kind if kind and FORM_OF_KIND[kind] == FORM_OF_KIND[self.kind] else self.kind
+
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
-        return rf.required_fields(_kind(tracker) or self.kind, _slots(tracker))
+        return rf.required_fields(self._form_kind(tracker), _slots(tracker))
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        """Also starts the request if its start was lost (its action server died mid-call): the form
+        then still ends in a summary that 「确认提交」 can submit."""
+        events = await super().run(dispatcher, tracker, domain)
+        kind = tracker.get_slot("request_kind")
+        if not tracker.get_slot("request_instance") or not kind or FORM_OF_KIND[kind] != FORM_OF_KIND[self.kind]:
+            log.warning("form %s ran without its request start; starting the request now", self.name())
+            events += [SlotSet("request_kind", self.kind), SlotSet("request_instance", uuid.uuid4().hex)]
+        return events
 
     def _accept(self, check: rf.Check, slot: str, dispatcher, tracker, value) -> dict:
         if value is None:  # cleared on purpose (「修改」), not answered
@@ -193,12 +215,15 @@ class ActionRequestSummary(Action):
         if not kind:
             dispatcher.utter_message(text="当前没有正在填写的申请。需要申请政府信息公开，请说「我要申请政府信息公开」。")
             return []
-        dispatcher.utter_message(text=rf.summary(kind, _slots(tracker)), buttons=SUMMARY_BUTTONS)
-        return []
+        return _show_summary(dispatcher, tracker, kind, _slots(tracker))
 
 
 class ActionSubmitRequest(Action):
-    """Outbox first (committed), then delivery; a second 「确认提交」 reports the same request."""
+    """Outbox first (committed), then delivery; a second 「确认提交」 reports the same request.
+
+    Only what the person has seen is submitted: if the summary of exactly these answers is not on
+    record (its turn was lost, or 「确认提交」 came before the form was complete), it is shown first.
+    """
 
     def name(self) -> str:
         return "action_submit_request"
@@ -217,11 +242,17 @@ class ActionSubmitRequest(Action):
                 dispatcher.utter_message(text="当前没有待提交的申请。")
             return []
         slots = _slots(tracker)
+        unanswered = [field for field in rf.required_fields(kind, slots) if slots.get(field) in (None, "")]
+        if unanswered:
+            dispatcher.utter_message(text="申请还没有填写完整，我们接着填。")
+            return [FollowupAction(FORM_OF_KIND[kind])]
         private = desk.drafts.get_all(tracker.sender_id)
         missing = rf.missing_private(kind, slots, private)
         if missing:
             dispatcher.utter_message(text=f"为保护您的个人信息，{rf.FIELD_LABELS[missing[0]]}需要重新输入一次。")
             return [SlotSet(name, None) for name in missing] + [FollowupAction(FORM_OF_KIND[kind])]
+        if tracker.get_slot("request_summary_digest") != rf.summary_digest(kind, slots, instance):
+            return _show_summary(dispatcher, tracker, kind, slots, lead="提交前请先核对以下信息。\n")
         channel = (tracker.get_latest_input_channel() or "rest")
         payload = rf.build_payload(kind, slots, private, channel, tracker.sender_id)
         if kind == rf.DISCLOSURE and payload["applicant"].get("phone") is None:
@@ -276,12 +307,25 @@ class ActionCancelRequest(Action):
         return "action_cancel_request"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
-        if tracker.get_slot("request_kind") or tracker.active_loop.get("name"):
+        desk = get_case_desk()
+        kind, instance = _kind(tracker), tracker.get_slot("request_instance")
+        entry = await desk.outbox.astatus(request_key(tracker.sender_id, instance, kind)) if kind and instance else None
+        if entry is not None and entry.rejected:
+            entry = None  # the case system refused it: nothing was filed, so cancelling is what it looks like
+        if entry is not None:
+            # Already confirmed (the turn that submitted it was lost): say so instead of promising otherwise.
+            number = f"，回执号：{entry.tracking_number}" if entry.tracking_number else "，正在提交中"
+            dispatcher.utter_message(
+                text=f"您的{KIND_NAMES.get(entry.kind, '申请')}已经确认提交{number}，无法在这里撤回。"
+                "如需撤回，请联系工作人员或说「转人工」。还有什么可以帮您？"
+            )
+        elif tracker.get_slot("request_kind") or tracker.active_loop.get("name"):
             dispatcher.utter_message(text="好的，已取消，您填写的信息不会提交，也已删除。还有什么可以帮您？")
         else:
             dispatcher.utter_message(text="好的。当前没有正在办理的申请。还有什么可以帮您？")
-        get_case_desk().drafts.forget(tracker.sender_id)
-        return [ActiveLoop(None)] + _clear_request()
+        desk.drafts.forget(tracker.sender_id)
+        last = [SlotSet("last_request_key", entry.idempotency_key)] if entry is not None else []
+        return [ActiveLoop(None)] + _clear_request() + last
 
 
 class ActionAskTrackingNumber(Action):

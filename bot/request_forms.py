@@ -9,6 +9,7 @@ makes an anonymous suggestion. Rasa's form actions call into here; nothing here 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -97,8 +98,14 @@ def is_skip(text: object) -> bool:
 
 
 def choose(text: object, options: dict[str, tuple[str, ...]], hint: str) -> Check:
-    """The option whose words the answer contains (first listed wins), or the hint."""
+    """The option whose words the answer contains (first listed wins), or the hint.
+
+    An option's own value is accepted as is: a form re-checks answers it already holds when it
+    starts again (「修改」), and 'suggestion' contains none of the words 「建议」 stands for.
+    """
     cleaned = _clean(text).lower()
+    if cleaned in options:
+        return Check(True, cleaned)
     for value, words in options.items():
         if any(word in cleaned for word in words):
             return Check(True, value)
@@ -323,6 +330,12 @@ def summary(kind: str | None, slots: dict) -> str:
         lines.append(f"· {FIELD_LABELS[field]}：{value}")
     lines.append("确认无误请点「确认提交」；需要改动请点「修改」；不想提交了请点「取消」。")
     return "\n".join(lines)
+
+
+def summary_digest(kind: str | None, slots: dict, instance: str | None) -> str:
+    """Identifies one summary of one request: any changed answer, or another request, changes it."""
+    text = f"{instance}\n{summary(kind, slots)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def build_payload(kind: str, slots: dict, private: dict, channel: str, conversation_id: str) -> dict:

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.conftest import ARTIFACTS
 
@@ -203,3 +204,94 @@ def test_human_handoff_pauses_the_bot_until_staff_release_it(servers):
     )
     assert closed.status_code == 200, closed.text
     assert "您好" in say(servers, user, "你好")
+
+
+def set_slots(servers, user, **slots) -> None:
+    """Writes slots straight into the tracker, as if the action that set or cleared them had been lost."""
+    response = requests.post(
+        f"{servers.rasa_url}/conversations/{user}/tracker/events", params={"token": servers.rasa_token},
+        json=[{"event": "slot", "name": name, "value": value} for name, value in slots.items()], timeout=30,
+    )
+    response.raise_for_status()
+
+
+def slot(servers, user, name):
+    return servers.tracker(user)["slots"].get(name)
+
+
+def test_nothing_is_filed_that_the_person_has_not_seen_summarised(servers):
+    # Answers on record but no summary shown (the summary's turn was lost with its action server):
+    # 「确认提交」 shows the summary first, and only the next one files it.
+    user = sender()
+    say(servers, user, "你好")
+    set_slots(
+        servers, user, request_kind="complaint", complaint_type="suggestion", anonymous="匿名",
+        complaint_matter="希望政府信息公开栏目按月份归档，方便查找", complaint_target="门户网站",
+        request_instance=uuid.uuid4().hex,
+    )
+    first = say(servers, user, "/confirm_request")
+    assert "提交前请先核对" in first and "按月份归档" in first and "回执号" not in first
+    assert cases_of(servers, user) == []
+    assert TRACKING.search(say(servers, user, "/confirm_request")).group(1).startswith("JY")
+    assert len(cases_of(servers, user)) == 1
+
+    # A changed answer after the summary means a new summary before anything is filed.
+    other = sender()
+    summary = fill_disclosure(servers, other)
+    assert "请核对" in summary
+    set_slots(servers, other, info_description="示例市商务局2021年政务公开工作要点")
+    again = say(servers, other, "/confirm_request")
+    assert "提交前请先核对" in again and "2021年" in again
+    assert cases_of(servers, other) == []
+    assert TRACKING.search(say(servers, other, "/confirm_request"))
+    assert len(cases_of(servers, other)) == 1
+
+
+def test_confirm_on_an_unfinished_request_goes_on_with_the_form(servers):
+    # Half the answers on record and the form no longer active (its turn was lost): nothing is filed,
+    # the form asks for what is missing.
+    user = sender()
+    say(servers, user, "你好")
+    set_slots(servers, user, request_kind="complaint", complaint_type="suggestion", request_instance=uuid.uuid4().hex)
+    reply = say(servers, user, "/confirm_request")
+    assert "还没有填写完整" in reply and "具体说明" in reply and "回执号" not in reply
+    assert "单位" in say(servers, user, "希望政府信息公开栏目按月份归档，方便查找")
+    assert cases_of(servers, user) == []
+
+
+def test_a_form_whose_start_was_lost_still_ends_in_a_request_that_can_be_filed(servers):
+    user = sender()
+    say(servers, user, "我想提个建议")
+    set_slots(servers, user, request_kind=None, request_instance=None)  # action_start_request's events lost
+    say(servers, user, "建议")
+    assert slot(servers, user, "request_kind") == "complaint" and slot(servers, user, "request_instance")
+    say(servers, user, "希望政府信息公开栏目按月份归档，方便查找")
+    say(servers, user, "门户网站")
+    assert "请核对您的建议信息" in say(servers, user, "匿名")
+    assert TRACKING.search(say(servers, user, "/confirm_request"))
+    assert len(cases_of(servers, user)) == 1
+
+
+def test_cancel_after_a_submission_whose_turn_was_lost_says_it_was_filed(servers):
+    user = sender()
+    fill_disclosure(servers, user)
+    kind, instance = slot(servers, user, "request_kind"), slot(servers, user, "request_instance")
+    number = TRACKING.search(say(servers, user, "/confirm_request")).group(1)
+    # The submit turn's events (clearing the request) lost: the conversation still holds the request.
+    set_slots(servers, user, request_kind=kind, request_instance=instance)
+    reply = say(servers, user, "取消")
+    assert "已经确认提交" in reply and number in reply and "不会提交" not in reply
+    assert slot(servers, user, "request_instance") is None
+    assert len(cases_of(servers, user)) == 1
+
+
+def test_correcting_one_field_of_a_suggestion_asks_only_that_field_again(servers):
+    user = sender()
+    for message in ("我想提个建议", "建议", "希望政府信息公开栏目按月份归档，方便查找", "门户网站"):
+        say(servers, user, message)
+    assert "请核对您的建议信息" in say(servers, user, "匿名")
+    asked = say(servers, user, '/correct_request{"request_field": "complaint_target"}')
+    assert "涉及的单位或服务" in asked and "投诉」还是「建议" not in asked
+    summary = say(servers, user, "政务服务大厅")
+    assert "请核对您的建议信息" in summary and "政务服务大厅" in summary and "门户网站" not in summary
+    assert TRACKING.search(say(servers, user, "/confirm_request")).group(1).startswith("JY")

@@ -115,3 +115,24 @@ def test_tracking_numbers_are_found_in_what_people_type(text, number):
     from bot.case_desk import find_tracking_number
 
     assert find_tracking_number(text) == number
+
+
+def test_summary_digest_changes_with_any_answer_and_with_the_request():
+    slots = {"complaint_type": rf.SUGGESTION, "complaint_matter": "希望按月份归档", "complaint_target": "门户网站",
+             "anonymous": "匿名"}
+    digest = rf.summary_digest(rf.SUGGESTION, slots, "instance-1")
+    assert digest == rf.summary_digest(rf.SUGGESTION, dict(slots), "instance-1")
+    assert digest != rf.summary_digest(rf.SUGGESTION, {**slots, "complaint_target": "政务大厅"}, "instance-1")
+    assert digest != rf.summary_digest(rf.SUGGESTION, slots, "instance-2")
+    assert digest != rf.summary_digest(rf.COMPLAINT, {**slots, "complaint_type": rf.COMPLAINT}, "instance-1")
+
+
+def test_a_chosen_value_passes_its_own_check_again():
+    # Forms re-check the answers they hold when they start again (「修改」, or a lost turn).
+    for check, answer in ((rf.check_complaint_type, "我想提个建议"), (rf.check_complaint_type, "投诉"),
+                          (rf.check_applicant_type, "以公司名义"), (rf.check_anonymous, "匿名"),
+                          (rf.check_delivery_form, "要纸质的"), (rf.check_delivery_method, "发邮件")):
+        first = check(answer)
+        assert first.ok
+        again = check(first.value)
+        assert again.ok and again.value == first.value, (answer, first.value, again)
