@@ -53,10 +53,13 @@ except ImportError as error:  # pragma: no cover - depends on the deployment
     raise RuntimeError(f"bot.redacting_tracker_store needs bot.validation and bot.retention: {error}") from error
 
 # Rasa loads this module in every profile, so the Rasa-process fix for the action-response
-# schema check (bench: ~190 ms of every action call) is applied from here.
+# schema check (bench: ~190 ms of every action call) and the reply to a failed action are
+# applied from here.
+import bot.rasa_action_failure  # noqa: E402
 import bot.rasa_speedups  # noqa: E402
 
 bot.rasa_speedups.install()
+bot.rasa_action_failure.install()
 
 _T = TypeVar("_T")
 # Errors of a database that is (re)starting or dropped the connection; not errors of the SQL itself.
