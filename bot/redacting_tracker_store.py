@@ -125,8 +125,16 @@ def _redact_value(value: Any, kept: FrozenSet[str]) -> Any:
     return value
 
 
+# Slots holding the bot's own hex identifiers (bot.request_forms, actions/requests.py), never
+# anything a person typed. A run of digits in them can look like a phone or ID number, and a masked
+# identifier no longer matches its request: e.g. 「确认提交」 then never finds the summary it showed.
+OPAQUE_ID_SLOTS: FrozenSet[str] = frozenset({"request_instance", "request_summary_digest", "last_request_key"})
+
+
 def redact_event_dict(data: Dict[Text, Any]) -> Dict[Text, Any]:
     """A copy of a serialised event with every personal identifier in its strings masked."""
+    if data.get("event") == "slot" and data.get("name") in OPAQUE_ID_SLOTS:
+        return dict(data)
     return _redact_value(data, _EVENT_FIELDS)
 
 

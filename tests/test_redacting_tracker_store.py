@@ -305,6 +305,14 @@ def test_event_dicts_are_walked_generically_but_names_keys_and_numbers_stay():
     assert redact_event_dict(plain) == plain
 
 
+def test_the_bots_own_identifiers_are_not_masked_even_when_they_look_like_numbers():
+    # A summary digest with a phone-like digit run, masked, would never match its summary again.
+    digest = "8460123456782256"
+    assert "*" in redact_event_dict(SlotSet("complaint_matter", digest).as_dict())["value"]
+    for name in ("request_summary_digest", "request_instance", "last_request_key"):
+        assert redact_event_dict(SlotSet(name, digest).as_dict())["value"] == digest
+
+
 @pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres"])
 def test_nothing_raw_is_persisted_and_the_retrieved_tracker_is_consistent(backend, domain, sqlite_path, request):
     store, persisted = make_store(backend, domain, sqlite_path, request)

@@ -136,3 +136,4 @@ def test_a_chosen_value_passes_its_own_check_again():
         assert first.ok
         again = check(first.value)
         assert again.ok and again.value == first.value, (answer, first.value, again)
+

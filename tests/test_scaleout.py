@@ -265,7 +265,10 @@ def test_500_requests_survive_a_case_system_outage_and_an_action_server_crash_ex
     fault_thread.shutdown()
     elapsed = time.monotonic() - started
 
-    assert all(replies), f"{sum(r is None for r in replies)} conversations could not submit; errors {dict(errors)}"
+    failed = [user for user, reply in zip(users, replies) if reply is None]
+    if failed:
+        _dump_conversations(stack, failed[:10], ARTIFACTS / "failed-conversations.json")
+    assert not failed, f"{len(failed)} conversations could not submit (see failed-conversations.json); errors {dict(errors)}"
     assert RECEIPT_BEFORE_SUMMARY not in replies, errors
     # Everything still pending in the outbox is delivered by the background deliverers.
     deadline = time.monotonic() + 120
@@ -284,6 +287,22 @@ def test_500_requests_survive_a_case_system_outage_and_an_action_server_crash_ex
     assert set(counts.values()) == {1}, Counter(counts.values())
     assert stack.sql("select count(*) from outbox where conversation_id like 'sub-%%'")[0][0] == total
     (ARTIFACTS / "submissions.json").write_text(json.dumps({"seconds": round(elapsed, 1), "errors": dict(errors)}))
+
+
+def _dump_conversations(stack: ProductionStack, users: list[str], path: Path) -> None:
+    """What the bot did in each conversation (texts, actions, slots set), for the failure message's reader."""
+    dumps = {}
+    for user in users:
+        try:
+            events = stack.tracker(user)["events"]
+        except requests.RequestException as exc:
+            dumps[user] = repr(exc)
+            continue
+        dumps[user] = [
+            {k: e.get(k) for k in ("event", "name", "text", "value", "policy") if e.get(k) is not None}
+            for e in events if e.get("event") in ("user", "bot", "action", "slot", "active_loop")
+        ]
+    path.write_text(json.dumps(dumps, ensure_ascii=False, indent=1))
 
 
 def wait_for(condition, timeout: float) -> None:
