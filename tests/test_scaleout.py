@@ -169,31 +169,6 @@ def _suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | Non
     return _confirm(stack, user, errors, summary_seen="请核对" in replies[-1])
 
 
-def _prefilled_suggestion(stack: ProductionStack, user: str, errors: Counter) -> str | None:
-    """The form's answers set through Rasa's HTTP API, then 「确认提交」 through the channel as usual.
-
-    What is under test here is the way from 「确认提交」 to the case database (action server, outbox,
-    case service); filling 500 forms turn by turn would only repeat the form tests at great cost.
-    """
-    slots = {
-        "request_kind": "complaint", "complaint_type": "suggestion", "anonymous": "匿名",
-        "complaint_matter": "希望政府信息公开栏目按月份归档，方便查找", "complaint_target": "门户网站",
-        "request_instance": uuid.uuid4().hex,
-    }
-    events = [{"event": "slot", "name": name, "value": value} for name, value in slots.items()]
-    # Two calls: the first opens the conversation session. Events sent with the call that opens it
-    # are stamped before the session start and so do not belong to the session the bot reads.
-    for body in ([{"event": "action", "name": "action_listen"}], events):
-        def post() -> bool:
-            requests.post(f"{stack.rasa_url}/conversations/{user}/tracker/events",
-                          params={"token": stack.rasa_token}, json=body, timeout=90).raise_for_status()
-            return True
-
-        if not _again_until(post, errors, "prefill"):
-            return None
-    return _confirm(stack, user, errors)
-
-
 def _again_until(attempt, errors: Counter, label: str, tries: int = 4) -> bool:
     """Runs `attempt` until it returns True (at most `tries` times, a second apart), counting failures."""
     for _attempt in range(tries):
@@ -237,11 +212,8 @@ def test_500_requests_survive_a_case_system_outage_and_an_action_server_crash_ex
     progress = {"n": 0}
     lock = threading.Lock()
 
-    def run(position_and_user):
-        position, user = position_and_user
-        # Every tenth request is typed in full; the others have their answers set through the API.
-        submit = _suggestion if position % 10 == 0 else _prefilled_suggestion
-        reply = submit(stack, user, errors)
+    def run(user):
+        reply = _suggestion(stack, user, errors)  # every one typed in full, turn by turn
         with lock:
             progress["n"] += 1
         return reply
@@ -260,7 +232,7 @@ def test_500_requests_survive_a_case_system_outage_and_an_action_server_crash_ex
     fault_thread = ThreadPoolExecutor(1)
     fault_future = fault_thread.submit(faults)
     with ThreadPoolExecutor(12) as pool:
-        replies = list(pool.map(run, enumerate(users)))
+        replies = list(pool.map(run, users))
     fault_future.result(timeout=300)
     fault_thread.shutdown()
     elapsed = time.monotonic() - started
