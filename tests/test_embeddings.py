@@ -216,6 +216,14 @@ def test_embedder_outputs(embedder):
         embedder.embed_queries("not a list")
 
 
+def test_numpy_blas_gets_the_torch_thread_count(embedder):
+    """Retrieval's cosine product must not wait on a second BLAS thread when both cores are busy."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(n == embedder.torch_threads for n in blas)
+
+
 def test_repeated_queries_come_from_the_cache_with_the_same_vectors(exported, monkeypatch):
     monkeypatch.setenv("GOVBOT_QUERY_CACHE_SIZE", "2")
     cached = Embedder(str(exported))
