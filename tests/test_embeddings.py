@@ -216,6 +216,21 @@ def test_embedder_outputs(embedder):
         embedder.embed_queries("not a list")
 
 
+def test_query_vectors_equal_sentence_transformers_encode(embedder):
+    """The query path skips encode()'s per-call bookkeeping, never its result (batched or not)."""
+    texts = ["身份证丢了怎么补办", " 营业执照 ", "《中华人民共和国政府信息公开条例》第十九条讲的是什么"]
+    reference = embedder._model.encode(
+        [t.strip() for t in texts], prompt=embedder.query_prompt, convert_to_numpy=True, normalize_embeddings=True
+    )
+    for batch in (texts, texts[:1], texts[2:]):
+        got = embedder._encode_queries(batch)
+        assert got.shape == (len(batch), embedder.dim)
+        assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
+        assert np.allclose(got, reference[[texts.index(t) for t in batch]], atol=1e-5)
+    small = Embedder(embedder.model_name_or_path, batch_size=2)  # more queries than one batch
+    assert np.allclose(small._encode_queries(texts), reference, atol=1e-5)
+
+
 def test_numpy_blas_gets_the_torch_thread_count(embedder):
     """Retrieval's cosine product must not wait on a second BLAS thread when both cores are busy."""
     from threadpoolctl import threadpool_info
