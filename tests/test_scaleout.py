@@ -7,6 +7,7 @@ behind bot.balancer. The stack has its own PostgreSQL database and Redis key pre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import requests
 
 from bot.rasa_action_failure import FAILURE_REPLY
 from tests.scaleout_stack import ROOT, VENV_BIN, ProductionStack, fresh_artifacts_or_skip
+from tests.test_socketio_channel import Chat
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.e2e]
 
@@ -94,6 +96,38 @@ def test_the_balancer_spreads_messages_over_both_replicas(stack):
     after = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
     served = [a["requests"] - b["requests"] for a, b in zip(after, before)]
     assert all(n >= 2 for n in served), served
+
+
+def test_web_widget_socketio_sessions_work_through_the_balancer_and_across_replicas(stack):
+    """The widget's socket.io (polling) needs every request of a session on one replica, which the
+    balancer's cookie gives; each page reload is a new session that may land on the other replica,
+    and the conversation goes on from PostgreSQL."""
+    async def turn(session_id: str | None, text: str) -> tuple[str, str]:
+        tab = Chat(stack.rasa_url, keep_cookies=True)
+        session_id = await tab.open(session_id)
+        texts = [(await tab.say(text))["text"]]
+        try:
+            while True:  # the rest of this turn's messages
+                texts.append((await asyncio.wait_for(tab.messages.get(), 2.0))["text"])
+        except asyncio.TimeoutError:
+            pass
+        await tab.close()
+        return session_id, "\n".join(texts)
+
+    async def scenario():
+        before = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
+        session_id, started = await turn(None, "我想提个建议")
+        replies = [started]
+        for text in ("建议", "希望政府信息公开栏目按月份归档，方便查找"):
+            _, reply = await turn(session_id, text)
+            replies.append(reply)
+        after = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
+        return session_id, replies, [a["requests"] - b["requests"] for a, b in zip(after, before)]
+
+    session_id, replies, served = asyncio.run(scenario())
+    assert "投诉" in replies[0] and "具体说明" in replies[1] and "单位" in replies[2], replies
+    assert all(n > 0 for n in served), served  # both replicas took part
+    assert user_texts(stack.tracker(session_id))[-3:] == ["我想提个建议", "建议", "希望政府信息公开栏目按月份归档，方便查找"]
 
 
 def _webhook_answer(action_port: int, question: str) -> str:

@@ -14,6 +14,8 @@ import asyncio
 import os
 import subprocess
 import sys
+
+import aiohttp
 import pytest
 import requests
 import socketio
@@ -28,9 +30,12 @@ TIMEOUT = 60
 class Chat:
     """One browser tab: an AsyncClient that asks for a session and collects bot messages."""
 
-    def __init__(self, url: str, origin: str = ORIGIN) -> None:
+    def __init__(self, url: str, origin: str = ORIGIN, keep_cookies: bool = False) -> None:
+        """`keep_cookies`: store cookies from an IP-address host as a browser does (aiohttp does not
+        by default), e.g. the sticky-session cookie of the production profile's balancer."""
         self.url, self.origin = url, origin
-        self.client = socketio.AsyncClient(reconnection=False)
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) if keep_cookies else None
+        self.client = socketio.AsyncClient(reconnection=False, http_session=session)
         self.messages: asyncio.Queue = asyncio.Queue()
         self.session: asyncio.Future | None = None
 
