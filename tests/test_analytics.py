@@ -279,3 +279,30 @@ def test_charts_are_labelled_in_chinese_where_a_cjk_font_is_installed(tmp_path):
     stats.intents = Counter({"ask_knowledge": 2})
     files = charts(stats, tmp_path)
     assert all((tmp_path / name).stat().st_size > 1000 for name in files.values())
+
+
+def test_failed_turns_are_counted_apart_from_unanswered_questions(tmp_path):
+    """A turn answered with the failed-action apology is an IT matter: its own table, not a knowledge gap."""
+    from datetime import datetime, timezone
+
+    from bot.analytics.metrics import Period, compute
+    from bot.analytics.report import Names, tables, write_report
+    from bot.rasa_action_failure import FAILED_ACTION_KEY, FAILURE_REPLY
+
+    noon = datetime(2026, 11, 2, 4, 0, tzinfo=timezone.utc).timestamp()
+    events = [
+        {"event": "user", "timestamp": noon, "sender_id": "y", "text": "政务公开工作要点在哪看", "input_channel": "rest",
+         "parse_data": {"intent": {"name": "ask_knowledge"}}},
+        {"event": "action", "timestamp": noon + 1, "sender_id": "y", "name": "action_answer_knowledge"},
+        {"event": "bot", "timestamp": noon + 1, "sender_id": "y", "text": FAILURE_REPLY,
+         "metadata": {FAILED_ACTION_KEY: "action_answer_knowledge"}},
+    ]
+    stats = compute(events, Period(date(2026, 11, 2), date(2026, 11, 2), timezone.utc))
+    assert dict(stats.failures) == {(date(2026, 11, 2), "action_answer_knowledge"): 1}
+    assert stats.unanswered == [] and stats.knowledge_questions == 0
+    assert tables(stats, [], Names())["failures"] == [
+        {"日期": "2026-11-02", "动作": "action_answer_knowledge", "环节": "知识问答", "次数": 1}
+    ]
+    html = write_report(stats, [], tmp_path).read_text(encoding="utf-8")
+    assert "系统故障" in html and "知识问答" in html
+    assert read_csv(tmp_path / "failures.csv")[0]["次数"] == "1"

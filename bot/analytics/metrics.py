@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterable
 
+from bot.rasa_action_failure import FAILED_ACTION_KEY
 from bot.validation import redact
 
 KNOWLEDGE_ACTION = "action_answer_knowledge"
@@ -67,6 +68,9 @@ class Stats:
     feedback_per_day: dict = field(default_factory=dict)  # date -> Counter
     feedback_documents: dict = field(default_factory=dict)  # doc id -> Counter(helpful/unhelpful)
     handoffs: Counter = field(default_factory=Counter)  # kind -> count
+    # Turns answered with bot.rasa_action_failure's apology (an action server down or failing): an
+    # IT matter, not a knowledge gap, so kept apart from `unanswered`.
+    failures: Counter = field(default_factory=Counter)  # (date, action name) -> count
 
 
 def _typed(text: str | None) -> bool:
@@ -111,7 +115,9 @@ class _Conversation:
         metadata = event.get("metadata") or {}
         text = event.get("text") or ""
         knowledge = metadata.get(KNOWLEDGE_METADATA)
-        if isinstance(knowledge, dict):
+        if metadata.get(FAILED_ACTION_KEY):
+            stats.failures[(day, str(metadata[FAILED_ACTION_KEY]))] += 1
+        elif isinstance(knowledge, dict):
             self._knowledge_answer(knowledge, text, day)
         elif metadata.get("utter_action") == "utter_out_of_scope":
             self._unanswered("out_of_scope", day)

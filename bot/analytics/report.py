@@ -119,6 +119,10 @@ def tables(stats: Stats, themes: list[Theme], names: Names) -> dict[str, list[di
         "handoffs": [
             {"类型": KIND_LABELS.get(kind, kind), "代码": kind, "次数": n} for kind, n in stats.handoffs.most_common()
         ],
+        "failures": [
+            {"日期": day.isoformat(), "动作": action, "环节": ACTION_LABELS.get(action, action), "次数": n}
+            for (day, action), n in sorted(stats.failures.items())
+        ],
     }
 
 
@@ -141,6 +145,23 @@ CSV_HEADERS = {
     "themes": ["主题", "次数", "关键词", "原因", "示例"],
     "unanswered": ["日期", "渠道", "原因", "问题"],
     "handoffs": ["类型", "代码", "次数"],
+    "failures": ["日期", "动作", "环节", "次数"],
+}
+# What each custom action does, for the failures table.
+ACTION_LABELS = {
+    "action_answer_knowledge": "知识问答",
+    "action_start_request": "开始填写申请",
+    "action_request_summary": "展示核对清单",
+    "action_submit_request": "提交申请",
+    "action_cancel_request": "取消申请",
+    "action_correct_request": "修改申请",
+    "action_check_status": "查询办理进度",
+    "action_handoff": "转人工",
+    "disclosure_form": "填写公开申请",
+    "complaint_form": "填写投诉建议",
+    "status_form": "填写查询信息",
+    "action_default_ask_affirmation": "确认意图",
+    "action_default_fallback": "无法理解时的回复",
 }
 
 
@@ -269,6 +290,7 @@ def write_report(
         answered_rate=answered_rate,
         helpful_rate=stats.feedback["helpful"] / feedback_total if feedback_total else None,
         handoff_total=sum(stats.handoffs.values()),
+        failure_total=sum(stats.failures.values()),
         generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
         source=source,
         top=TOP,
