@@ -157,6 +157,19 @@ def test_options_offered_on_one_replica_are_picked_on_the_other(stack):
     assert user_texts(stack, user)[-1] == "/apply_disclosure"
 
 
+def test_a_retry_takes_over_when_the_replica_that_claimed_the_message_died(stack):
+    # A replica claimed the message and died before answering: its claim (never renewed) expires and
+    # WeChat's retry, on replica A, runs the bot and answers instead of waiting for a dead owner.
+    a, api = stack["a"], stack["api"]
+    user, mid = openid(), msg_id()
+    stack["redis"].set(turn_key(stack, user, mid), b"running:deadreplica01", ex=1)
+    answer = a.ask(user, KNOWLEDGE_QUESTION, mid)
+    if answer == "success":  # A missed its passive deadline on a busy machine: the answer is pushed
+        answer = api.wait_for(user)[0]
+    assert CITATION in answer
+    assert user_texts(stack, user) == [KNOWLEDGE_QUESTION]
+
+
 def test_the_stack_stays_clean(stack):
     """Every WeChat key is under the stack's prefix (removed with the stack) and expires by itself."""
     keys = list(stack["redis"].scan_iter(f"{stack['stack'].redis_prefix}:wechat:*"))

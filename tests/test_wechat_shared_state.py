@@ -19,6 +19,7 @@ import pytest
 from bot.channels.wechat import WeChatConfig, WeChatConfigError, WeChatInput
 from bot.channels.wechat_format import Option
 from bot.channels.wechat_shared_state import (
+    OWNER_LOST,
     Decision,
     RedisOptionMemory,
     RedisReplayGuard,
@@ -165,6 +166,33 @@ def test_a_replica_that_gives_up_waiting_makes_the_owner_push(prefix):
     assert set(keys(prefix)) == {f"{prefix}:wechat:turn:oUser:2", f"{prefix}:wechat:push:oUser:2"}
 
 
+def test_a_claim_lives_while_renewed_and_expires_when_its_owner_dies(prefix):
+    async def scenario():
+        a, b = RedisStore(REDIS_URL, prefix), RedisStore(REDIS_URL, prefix)
+        owner, other = RedisRetryLedger(a, lease=1), RedisRetryLedger(b, lease=1)
+        try:
+            assert await owner.claim("oUser:3")
+
+            async def alive_for(seconds: float) -> None:
+                for _ in range(int(seconds / 0.3)):
+                    await asyncio.sleep(0.3)
+                    assert await owner.renew("oUser:3")
+
+            # Renewed past its 1-second lease: the retry waits and gives up as usual (`success`).
+            _, waited = await asyncio.gather(alive_for(2.0), other.settle("oUser:3", 1.6))
+            assert waited is None
+            # Then the owner dies (no more renewals): the next retry sees the claim expire and may take over.
+            started = time.monotonic()
+            assert await other.settle("oUser:3", 5.0) is OWNER_LOST
+            assert time.monotonic() - started < 2.5
+            assert await other.claim("oUser:3") and not await owner.renew("oUser:3")
+        finally:
+            await a.close()
+            await b.close()
+
+    run(scenario())
+
+
 def test_without_redis_everything_falls_back_to_this_process(caplog):
     async def scenario():
         store = RedisStore(DEAD_URL, "wxdead")
@@ -277,6 +305,52 @@ def test_a_retry_that_cannot_wait_gets_success_and_one_push(prefix):
     texts, replies, pushed_a, pushed_b = run(scenario())
     assert texts == ["问题"] and replies == [None, None]  # both answer `success`
     assert pushed_a == [("oUser", "11", ["答复：问题"])] and pushed_b == []
+
+
+def dead_owner_claims(prefix: str, key: str, lease: int) -> None:
+    """A replica that claimed a message and then died: its claim, never renewed or decided."""
+    async def claim():
+        store = RedisStore(REDIS_URL, prefix)
+        try:
+            assert await RedisRetryLedger(store, lease=lease).claim(key)
+        finally:
+            await store.close()
+
+    run(claim())
+
+
+def test_a_retry_takes_over_a_message_whose_owner_died(prefix):
+    dead_owner_claims(prefix, "oUser:30", lease=1)
+
+    async def scenario():
+        b, pushed = replica(prefix, 4.0)
+        bot = CountingBot(delay=0.1)
+        started = time.monotonic()
+        reply = await deliver(b, bot, "oUser", "30", "问题")
+        waited = time.monotonic() - started
+        await drain(b)
+        return bot.texts, reply, pushed, waited
+
+    texts, reply, pushed, waited = run(scenario())
+    assert texts == ["问题"] and reply == "答复：问题" and pushed == []  # answered passively, in time
+    assert 0.5 < waited < 3.5
+
+
+def test_a_message_whose_owner_died_after_a_retry_gave_up_is_pushed_by_the_next_retry(prefix):
+    dead_owner_claims(prefix, "oUser:31", lease=2)
+
+    async def scenario():
+        (b, pushed_b), (c, pushed_c) = replica(prefix, 0.2), replica(prefix, 4.0)
+        bot = CountingBot(delay=0.1)
+        gave_up = await deliver(b, bot, "oUser", "31", "问题")  # `success`: WeChat stops waiting…
+        await asyncio.sleep(2.2)  # …the owner's claim expires…
+        retry = await deliver(c, bot, "oUser", "31", "问题")  # …and WeChat's next try reaches C
+        await drain(b, c)
+        return bot.texts, [gave_up, retry], pushed_b, pushed_c
+
+    texts, replies, pushed_b, pushed_c = run(scenario())
+    assert texts == ["问题"] and replies == [None, None]
+    assert pushed_b == [] and pushed_c == [("oUser", "31", ["答复：问题"])]  # pushed once, by C
 
 
 def test_options_and_replays_across_channel_instances(prefix):

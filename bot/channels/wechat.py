@@ -27,7 +27,8 @@ mode); otherwise the channel answers `success` at once and delivers the answer l
 customer-service message API. Retries are recognised by MsgId and join the first delivery, so the
 bot never runs twice for one message. With several Rasa replicas (production profile) that state is
 in Redis (wechat_shared_state.py): the replica that claims a message runs the bot, a retry reaching
-another replica waits for its decision (the passive reply text, or a push it asks the owner for), a
+another replica waits for its decision (the passive reply text, or a push it asks the owner for) or,
+if the owner died before deciding, runs the bot itself, a
 replayed (timestamp, nonce) is refused by every replica, and 「1」 picks an option offered by any of
 them. Without Redis the channel falls back to this process's memory. Logs carry hashed OpenIDs and
 never message text.
@@ -72,7 +73,7 @@ from bot.channels.wechat_format import (
     split_text,
     truncate_text,
 )
-from bot.channels.wechat_shared_state import Decision, SharedWeChatState
+from bot.channels.wechat_shared_state import OWNER_LOST, RENEW_EVERY, Decision, SharedWeChatState
 from bot.channels.wechat_state import PASSIVE, PUSH, OptionMemory, ReplayGuard, RetryLedger, Turn
 
 log = logging.getLogger(__name__)
@@ -506,7 +507,13 @@ class WeChatInput(InputChannel):
         if turn is None and self.shared is not None and not await self.shared.ledger.claim(key):
             turn = self.ledger.get(key)  # claimed meanwhile by a delivery to this same process?
             if turn is None:
-                return await self._answer_from_other_replica(user, msg_id, kind, started)
+                answer = await self._answer_from_other_replica(user, msg_id, kind, started)
+                if answer is not OWNER_LOST:
+                    return answer
+                if not await self.shared.ledger.claim(key):  # another replica took it over first
+                    answer = await self._answer_from_other_replica(user, msg_id, kind, started)
+                    return None if answer is OWNER_LOST else answer
+                log.warning("微信消息 用户 %s 消息 %s：处理它的副本已失联，由本副本接手", mask_openid(user), msg_id)
         if turn is None:
             checked = await screen(CHANNEL_NAME, user, text)  # rate limit, length, control characters
             if not checked.accepted:
@@ -540,10 +547,13 @@ class WeChatInput(InputChannel):
         return turn.reply if turn.state == PASSIVE else None
 
     async def _answer_from_other_replica(self, user: str, msg_id: str, kind: str, started: float) -> str | None:
-        """A retry of a message another replica runs: its passive reply, or `success` and a push."""
+        """A retry of a message another replica runs: its passive reply, or `success` and a push;
+        OWNER_LOST if that replica's claim expired before it decided."""
         log.info("微信重试 用户 %s 消息 %s：由另一副本处理，等待其结果", mask_openid(user), msg_id)
         remaining = self.config.reply_deadline - (asyncio.get_running_loop().time() - started)
         decision = await self.shared.ledger.settle(f"{user}:{msg_id}", remaining)
+        if decision is OWNER_LOST:
+            return OWNER_LOST
         if decision is None:
             log.info("微信 %s 消息 用户 %s：超过被动回复时限，由处理它的副本以客服消息送达", kind, mask_openid(user))
             return None
@@ -556,6 +566,7 @@ class WeChatInput(InputChannel):
         began = time.monotonic()
         collector = CollectingOutputChannel()
         state, passive = PASSIVE, ""  # what a failure below leaves: an empty passive reply
+        keeper = self._keep_claim(turn.key)
         try:
             try:
                 await on_new_message(
@@ -577,6 +588,8 @@ class WeChatInput(InputChannel):
                 # In memory mode nothing here waits, so no request can give up between check and decision.
                 turn.state, turn.reply = await self._decide(turn, state, passive)
                 turn.decided.set_result(None)
+            if keeper is not None:
+                keeper.cancel()
         log.info(
             "微信消息 用户 %s 消息 %s：机器人用时 %.2f 秒，%s",
             mask_openid(user), msg_id, time.monotonic() - began,
@@ -584,6 +597,20 @@ class WeChatInput(InputChannel):
         )
         if turn.state == PUSH and parts:
             await self._push(user, msg_id, parts)
+
+    def _keep_claim(self, key: str) -> "asyncio.Task | None":
+        """Renews this replica's claim on a message while the bot runs (shared state only), so the
+        claim outlives a slow answer but not a dead replica."""
+        if self.shared is None:
+            return None
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(RENEW_EVERY)
+                if not await self.shared.ledger.renew(key):
+                    return
+
+        return asyncio.create_task(renew())
 
     async def _push(self, user: str, msg_id: str, parts: list[str]) -> None:
         if not self.api.configured:

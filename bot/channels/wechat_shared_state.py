@@ -6,9 +6,10 @@ enough there. With GOVBOT_WECHAT_STATE_STORAGE=redis://host:port/db the channel 
 `{GOVBOT_REDIS_KEY_PREFIX}:wechat:`:
 
     replay:{timestamp}:{hash of nonce}   SET NX EX: the first replica to see a pair accepts it
-    turn:{OpenID}:{MsgId}                SET NX EX 600 "running:{replica}": the replica that claims
-                                         a message runs the bot; it then replaces the value with its
-                                         decision, JSON {"state": "passive", "reply": …} or "push"
+    turn:{OpenID}:{MsgId}                SET NX EX 6 "running:{replica}": the replica that claims
+                                         a message runs the bot, renewing the 6-second lease while it
+                                         does; it then replaces the value with its decision (kept
+                                         600 s), JSON {"state": "passive", "reply": …} or "push"
     push:{OpenID}:{MsgId}                a replica that gave up waiting for another's decision: the
                                          answer must go out through the customer-service API
     options:{OpenID}                     JSON list of the numbered options offered, taken by GETDEL
@@ -16,6 +17,11 @@ enough there. With GOVBOT_WECHAT_STATE_STORAGE=redis://host:port/db the channel 
 The owner's decision and a waiter's giving up are each one Lua script, so either the waiter reads
 the passive reply or the owner sees the push flag, never neither and never both: an answer goes
 out exactly once. Same-process retries still join the local Turn (wechat_state.RetryLedger).
+
+An owner that dies (SIGKILL, a crashed machine) stops renewing its lease: the claim expires within
+CLAIM_LEASE seconds and the replica holding a retry then claims the message and runs the bot itself
+(OWNER_LOST), answering passively or, if a retry already gave up waiting, by push. An owner that
+only stalled that long may then also answer: the bot may run twice, which is better than never.
 
 Redis unreachable: every operation falls back to this process's in-memory state (with a warning,
 at most one every 30 s) and Redis is not tried again for a few seconds, so a broken Redis never
@@ -40,7 +46,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-LEDGER_TTL = 600  # seconds a claim and its decision are kept (WeChat retries within ~15 s)
+LEDGER_TTL = 600  # seconds a decision and a push flag are kept (WeChat retries within ~15 s)
+CLAIM_LEASE = 6  # seconds a running claim lives unless its owner renews it
+RENEW_EVERY = 2.0  # seconds between an owner's renewals
 OPTIONS_TTL = 3600  # as OptionMemory
 POLL_INTERVAL = 0.05  # seconds between a waiter's reads of the owner's decision
 RETRY_AFTER_FAILURE = 5.0  # seconds Redis is not tried after an error
@@ -58,16 +66,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return ARGV[1]
 """
 
-# KEYS: turn, push flag. ARGV: ttl, RUNNING_PREFIX. The decision if there is one; otherwise raise
-# the push flag, which the owner's _DECIDE will see.
+# KEYS: turn, push flag. ARGV: ttl, RUNNING_PREFIX, LOST. The decision if there is one; LOST if the
+# claim is gone (its owner died); otherwise raise the push flag, which the owner's _DECIDE will see.
 _GIVE_UP = """
 local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, string.len(ARGV[2])) ~= ARGV[2] then
+if not current then
+  return ARGV[3]
+end
+if string.sub(current, 1, string.len(ARGV[2])) ~= ARGV[2] then
   return current
 end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return false
 """
+
+# KEYS: turn. ARGV: this replica's running value, lease. Extends the lease only while it is ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_LOST = "lost"
+# What settle() returns when the owner's claim expired without a decision: claim it and run the bot.
+OWNER_LOST = object()
 
 
 class RedisStore:
@@ -215,11 +237,14 @@ class RedisRetryLedger:
     that other replicas see.
     """
 
-    def __init__(self, store: RedisStore, ttl: int = LEDGER_TTL) -> None:
-        self.store, self.ttl = store, ttl
+    def __init__(self, store: RedisStore, ttl: int = LEDGER_TTL, lease: int = CLAIM_LEASE) -> None:
+        self.store, self.ttl, self.lease = store, ttl, lease
 
     def _keys(self, key: str) -> tuple[str, str]:
         return self.store.key("turn", key), self.store.key("push", key)
+
+    def _running(self) -> bytes:
+        return f"{RUNNING_PREFIX}{self.store.replica}".encode()
 
     async def claim(self, key: str) -> bool:
         """True when this replica is the first to see the message and must run the bot.
@@ -229,10 +254,19 @@ class RedisRetryLedger:
         turn, _ = self._keys(key)
 
         async def claim(client: Any) -> bool:
-            value = f"{RUNNING_PREFIX}{self.store.replica}".encode()
-            return bool(await client.set(turn, value, nx=True, ex=self.ttl))
+            return bool(await client.set(turn, self._running(), nx=True, ex=self.lease))
 
         return await self.store.run("认领消息", claim, lambda: True)
+
+    async def renew(self, key: str) -> bool:
+        """Extends this replica's claim while it runs the bot; False once the claim is not ours."""
+        turn, _ = self._keys(key)
+
+        async def renew(client: Any) -> bool:
+            script = client.register_script(_RENEW)
+            return bool(await script(keys=[turn], args=[self._running(), self.lease]))
+
+        return await self.store.run("续期认领", renew, lambda: True)
 
     async def decide(self, key: str, decision: Decision) -> Decision:
         """The owner's decision, turned into PUSH if another replica gave up waiting for it."""
@@ -245,22 +279,27 @@ class RedisRetryLedger:
 
         return await self.store.run("记录处理结果", decide, lambda: decision)
 
-    async def settle(self, key: str, wait: float) -> Decision | None:
-        """The owner's decision, waiting up to `wait` seconds for it; None if it was not made in
-        time (the owner is then told to push the answer) or cannot be read."""
+    async def settle(self, key: str, wait: float) -> Any:
+        """The owner's decision, waiting up to `wait` seconds for it; OWNER_LOST if its claim expired
+        undecided; None if it was not made in time (the owner is then told to push the answer) or
+        cannot be read."""
         turn, flag = self._keys(key)
 
-        async def settle(client: Any) -> Decision | None:
+        async def settle(client: Any) -> Any:
             deadline = time.monotonic() + max(0.0, wait)
             while True:
-                decision = Decision.decode(await client.get(turn))
+                raw = await client.get(turn)
+                if raw is None:
+                    return OWNER_LOST
+                decision = Decision.decode(raw)
                 if decision is not None:
                     return decision
                 if time.monotonic() + POLL_INTERVAL > deadline:
                     break
                 await asyncio.sleep(POLL_INTERVAL)
             script = client.register_script(_GIVE_UP)
-            return Decision.decode(await script(keys=[turn, flag], args=[self.ttl, RUNNING_PREFIX]))
+            raw = await script(keys=[turn, flag], args=[self.ttl, RUNNING_PREFIX, _LOST])
+            return OWNER_LOST if raw in (_LOST, _LOST.encode()) else Decision.decode(raw)
 
         return await self.store.run("等待其他副本的处理结果", settle, lambda: None)
 
