@@ -1,5 +1,7 @@
 """Splitting follows the documents' own numbering and keeps what a citation needs."""
 
+import re
+
 from bot.knowledge.chunking import MAX_CHARS, split_document
 from bot.knowledge.documents import Document, load_documents
 from tests.conftest import ROOT
@@ -44,7 +46,8 @@ def test_every_seed_passage_keeps_title_issuer_and_fits():
         assert passages, doc.id
         assert all(p.title == doc.title and p.issuer == doc.issuer for p in passages)
         assert all(0 < len(p.text) <= MAX_CHARS for p in passages)
-        body_chars = sum(len(line.strip()) for line in doc.body.splitlines())
+        # article subjects (「第一条【立法目的】」) go to the heading, not the text
+        body_chars = sum(len(re.sub(r"【[^【】]*】", " ", line).strip()) for line in doc.body.splitlines())
         assert sum(len(p.text.replace("\n", "")) for p in passages) >= body_chars * 0.95
 
 
@@ -71,3 +74,31 @@ def test_regulation_articles_are_cited_by_article_number():
         ("第五章 监督和保障 / 第五十一条", "第五十一条"),
     ]
     assert passages[0].text.startswith("第三十三条 行政机关收到申请后")
+
+
+def test_an_article_subject_joins_the_heading_and_leaves_the_text():
+    """「第三十三条【答复期限】……」: the subject is searched with the article, the answer quotes the article."""
+    body = "第四章 依申请公开\n第三十三条【答复期限及延长】行政机关收到申请后，能够当场答复的当场答复。\n第三十四条 联合制作的信息，可以征求其他机关意见。"
+    passages = split_document(_doc(body))
+    assert [(p.section, p.locator) for p in passages] == [
+        ("第四章 依申请公开 / 第三十三条 答复期限及延长", "第三十三条"),
+        ("第四章 依申请公开 / 第三十四条", "第三十四条"),
+    ]
+    assert passages[0].text == "第三十三条 行政机关收到申请后，能够当场答复的当场答复。"
+    assert "答复期限及延长" in passages[0].embedding_text()
+
+
+def test_every_regulation_article_has_a_subject():
+    docs = {d.id: d for d in load_documents(ROOT / "knowledge" / "documents")}
+    passages = split_document(docs["gov-info-disclosure-regulation-2019"])
+    articles = [p for p in passages if p.locator.endswith("条")]
+    assert len({p.locator for p in articles}) == 56
+    assert all(p.section.split(" / ")[-1] != p.locator for p in articles)  # 「第X条 主旨」, not 「第X条」
+    assert not any("【" in p.text for p in passages)
+
+
+def test_keywords_are_searched_but_not_embedded():
+    doc = Document(id="t", title="洗染业经营者备案办事指南", issuer="示例局", body="一、申请材料\n备案表。", keywords="洗衣店备案、干洗店备案")
+    passage = split_document(doc)[0]
+    assert "干洗店" not in passage.embedding_text() and "干洗店" in passage.keyword_text()
+    assert doc.content_hash != Document(id="t", title=doc.title, issuer="示例局", body=doc.body).content_hash

@@ -134,6 +134,7 @@ class Catalogue:
             issuer=self.agency,
             body="\n".join(lines).strip(),
             doc_number=item.code,
+            keywords="、".join(item.aliases),
             source=f"{self.title}{'（示例数据）' if self.sample else ''}",
         )
 

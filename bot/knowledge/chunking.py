@@ -15,7 +15,7 @@ from bot.text import split_sentences
 
 MAX_CHARS = 600
 # Bump when the splitting rules change, so existing indexes are rebuilt.
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 
 _NUM = "一二三四五六七八九十百零"
 
@@ -41,6 +41,9 @@ _HEADING_MAX = 40
 _LIST_ITEM_MAX = 20
 # "(牵头单位:办公厅)" after a heading names who leads the task; it is not part of the heading.
 _TRAILING_NOTE = re.compile(r"\s*[（(][^（()）]*[）)]?\s*$")
+# 「第三十三条【答复期限】行政机关……」: an article's subject (条文主旨) joins its heading, so the
+# passage is found by what the article is about, while its text (quoted in answers) stays the article.
+_SUBJECT = re.compile(r"^【([^【】]{1,30})】\s*")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Passage:
     locator: str  # where in the document a citation points: "第五部分", "第三十三条", or ""
     text: str
     ordinal: int
+    keywords: str = ""  # the document's other names (see Document.keywords)
 
     @property
     def passage_id(self) -> str:
@@ -62,6 +66,10 @@ class Passage:
     def embedding_text(self) -> str:
         """Title and headings travel with the text: questions often name the document or topic."""
         return "\n".join(x for x in (self.title, self.section, self.text) if x)
+
+    def keyword_text(self) -> str:
+        """What keyword search matches: the embedded text plus the document's other names."""
+        return f"{self.embedding_text()}\n{self.keywords}" if self.keywords else self.embedding_text()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,9 +83,10 @@ def _heading(line: str) -> tuple[_HeadingKind, str] | None:
             continue
         numeral = next(g for g in match.groups() if g)
         label = kind.label.format(n=numeral)
-        if not kind.titled:
-            return kind, label
         rest = line[match.end():]
+        if not kind.titled:
+            subject = _SUBJECT.match(rest)
+            return kind, f"{label} {subject.group(1)}" if subject else label
         # An inline heading ends at the first full stop: "（二）强化新媒体工作。加强…"
         head = _TRAILING_NOTE.sub("", rest.split("。", 1)[0]).strip()
         if kind.level == 3 and len(head) > _LIST_ITEM_MAX:
@@ -86,6 +95,15 @@ def _heading(line: str) -> tuple[_HeadingKind, str] | None:
             head = rest[:20].rstrip("，,、") + "…" if len(rest) > 20 else rest
         return kind, (label + head.strip()).strip()
     return None
+
+
+def _without_subject(kind: _HeadingKind, line: str) -> str:
+    """「第三十三条【答复期限】行政机关……」 → 「第三十三条 行政机关……」 (the subject is in the heading)."""
+    number = kind.pattern.match(line)
+    subject = _SUBJECT.match(line[number.end():])
+    if not subject:
+        return line
+    return f"{line[:number.end()].rstrip()} {line[number.end() + subject.end():]}"
 
 
 def _windows(sentences: list[str]) -> list[str]:
@@ -132,6 +150,8 @@ def split_document(doc: Document) -> list[Passage]:
             path[kind.level] = (label, kind.locator.format(n=numeral) if kind.locator else None)
             if kind.titled and len(line) <= len(label) + 2:  # a heading line with no text of its own
                 continue
+            if not kind.titled:
+                line = _without_subject(kind, line)
         add_paragraph(line)
 
     passages: list[Passage] = []
@@ -148,6 +168,7 @@ def split_document(doc: Document) -> list[Passage]:
                     locator=locator,
                     text=text,
                     ordinal=len(passages),
+                    keywords=doc.keywords,
                 )
             )
     return passages

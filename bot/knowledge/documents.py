@@ -30,6 +30,9 @@ class Document:
     index_no: str = ""
     source: str = ""
     path: str = ""
+    # Other names people use for what the document is about (a service item's aliases, front
+    # matter `keywords`): searched with every passage, never quoted.
+    keywords: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -39,6 +42,8 @@ class Document:
         for part in (self.id, self.title, self.issuer, self.date, self.doc_number, self.body):
             h.update(part.encode("utf-8"))
             h.update(b"\0")
+        if self.keywords:  # documents without keywords keep the hash they always had
+            h.update(f"keywords={self.keywords}".encode("utf-8"))
         return h.hexdigest()
 
 
@@ -56,7 +61,7 @@ def load_document(path: Path, text: str | None = None) -> Document:
     body = post.content.strip()
     if not body:
         raise DocumentError(f"知识库文件 {path} 没有正文")
-    known = {"id", "title", "issuer", "date", "doc_number", "index_no", "source"}
+    known = {"id", "title", "issuer", "date", "doc_number", "index_no", "source", "keywords"}
     return Document(
         id=meta["id"],
         title=meta["title"],
@@ -65,6 +70,7 @@ def load_document(path: Path, text: str | None = None) -> Document:
         doc_number=meta.get("doc_number", ""),
         index_no=meta.get("index_no", ""),
         source=meta.get("source", ""),
+        keywords=meta.get("keywords", ""),
         body=body,
         path=str(path),
         extra={k: v for k, v in meta.items() if k not in known},

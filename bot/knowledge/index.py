@@ -102,7 +102,7 @@ class KnowledgeIndex:
 
 
 def passage_bigrams(passage: Passage) -> list[str]:
-    return sorted(char_bigrams(passage.embedding_text()))
+    return sorted(char_bigrams(passage.keyword_text()))
 
 
 def index_key(documents: list[Document], embedder_identity: str) -> str:
@@ -201,7 +201,7 @@ def build_index(
     vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, fresh.shape[1]), np.float32)
 
     iterator = tqdm(passages, desc="分词", unit="段", disable=not progress)
-    tokens = [tokenize(p.embedding_text()) for p in iterator]
+    tokens = [tokenize(p.keyword_text()) for p in iterator]
     manifest = {
         "key": key,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
