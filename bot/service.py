@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, compose_answer
 from bot.knowledge.sources import load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
-from bot.knowledge.retriever import Hit, Retriever, load_issuer_aliases
+from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.service_items import ServiceItemDesk
 from bot.settings import Settings
 
@@ -42,6 +42,7 @@ class KnowledgeService:
         self._retriever: Retriever | None = None
         self._desk: ServiceItemDesk | None = None
         self._checked_at = 0.0
+        self._terms_stamp: float | None = None  # query_terms.yml as the retriever in force read it
 
     @cached_property
     def embedder(self):
@@ -57,16 +58,26 @@ class KnowledgeService:
         self._use(index)
         return stats
 
+    def _query_terms_stamp(self) -> float | None:
+        """When knowledge/query_terms.yml last changed (None: no such file)."""
+        try:
+            return (self.settings.knowledge_dir / QUERY_TERMS_FILE).stat().st_mtime
+        except OSError:
+            return None
+
+    def _retriever_options(self) -> dict:
+        """Weights and query terms every retriever gets, in-process or Qdrant-backed."""
+        self._terms_stamp = self._query_terms_stamp()
+        return {
+            "bm25_weight": self.settings.bm25_weight,
+            "issuer_boost": self.settings.issuer_boost,
+            "heading_weight": self.settings.heading_weight,
+            "query_terms": load_query_terms(self.settings.knowledge_dir / QUERY_TERMS_FILE),
+        }
+
     def _new_retriever(self, index: KnowledgeIndex, aliases: dict) -> Retriever:
         """The in-process retriever; a subclass may serve the dense side elsewhere (Qdrant)."""
-        return Retriever(
-            index,
-            self.embedder,
-            aliases,
-            bm25_weight=self.settings.bm25_weight,
-            issuer_boost=self.settings.issuer_boost,
-            heading_weight=self.settings.heading_weight,
-        )
+        return Retriever(index, self.embedder, aliases, **self._retriever_options())
 
     def _use(self, index: KnowledgeIndex) -> None:
         retriever = self._new_retriever(index, load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml"))
@@ -96,6 +107,9 @@ class KnowledgeService:
         self._checked_at = now
         key = current_key(self.settings.index_dir)
         if not key or key == current.index.key:
+            if self._query_terms_stamp() != self._terms_stamp:
+                log.info("knowledge/%s changed; reloading the retriever", QUERY_TERMS_FILE)
+                self._use(current.index)  # staff edited the colloquial terms: no rebuild needed
             return
         index = load_index(self.settings.index_dir / key)
         if index is None or index.manifest.get("embedder") != self.embedder.identity:

@@ -31,7 +31,7 @@ def qdrant(in_process, knowledge_service, tmp_path_factory):
     client = qdrant_client.QdrantClient(path=str(tmp_path_factory.mktemp("qdrant")))
     retriever = QdrantRetriever(
         in_process.index, in_process.embedder, aliases, client=client, bm25_weight=in_process.bm25_weight, issuer_boost=in_process.issuer_boost,
-        heading_weight=in_process.heading_weight,
+        heading_weight=in_process.heading_weight, query_terms=in_process.query_terms,
     )
     yield retriever
     client.close()

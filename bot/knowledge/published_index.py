@@ -83,14 +83,7 @@ class ConfigurableKnowledgeService(KnowledgeService):
             return super()._new_retriever(index, aliases)
         from bot.knowledge.qdrant_store import QdrantRetriever
 
-        return QdrantRetriever.from_env(
-            index,
-            self.embedder,
-            aliases,
-            bm25_weight=self.settings.bm25_weight,
-            issuer_boost=self.settings.issuer_boost,
-            heading_weight=self.settings.heading_weight,
-        )
+        return QdrantRetriever.from_env(index, self.embedder, aliases, **self._retriever_options())
 
     @property
     def loaded_index(self) -> KnowledgeIndex | None:

@@ -6,7 +6,9 @@ BM25, which does not depend on how jieba cuts a colloquial question. When a ques
 agency or a place, passages of that issuer are preferred; naming a place the knowledge base has
 nothing from marks every hit, so "北京市的要点" is not answered from Shanghai's document. A question
 citing an article (「第三十三条」「第33条」) prefers that article's passage. Questions are searched in
-simplified characters, so 「條例」 finds 「条例」.
+simplified characters, so 「條例」 finds 「条例」. Keyword search also looks for the document terms of
+the colloquial phrases a question uses (knowledge/query_terms.yml: 「要等几天」 → 「期限 时限」); the
+model reads the question as asked.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ PLACE_NAMES = (
 # chosen on odd-numbered questions gave weight 0.05, share 0.6, heading 0.06: odd Hit@1 0.779 →
 # 0.838, and on the even questions it was not tuned on 0.731 → 0.761 (Hit@5 0.955 both).
 BIGRAM_SHARE = 0.6
+# Colloquial phrases and the document terms searched with them (staff edit it, see load_query_terms).
+QUERY_TERMS_FILE = "query_terms.yml"
 # Added to the passage of an article the question cites by number (「第三十三条讲的什么」).
 ARTICLE_BOOST = 0.2
 
@@ -72,6 +76,23 @@ class Hit:
         }
 
 
+def load_query_terms(path: Path) -> list[tuple[str, str]]:
+    """(colloquial phrase, document terms) pairs from knowledge/query_terms.yml, longest phrase first.
+
+    The file maps document wording to how citizens put it: 「期限 时限: [多久, 几天]」.
+    """
+    if not Path(path).exists():
+        return []
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    pairs = [
+        (normalize_query(str(phrase)), " ".join(str(terms).split()))
+        for terms, phrases in data.items()
+        for phrase in phrases or []
+        if str(phrase).strip()
+    ]
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
 def load_issuer_aliases(path: Path) -> dict[str, list[str]]:
     if not Path(path).exists():
         return {}
@@ -93,6 +114,7 @@ class Retriever:
         heading_weight: float = 0.0,
         bigram_share: float = BIGRAM_SHARE,
         article_boost: float = ARTICLE_BOOST,
+        query_terms: list[tuple[str, str]] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -103,8 +125,10 @@ class Retriever:
         self.heading_weight = heading_weight
         # The innermost heading only: outer parts are shared by many passages and say little.
         self._heading_tokens = [set(tokenize(p.section.split(" / ")[-1])) if p.section else set() for p in index.passages]
-        titles: dict[str, set[str]] = {}
-        self._title_tokens = [titles.setdefault(p.title, set(tokenize(p.title))) for p in index.passages]
+        titles: dict[tuple[str, str], set[str]] = {}  # the document's other names count as its title
+        self._title_tokens = [
+            titles.setdefault((p.title, p.keywords), set(tokenize(f"{p.title} {p.keywords}"))) for p in index.passages
+        ]
         aliases = dict(issuer_aliases or {})
         for passage in index.passages:  # every issuer is at least known by its own name
             aliases.setdefault(passage.issuer, [passage.issuer])
@@ -115,6 +139,16 @@ class Retriever:
         )
         self._issuers = np.array([p.issuer for p in index.passages])
         self._locators = np.array([p.locator for p in index.passages])
+        self.query_terms = list(query_terms or [])
+
+    def expand(self, query: str) -> str:
+        """The question plus the document terms for the colloquial phrases it uses (query_terms.yml):
+        「要等几天」 is also searched as 「期限 时限」."""
+        added: list[str] = []
+        for phrase, terms in self.query_terms:
+            if phrase in query:
+                added.extend(t for t in terms.split() if t not in query and t not in added)
+        return f"{query} {' '.join(added)}" if added else query
 
     def named_issuers(self, query: str) -> set[str]:
         text = normalize_query(query)
@@ -172,9 +206,12 @@ class Retriever:
         query = normalize_query(strip_personal_identifiers(query))
         if not self.index.passages or not query:
             return []
+        # The model reads the question as asked; only keyword search adds the document terms
+        # (embedding them too made unanswerable questions look answerable).
+        expanded = self.expand(query)
         query_vector = self.embedder.embed_queries([query])[0]
-        query_tokens = tokenize(query)
-        bm25_norm = self.keyword_scores(query, query_tokens)
+        query_tokens = tokenize(expanded)
+        bm25_norm = self.keyword_scores(expanded, query_tokens)
         sparse = self.bm25_weight * bm25_norm
         if self.heading_weight:
             sparse = sparse + self.heading_weight * self._heading_coverage(query_tokens)
