@@ -89,7 +89,7 @@ def _faq_answer(text: str) -> str | None:
 def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
-    if not hits or hits[0].other_place or (hits[0].dense < threshold and not hits[0].cited):
+    if not hits or hits[0].other_place or (hits[0].closeness < threshold and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     top = hits[0].passage
     body = display(_faq_answer(top.text) or select_sentences(question, top.text))

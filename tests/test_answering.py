@@ -66,3 +66,11 @@ def test_faq_passage_answers_with_answer_and_basis_only():
 def test_question_about_another_place_is_not_answered():
     hits = [Hit(_passage("加强政务新媒体规范化管理。"), score=1.2, dense=0.95, bm25=1.0, other_place=True)]
     assert not compose_answer("北京市商务局对政务新媒体有什么要求", hits, threshold=0.8).found
+
+
+def test_not_found_is_decided_by_the_closest_passage_anywhere():
+    """Keyword boosts may rank a less similar passage first; the threshold asks whether anything is close."""
+    low_top = Hit(_passage("办理时限：法定办结时限5个工作日。"), score=0.95, dense=0.85, bm25=1.0, best_dense=0.92)
+    assert compose_answer("要多久", [low_top], threshold=0.9).found
+    nothing_close = Hit(_passage("办理时限：法定办结时限5个工作日。"), score=0.95, dense=0.85, bm25=1.0, best_dense=0.86)
+    assert not compose_answer("要多久", [nothing_close], threshold=0.9).found

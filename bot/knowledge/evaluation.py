@@ -99,7 +99,7 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> Ev
         h1 += rank == 1
         h5 += rank is not None and rank <= 5
         rr += 1 / rank if rank else 0
-        answered += bool(hits) and hits[0].dense >= threshold
+        answered += bool(hits) and hits[0].closeness >= threshold
         if rank != 1:
             top = hits[0].passage if hits else None
             report.misses.append(
@@ -110,7 +110,7 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> Ev
     report.by_type = {kind: _summary(found) for kind, found in sorted(ranks.items())}
     unanswerable = question_set["unanswerable"]
     if unanswerable:
-        rejected = sum(not (hits := search(q, 1)) or hits[0].dense < threshold for q in unanswerable)
+        rejected = sum(not (hits := search(q, 1)) or hits[0].closeness < threshold for q in unanswerable)
         report.rejected = rejected / len(unanswerable)
     return report
 

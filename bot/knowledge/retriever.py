@@ -62,6 +62,17 @@ class Hit:
     other_place: bool = False
     # The question cites this passage's article by number (「第三十三条」): it asks for exactly this.
     cited: bool = False
+    # The best cosine of any passage for this question (None: this hit's own).
+    best_dense: float | None = None
+
+    @property
+    def closeness(self) -> float:
+        """How close the knowledge base comes to the question: what the not-found threshold checks.
+
+        The best cosine anywhere, not the top hit's: keyword matches on generic words (「多久」 →
+        期限) decide which passage is cited, but must not decide whether anything relevant exists.
+        """
+        return self.dense if self.best_dense is None else self.best_dense
 
     def to_dict(self) -> dict:
         p = self.passage
@@ -228,8 +239,9 @@ class Retriever:
         scores = dense + sparse
 
         order = np.argsort(-scores)[:top_k]
+        best = float(dense.max())
         return [
-            Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]))
+            Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]), best)
             for i in order
         ]
 
