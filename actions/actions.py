@@ -16,8 +16,10 @@ from bot.service import get_service
 
 log = logging.getLogger(__name__)
 
-# Load the embedding model and index when the action server starts, not on the first question.
+# Load the embedding model and index when the action server starts, not on the first question;
+# likewise the traced query encoder (bot.embeddings.encoder.Embedder.prepare_queries).
 get_service().build()
+get_service().embedder.prepare_queries()
 
 
 class ActionAnswerKnowledge(Action):

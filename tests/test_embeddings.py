@@ -229,6 +229,17 @@ def test_query_vectors_equal_sentence_transformers_encode(embedder):
         assert np.allclose(got, reference[[texts.index(t) for t in batch]], atol=1e-5)
     small = Embedder(embedder.model_name_or_path, batch_size=2)  # more queries than one batch
     assert np.allclose(small._encode_queries(texts), reference, atol=1e-5)
+    assert embedder.prepare_queries() is True  # the traced graph gave the vectors above
+
+
+def test_query_vectors_from_the_eager_model_when_tracing_fails(exported, monkeypatch):
+    fresh = Embedder(str(exported))
+    monkeypatch.setattr(fresh, "_trace_queries", lambda: (_ for _ in ()).throw(RuntimeError("no TorchScript here")))
+    texts = ["身份证丢了怎么补办", "营业执照"]
+    got = fresh.embed_queries(texts)
+    assert fresh.prepare_queries() is False
+    reference = fresh._model.encode(texts, prompt=fresh.query_prompt, convert_to_numpy=True, normalize_embeddings=True)
+    assert np.allclose(got, reference, atol=1e-5)
 
 
 def test_numpy_blas_gets_the_torch_thread_count(embedder):
