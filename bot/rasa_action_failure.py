@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 FAILURE_REPLY = "抱歉，系统刚才没能处理完您的这条消息。请稍后把刚才的话再发一次；如果一直不行，可以拨打咨询电话。"
 FAILED_ACTION_KEY = "govbot_action_failed"
-_installed = False
 
 
 class _ApologisingAction:
@@ -58,19 +57,18 @@ def _apologised_this_turn(tracker) -> bool:
 
 
 def install() -> bool:
-    """Patches MessageProcessor once per process; says whether it is now in place."""
-    global _installed
-    if _installed:
-        return True
+    """Patches MessageProcessor (once per process); says whether the patch is in place."""
     try:
         from rasa.core.processor import MessageProcessor
     except ImportError:  # not inside a Rasa process
         return False
-    original = MessageProcessor._run_action
-
-    async def _run_action(self, action, tracker, output_channel, nlg, prediction):
-        return await original(self, _ApologisingAction(action), tracker, output_channel, nlg, prediction)
-
-    MessageProcessor._run_action = _run_action
-    _installed = True
+    if MessageProcessor._run_action.__module__ != __name__:
+        MessageProcessor._run_action = _apologising(MessageProcessor._run_action)
     return True
+
+
+def _apologising(run_action):
+    async def _run_action(self, action, tracker, output_channel, nlg, prediction):
+        return await run_action(self, _ApologisingAction(action), tracker, output_channel, nlg, prediction)
+
+    return _run_action

@@ -63,3 +63,14 @@ def test_endpoint_requests_reuse_one_connection_and_keep_rasas_errors():
     assert error.status == 500 and error.text == b"boom"
     assert seen[0] == ("t", "abc", {"n": 0})
     assert len(set(peers)) == 1  # one TCP connection for all four requests
+
+
+def test_the_failed_action_reply_is_installed_once():
+    from rasa.core.processor import MessageProcessor
+
+    from bot import rasa_action_failure
+
+    assert rasa_action_failure.install() is True
+    patched = MessageProcessor._run_action
+    assert patched.__module__ == "bot.rasa_action_failure"
+    assert rasa_action_failure.install() is True and MessageProcessor._run_action is patched
