@@ -67,7 +67,7 @@ start_rasa() {
   SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576} \
   .venv/bin/rasa run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
     --interface 127.0.0.1 --port "$1" --cors "${web_origins[@]}" \
-    --enable-api --auth-token "$GOVBOT_RASA_TOKEN" &
+    --enable-api --auth-token="$GOVBOT_RASA_TOKEN" &
   pids+=($!)
 }
 if [[ "$PROFILE" == "production" ]]; then

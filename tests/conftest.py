@@ -171,7 +171,9 @@ def servers(rasa_model, knowledge_service):
     if state.exists():
         shutil.rmtree(state)
     state.mkdir()
-    rasa_token = secrets.token_urlsafe(24)
+    # token_urlsafe starts with "-" once in 64 draws, which `--auth-token TOKEN` read as an option
+    # (make run then failed to start Rasa); here it always does, so the `--auth-token=` form is proven.
+    rasa_token = "-" + secrets.token_urlsafe(24)
     env = local_services_env(
         rasa_port, action_port, case_port, state,
         GOVBOT_RASA_TOKEN=rasa_token, GOVBOT_WEB_ORIGINS=f"http://127.0.0.1:{web_port}",
@@ -188,7 +190,7 @@ def servers(rasa_model, knowledge_service):
         [
             str(VENV_BIN / "rasa"), "run", "--model", str(rasa_model), "--endpoints", "endpoints.yml",
             "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(rasa_port),
-            "--enable-api", "--auth-token", rasa_token, "--cors", f"http://127.0.0.1:{web_port}",
+            "--enable-api", f"--auth-token={rasa_token}", "--cors", f"http://127.0.0.1:{web_port}",
         ],
         cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
     )

@@ -191,7 +191,7 @@ class ProductionStack:
                 [
                     str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--endpoints", "endpoints.production.yml",
                     "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(port),
-                    "--enable-api", "--auth-token", self.rasa_token,
+                    "--enable-api", f"--auth-token={self.rasa_token}",
                 ],
                 self.env, self.workdir / f"rasa-{i}.log", f"http://127.0.0.1:{port}/",
             )

@@ -32,7 +32,7 @@ def rasa_without_actions(rasa_model, knowledge_service, tmp_path_factory):
     processes = [subprocess.Popen(
         [str(VENV_BIN / "rasa"), "run", "--model", str(rasa_model), "--endpoints", "endpoints.yml",
          "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(rasa_port),
-         "--enable-api", "--auth-token", token],
+         "--enable-api", f"--auth-token={token}"],
         cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
     )]
 

@@ -298,7 +298,7 @@ def wechat(rasa_model, tmp_path_factory):
         return [
             str(VENV_BIN / "rasa"), "run", "--model", str(rasa_model), "--endpoints", "endpoints.yml",
             "--credentials", str(credentials), "--interface", "127.0.0.1", "--port", str(port),
-            "--enable-api", "--auth-token", rasa_token,
+            "--enable-api", f"--auth-token={rasa_token}",
         ]
 
     processes = Processes()
