@@ -70,10 +70,14 @@ class _RequestValidation(FormValidationAction):
     def name(self) -> str:
         """Each form's validation action names itself (abstract: rasa_sdk skips registering this base)."""
 
+    def _is_mine(self, kind: str | None) -> bool:
+        """Whether a request of this kind is filled in by this form (a suggestion by the complaint form)."""
+        return FORM_OF_KIND.get(kind) == FORM_OF_KIND[self.kind]
+
     def _form_kind(self, tracker: Tracker) -> str:
         """The tracker's kind when it belongs to this form, else this form's own kind."""
         kind = _kind(tracker)
-        return kind if kind and FORM_OF_KIND[kind] == FORM_OF_KIND[self.kind] else self.kind
+        return kind if self._is_mine(kind) else self.kind
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
         return rf.required_fields(self._form_kind(tracker), _slots(tracker))
@@ -82,8 +86,7 @@ class _RequestValidation(FormValidationAction):
         """Also starts the request if its start was lost (its action server died mid-call): the form
         then still ends in a summary that 「确认提交」 can submit."""
         events = await super().run(dispatcher, tracker, domain)
-        kind = tracker.get_slot("request_kind")
-        if not tracker.get_slot("request_instance") or not kind or FORM_OF_KIND[kind] != FORM_OF_KIND[self.kind]:
+        if not tracker.get_slot("request_instance") or not self._is_mine(tracker.get_slot("request_kind")):
             log.warning("form %s ran without its request start; starting the request now", self.name())
             events += [SlotSet("request_kind", self.kind), SlotSet("request_instance", uuid.uuid4().hex)]
         return events

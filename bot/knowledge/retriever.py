@@ -137,9 +137,10 @@ class Retriever:
         # The innermost heading only: outer parts are shared by many passages and say little.
         self._heading_tokens = [set(tokenize(p.section.split(" / ")[-1])) if p.section else set() for p in index.passages]
         titles: dict[tuple[str, str], set[str]] = {}  # the document's other names count as its title
-        self._title_tokens = [
-            titles.setdefault((p.title, p.keywords), set(tokenize(f"{p.title} {p.keywords}"))) for p in index.passages
-        ]
+        for p in index.passages:  # tokenized once per document, not once per passage
+            if (p.title, p.keywords) not in titles:
+                titles[(p.title, p.keywords)] = set(tokenize(f"{p.title} {p.keywords}"))
+        self._title_tokens = [titles[(p.title, p.keywords)] for p in index.passages]
         aliases = dict(issuer_aliases or {})
         for passage in index.passages:  # every issuer is at least known by its own name
             aliases.setdefault(passage.issuer, [passage.issuer])
