@@ -62,6 +62,7 @@ def kb() -> None:
 def kb_build(quiet: bool) -> None:
     """Bring the index up to date with knowledge/ (only new passages are embedded)."""
     from bot.knowledge.documents import DocumentError
+    from bot.knowledge.questions import QUESTIONS_FILE
 
     try:
         stats = _service().build(progress=not quiet)
@@ -69,8 +70,11 @@ def kb_build(quiet: bool) -> None:
         _fail(f"{exc}（索引未改动，仍使用上一版）")
     if stats["rebuilt"]:
         click.echo(
-            f"索引已更新：{stats['passages']} 个段落，新嵌入 {stats['embedded']} 个，用时 {stats['seconds']} 秒（{stats['key']}）"
+            f"索引已更新：{stats['passages']} 个段落，新嵌入 {stats['embedded']} 个，"
+            f"常见问法 {stats['questions']} 条（新嵌入 {stats['questions_embedded']} 条），用时 {stats['seconds']} 秒（{stats['key']}）"
         )
+        for place in stats["unmatched_questions"]:
+            click.echo(f"注意：{QUESTIONS_FILE} 中“{place}”没有对应的段落，这些问法未使用（段落名称可用 govbot kb sections 文档编号 查看）", err=True)
     else:
         click.echo(f"索引已是最新：{stats['passages']} 个段落（{stats['key']}）")
 
@@ -127,6 +131,27 @@ def kb_list(as_json: bool) -> None:
     click.echo(f"共 {len(rows)} 个文档")
 
 
+@kb.command("sections")
+@click.argument("doc_id")
+def kb_sections(doc_id: str) -> None:
+    """A document's sections, named as knowledge/questions.yml names them, with their phrasings."""
+    from bot.knowledge.questions import OPENING, QUESTIONS_FILE, section_key
+
+    service = _service()
+    service.build()
+    passages = [p for p in service.retriever.index.passages if p.doc_id == doc_id]
+    if not passages:
+        _fail(f"知识库中没有编号为 {doc_id} 的文档（govbot kb list 可查看全部编号）")
+    shown = set()
+    for passage in passages:
+        key = section_key(passage)
+        if key in shown:
+            continue
+        shown.add(key)
+        click.echo(f"{key}\t常见问法 {len(passage.questions)} 条\t{passage.text[:24]}……")
+    click.echo(f"在 {QUESTIONS_FILE} 中按“{doc_id}: → 段落名称: → [问法, ……]”填写；{OPENING}指第一个标题前的正文")
+
+
 @kb.command("remove")
 @click.argument("doc_id")
 @click.option("--no-build", is_flag=True)
@@ -159,6 +184,7 @@ def kb_stats() -> None:
     click.echo(f"索引：{stats['key']}（构建于 {index.manifest.get('built_at', '?')}）")
     click.echo(f"嵌入模型：{index.manifest.get('embedder')}")
     click.echo(f"文档 {len(index.documents)} 个，段落 {len(index.passages)} 个，平均 {sum(lengths) // len(lengths)} 字，最长 {max(lengths)} 字")
+    click.echo(f"常见问法 {len(index.question_vectors)} 条，用于 {sum(bool(p.questions) for p in index.passages)} 个段落")
     for kind, count in sorted(kinds.items()):
         click.echo(f"  {kind}：{count} 段")
 

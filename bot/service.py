@@ -72,6 +72,7 @@ class KnowledgeService:
             "bm25_weight": self.settings.bm25_weight,
             "issuer_boost": self.settings.issuer_boost,
             "heading_weight": self.settings.heading_weight,
+            "question_margin": self.settings.question_margin,
             "query_terms": load_query_terms(self.settings.knowledge_dir / QUERY_TERMS_FILE),
         }
 

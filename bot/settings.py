@@ -53,6 +53,8 @@ class Settings:
     # answerable ones; 0.896 (96%) also keeps 「住房公积金提取要多久」 (0.8960) unanswered. With the
     # top-ranked passage's cosine, 0.888 answered only 92% (held-out set 86%, now 92%).
     answer_threshold: float = 0.896
+    # How much less a common phrasing's cosine counts than the text's (bot.knowledge.retriever).
+    question_margin: float = 0.03
     top_k: int = 5
 
     @property
@@ -76,4 +78,5 @@ class Settings:
             issuer_boost=_env_float("GOVBOT_ISSUER_BOOST", defaults.issuer_boost),
             heading_weight=_env_float("GOVBOT_HEADING_WEIGHT", defaults.heading_weight),
             answer_threshold=_env_float("GOVBOT_ANSWER_THRESHOLD", defaults.answer_threshold),
+            question_margin=_env_float("GOVBOT_QUESTION_MARGIN", defaults.question_margin),
         )

@@ -29,6 +29,10 @@ class CountingEmbedder:
         self.embedded += len(texts)
         return self._embedder.embed_passages(texts, show_progress=show_progress)
 
+    def embed_questions(self, texts, show_progress=False):
+        self.embedded += len(texts)
+        return self._embedder.embed_questions(texts, show_progress=show_progress)
+
 
 def test_unchanged_knowledge_loads_without_embedding(embedder, knowledge_copy, tmp_path):
     counting = CountingEmbedder(embedder)

