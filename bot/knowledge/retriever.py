@@ -51,9 +51,9 @@ ARTICLE_BOOST = 0.2
 # A passage's cosine is at least that of its closest common phrasing (bot.knowledge.questions) less
 # this margin: two questions are closer to each other than a question is to its answer, so a
 # phrasing's cosine is worth less than the text's. Dev set (135 questions, phrasings written by
-# people who never saw it or the held-out set): margin 0 sends questions to any passage with
-# phrasings (unanswerable rejected 63%); 0.02 → Hit@1 0.911, rejected 73%; 0.03 → 0.904, 83%;
-# 0.04 → 0.896, 83%.
+# people who never saw it or the held-out set; OWN_TEXT_SHARE 0): margin 0 sends questions to any
+# passage with phrasings (unanswerable rejected 63%); 0.02 → Hit@1 0.911, rejected 73%; 0.03 →
+# 0.904, 83%; 0.04 → 0.896, 83%.
 QUESTION_MARGIN = 0.03
 # The passages of one long section share its phrasings, so part of the score stays the passage's
 # own cosine and decides among them (dev Hit@1 0.904 → 0.911; held-out unchanged).
@@ -262,8 +262,12 @@ class Retriever:
         if named:
             sparse = sparse + self.issuer_boost * np.isin(self._issuers, list(named))
         front_runners = np.argsort(-sparse)[: self.candidates] if sparse.any() else np.array([], dtype=np.int64)
-        # Phrasings are few and held in process, also when passages are in a vector store.
-        dense = self.with_phrasings(self.dense_scores(query_vector, named, front_runners), self.asked_scores(query_vector))
+        # Phrasings are few and held in process, also when passages are in a vector store; the
+        # passages of the closest phrasings are front-runners too, so a store scores their text.
+        asked = self.asked_scores(query_vector)
+        if (asked > -1.0).any():
+            front_runners = np.union1d(front_runners, np.argsort(-asked)[: self.candidates])
+        dense = self.with_phrasings(self.dense_scores(query_vector, named, front_runners), asked)
         scores = dense + sparse
 
         order = np.argsort(-scores)[:top_k]
