@@ -184,7 +184,8 @@ def kb_stats() -> None:
     click.echo(f"索引：{stats['key']}（构建于 {index.manifest.get('built_at', '?')}）")
     click.echo(f"嵌入模型：{index.manifest.get('embedder')}")
     click.echo(f"文档 {len(index.documents)} 个，段落 {len(index.passages)} 个，平均 {sum(lengths) // len(lengths)} 字，最长 {max(lengths)} 字")
-    click.echo(f"常见问法 {len(index.question_vectors)} 条，用于 {sum(bool(p.questions) for p in index.passages)} 个段落")
+    phrasings = {(p.doc_id, q) for p in index.passages for q in p.questions}
+    click.echo(f"常见问法 {len(phrasings)} 条，用于 {sum(bool(p.questions) for p in index.passages)} 个段落")
     for kind, count in sorted(kinds.items()):
         click.echo(f"  {kind}：{count} 段")
 

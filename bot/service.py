@@ -81,12 +81,9 @@ class KnowledgeService:
         return Retriever(index, self.embedder, aliases, **self._retriever_options())
 
     def _use(self, index: KnowledgeIndex) -> None:
-        # The desk first: its item recogniser adds the items' names to jieba's (global) dictionary,
-        # so the retriever's heading and title words are cut as every later question is, on the
-        # first load and on every reload alike.
+        retriever = self._new_retriever(index, load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml"))
         catalogue = load_service_catalogue(self.settings.knowledge_dir)
         desk = ServiceItemDesk(catalogue) if catalogue and catalogue.items else None
-        retriever = self._new_retriever(index, load_issuer_aliases(self.settings.knowledge_dir / "issuers.yml"))
         with self._lock:
             self._retriever, self._desk = retriever, desk
 

@@ -119,11 +119,31 @@ def _load_domain_dictionary() -> None:
         _jieba_ready = True
 
 
+_search_jieba: jieba.Tokenizer | None = None
+
+
+def _search_tokenizer() -> jieba.Tokenizer:
+    """jieba for keyword search: its own instance with the domain dictionary only.
+
+    jieba's global dictionary grows at run time (the service-item recogniser adds every item name),
+    so cutting passages and questions with it would depend on what the process had loaded when: the
+    index is tokenised by `govbot kb build`, questions by the action server.
+    """
+    global _search_jieba
+    with _jieba_lock:
+        if _search_jieba is None:
+            jieba.setLogLevel(60)
+            tokenizer = jieba.Tokenizer()
+            for path in sorted(Path(JIEBA_DICT_DIR).glob("*.txt")):
+                tokenizer.load_userdict(str(path))
+            _search_jieba = tokenizer
+        return _search_jieba
+
+
 def tokenize(text: str) -> list[str]:
     """Search-oriented jieba tokens without stop words or punctuation, for BM25."""
-    _load_domain_dictionary()
     tokens = []
-    for token in jieba.cut_for_search(normalize(text).lower()):
+    for token in _search_tokenizer().cut_for_search(normalize(text).lower()):
         token = token.strip()
         if not token or token in _STOPWORDS:
             continue

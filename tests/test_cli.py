@@ -46,3 +46,33 @@ def test_ask_prints_answer_and_citation(knowledge_service):
     result = run("ask", "上海市商务委2020年对政务新媒体提了什么要求")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("来源：《2020年上海市商务委员会政务公开工作要点》")
+
+
+def test_kb_sections_names_a_documents_sections_as_questions_yml_does(knowledge_service):
+    import yaml
+
+    written = yaml.safe_load((ROOT / "knowledge" / "questions.yml").read_text(encoding="utf-8"))["info-processing-fee-2020"]
+    result = run("kb", "sections", "info-processing-fee-2020")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1] for line in result.stdout.splitlines() if "\t" in line}
+    assert set(rows) == set(written)
+    assert rows["二、收费标准怎么计算 / （二）按件计收"] == f"常见问法 {len(written['二、收费标准怎么计算 / （二）按件计收'])} 条"
+    missing = run("kb", "sections", "no-such-document")
+    assert missing.returncode != 0 and "没有编号为 no-such-document 的文档" in missing.stdout + missing.stderr
+
+
+def test_kb_build_names_phrasings_whose_section_does_not_exist(knowledge_service, tmp_path):
+    import os
+    import shutil
+
+    knowledge, cache = tmp_path / "knowledge", tmp_path / "cache"
+    shutil.copytree(ROOT / "knowledge", knowledge)
+    shutil.copytree(knowledge_service.settings.index_dir, cache / "index")  # vectors reused: no re-embedding
+    (cache / "models").symlink_to(knowledge_service.settings.models_dir)
+    with open(knowledge / "questions.yml", "a", encoding="utf-8") as fh:
+        fh.write("\nfaq-001:\n  第九十九条: [条例有第九十九条吗]\n")
+    env = os.environ | {"GOVBOT_KNOWLEDGE_DIR": str(knowledge), "GOVBOT_CACHE_DIR": str(cache)}
+    result = subprocess.run([GOVBOT, "kb", "build", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "索引已更新" in result.stdout and "新嵌入 0 个" in result.stdout
+    assert "faq-001 / 第九十九条”没有对应的段落" in result.stderr

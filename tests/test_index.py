@@ -18,19 +18,23 @@ def knowledge_copy(tmp_path):
 
 class CountingEmbedder:
     """The real embedder, counting how many texts it is asked to embed (two per passage: with and
-    without its title and headings, see bot.knowledge.index.passage_vectors)."""
+    without its title and headings, see bot.knowledge.index.passage_vectors; one per phrasing)."""
 
     def __init__(self, embedder):
         self._embedder = embedder
         self.identity = embedder.identity
-        self.embedded = 0
+        self.passages = self.questions = 0
+
+    @property
+    def embedded(self) -> int:
+        return self.passages + self.questions
 
     def embed_passages(self, texts, show_progress=False):
-        self.embedded += len(texts)
+        self.passages += len(texts)
         return self._embedder.embed_passages(texts, show_progress=show_progress)
 
     def embed_questions(self, texts, show_progress=False):
-        self.embedded += len(texts)
+        self.questions += len(texts)
         return self._embedder.embed_questions(texts, show_progress=show_progress)
 
 

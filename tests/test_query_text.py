@@ -57,3 +57,18 @@ def test_queries_are_simplified_and_width_normalised():
     assert normalize_query("  條例第３３條　要多久？ ") == "条例第33条 要多久?"
     assert normalize_query("上海市商务委") == "上海市商务委"  # simplified text is left alone
     assert simplify("") == ""
+
+
+def test_keyword_search_cuts_text_the_same_whatever_else_jieba_has_learned():
+    """The item recogniser adds every item name to jieba's global dictionary at run time; the index
+    (tokenised by `govbot kb build`) and the questions (by the action server) must still be cut alike."""
+    from bot.item_recognizer import ItemRecognizer
+    from bot.knowledge.sources import load_service_catalogue
+    from bot.text import tokenize
+    from tests.conftest import ROOT
+
+    question = "单用途商业预付卡发卡企业备案要多久"
+    before = tokenize(question)
+    ItemRecognizer(load_service_catalogue(ROOT / "knowledge"))  # the global dictionary now knows the name
+    assert tokenize(question) == before
+    assert "单用途商业预付卡发卡企业备案" not in before

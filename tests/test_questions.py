@@ -14,6 +14,7 @@ from bot.knowledge.retriever import Retriever
 from bot.knowledge.chunking import split_document
 from bot.knowledge.sources import load_knowledge
 from tests.conftest import ROOT
+from tests.test_index import CountingEmbedder
 
 GUIDE_LIKE = Document(
     id="guide",
@@ -41,7 +42,7 @@ def test_sections_are_named_by_article_heading_path_last_heading_or_opening():
     assert unmatched == ["五、没有这一部分"]
 
 
-def test_questions_file_errors_name_the_file_and_the_place(tmp_path):
+def test_questions_file_errors_name_the_file_and_the_place(tmp_path, caplog):
     path = tmp_path / QUESTIONS_FILE
     path.write_text("guide: [不是映射]\n", encoding="utf-8")
     with pytest.raises(DocumentError, match="guide"):
@@ -52,11 +53,15 @@ def test_questions_file_errors_name_the_file_and_the_place(tmp_path):
     path.write_text("guide:\n  开头: [\n", encoding="utf-8")
     with pytest.raises(DocumentError, match="格式有误"):
         load_questions(path)
+    path.write_text("guide:\n  开头: [问一]\nother:\n  开头: [问二]\nguide:\n  全文: [问三]\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match="“guide”出现了两次"):
+        load_questions(path)  # YAML alone would keep only the second guide: and lose 问一
     path.write_text("guide:\n  开头: ['  要  多久 ', 要 多久, '']\n", encoding="utf-8")
     assert load_questions(path) == {"guide": {"开头": ("要 多久",)}}  # spaces tidied, repeats dropped
     assert load_questions(tmp_path / "missing.yml") == {}
-    with pytest.raises(DocumentError, match="不在知识库中：nosuchdoc"):
-        with_questions([GUIDE_LIKE], {"nosuchdoc": {"开头": ("问",)}})
+    # A removed document's phrasings are left out with a warning; the index can still be rebuilt.
+    assert with_questions([GUIDE_LIKE], {"nosuchdoc": {"开头": ("问",)}}) == [GUIDE_LIKE]
+    assert "nosuchdoc" in caplog.text
 
 
 def test_project_phrasings_all_name_real_sections():
@@ -77,20 +82,6 @@ def _copy_knowledge(tmp_path):
     target = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", target)
     return target
-
-
-class CountingEmbedder:
-    def __init__(self, embedder):
-        self._embedder, self.identity = embedder, embedder.identity
-        self.passages = self.questions = 0
-
-    def embed_passages(self, texts, show_progress=False):
-        self.passages += len(texts)
-        return self._embedder.embed_passages(texts, show_progress=show_progress)
-
-    def embed_questions(self, texts, show_progress=False):
-        self.questions += len(texts)
-        return self._embedder.embed_questions(texts, show_progress=show_progress)
 
 
 def test_editing_one_phrasing_embeds_only_that_phrasing_and_it_is_found(knowledge_service, embedder, tmp_path):

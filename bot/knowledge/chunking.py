@@ -15,7 +15,7 @@ from bot.text import split_sentences
 
 MAX_CHARS = 600
 # Bump when the splitting rules change, so existing indexes are rebuilt.
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 _NUM = "一二三四五六七八九十百零"
 

@@ -18,6 +18,7 @@ questions are never quoted. An FAQ entry's question and variants are its questio
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,9 +27,27 @@ import yaml
 from bot.knowledge.chunking import Passage
 from bot.knowledge.documents import WHOLE_DOCUMENT, Document, DocumentError
 
+log = logging.getLogger(__name__)
+
 QUESTIONS_FILE = "questions.yml"
 OPENING = "开头"  # the text before a document's first heading
 MAX_QUESTION_CHARS = 100
+
+
+class _NoRepeatsLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys; a document or section written twice would silently
+    lose the first list, so it is an error here."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"“{key}”出现了两次，请合并为一处", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_questions(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -37,7 +56,7 @@ def load_questions(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoRepeatsLoader) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DocumentError(f"常见问法文件 {path} 格式有误：{exc}") from exc
     if not isinstance(data, dict):
@@ -61,12 +80,13 @@ def load_questions(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 def with_questions(documents: list[Document], questions: dict[str, dict[str, tuple[str, ...]]]) -> list[Document]:
-    """The documents with their sections' questions; a document id not in the knowledge base is an
-    error naming it, so a typo does not silently drop a staff member's work."""
+    """The documents with their sections' questions. Phrasings for a document that is not in the
+    knowledge base (removed, or a typo in its id) are left out with a warning naming it: removing a
+    document must not stop the index from being rebuilt."""
     known = {d.id for d in documents}
     unknown = sorted(set(questions) - known)
     if unknown:
-        raise DocumentError(f"常见问法文件 {QUESTIONS_FILE} 提到的文档不在知识库中：{', '.join(unknown[:5])}")
+        log.warning("%s: phrasings for documents not in the knowledge base, not used: %s", QUESTIONS_FILE, ", ".join(unknown))
     return [
         replace(doc, questions=doc.questions + tuple(questions[doc.id].items())) if doc.id in questions else doc
         for doc in documents
