@@ -42,6 +42,8 @@ class _NoRepeatsLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                continue  # a list or mapping as a key: SafeLoader reports it below
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"“{key}”出现了两次，请合并为一处", key_node.start_mark
