@@ -113,10 +113,14 @@ def _load_domain_dictionary() -> None:
     with _jieba_lock:
         if _jieba_ready:
             return
-        jieba.setLogLevel(60)
-        for path in sorted(Path(JIEBA_DICT_DIR).glob("*.txt")):
-            jieba.load_userdict(str(path))
+        _add_domain_words(jieba.dt)  # jieba's global tokenizer
         _jieba_ready = True
+
+
+def _add_domain_words(tokenizer: jieba.Tokenizer) -> None:
+    jieba.setLogLevel(60)
+    for path in sorted(Path(JIEBA_DICT_DIR).glob("*.txt")):
+        tokenizer.load_userdict(str(path))
 
 
 _search_jieba: jieba.Tokenizer | None = None
@@ -132,10 +136,8 @@ def _search_tokenizer() -> jieba.Tokenizer:
     global _search_jieba
     with _jieba_lock:
         if _search_jieba is None:
-            jieba.setLogLevel(60)
             tokenizer = jieba.Tokenizer()
-            for path in sorted(Path(JIEBA_DICT_DIR).glob("*.txt")):
-                tokenizer.load_userdict(str(path))
+            _add_domain_words(tokenizer)
             _search_jieba = tokenizer
         return _search_jieba
 

@@ -19,10 +19,13 @@ questions are never quoted. An FAQ entry's question and variants are its questio
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import YAMLError
 
 from bot.knowledge.chunking import Passage
 from bot.knowledge.documents import WHOLE_DOCUMENT, Document, DocumentError
@@ -34,32 +37,20 @@ OPENING = "开头"  # the text before a document's first heading
 MAX_QUESTION_CHARS = 100
 
 
-class _NoRepeatsLoader(yaml.SafeLoader):
-    """YAML keeps the last of two equal keys; a document or section written twice would silently
-    lose the first list, so it is an error here."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                continue  # a list or mapping as a key: SafeLoader reports it below
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"“{key}”出现了两次，请合并为一处", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_questions(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     """{document id: {section key: questions}} from knowledge/questions.yml ({} when absent)."""
     path = Path(path)
     if not path.exists():
         return {}
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoRepeatsLoader) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        # ruamel.yaml refuses a key written twice, where PyYAML keeps the last one and a document or
+        # section written twice would silently lose its first list.
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
+    except DuplicateKeyError as exc:
+        repeated = re.search(r'duplicate key "(.*?)"', str(exc.problem))
+        name = repeated.group(1) if repeated else str(exc.problem)
+        raise DocumentError(f"常见问法文件 {path} 中“{name}”出现了两次，请合并为一处") from exc
+    except (YAMLError, UnicodeDecodeError) as exc:
         raise DocumentError(f"常见问法文件 {path} 格式有误：{exc}") from exc
     if not isinstance(data, dict):
         raise DocumentError(f"常见问法文件 {path} 应为“文档编号 → 段落 → 问法列表”的映射")
