@@ -560,16 +560,51 @@ def test_extension_adds_twenty_working_days_to_the_deadline():
     assert calendar.add_working_days(dt.date(2025, 11, 4), 20) == dt.date(2025, 12, 2)
 
 
-def test_beyond_the_calendar_data_weekends_only_with_one_warning_per_year(caplog):
+def test_deadlines_across_the_2026_2027_boundary():
+    calendar = WorkingDayCalendar()
+    assert dt.date(2027, 1, 1).weekday() == 4 and not calendar.is_workday(dt.date(2027, 1, 1))  # 元旦, a Friday
+    # Received Sun 2026-12-06: 19 working days in December, 元旦 skipped, day 20 is Mon 2027-01-04.
+    assert calendar.add_working_days(dt.date(2026, 12, 6), 20) == dt.date(2027, 1, 4)
+    # Extension: 20 more working days from 01-04 end on Mon 02-01, before 春节.
+    assert calendar.add_working_days(dt.date(2027, 1, 4), 20) == dt.date(2027, 2, 1)
+    assert calendar.add_working_days(dt.date(2026, 12, 31), 1) == dt.date(2027, 1, 4)
+    # Received Mon 12-28: 12-29..12-31 are days 1-3, day 20 is Tue 2027-01-26.
+    assert calendar.add_working_days(dt.date(2026, 12, 28), 20) == dt.date(2027, 1, 26)
+    # Its extension crosses 春节: 01-27..02-04 are 7, 02-05 and 02-08..02-10 are off, day 20 is Mon 03-01.
+    assert calendar.add_working_days(dt.date(2027, 1, 26), 20) == dt.date(2027, 3, 1)
+
+
+def test_deadlines_over_the_2027_spring_festival():
+    calendar = WorkingDayCalendar()
+    # 春节 2027 is Sat 02-06: 除夕 Fri 02-05 and 初一..初三 02-06..02-08 are holidays, and the two
+    # falling on the weekend are made up on Tue 02-09 and Wed 02-10 (补假).
+    off = [dt.date(2027, 2, d) for d in (5, 8, 9, 10)]
+    assert not any(calendar.is_workday(day) for day in off)
+    assert calendar.is_workday(dt.date(2027, 2, 4)) and calendar.is_workday(dt.date(2027, 2, 11))
+    # Received Thu 02-04: 02-11 is day 1; day 20 is Wed 03-10.
+    assert calendar.add_working_days(dt.date(2027, 2, 4), 20) == dt.date(2027, 3, 10)
+    # The other 2027 statutory days are known too: 清明 Mon 04-05, 劳动节 05-03/05-04 (补假),
+    # 端午 Wed 06-09, 中秋 Wed 09-15, 国庆 10-01 and 10-04/10-05 (补假).
+    for day in ("2027-04-05", "2027-05-03", "2027-05-04", "2027-06-09", "2027-09-15", "2027-10-01", "2027-10-04", "2027-10-05"):
+        assert not calendar.is_workday(dt.date.fromisoformat(day)), day
+
+
+def test_unpublished_years_warn_once_that_adjusted_working_days_may_be_missing(caplog):
     caplog.set_level(logging.WARNING, logger="bot.case_service.deadlines")
     calendar = WorkingDayCalendar()
-    assert dt.date(2027, 1, 1).weekday() == 4  # a Friday: counted, as no 2027 holidays are known
-    assert calendar.add_working_days(dt.date(2026, 12, 31), 3) == dt.date(2027, 1, 5)
-    assert calendar.add_working_days(dt.date(2027, 3, 5), 20) == dt.date(2027, 4, 2)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "2027" in warnings[0].getMessage()
+    calendar.add_working_days(dt.date(2026, 2, 12), 20)
+    assert not caplog.records  # 2026's notice is published: no warning
+    calendar.add_working_days(dt.date(2026, 12, 6), 20)
+    calendar.add_working_days(dt.date(2027, 2, 4), 20)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "2027" in warnings[0] and "调休" in warnings[0]
     calendar.add_working_days(dt.date(2028, 1, 3), 2)
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    # An agency that lists the year's adjusted working days has filled the gap: no warning.
+    caplog.clear()
+    listed = WorkingDayCalendar(extra_workdays=frozenset({dt.date(2027, 2, 20)}))
+    assert listed.add_working_days(dt.date(2027, 2, 4), 20) == dt.date(2027, 3, 9)
+    assert not caplog.records
 
 
 def test_agency_override_file(tmp_path, monkeypatch, caplog):
@@ -578,8 +613,14 @@ def test_agency_override_file(tmp_path, monkeypatch, caplog):
     calendar = WorkingDayCalendar.from_file(path)
     # 2027: New Year's Day off and Saturday 01-02 worked, as the agency says.
     assert calendar.add_working_days(dt.date(2026, 12, 31), 2) == dt.date(2027, 1, 4)
-    # Overrides beat chinese_calendar too: a local holiday on 2025-10-09 moves the deadline a day.
+    # Overrides beat the national calendar too: a local holiday on 2025-10-09 moves the deadline a day.
     assert calendar.add_working_days(dt.date(2025, 9, 30), 20) == dt.date(2025, 11, 5)
+    # ... and a national holiday the agency works on counts: 02-08 (春节) becomes day 1, 03-09 day 20.
+    path.write_text("holidays: [2027-01-04]\nworkdays: [2027-02-08]\n", encoding="utf-8")
+    calendar = WorkingDayCalendar.from_file(path)
+    assert not calendar.is_workday(dt.date(2027, 1, 4))  # a Monday, off by the agency's file
+    assert calendar.add_working_days(dt.date(2026, 12, 31), 1) == dt.date(2027, 1, 5)
+    assert calendar.add_working_days(dt.date(2027, 2, 4), 20) == dt.date(2027, 3, 9)
 
     monkeypatch.setenv("GOVBOT_CASE_CALENDAR", str(path))
     assert CaseServiceConfig.from_env().calendar_path == path
@@ -599,6 +640,32 @@ async def test_the_service_uses_the_override_file(sqlite_url, tmp_path):
     async with service(sqlite_url, calendar_path=path) as client:
         _, case, _ = await client.create(disclosure())
         assert case["deadline"] == "2025-11-05"
+
+
+@asynctest
+async def test_applications_received_in_december_2026_get_2027_deadlines(sqlite_url):
+    clock = Clock(dt.datetime(2026, 12, 6, 10, tzinfo=SHANGHAI))
+    async with service(sqlite_url, clock=clock) as client:
+        _, first, _ = await client.create(disclosure())
+        assert first["deadline"] == "2027-01-04"  # not 01-01: 元旦 is no working day
+        clock.set(2026, 12, 20)
+        status, case, _ = await client.transition(first["tracking_number"], "extend", note="需协调其他部门")
+        assert status == 200 and case["deadline"] == "2027-02-01"
+
+        clock.set(2026, 12, 6)
+        _, second, _ = await client.create(disclosure())
+        clock.set(2026, 12, 10)
+        await client.transition(second["tracking_number"], "request_correction", note="请补充所需信息的文号")
+        # The corrected application arrives Wed 2027-01-20: 20 working days afresh, over 春节.
+        clock.set(2027, 1, 20)
+        status, case, _ = await client.transition(second["tracking_number"], "receive_correction")
+        assert status == 200 and case["deadline"] == "2027-02-23" and case["clock_started_on"] == "2027-01-20"
+        status, case, _ = await client.transition(second["tracking_number"], "extend")
+        assert status == 200 and case["deadline"] == "2027-03-23"
+
+        clock.set(2026, 12, 28)
+        _, third, _ = await client.create(disclosure())
+        assert third["deadline"] == "2027-01-26"
 
 
 # ---------------------------------------------------------------- the real command

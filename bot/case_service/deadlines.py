@@ -5,10 +5,13 @@ Art. 33: a disclosure application is answered within 20 working days from the da
 the applicant to correct the application (补正) stops the clock; it restarts, in full, from the day
 the corrected application is received.
 
-Working days come from the `chinesecalendar` package (State Council holiday notices, including
-adjusted working weekends 调休). Its data ends at some year; beyond that we count weekends only and
-warn once per year, because a deadline that is a few days early is safer than no deadline. An agency
-can override single days with a YAML file {holidays: [YYYY-MM-DD, ...], workdays: [...]}.
+Working days come from the `holidays` package's China calendar. It computes the statutory
+holidays of 《全国年节及纪念日放假办法》 for any year (元旦, the lunar 春节/清明/端午/中秋, 劳动节, 国庆节,
+with 补假 on weekdays for holidays falling on a weekend), and adds the State Council's yearly notice
+(extra days off and the adjusted working weekends 调休) for the years it has been published. For a
+later year the computed holidays still count, but the 调休 days are unknown: we warn once per year
+unless the agency has listed that year's working days itself. An agency can override single days
+with a YAML file {holidays: [YYYY-MM-DD, ...], workdays: [...]}; its entries beat everything else.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import chinese_calendar
+import holidays
 import yaml
+from holidays.countries.china import ChinaStaticHolidays
 
 logger = logging.getLogger(__name__)
+
+# Years whose State Council holiday notice (with its 调休 working weekends) the package knows.
+PUBLISHED_YEARS = frozenset(ChinaStaticHolidays.special_public_holidays)
 
 
 class CalendarConfigError(ValueError):
@@ -50,12 +57,14 @@ def _parse_days(raw: object, key: str, source: Path) -> frozenset[dt.date]:
 
 @dataclass
 class WorkingDayCalendar:
-    """Decides whether a date is a working day: agency overrides, then chinese_calendar, then weekends."""
+    """Decides whether a date is a working day: agency overrides, then the national calendar."""
 
     extra_holidays: frozenset[dt.date] = frozenset()
     extra_workdays: frozenset[dt.date] = frozenset()
     _warned_years: set[int] = field(default_factory=set, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Fills in a year's holidays on first use; guarded by _lock, as filling in is not thread-safe.
+    _national: holidays.HolidayBase = field(default_factory=holidays.China, init=False, repr=False)
 
     def __post_init__(self) -> None:
         both = self.extra_holidays & self.extra_workdays
@@ -89,21 +98,25 @@ class WorkingDayCalendar:
             return False
         if day in self.extra_workdays:
             return True
-        try:
-            return chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            self._warn_fallback(day.year)
-            return day.weekday() < 5
+        if day.year not in PUBLISHED_YEARS:
+            self._warn_unpublished(day.year)
+        with self._lock:
+            return self._national.is_working_day(day)
 
-    def _warn_fallback(self, year: int) -> None:
+    def _warn_unpublished(self, year: int) -> None:
+        """Say once per year that 调休 days may be missing, unless the agency listed that year's."""
         with self._lock:
             if year in self._warned_years:
                 return
             self._warned_years.add(year)
+        if any(day.year == year for day in self.extra_workdays):
+            return
         logger.warning(
-            "chinese_calendar has no holiday data for %d: counting weekends only for that year; "
-            "upgrade chinesecalendar or list the year's holidays in GOVBOT_CASE_CALENDAR",
+            "no State Council holiday notice for %d in holidays %s: counting the statutory holidays "
+            "computed from the calendar, but adjusted working weekends (调休) may be missing; upgrade "
+            "holidays or list the year's working days in GOVBOT_CASE_CALENDAR",
             year,
+            holidays.__version__,
         )
 
     def add_working_days(self, start: dt.date, days: int) -> dt.date:
