@@ -22,7 +22,7 @@ WEB_BUNDLE := web/dist/govbot-widget.js
 WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup venv model index train validate run shell test clean distclean web browser bench
+.PHONY: help setup venv model index train validate run shell test clean distclean web browser fonts bench
 
 help:
 	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
@@ -86,8 +86,14 @@ $(WEB_BUNDLE): $(WEB_STAMP) $(WEB_SRC)
 web: $(WEB_BUNDLE)
 
 # Headless Chromium for the widget and kiosk tests, from Debian (Playwright never downloads a browser).
-browser:
-	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver fonts-wqy-microhei; }
+browser: fonts
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }
+
+# A Chinese font for the analytics charts and the browser screenshots, whether or not Chromium was
+# already there: installed whenever the charts find none (bot.analytics.report.cjk_font).
+fonts: venv
+	@$(BIN)/python -c "from bot.analytics.report import cjk_font; raise SystemExit(cjk_font() is None)" \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y fontconfig fonts-wqy-microhei; }
 
 clean:
 	rm -rf models results .pytest_cache tests/artifacts web/dist

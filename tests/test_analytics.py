@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import uuid
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -264,21 +265,46 @@ def test_database_url_read_from_endpoints(tmp_path, monkeypatch):
     assert url_from_endpoints(parts) == "postgresql://bot@localhost:5432/rasa"
 
 
-def test_charts_are_labelled_in_chinese_where_a_cjk_font_is_installed(tmp_path):
+def missing_glyphs(draw) -> list[str]:
+    """matplotlib's warnings about characters its font cannot draw (each would be an empty box)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        draw()
+    return [str(w.message) for w in caught if "missing from" in str(w.message)]
+
+
+def test_charts_are_labelled_in_chinese_with_the_cjk_font_setup_installs(tmp_path):
+    """`make test` installs a Chinese font (`make fonts`); the charts find it and draw every character."""
     from collections import Counter
 
-    from bot.analytics.metrics import Period, Stats
-    from bot.analytics.report import charts, cjk_font
+    import matplotlib
 
-    wqy = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # installed with Chromium by `make browser`
-    if not wqy.exists():
-        pytest.skip("no CJK font on this machine: charts are labelled in English")
-    assert cjk_font() == "WenQuanYi Micro Hei"
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bot.analytics.metrics import Period, Stats
+    from bot.analytics.report import CHART_LABELS, CJK_FONTS, charts, cjk_font
+
+    font = cjk_font()
+    assert font in CJK_FONTS, "the charts find no Chinese font: `make fonts` installs fonts-wqy-microhei"
     stats = Stats(period=Period(date(2026, 11, 2), date(2026, 11, 2)))
     stats.per_day = {date(2026, 11, 2): {"conversations": 1, "user_messages": 2, "bot_messages": 2}}
     stats.intents = Counter({"ask_knowledge": 2})
-    files = charts(stats, tmp_path)
+    stats.feedback_per_day = {date(2026, 11, 2): {"helpful": 1}}
+    files = {}
+    assert missing_glyphs(lambda: files.update(charts(stats, tmp_path))) == []
+    assert set(files) >= {"daily", "intents", "feedback"}
     assert all((tmp_path / name).stat().st_size > 1000 for name in files.values())
+
+    # The check above can fail: the same Chinese title in a font without Chinese is reported.
+    def without_cjk_font():
+        with plt.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
+            fig, ax = plt.subplots()
+            ax.set_title(CHART_LABELS["zh"]["daily"])
+            fig.savefig(tmp_path / "boxes.png")
+            plt.close(fig)
+
+    assert missing_glyphs(without_cjk_font)
 
 
 def test_failed_turns_are_counted_apart_from_unanswered_questions(tmp_path):

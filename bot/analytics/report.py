@@ -185,10 +185,29 @@ CHART_LABELS = {
 
 
 def cjk_font() -> str | None:
-    """The first installed font of CJK_FONTS; None where the machine has none (charts fall back to English)."""
+    """The first installed font of CJK_FONTS; None where the machine has none (charts fall back to English).
+
+    matplotlib keeps the font list it built on first use (~/.cache/matplotlib): a font installed
+    since (`make fonts`) is found by looking at the system's fonts again when the list has none.
+    """
     from matplotlib import font_manager
 
-    installed = {font.name for font in font_manager.fontManager.ttflist}
+    manager = font_manager.fontManager
+    found = _first_cjk(manager)
+    if found is None:
+        known = {font.fname for font in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+                    continue
+        found = _first_cjk(manager)
+    return found
+
+
+def _first_cjk(manager) -> str | None:
+    installed = {font.name for font in manager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 
 
