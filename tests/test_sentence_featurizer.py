@@ -166,7 +166,7 @@ def test_a_tiny_nlu_model_trains_with_the_featurizer_and_parses(tmp_path, monkey
         "pipeline": [
             {"name": "JiebaTokenizer", "dictionary_path": str(ROOT / "data" / "jieba")},
             {"name": COMPONENT},
-            {"name": "DIETClassifier", "epochs": 30, "random_seed": 1, "constrain_similarities": True,
+            {"name": "DIETClassifier", "epochs": 60, "random_seed": 1, "constrain_similarities": True,
              "number_of_transformer_layers": 1, "transformer_size": 64},
         ],
     }
