@@ -1,4 +1,4 @@
-"""The reference case service over real HTTP, on SQLite and (when reachable) PostgreSQL.
+"""The reference case service over real HTTP, on SQLite and the shared PostgreSQL.
 
 Async tests run through asyncio.run in plain sync tests, so no pytest plugin is needed. The app is
 served by aiohttp's TestServer on a free loopback port and called with a real ClientSession; one
@@ -33,6 +33,7 @@ from bot.case_service.app import ROUTES, STORE_KEY, create_app
 from bot.case_service.config import CaseServiceConfig
 from bot.case_service.deadlines import CalendarConfigError, WorkingDayCalendar
 from bot.case_service.openapi import openapi_document
+from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -71,21 +72,6 @@ class Clock:
 
 # ---------------------------------------------------------------- databases
 
-@functools.lru_cache(maxsize=1)
-def _postgres() -> tuple[str | None, str]:
-    """The first role that can log in to the local test database, or None and why not."""
-    import psycopg2
-
-    errors = []
-    for user in ("postgres", "root"):
-        try:
-            psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="test", connect_timeout=3).close()
-            return user, ""
-        except psycopg2.Error as exc:
-            errors.append(f"{user}: {str(exc).strip()}")
-    return None, "; ".join(errors)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
@@ -93,9 +79,7 @@ def database_url(request, tmp_path):
         return
     import psycopg2
 
-    user, why = _postgres()
-    if user is None:
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432/test as postgres or root ({why})")
+    user = require_postgres()
     # A schema of its own per test, so parallel runs never share tables.
     schema = f"case_test_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="test")

@@ -35,6 +35,7 @@ from bot.outbox import (
     derive_idempotency_key,
     new_idempotency_key,
 )
+from tests.conftest import service_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_TOKEN = "bot-token-" + uuid.uuid4().hex
@@ -492,7 +493,7 @@ def pg_table():
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}")
+        service_missing(f"PostgreSQL at {PG_URL}", type(exc).__name__)
     finally:
         engine.dispose()
     name = f"outbox_test_{uuid.uuid4().hex[:10]}"

@@ -1,7 +1,7 @@
 """Full ID numbers and phone numbers never reach the tracker store, whatever the backend.
 
 Real Rasa objects throughout: trackers, events, Rasa's InMemoryTrackerStore and SQLTrackerStore
-(SQLite in a temporary directory, and PostgreSQL on 127.0.0.1:5432 when it is reachable), Rasa's
+(SQLite in a temporary directory, and the shared PostgreSQL on 127.0.0.1:5432), Rasa's
 own factory reading an endpoints.yml, its FailSafeTrackerStore, lock store and file event broker.
 """
 
@@ -42,6 +42,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.redacting_tracker_store import RedactingTrackerStore, redact_event_dict, unredacted_start
 from bot.validation import check_id_number, redact
+from tests.conftest import require_postgres
 
 STORE_TYPE = "bot.redacting_tracker_store.RedactingTrackerStore"
 
@@ -185,28 +186,10 @@ def sqlite_path(tmp_path) -> Path:
     return tmp_path / "tracker.db"
 
 
-def postgres_user() -> str | None:
-    try:
-        import psycopg2
-    except ImportError:
-        return None
-    for user in ("postgres", "root"):
-        try:
-            psycopg2.connect(host="127.0.0.1", port=5432, dbname="test", user=user, connect_timeout=3).close()
-            return user
-        except psycopg2.Error:
-            continue
-    return None
-
-
 @pytest.fixture()
 def postgres():
     """A database of its own on the local PostgreSQL, created by Rasa through `login_db`, dropped after."""
-    user = postgres_user()
-    if user is None:
-        pytest.skip(
-            "PostgreSQL at 127.0.0.1:5432 (database test, user postgres or root, trust auth) is not reachable"
-        )
+    user = require_postgres()
     import psycopg2
 
     name = f"govbot_redact_{uuid.uuid4().hex[:12]}"

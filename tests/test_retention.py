@@ -18,10 +18,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.redacting_tracker_store import RedactingTrackerStore
 from bot.retention import PeriodicPurge, purge_tracker_store, retention_days
 from bot.tracker_db import sql_url_from_endpoints
-from tests.conftest import ROOT, VENV_BIN
+from tests.conftest import ROOT, VENV_BIN, require_postgres
 
 DAY = 86400.0
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def conversation(sender: str, *ages_in_days: float) -> DialogueStateTracker:
@@ -61,15 +60,16 @@ def sql_store(request, tmp_path):
         yield RedactingTrackerStore(tracker_store=inner), url
         inner.engine.dispose()
         return
+    user = require_postgres()
     name = f"govbot_retention_{uuid.uuid4().hex[:10]}"
     inner = SQLTrackerStore(
-        Domain.empty(), dialect="postgresql", host="127.0.0.1", port=5432, db=name, username="postgres", login_db="test"
+        Domain.empty(), dialect="postgresql", host="127.0.0.1", port=5432, db=name, username=user, login_db="test"
     )
     try:
-        yield RedactingTrackerStore(tracker_store=inner), f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield RedactingTrackerStore(tracker_store=inner), f"postgresql://{user}@127.0.0.1:5432/{name}"
     finally:
         inner.engine.dispose()
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(f"postgresql://{user}@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -107,7 +107,8 @@ def test_cli_purges_the_database_given_or_named_in_endpoints(sql_store, tmp_path
         settings = "  dialect: sqlite\n  db: ${TRACKER_DB}\n"
         database = url[len("sqlite:///"):]
     else:
-        settings = "  dialect: postgresql\n  url: 127.0.0.1\n  port: 5432\n  username: postgres\n  db: ${TRACKER_DB}\n"
+        user = sa.engine.make_url(url).username
+        settings = f"  dialect: postgresql\n  url: 127.0.0.1\n  port: 5432\n  username: {user}\n  db: ${{TRACKER_DB}}\n"
         database = url.rsplit("/", 1)[1]
     endpoints.write_text(
         "tracker_store:\n  type: bot.redacting_tracker_store.RedactingTrackerStore\n  backend: sql\n" + settings,

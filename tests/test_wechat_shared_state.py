@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 
@@ -28,31 +27,19 @@ from bot.channels.wechat_shared_state import (
     SharedWeChatState,
 )
 from bot.channels.wechat_state import PASSIVE, PUSH, OptionMemory, ReplayGuard
+from tests.conftest import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 DEAD_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 TIMEOUT = 30  # seconds any one test may take
 
 
-def redis_available() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not redis_available() and not os.environ.get("CI"), reason="Redis not reachable on 127.0.0.1:6379"
-)
-
-
 @pytest.fixture
 def prefix():
-    """A key prefix of this test's own; its keys are deleted afterwards."""
+    """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
     import redis
 
+    require_redis(REDIS_URL)
     name = f"wxtest{uuid.uuid4().hex[:10]}"
     yield name
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
