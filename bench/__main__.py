@@ -1,4 +1,5 @@
-"""`python -m bench` (`make bench`): moodbot vs this assistant; ends with the throughput-ratio line."""
+"""`python -m bench` (`make bench`): moodbot vs this assistant; ends with the two throughput-ratio lines
+(distinct questions, then the repeated ones last)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tqdm import tqdm
 
 from bench.run import Options, run, write_results
 from bench.servers import ROOT
-from bench.stats import ratio_line
+from bench.stats import DISTINCT_LABEL, headline_level, ratio_line
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -70,7 +71,10 @@ def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_le
     paths = write_results(results, out)
     click.echo((out / "results.md").read_text(encoding="utf-8"))
     click.echo("结果：" + "，".join(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in paths.values()))
-    level = 20 if 20 in levels else max(levels)
+    level = headline_level(levels)
+    # The repeated-question line stays last: scripts read the last line.
+    distinct = results["ratios_distinct"].get(str(level), {}).get("throughput", math.nan)
+    click.echo(ratio_line(distinct, level, DISTINCT_LABEL))
     click.echo(ratio_line(results["ratios"].get(str(level), {}).get("throughput", math.nan), level))
 
 

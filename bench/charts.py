@@ -38,20 +38,23 @@ def latency_chart(results: dict, path: Path) -> Path:
 
 
 def throughput_chart(results: dict, path: Path) -> Path:
-    """Messages/s and p95 latency against concurrent senders: the mixed conversation (solid) and each kind alone."""
+    """Messages/s and p95 latency against concurrent senders: the mixed conversation (solid; diamond: its
+    run with distinct questions) and each kind alone."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for bot, data in results["bots"].items():
-        series = [(f"{bot} mixed", "-", data.get("concurrent", {}))]
+        series = [(f"{bot} mixed", "-", "o", data.get("concurrent", {})),
+                  (f"{bot} mixed, distinct questions", "-", "D", data.get("concurrent_distinct", {}))]
         series += [
-            (f"{bot} {kind}", KIND_STYLES.get(kind, "--"), per_level)
+            (f"{bot} {kind}", KIND_STYLES.get(kind, "--"), "o", per_level)
             for kind, per_level in data.get("concurrent_by_kind", {}).items()
         ]
-        for label, style, per_level in series:
+        for label, style, marker, per_level in series:
             levels = sorted(int(c) for c in per_level)
             if not levels:
                 continue
             points = [per_level[str(c)] for c in levels]
-            common = dict(marker="o", markersize=3, color=COLOURS.get(bot), linestyle=style, label=label)
+            common = dict(marker=marker, markersize=3 if marker == "o" else 5, color=COLOURS.get(bot),
+                          linestyle=style, label=label)
             left.plot(levels, [p["throughput"] for p in points], **common)
             right.plot(levels, [p["p95"] for p in points], **common)
     left.set_title("Throughput")

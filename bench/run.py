@@ -21,9 +21,10 @@ import requests
 import yaml
 
 from bench import load
+from bench.questions import distinct_questions
 from bench.servers import ROOT, WORK, moodbot_model, start_govbot, start_moodbot
 from bench.load import Turn, single_turns
-from bench.stats import markdown_table, ratio, summarise, targets, targets_table
+from bench.stats import MIXED_RUNS, headline_level, markdown_table, ratio, summarise, targets, targets_table
 
 GREETINGS = {"govbot": ["您好", "你好"], "moodbot": ["hello", "hi"]}
 # The moodbot's own story: greet, unhappy (cheer-up image + question), affirm, goodbye.
@@ -63,6 +64,12 @@ SEQUENTIAL_TITLES = {
     "form": "表单内一轮（填写申请）",
     "mood": "心情（moodbot 的故事）",
 }
+
+
+def bench_texts(questions: list[str]) -> list[str]:
+    """Every other text the bench sends, so the distinct questions never repeat one of them."""
+    texts = [*questions, *service_item_questions(), *GREETINGS["govbot"], "谢谢"]
+    return texts + [text for text, _ in FORM_OPENING] + [text for text, _ in FORM_TURNS]
 
 
 def knowledge_questions(limit: int = 200) -> list[str]:
@@ -141,11 +148,16 @@ class Options:
     retrieval: bool = True
     env: dict | None = None
 
+    def mixed_levels(self) -> dict[str, tuple[int, ...]]:
+        """Per mixed run (see `stats.MIXED_RUNS`), its concurrency levels: distinct questions at the headline level."""
+        return {"concurrent": self.levels, "concurrent_distinct": (headline_level(self.levels),)}
+
     def steps(self) -> int:
         """Progress steps of `run` (for the progress bar)."""
         kinds = sum(len(k) for k in KIND_NAMES.values())
         concurrent_kinds = kinds - len(SEQUENTIAL_ONLY)
-        return self.rounds * kinds + 2 * len(self.levels) + concurrent_kinds * len(self.kind_levels) + int(self.retrieval)
+        mixed = sum(len(levels) for levels in self.mixed_levels().values())
+        return self.rounds * kinds + 2 * mixed + concurrent_kinds * len(self.kind_levels) + int(self.retrieval)
 
 
 def _loadavg() -> list[float]:
@@ -209,6 +221,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
     logs.mkdir(parents=True, exist_ok=True)
     questions = knowledge_questions()
     kinds = message_kinds(questions)
+    distinct = distinct_questions(ROOT / "knowledge", exclude=bench_texts(questions))
     results: dict = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_start": _loadavg()},
@@ -220,9 +233,11 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
             "warmup_seconds": options.warmup,
             "govbot_model": str(options.model),
             "env": options.env or {},
+            "distinct_questions": len(distinct),
         },
         "bots": {
-            bot: {"sequential": {}, "concurrent": {}, "concurrent_by_kind": {}} for bot in ("moodbot", "govbot")
+            bot: {"sequential": {}, **{key: {} for key in MIXED_RUNS}, "concurrent_by_kind": {}}
+            for bot in ("moodbot", "govbot")
         },
     }
     stacks = {}
@@ -266,15 +281,20 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
                 results["bots"][bot]["sequential"][kind] = meter.annotate(
                     ("sequential", bot, kind), _summary(kind, s, title=SEQUENTIAL_TITLES.get(kind, kind))
                 )
-        mixed = {"govbot": govbot_scripts(questions), "moodbot": [[Turn(m) for m in MOODBOT_SCRIPT]]}
-        for i, level in enumerate(options.levels):
-            order = ["moodbot", "govbot"] if i % 2 == 0 else ["govbot", "moodbot"]
-            for bot in order:
-                progress(f"并发 {bot} × {level}")
-                got = meter.measure(("mixed", bot, level), lambda: asyncio.run(
-                    load.concurrent(url[bot], mixed[bot], level, options.duration, options.warmup)))
-                results["bots"][bot]["concurrent"][str(level)] = meter.annotate(
-                    ("mixed", bot, level), _summary(f"c{level}", got, level))
+        moodbot_script = [[Turn(m) for m in MOODBOT_SCRIPT]]
+        # The same conversation twice: first with the dev questions (cached after their first
+        # round), then at the headline level with questions never asked before (the cache stays cold).
+        mixed_questions = {"concurrent": questions, "concurrent_distinct": distinct}
+        for key, levels in options.mixed_levels().items():
+            scripts = {"govbot": govbot_scripts(mixed_questions[key]), "moodbot": moodbot_script}
+            for i, level in enumerate(levels):
+                order = ["moodbot", "govbot"] if i % 2 == 0 else ["govbot", "moodbot"]
+                for bot in order:
+                    progress(f"并发 {bot} × {level}{MIXED_RUNS[key]}")
+                    got = meter.measure((key, bot, level), lambda: asyncio.run(
+                        load.concurrent(url[bot], scripts[bot], level, options.duration, options.warmup)))
+                    results["bots"][bot][key][str(level)] = meter.annotate(
+                        (key, bot, level), _summary(f"c{level}", got, level))
         for level in options.kind_levels:
             for bot, bot_kinds in kinds.items():
                 for kind, scripts in bot_kinds.items():
@@ -299,6 +319,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
         results["retrieval"] = retrieval_timing(questions)
     results["machine"]["loadavg_end"] = _loadavg()
     results["ratios"] = ratios(results)
+    results["ratios_distinct"] = ratios(results, "concurrent_distinct")
     results["targets"] = targets(results)
     return results
 
@@ -342,11 +363,12 @@ def retrieval_timing(questions: list[str]) -> dict:
     }
 
 
-def ratios(results: dict) -> dict:
+def ratios(results: dict, key: str = "concurrent") -> dict:
+    """Per level of one mixed run (`stats.MIXED_RUNS`): this assistant's throughput and p95 over the moodbot's."""
     bots = results["bots"]
     out = {}
-    for level in bots["govbot"]["concurrent"]:
-        ours, theirs = bots["govbot"]["concurrent"][level], bots["moodbot"]["concurrent"].get(level)
+    for level in bots["govbot"].get(key, {}):
+        ours, theirs = bots["govbot"][key][level], bots["moodbot"].get(key, {}).get(level)
         if theirs:
             out[level] = {
                 "throughput": ratio(ours["throughput"], theirs["throughput"]),
@@ -376,6 +398,8 @@ def markdown_report(results: dict) -> str:
         "",
         markdown_table(results),
         "混合对话：本助手每个发送者走「问候 → 两个知识问题 → 感谢」，moodbot 走它自己的「问候 → 难过 → 是 → 再见」；"
+        "知识问题取自检索开发集（前一轮问过的会再问，由查询缓存作答）；「问题不重复」一行的知识问题由 knowledge/ 的内容生成"
+        f"（共 {results.get('settings', {}).get('distinct_questions', '—')} 个，整个基准中每个只问一次）；"
         "单独的消息类型每个脚本都是新对话；表单内一轮：先以「我要申请政府信息公开」「公民」开启申请表（不计时，但算在服务器负载里），再逐轮填写姓名、证件类型、证件号码、电话、描述、形式、方式、邮箱直到汇总（每轮计时，不提交）。",
         "",
         targets_table(results.get("targets") or targets(results)),
@@ -386,13 +410,14 @@ def markdown_report(results: dict) -> str:
     rates = []
     for bot, data in results["bots"].items():
         rows = [(f"顺序 · {s.get('extra', {}).get('title', k)}", s) for k, s in data.get("sequential", {}).items()]
-        rows += [(f"混合对话 × {level}", s) for level, s in data.get("concurrent", {}).items()]
+        rows += [(f"混合对话{suffix} × {level}", s)
+                 for key, suffix in MIXED_RUNS.items() for level, s in data.get(key, {}).items()]
         rows += [(f"{s.get('extra', {}).get('title', k)} × {level}", s)
                  for k, per_level in data.get("concurrent_by_kind", {}).items() for level, s in per_level.items()]
         rates += [f"{label} {s['extra']['query_cache']['hit_rate']:.0%}" for label, s in rows
                   if s.get("extra", {}).get("query_cache")]
     if rates:
-        lines.append("查询向量缓存命中率（动作服务 /metrics；顺序知识问答的问题此前都没问过，应为 0%）：" + "，".join(rates) + "。\n")
+        lines.append("查询向量缓存命中率（动作服务 /metrics；顺序知识问答和问题不重复的混合对话问的都是此前没问过的问题，应接近 0%）：" + "，".join(rates) + "。\n")
     retrieval = results.get("retrieval")
     if retrieval:
         lines.append(

@@ -13,12 +13,14 @@ from aiohttp import web
 from bench import load
 from bench.charts import latency_chart, throughput_chart
 from bench.load import Turn
+from bench.questions import OPENERS, distinct_questions, faq_questions
 from bench.run import (
     FORM_TURNS,
     FORM_OPENING,
     KIND_NAMES,
     WARMUP_QUESTIONS,
     Options,
+    bench_texts,
     form_scripts,
     govbot_scripts,
     knowledge_questions,
@@ -28,7 +30,17 @@ from bench.run import (
     service_item_questions,
     warmup_scripts,
 )
-from bench.stats import markdown_table, percentile, ratio, ratio_line, summarise, targets, targets_table
+from bench.stats import (
+    DISTINCT_LABEL,
+    headline_level,
+    markdown_table,
+    percentile,
+    ratio,
+    ratio_line,
+    summarise,
+    targets,
+    targets_table,
+)
 
 
 def test_percentile_interpolates_like_numpy():
@@ -59,6 +71,8 @@ def test_ratio_and_closing_line():
     assert math.isnan(ratio(math.nan, 2.0))
     assert ratio_line(1.234) == "throughput ratio at 20 concurrent vs moodbot: 1.23"
     assert ratio_line(0.5, 50) == "throughput ratio at 50 concurrent vs moodbot: 0.50"
+    assert ratio_line(1.405, 20, DISTINCT_LABEL) == "throughput ratio at 20 concurrent vs moodbot, distinct questions: 1.41"
+    assert headline_level((1, 20, 50)) == 20 and headline_level((1, 50)) == 50
 
 
 def _results():
@@ -71,11 +85,13 @@ def _results():
             "moodbot": {
                 "sequential": {"greeting": seq("greeting", [0.1, 0.2])},
                 "concurrent": {"1": conc([0.1] * 10, 1.0, 1), "20": conc([1.0] * 18, 1.0, 20)},
+                "concurrent_distinct": {"20": conc([1.0] * 20, 1.0, 20)},
                 "concurrent_by_kind": {"greeting": {"20": conc([0.8] * 20, 1.0, 20)}},
             },
             "govbot": {
                 "sequential": {"knowledge": seq("knowledge", [0.05, 0.07])},
                 "concurrent": {"1": conc([0.05] * 20, 1.0, 1), "20": conc([0.5] * 36, 1.0, 20)},
+                "concurrent_distinct": {"20": conc([0.7] * 30, 1.0, 20)},
                 "concurrent_by_kind": {
                     "form": {"20": {**conc([0.3] * 25, 1.0, 20), "extra": {"title": "表单一轮（填姓名）"}}},
                     "knowledge": {"20": conc([0.4] * 30, 2.0, 20), "50": conc([1.2] * 40, 2.0, 50)},
@@ -90,6 +106,9 @@ def test_ratios_per_level():
     assert r["20"]["throughput"] == pytest.approx(2.0)
     assert r["20"]["p95"] == pytest.approx(0.5)
     assert r["1"]["throughput"] == pytest.approx(2.0)
+    distinct = ratios(_results(), "concurrent_distinct")
+    assert list(distinct) == ["20"] and distinct["20"]["throughput"] == pytest.approx(1.5)
+    assert distinct["20"]["p95"] == pytest.approx(0.7)
 
 
 def test_markdown_table_rows():
@@ -99,8 +118,13 @@ def test_markdown_table_rows():
     assert "| 顺序 · greeting | moodbot（Rasa 示例） | 2 | 150 | 195 | 199 | 0 |" in lines
     assert "| 20 | 本助手 | 36.0 | 500 | 500 | 36 | 0 | 2.00 |" in lines
     assert "| 20 | moodbot（Rasa 示例） | 18.0 | 1000 | 1000 | 18 | 0 |  |" in lines
-    # concurrency levels in numeric order
+    # concurrency levels in numeric order, the run with distinct questions after the others
     assert [l.split("|")[1].strip() for l in lines if l.startswith("| 1 |") or l.startswith("| 20 |")] == ["1", "1", "20", "20"]
+    repeated = lines.index("| 20 | 本助手 | 36.0 | 500 | 500 | 36 | 0 | 2.00 |")
+    assert lines[repeated + 1:repeated + 3] == [
+        "| 20（问题不重复） | moodbot（Rasa 示例） | 20.0 | 1000 | 1000 | 20 | 0 |  |",
+        "| 20（问题不重复） | 本助手 | 30.0 | 700 | 700 | 30 | 0 | 1.50 |",
+    ]
 
 
 def test_markdown_table_has_each_kind_alone_by_level_moodbot_first():
@@ -121,12 +145,16 @@ def test_targets_say_which_are_met():
     assert rows["20 并发吞吐比（本助手/moodbot）"]["value"] == pytest.approx(2.0)
     assert rows["20 并发吞吐比（本助手/moodbot）"]["met"]
     assert rows["20 并发 p95 ms（不高于 moodbot）"]["limit"] == pytest.approx(1000.0)
+    assert rows["20 并发吞吐比（问题不重复）"]["value"] == pytest.approx(1.5)
+    assert rows["20 并发吞吐比（问题不重复）"]["limit"] == pytest.approx(1.4) and rows["20 并发吞吐比（问题不重复）"]["met"]
     slow = _results()
+    slow["bots"]["govbot"]["concurrent_distinct"]["20"] = summarise("c20", [0.7] * 27, 0, 1.0, 20).as_dict()
     slow["bots"]["govbot"]["sequential"]["knowledge"] = summarise("knowledge", [0.2, 0.3]).as_dict()
     del slow["bots"]["moodbot"]["concurrent"]["20"]
     rows = {r["target"]: r for r in targets(slow)}
     assert not rows["知识问答顺序 p50 ms"]["met"]
     assert not rows["20 并发吞吐比（本助手/moodbot）"]["met"]  # not measured is not met
+    assert rows["20 并发吞吐比（问题不重复）"]["value"] == pytest.approx(1.35) and not rows["20 并发吞吐比（问题不重复）"]["met"]
     table = targets_table(targets(slow))
     assert "| 知识问答顺序 p50 ms | 250 | <= 60 | 否 |" in table.splitlines()
 
@@ -136,9 +164,12 @@ def test_report_and_charts_are_written(tmp_path):
     results["targets"] = targets(results)
     results["bots"]["govbot"]["sequential"]["knowledge"]["extra"]["query_cache"] = {"hits": 0, "misses": 2, "hit_rate": 0.0}
     results["bots"]["govbot"]["concurrent"]["20"]["extra"]["query_cache"] = {"hits": 1, "misses": 3, "hit_rate": 0.25}
+    results["bots"]["govbot"]["concurrent_distinct"]["20"]["extra"]["query_cache"] = {"hits": 0, "misses": 60, "hit_rate": 0.0}
+    results["settings"] = {"distinct_questions": 6000}
     report = markdown_report(results)
     assert "| 目标 | 实测 | 要求 | 达到 |" in report and "负载" in report
-    assert "顺序 · knowledge 0%，混合对话 × 20 25%" in report
+    assert "顺序 · knowledge 0%，混合对话 × 20 25%，混合对话（问题不重复） × 20 0%" in report
+    assert "共 6000 个，整个基准中每个只问一次" in report
     for chart in (latency_chart(results, tmp_path / "l.png"), throughput_chart(results, tmp_path / "t.png")):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
 
@@ -161,7 +192,40 @@ def test_every_kind_is_measured_and_warm_up_never_spends_timed_questions():
     assert len(warm) == WARMUP_QUESTIONS and not warm & timed
     # The repeated kind asks the warm-up questions again: answered with a cached query vector.
     assert {s[0].text for s in kinds["govbot"]["knowledge_repeat"]} == warm
-    assert Options(model=None, out=None).steps() == 4 * 7 + 2 * 3 + 6 * 2 + 1
+    # The mixed conversation at 1, 20 and 50 senders, and once more at 20 with distinct questions.
+    assert Options(model=None, out=None).steps() == 4 * 7 + 2 * (3 + 1) + 6 * 2 + 1
+    assert Options(model=None, out=None, levels=(1, 50)).mixed_levels() == {
+        "concurrent": (1, 50), "concurrent_distinct": (50,)}
+
+
+def test_distinct_questions_come_from_the_knowledge_base_and_are_never_searched_alike():
+    """The run with distinct questions keeps the query cache cold: no two texts share a cache key, none
+    repeats another text the bench sends, and none is left to the service-item desk (no embedding)."""
+    from bot.knowledge.sources import load_service_catalogue
+    from bot.service_items import ServiceItemDesk
+    from bot.text import normalize_query
+    from bench.servers import ROOT
+
+    others = bench_texts(knowledge_questions())
+    pool = distinct_questions(ROOT / "knowledge", exclude=others)
+    assert len(pool) == 6000
+    keys = [normalize_query(q).strip() for q in pool]
+    assert len(set(keys)) == len(pool)
+    assert not set(keys) & {normalize_query(t).strip() for t in others}
+    assert pool == distinct_questions(ROOT / "knowledge", exclude=others)  # the same every run
+    desk = ServiceItemDesk(load_service_catalogue(ROOT / "knowledge"))
+    for question in pool[:600]:  # more than a 20-sender run asks
+        query = desk.understand(question)
+        assert query.item is None and not query.candidates, question
+    # Drawn from all of the knowledge base: FAQ phrasings, the regulation's articles, the other
+    # documents' parts and the catalogue's legal bases; the first few hundred span most of the FAQ.
+    faq = {q.rstrip("？?。") for q in faq_questions(ROOT / "knowledge")}
+    assert sum(any(f in q for f in faq) for q in pool[:300]) >= 60
+    assert any("条例第三十三条讲的是什么" in q for q in pool) and any("《楚雄州商务局政务公开工作实施方案》里" in q for q in pool)
+    assert any("《中华人民共和国拍卖法》是管什么的" in q for q in pool)
+    assert all(any(q.startswith(o) for q in pool[:300]) for o in OPENERS)  # every opener early on
+    scripts = govbot_scripts(pool)
+    assert len({t.text for s in scripts for t in s[1:3]}) == 2 * len(scripts) == len(pool)
 
 
 def test_service_item_questions_are_field_questions_the_desk_answers():
