@@ -142,7 +142,8 @@ def test_subclass_delivers_replies_and_keeps_the_session(echo_servers):
 
 def test_subclass_refuses_made_up_session_ids(echo_servers):
     session_id, reply = asyncio.run(_exchange(echo_servers["subclass"], "demo"))
-    assert session_id != "demo" and len(session_id) == 32 and reply is not None
+    assert session_id != "demo" and len(session_id) == 32
+    assert reply == {"text": "收到：你好"}  # the person's message is answered in the new session
 
 
 def test_subclass_answers_malformed_messages_instead_of_crashing(echo_servers):
