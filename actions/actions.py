@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet, UserUtteranceReverted
+from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, NOT_FOUND_BUTTONS, affirmation_prompt, typed_question
+from actions.knowledge_reply import answer_question
+from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
 from bot.case_desk import resume_delivery
 from bot.service import get_service
 
@@ -32,22 +32,7 @@ class ActionAnswerKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         resume_delivery()
-        question = typed_question(tracker.events, tracker.latest_message.get("text"))
-        issuers = {e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "issuer"}
-        # Embedding the question is CPU work: a worker thread keeps the action server's loop free
-        # for other conversations (bench: without it, 20 senders were served one at a time).
-        reply = await asyncio.to_thread(
-            get_service().reply,
-            question,
-            issuers={i for i in issuers if i},
-            previous_item=tracker.get_slot("service_item"),
-            chosen_item=next(tracker.get_latest_entity_values("service_item"), None),
-        )
-        buttons = reply.buttons or (NOT_FOUND_BUTTONS if not reply.found else None)
-        # Recorded in the bot event's metadata (not shown to the person) for `govbot analytics`.
-        knowledge = {"found": reply.found, "doc_id": reply.doc_id, "service_item": reply.service_item}
-        dispatcher.utter_message(text=reply.text, buttons=buttons, knowledge=knowledge)
-        return [SlotSet("service_item", reply.service_item)]
+        return await answer_question(dispatcher, tracker)
 
 
 class ActionAskAffirmation(Action):

@@ -18,7 +18,9 @@ from bot import request_forms as rf
 from bot.case_desk import KIND_NAMES, find_last4, find_tracking_number, get_case_desk, request_key, resume_delivery
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
+from bot.understanding.routing import has_no_tracking_number, is_question_during_form
 from bot.validation import redact
+from actions.knowledge_reply import answer_question
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,14 @@ REQUEST_SLOTS = (
     "complaint_matter", "complaint_target", "anonymous", "contact_consent",
 )
 FORM_OF_KIND = {rf.DISCLOSURE: "disclosure_form", rf.COMPLAINT: "complaint_form", rf.SUGGESTION: "complaint_form"}
+NO_NUMBER_TEXT = (
+    "没有回执号也不要紧：工作人员可以根据您申请时留下的姓名和电话帮您查询进度。"
+    "需要的话请点「转人工服务」；不查了请点「取消」。找到回执号后也可以直接输入。"
+)
+NO_NUMBER_BUTTONS = [
+    {"title": "转人工服务", "payload": "/request_human"},
+    {"title": "取消", "payload": "/cancel_request"},
+]
 SUMMARY_BUTTONS = [
     {"title": "确认提交", "payload": "/confirm_request"},
     {"title": "修改", "payload": "/correct_request"},
@@ -61,7 +71,23 @@ def _show_summary(dispatcher, tracker: Tracker, kind: str, slots: dict, lead: st
     return [SlotSet("request_summary_digest", rf.summary_digest(kind, slots, tracker.get_slot("request_instance")))]
 
 
-class _RequestValidation(FormValidationAction):
+class _AnswersQuestions(FormValidationAction):
+    """A plain question typed while the form waits for an answer is answered; the form then asks again."""
+
+    @abstractmethod
+    def name(self) -> str:
+        """Each form's validation action names itself."""
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict]:
+        slot = tracker.get_slot("requested_slot")
+        text = tracker.latest_message.get("text") or ""
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if is_question_during_form(text, intent, slot):
+            return await answer_question(dispatcher, tracker, text) + [SlotSet(slot, None)]
+        return await super().run(dispatcher, tracker, domain)
+
+
+class _RequestValidation(_AnswersQuestions):
     """Shared checks; each answer that fails gets its hint and is asked again."""
 
     kind = rf.DISCLOSURE
@@ -347,12 +373,15 @@ class ActionAskTrackingNumber(Action):
         return []
 
 
-class ValidateStatusForm(FormValidationAction):
+class ValidateStatusForm(_AnswersQuestions):
     def name(self) -> str:
         return "validate_status_form"
 
     def validate_tracking_number(self, value, dispatcher, tracker, domain):
         number = find_tracking_number(value)
+        if not number and has_no_tracking_number(value):
+            dispatcher.utter_message(text=NO_NUMBER_TEXT, buttons=NO_NUMBER_BUTTONS)
+            return {"tracking_number": None}
         if not number:
             dispatcher.utter_message(text="回执号由两个字母和12位数字组成，例如 GK202611230001，请核对后再输入。")
             return {"tracking_number": None}

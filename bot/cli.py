@@ -242,6 +242,37 @@ def kb_search(query: str | None, top_k: int, as_json: bool) -> None:
             click.echo(f"     {hit['text'][:80]}…")
 
 
+@main.command("eval-conversations")
+@click.argument("set_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rasa-url", default="http://127.0.0.1:5005", show_default=True)
+@click.option("--token", envvar="GOVBOT_RASA_TOKEN", required=True, help="Rasa 的 API 令牌（读取对话记录用），默认取 GOVBOT_RASA_TOKEN")
+@click.option("--half", type=click.Choice(["tune", "heldout", "all"]), default="tune", show_default=True,
+              help="tune：编号为奇数的对话（调参用）；heldout：编号为偶数的（只用来报告）")
+@click.option("--failures/--no-failures", default=True, show_default=True)
+@click.option("--replies", is_flag=True, help="失败的对话同时显示回复的开头")
+def eval_conversations(set_files, rasa_url: str, token: str, half: str, failures: bool, replies: bool) -> None:
+    """Play a conversation set through a running assistant's REST channel and report per route."""
+    import asyncio
+
+    from bot.understanding.evaluation import load_cases, run_cases, summarise
+
+    cases = load_cases(list(set_files), half)
+    if not cases:
+        _fail("对话集中没有符合条件的对话")
+    try:
+        results = asyncio.run(run_cases(rasa_url, token, cases))
+    except Exception as exc:  # connection refused, 401 …: say what to check
+        _fail(f"无法与 {rasa_url} 的助手对话（{exc}）；请先 make run，并提供正确的令牌")
+    report = summarise(results)
+    for line in report.lines():
+        click.echo(line)
+    if failures:
+        for case_id, message, wanted, why, reply in report.failures:
+            click.echo(f"  ✗ {case_id} 「{message}」 期望 {wanted}：{why}")
+            if replies:
+                click.echo("      " + reply.replace("\n", " / ")[:160])
+
+
 @main.command("ask")
 @click.argument("question")
 def ask(question: str) -> None:

@@ -16,6 +16,11 @@ INTENT_DESCRIPTIONS = {
     "ask_capabilities": "了解我能做什么",
     "affirm": "表示同意",
     "deny": "表示否定",
+    # Offered when a message reads both as a request and as a question (bot.understanding.routing).
+    "apply_disclosure": "现在就在线提交政府信息公开申请",
+    "file_complaint": "现在就登记投诉或建议",
+    "check_status": "查询已提交事项的办理进度",
+    "request_human": "转人工服务",
 }
 DENY_PAYLOAD_INTENT = "out_of_scope"
 ASK_REPHRASE_TEXT = "抱歉，我没能理解您的意思。能换个说法再说一次吗？例如写明您想了解的事项或文件名称。"

@@ -11,13 +11,16 @@ import threading
 import time
 from functools import cached_property
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, compose_answer
-from bot.knowledge.sources import load_knowledge, load_service_catalogue
+from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
+from bot.knowledge.agency_contacts import contact_answer
+from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.service_items import ServiceItemDesk
+from bot.understanding.follow_up import next_subject, with_subject
+from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,10 @@ class Reply:
     service_item: str | None = None
     found: bool = True
     doc_id: str | None = None  # the cited document or catalogue entry, recorded for staff analytics
+    # Another agency's business: referred there, nothing cited.
+    referral: bool = False
+    # What an elliptical next question (「那要钱吗」) is about (bot.understanding.follow_up).
+    subject: str | None = None
 
 
 class KnowledgeService:
@@ -141,21 +148,62 @@ class KnowledgeService:
         issuers: set[str] | None = None,
         previous_item: str | None = None,
         chosen_item: str | None = None,
+        subject: str | None = None,
     ) -> Reply:
-        """A service-item field answer when the question is about one, else a knowledge answer."""
+        """A service-item field answer when the question is about one, a referral when it is another
+        agency's business, else a knowledge answer; an elliptical question is read with `subject`."""
         try:
             desk = self.desk
+            named = bool(chosen_item) or bool(desk and (desk.named_items(question) or desk.recognised_item(question)))
+            if not named and (referral := self.referrals.find(question)) is not None:
+                return Reply(self.referrals.reply(referral), found=False, referral=True)
+            query = None
             if desk is not None and (chosen_item or self._about_this_agency(question, issuers)):
-                item_answer = desk.answer(desk.understand(question, previous_item, chosen_item))
+                query = desk.understand(question, previous_item, chosen_item)
+                item_answer = desk.answer(query) if query.item is not None else None
                 if item_answer is not None:
                     code = item_answer.item.code if item_answer.item else previous_item
                     doc_id = item_answer.item.doc_id if item_answer.item else None
-                    return Reply(item_answer.message, item_answer.buttons, code, doc_id=doc_id)
+                    return Reply(
+                        item_answer.message, item_answer.buttons, code, found=item_answer.complete, doc_id=doc_id,
+                        subject=next_subject(question, subject, answered=item_answer.item is not None),
+                    )
+            if not named and self._about_this_agency(question, issuers):
+                contact = contact_answer(question, self.agency, self.retriever.index.passages)
+                if contact is not None:
+                    return Reply(
+                        f"{contact.text}\n{citation(contact.passage)}", doc_id=contact.passage.doc_id,
+                        subject=next_subject(question, subject, answered=True),
+                    )
         except Exception:
             log.exception("service-item answer failed; falling back to retrieval")
-        answer = self.answer(question, issuers)
+        answer = self.answer(with_subject(question, subject), issuers)
+        if query is not None and (query.fields or query.candidates):
+            # An item question that names no item exactly: the item retrieval finds gets the field
+            # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
+            item = self.desk.item(self._item_of(answer)) if answer.found else None
+            if item is not None and query.fields:
+                card = self.desk.answer(replace(query, item=item, candidates=()))
+                return Reply(
+                    card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
+                    subject=next_subject(question, subject, answered=True),
+                )
+            if not answer.found and query.candidates:
+                choices = self.desk.answer(query)
+                return Reply(choices.message, choices.buttons, previous_item, found=True)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
-        return Reply(answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id)
+        return Reply(
+            answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id,
+            subject=next_subject(question, subject, answered=answer.found),
+        )
+
+    @cached_property
+    def agency(self) -> dict:
+        return load_agency(self.settings.knowledge_dir)
+
+    @cached_property
+    def referrals(self) -> ReferralDesk:
+        return ReferralDesk(self.settings.knowledge_dir, str(self.agency.get("name") or "本机关"))
 
     def _about_this_agency(self, question: str, issuers: set[str] | None) -> bool:
         """The catalogue is this agency's: 「楚雄州商务局的依申请公开流程」 is answered from 楚雄's documents."""

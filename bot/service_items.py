@@ -15,20 +15,39 @@ from dataclasses import dataclass, field
 from bot.item_recognizer import ItemRecognizer
 from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
 from bot.text import char_bigrams, normalize
+from bot.understanding.follow_up import leans_on_previous
 
-# Words that ask for one field. Longer phrases first within each field is not needed: any hit counts.
+# Words that ask for one field. Any hit counts; generic words (「需要什么」) only when no field is
+# named more precisely (「需要什么条件」 asks for the conditions, not the materials).
 FIELD_KEYWORDS = {
-    "materials": ("材料", "要带", "带什么", "带啥", "准备什么", "准备啥", "提交什么", "提交哪些", "资料", "要啥", "需要什么", "需要哪些", "证件"),
+    "materials": ("材料", "要带", "带什么", "带啥", "准备什么", "准备啥", "提交什么", "提交哪些", "资料", "交啥", "交什么", "证件", "复印件"),
     "time_limit": ("多久", "多长时间", "几天", "时限", "多少天", "多少个工作日", "几个工作日", "办结", "多快", "要等"),
     "fee": ("收费", "费用", "多少钱", "要钱", "交钱", "免费", "花钱", "收钱", "付费", "缴费"),
     "location": ("在哪", "哪里办", "哪儿办", "地址", "窗口", "去哪", "地点", "几点", "上班时间", "办公时间", "哪天"),
     "legal_basis": ("依据", "法律", "法规", "哪条规定", "什么规定", "根据什么", "政策依据"),
-    "conditions": ("条件", "资格", "谁能", "谁可以", "能不能办", "符合", "门槛", "申请对象"),
+    "conditions": ("条件", "资格", "能不能办", "符合", "门槛", "要求"),
+    "basic": ("谁能", "谁可以", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
     "procedure": ("流程", "步骤", "程序", "怎么办理", "如何办理", "手续", "办理环节"),
-    "result": ("结果", "拿到什么", "发什么", "什么证", "批文"),
-    "contact": ("电话", "咨询", "联系", "投诉"),
+    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么"),
+    "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
+_GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
+# 「签了合同几天内要去备案」 asks for the applicant's own deadline, not how long the agency takes.
+APPLICANT_DEADLINE = "applicant_deadline"
+APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
+_APPLICANT_DUTY = re.compile(
+    r"(之|以)?内(要|得|必须|就得|应|需|去)|之内|以内|最晚|最迟|截止|逾期|超过.{0,4}(天|日|月)|过了.{0,4}(天|日|月)|"
+    r"(以后|之后|后)(最晚|最迟)?(多久|几天|多少天|多长时间)|(多久|几天|多少天|多长时间)(之内|以内|内)|"
+    r"(签了|签完|开始|开展|开业|生效|拿到|领到|成立|变更|取得)|提前"
+)
+_AGENCY_TIME = re.compile(
+    r"办好|办下来|办完|出证|批下来|能拿到|审批要|办结|出结果|给结果|审核要|受理|批得|批复|多久能|几天能|多快|"
+    r"你们|贵局|给个|给我|答复|回复|回话"
+)
+_DEADLINE_CLAUSE = re.compile(
+    r"[^；;。]*?(?:(?<![月年0-9])[0-9一二三四五六七八九十两]+\s*(?:个)?(?:工作日|日|天|个月|月|年)(?:内|以内|之内|前)|之日起|届满前|前办理|前报送)[^；;。]*"
+)
 # A follow-up that is only a field question ("那要多久？") is short once these are removed.
 _FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
 _FOLLOW_UP_MAX_CHARS = 4
@@ -45,6 +64,7 @@ class ItemQuery:
     fields: tuple[str, ...] = ()
     candidates: tuple[ServiceItem, ...] = ()  # when the item is unclear
     follow_up: bool = False  # the item came from the previous turn
+    mentioned: ServiceItem | None = None  # named, but the question is not one its card answers
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,8 @@ class ItemAnswer:
     citation: str
     item: ServiceItem | None = None
     buttons: list[dict] = field(default_factory=list)
+    # False when the record lacks the asked-for fact (the reply says so and shows what it has).
+    complete: bool = True
 
     @property
     def message(self) -> str:
@@ -104,12 +126,17 @@ class ServiceItemDesk:
     @staticmethod
     def asked_fields(text: str) -> tuple[str, ...]:
         text = normalize(text)
-        return tuple(key for key, words in FIELD_KEYWORDS.items() if any(w in text for w in words))
+        fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text for w in words)]
+        if not fields:
+            fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text for w in words)]
+        if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(text):
+            fields[fields.index("time_limit")] = APPLICANT_DEADLINE
+        return tuple(fields)
 
     @staticmethod
     def is_follow_up(text: str) -> bool:
         stripped = normalize(text)
-        for words in FIELD_KEYWORDS.values():
+        for words in (*FIELD_KEYWORDS.values(), *_GENERIC_FIELD_WORDS.values()):
             for word in words:
                 stripped = stripped.replace(word, "")
         return len(_FILLERS.sub("", stripped)) <= _FOLLOW_UP_MAX_CHARS
@@ -121,15 +148,36 @@ class ServiceItemDesk:
             return ItemQuery(item=chosen, fields=fields)
         named = self.named_items(text) or [i for i in [self.recognised_item(text)] if i]
         if len(named) == 1:
-            return ItemQuery(item=named[0], fields=fields)
+            item = named[0]
+            if not fields and self._names_material(item, text):
+                fields = ("materials",)
+            if not fields and not self._about_the_item_as_a_whole(item, text):
+                # 「我不是本地人，也能申请公开吗」 names 申请公开 but asks something the card does not
+                # say: retrieval answers it (and may still cite the item's own guide).
+                return ItemQuery(fields=fields, mentioned=item)
+            return ItemQuery(item=item, fields=fields)
         if len(named) > 1:
             return ItemQuery(fields=fields, candidates=tuple(named[:3]))
         previous = self.item(previous_code)
-        if previous and fields and self.is_follow_up(text):
+        if previous and fields and (self.is_follow_up(text) or leans_on_previous(text)):
             return ItemQuery(item=previous, fields=fields, follow_up=True)
         if fields and _mentions_a_service(text):
             return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
         return ItemQuery(fields=fields)
+
+    @staticmethod
+    def _names_material(item: ServiceItem, text: str) -> bool:
+        """「备案要营业执照吗」: a material of the item named in the question."""
+        text = normalize(text)
+        return any(len(m.name) >= 3 and m.name in text for m in item.materials)
+
+    @staticmethod
+    def _about_the_item_as_a_whole(item: ServiceItem, text: str) -> bool:
+        """The question is little more than the item's name (「外贸备案怎么办」「预付卡备案」)."""
+        rest = normalize(text).lower()
+        for name in sorted({item.name, *item.aliases}, key=len, reverse=True):
+            rest = rest.replace(normalize(name).lower(), "")
+        return len(_WHOLE_ITEM_FILLERS.sub("", rest)) <= WHOLE_ITEM_MAX_OTHER_CHARS
 
     def citation(self, item: ServiceItem) -> str:
         sample = "（示例数据）" if self.catalogue.sample else ""
@@ -152,7 +200,23 @@ class ServiceItemDesk:
         header = f"【{item.name}（{item.code}）】"
         if not query.fields:
             return ItemAnswer(text=header + "\n" + self.summary(item), citation=self.citation(item), item=item)
-        lines = [f"{FIELD_TITLES[key]}：{item.field_text(key)}" for key in query.fields]
+        lines, missing = [], []
+        for key in query.fields:
+            if key == APPLICANT_DEADLINE:
+                clauses = applicant_deadlines(item)
+                if clauses:
+                    lines.append(f"{APPLICANT_DEADLINE_TITLE}：" + "；".join(clauses) + "。")
+                else:
+                    missing.append(key)
+                continue
+            lines.append(f"{FIELD_TITLES[key]}：{item.field_text(key)}")
+        if missing and not lines:
+            # Say so rather than answer a neighbouring field; show what the record has on timing.
+            text = (
+                f"{header}\n事项目录没有写明申请人需要在多长时间内办理这一事项。目录中的办理时限是本机关处理申请的时间，"
+                f"供参考：{item.field_text('time_limit')}\n具体要求请咨询：{item.consult_phone}。"
+            )
+            return ItemAnswer(text=text, citation=self.citation(item), item=item, complete=False)
         return ItemAnswer(text=header + "\n" + "\n".join(lines), citation=self.citation(item), item=item)
 
     @staticmethod
@@ -163,6 +227,29 @@ class ServiceItemDesk:
         lines.append("您还可以问：申请材料、受理条件、办理流程、设定依据、咨询电话。")
         return "\n".join(lines)
 
+
+# Periods the agency keeps (受理、答复、办结) are its processing time, not the applicant's duty.
+_AGENCY_CLAUSE = re.compile(r"收到|受理|答复|办结|告知|决定|时限")
+
+
+def applicant_deadlines(item: ServiceItem) -> list[str]:
+    """Clauses of the record that set a period the applicant must keep (「自开展业务之日起30日内办理备案」)."""
+    texts = [*item.conditions, *item.procedure, item.applicants, item.note, *(m.note for m in item.materials)]
+    found: list[str] = []
+    for text in texts:
+        for match in _DEADLINE_CLAUSE.finditer(text or ""):
+            clause = match.group(0).strip(" ，,")
+            if clause and clause not in found and not _AGENCY_CLAUSE.search(clause):
+                found.append(clause)
+    return found
+
+
+# What may surround an item's name in a question about the item as a whole.
+_WHOLE_ITEM_FILLERS = re.compile(
+    r"怎么|如何|怎样|咋|办理?|申请|是什么|什么|啥|介绍|一下|了解|咨询|请问|我|想|要|需要|的|吗|呢|啊|呀|吧|么|"
+    r"你们|这个|那个|事项|业务|手续|流程|相关|情况|说说|讲讲|能|可以|在|哪|去|个|\W"
+)
+WHOLE_ITEM_MAX_OTHER_CHARS = 4
 
 _SERVICE_WORDS = ("备案", "审批", "许可", "登记", "认定", "资格", "证", "申报", "核准", "设立", "变更", "事项")
 

@@ -83,6 +83,8 @@ class ServiceItem:
     complaint_phone: str
     applicants: str = ""
     aliases: list[str] = field(default_factory=list)
+    # What staff flag about the item (abolished, moved to another agency …): shown with its basics.
+    note: str = ""
 
     @property
     def doc_id(self) -> str:
@@ -94,7 +96,8 @@ class ServiceItem:
             parts = [f"事项名称：{self.name}", f"事项编码：{self.code}", f"事项类型：{self.type}"]
             if self.applicants:
                 parts.append(f"申请对象：{self.applicants}")
-            return "；".join(parts) + "。"
+            text = "；".join(parts) + "。"
+            return f"{text}特别提示：{self.note}" if self.note else text
         if key == "legal_basis":
             return self.legal_basis
         if key == "conditions":
@@ -201,6 +204,7 @@ def load_catalogue(path: Path, text: str | None = None) -> Catalogue | None:
                 complaint_phone=str(raw.get("complaint_phone", "")),
                 applicants=str(raw.get("applicants", "")),
                 aliases=[str(a) for a in raw.get("aliases") or []],
+                note=str(raw.get("note") or ""),
             )
             for raw in data.get("items") or []
         ]

@@ -1,0 +1,69 @@
+"""「传真多少」「你们几点开门」: the agency's own contacts, answered exactly from the passage that lists them.
+
+Such questions carry one content word, too little for the embedding model to place them on the
+guide's long contact passage; yet they are among the commonest. The value comes from agency.yml
+(which the guide is rendered from), and the citation is the passage that states it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.knowledge.chunking import Passage
+from bot.text import normalize
+
+# agency.yml field, what it is called in the answer, and how people ask for it.
+CONTACT_FIELDS = (
+    ("fax", "传真", re.compile(r"传真")),
+    ("complaint_phone", "投诉电话", re.compile(r"(投诉|举报|监督)(电话|热线)")),
+    ("service_hall", "办事窗口", re.compile(r"窗口|政务服务中心|办事大厅|大厅")),
+    ("postcode", "邮政编码", re.compile(r"邮编|邮政编码")),
+    ("email", "电子邮箱", re.compile(r"邮箱|电子邮件|e-?mail|email|发邮件", re.I)),
+    ("online_application", "网上申请入口", re.compile(r"网上申请(入口|地址|网址|在哪)|在线申请(入口|地址|网址)")),
+    ("website", "门户网站", re.compile(r"网址|网站|官网")),
+    ("hours", "办公时间", re.compile(r"几点|开门|关门|上班|下班|办公时间|工作时间|营业时间|周末|星期六|礼拜")),
+    ("address", "办公地址", re.compile(r"地址|在哪(儿|里)?(办公|上班)?$|在哪儿?$|怎么走|哪条路|门牌|办公地点|位置")),
+    ("phone", "咨询电话", re.compile(r"电话|热线|号码|打给")),
+)
+# Contacts of the disclosure office itself; the rest (complaint line, service window) are the agency's.
+_OFFICE_FIELDS = frozenset({"fax", "postcode", "email", "hours", "address", "phone"})
+# Words that name some other subject: then the question is not simply about the agency's contacts.
+MAX_OWN_CHARS = 10
+_FILLERS = re.compile(
+    r"你们|您们|贵局|贵单位|这边|那边|信息公开|政府信息公开|政务公开|办公室|工作机构|商务局|单位|的|是|多少|啥|什么|"
+    r"请问|一下|问下|有没有|有|吗|呢|啊|呀|吧|么|几|号|告诉我|给个|给我|我|想|要|能|可以|在|哪|儿|里|"
+    r"咨询|联系|申请|[0-9]|\W"
+)
+
+
+@dataclass(frozen=True)
+class ContactAnswer:
+    text: str
+    passage: Passage
+
+
+def asked_contact(question: str) -> str | None:
+    """The agency.yml field a short contact question asks for, if that is all it asks."""
+    text = normalize(question)
+    for key, _, pattern in CONTACT_FIELDS:
+        if pattern.search(text):
+            rest = _FILLERS.sub("", pattern.sub("", text))
+            return key if len(rest) <= MAX_OWN_CHARS // 2 else None
+    return None
+
+
+def contact_answer(question: str, agency: dict, passages: list[Passage]) -> ContactAnswer | None:
+    """The value and the first passage that states it, or None when the question is about more."""
+    key = asked_contact(question)
+    value = str(agency.get(key) or "") if key else ""
+    if not value:
+        return None
+    # The value as a whole (0000-12345 must not match inside 0000-12345678).
+    stated = re.compile(re.escape(value) + r"(?![0-9A-Za-z])")
+    passage = next((p for p in passages if stated.search(p.text)), None)
+    if passage is None:
+        return None
+    label = dict((k, name) for k, name, _ in CONTACT_FIELDS)[key]
+    owner = agency.get("office") if key in _OFFICE_FIELDS else agency.get("name")
+    return ContactAnswer(f"{owner or agency.get('name') or '本机关'}{label}：{value}。", passage)

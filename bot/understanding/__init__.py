@@ -1,0 +1,1 @@
+"""Understanding what a person means: which path a message takes, follow-ups, other agencies."""

@@ -1,0 +1,55 @@
+"""Elliptical follow-ups (「那要钱吗」「传真呢」「多久」) keep the subject of the last answer.
+
+The subject is the last full question that was answered; a follow-up is searched together with it,
+and a new full question replaces it. Service items keep their own subject (the `service_item`
+slot, bot.service_items), which names the item exactly.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.understanding.routing import content_length
+from bot.text import normalize
+
+_LEADS = re.compile(r"^(那|那么|那要|那得|那如果|还有|另外|再问下?|再问一下|对了|顺便问下?|还想问下?)")
+_TRAILING_NE = re.compile(r"呢[?？。!！~\s]*$")
+# Words that carry no subject of their own: what is left after them tells whether one was named.
+_FILLERS = re.compile(
+    r"那么|那|还有|另外|再问|一下|对了|顺便|呢|吗|嘛|呀|啊|吧|的|了|要|得|是|不|能|可以|需要|请问|多少|怎么|咋|啥|什么|"
+    r"多久|几天|哪|在哪|办|交|钱|收费|网上|时间|电话|地址|材料|带|去|我|你们|这个|那个|个|一般|大概|还|也|都|就|会"
+)
+FOLLOW_UP_MAX_CHARS = 12
+OWN_SUBJECT_MIN_CHARS = 4
+
+
+def is_elliptical(text: str) -> bool:
+    """A short message that leans on what was said before rather than naming its own subject."""
+    text = normalize(text)
+    length = content_length(text)
+    if length == 0 or length > FOLLOW_UP_MAX_CHARS:
+        return False
+    own_subject = content_length(_FILLERS.sub("", text))
+    if _LEADS.search(text) or _TRAILING_NE.search(text):
+        return own_subject < OWN_SUBJECT_MIN_CHARS + 2
+    return own_subject < OWN_SUBJECT_MIN_CHARS
+
+
+def with_subject(question: str, subject: str | None) -> str:
+    """What is searched: the follow-up together with the subject it leans on."""
+    if subject and is_elliptical(question):
+        return f"{subject}，{question}"
+    return question
+
+
+def next_subject(question: str, subject: str | None, answered: bool) -> str | None:
+    """The subject for the next turn: a full question answered becomes it; a follow-up keeps the old one."""
+    if is_elliptical(question):
+        return subject
+    return question if answered else None
+
+
+def leans_on_previous(text: str) -> bool:
+    """Starts like a follow-up (「那…」「对了…」) or ends in 呢, whatever its length."""
+    text = normalize(text)
+    return bool(_LEADS.search(text) or _TRAILING_NE.search(text)) or is_elliptical(text)

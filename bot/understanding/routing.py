@@ -1,0 +1,242 @@
+"""Which path a message takes: answer it, or start something. Fails safe towards answering.
+
+DIET learns intents from a few hundred examples and readily sends an ordinary question down a
+form (「你们几点开门」 read as a complaint). A form, a status query or a handoff therefore needs
+the classifier's vote *and* words that ask for that action; a social reply needs a short social
+message. Everything else is a question for the knowledge base, which says honestly when it has
+no answer. Where a request and a question are equally plausible the person is asked in one
+turn with buttons (Rasa's two-stage fallback, see bot.dialogue.affirmation_prompt).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.text import normalize
+
+KNOWLEDGE = "ask_knowledge"
+FALLBACK = "nlu_fallback"
+APPLY = "apply_disclosure"
+COMPLAIN = "file_complaint"
+STATUS = "check_status"
+HUMAN = "request_human"
+CANCEL = "cancel_request"
+ACTION_INTENTS = (APPLY, COMPLAIN, STATUS)
+# Intents that start something; a request for a person is one when the classifier hears it.
+STARTING_INTENTS = ACTION_INTENTS + (HUMAN,)
+SOCIAL_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "ask_capabilities")
+# Only reachable from buttons (「确认提交」「修改」) or inside a request; typed text keeps them only
+# when it is short, like a button press.
+REQUEST_STEP_INTENTS = ("confirm_request", "correct_request")
+OUT_OF_SCOPE = "out_of_scope"
+
+# A person, asked for explicitly. Mentioning staff in a question (「工作人员是兼职吗」) is not.
+_HUMAN = re.compile(
+    r"(转|接|找|叫|要|换|联系|需要|来|让)(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
+    r"|人工(服务|客服|坐席|回复|处理|咨询)?$|^(人工|真人|活人|客服)"
+    r"|(跟|和|与)(真人|活人|人工|工作人员)(说|聊|讲|对话|沟通)"
+    r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)"
+)
+# Leaving a form or a request.
+_CANCEL = re.compile(
+    r"^(算了|不办了|不弄了|不填了|不申请了|不投诉了|不查了|不要了|不用了|取消|退出|撤销|放弃|先不|暂时不|不想(办|弄|填|申请|投诉|查)了?)"
+    r"|(算了|不办了|不弄了|不填了|不申请了|不投诉了|不查了|取消吧|取消申请|取消投诉|不想(办|弄|填|申请|投诉)了)[吧啊呀。！!,，~]*$"
+)
+# Words that ask for the action itself, per action intent.
+_CUES = {
+    APPLY: re.compile(r"申请|依申请|公开|调取|调阅|查阅|要.{0,8}(文件|信息|资料|材料|数据|记录|档案)"),
+    COMPLAIN: re.compile(r"投诉|举报|建议|意见|反映|反馈|告状|告发|检举|揭发|不满|曝光|吐槽|提个|说道说道"),
+    STATUS: re.compile(
+        r"进度|进展|办到|到哪|到什么程度|(处理|办|弄|审)得?(咋样|怎么样|如何)了?|(办|处理|审|批|弄)(好|完)了?(没|吗|没有)|"
+        r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥情况|什么情况|状态|"
+        r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
+        r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
+        r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
+    ),
+    HUMAN: re.compile(r"人工|真人|活人|客服|工作人员|人来|找人|找个人|领导|负责人|值班|接线|坐席|专人|跟人(说|聊|讲)"),
+}
+# The person wants it done (now), as opposed to asking how it works.
+_WANT = re.compile(
+    r"我(要|想|得|需要|打算|准备|来)|帮我|给我|替我|麻烦(你|您)?|想要|要求|我们(要|想|公司要|单位要)|"
+    r"我有(个|一个|些|几个|点)(建议|意见|投诉)|提(个|点|些)(建议|意见)|想(提交|反映|提)|"
+    r"(现在|马上|立刻|直接|在线|网上)(就)?(申请|投诉|举报|提|办|查)|(查|看)(查|看)?(一下|下)?(我|我的|俺)"
+)
+# Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
+_HOW = re.compile(
+    r"怎么|咋|如何|怎样|多久|多长|几天|几个工作日|多少|哪些|哪里|哪儿|在哪|去哪|什么|啥|谁|吗|么$|呢|"
+    r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$"
+)
+# What each social intent sounds like; a longer or different message is a question after all.
+_SOCIAL = {
+    "greet": re.compile(r"你好|您好|^(hi|hello|hey|哈喽|嗨|喂)|在吗|在不在|有人吗|早上好|上午好|中午好|下午好|晚上好|^早|打扰", re.I),
+    "thank": re.compile(r"谢|感谢|多谢|辛苦|thank|thx|麻烦你了", re.I),
+    "goodbye": re.compile(r"再见|拜拜?|^88|回见|下次|先这样|走了|下线|不聊了|没事了|bye", re.I),
+    "affirm": re.compile(r"^(好|是|对|嗯|行|可以|没错|确认|ok|同意|要|需要|当然|没问题)", re.I),
+    "deny": re.compile(r"^(不|没|否|错|别|算了)", re.I),
+    "bot_challenge": re.compile(r"机器人|真人|人工智能|ai|是人|自动回复", re.I),
+    "ask_capabilities": re.compile(r"能(做|干|帮)|会(做|干)|功能|能问|可以问|帮我什么|有什么用", re.I),
+    "confirm_request": re.compile(r"确认|提交|没问题|对的|就这样", re.I),
+    "correct_request": re.compile(r"修改|改一下|写错|不对|改", re.I),
+}
+# How things usually go, not where one's own request stands: 「申请一般多久有结果」.
+_GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
+# The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
+_OWN_REQUEST = re.compile(r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)")
+# 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
+_ASKS_ABOUT = re.compile(r"问|了解|咨询|知道|请教|打听")
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+SOCIAL_MAX_CHARS = 8
+# Below this the classifier's vote for an action counts for nothing on its own.
+ACTION_CONFIDENT = 0.6
+
+
+@dataclass(frozen=True)
+class Route:
+    """The intent Rasa acts on, and why (kept in the parse data for analytics and debugging)."""
+
+    intent: str
+    reason: str
+    # For a doubtful request: which action to offer in the clarification.
+    offer: str | None = None
+
+
+def content_length(text: str) -> int:
+    """Characters that carry content: punctuation, spaces and emoji left out."""
+    return len(_PUNCT.sub("", text))
+
+
+def asks_for_human(text: str) -> bool:
+    return bool(_HUMAN.search(normalize(text)))
+
+
+def wants_to_cancel(text: str) -> bool:
+    text = normalize(text)
+    return content_length(text) <= 14 and bool(_CANCEL.search(text))
+
+
+def is_question(text: str) -> bool:
+    """A question about something (how, how long, where, whether …), as opposed to a bare answer."""
+    return bool(_HOW.search(normalize(text)))
+
+
+def action_cue(intent: str, text: str) -> bool:
+    pattern = _CUES.get(intent)
+    return bool(pattern and pattern.search(normalize(text)))
+
+
+def wants_action(text: str) -> bool:
+    return bool(_WANT.search(normalize(text)))
+
+
+def route(text: str, intent: str, confidence: float, ranking: list[dict] | None = None) -> Route:
+    """The intent to act on for a typed message (button payloads never come here).
+
+    `intent`/`confidence` are the classifier's (after Rasa's FallbackClassifier, so `intent` may be
+    nlu_fallback); `ranking` is its intent ranking, best first.
+    """
+    text = normalize(text)
+    ranking = ranking or []
+    if not text:
+        return Route(intent, "empty")
+    if asks_for_human(text):
+        return Route(HUMAN, "asks for a person")
+    # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one.
+    explicit = _explicit_request(text)
+    if explicit and wants_to_cancel(text):
+        return Route(explicit, "new request")
+    if wants_to_cancel(text):
+        return Route(CANCEL, "cancel words")
+    if explicit:
+        return Route(explicit, "request words")
+    top = intent
+    if intent == FALLBACK:
+        top = next((r.get("name") for r in ranking if r.get("name") != FALLBACK), KNOWLEDGE) or KNOWLEDGE
+        confidence = next((r.get("confidence", 0.0) for r in ranking if r.get("name") == top), 0.0)
+    if top in STARTING_INTENTS:
+        return _action_route(text, top, confidence)
+    # The classifier may not name an action although the words clearly do (「我要投诉」 said oddly).
+    if top == CANCEL:
+        return Route(CANCEL if content_length(text) <= 6 else KNOWLEDGE, "cancel by classifier")
+    if top in SOCIAL_INTENTS or top in REQUEST_STEP_INTENTS:
+        social = _SOCIAL.get(top)
+        if content_length(text) <= SOCIAL_MAX_CHARS + 4 * (top == "bot_challenge") and social and social.search(text):
+            return Route(top, "short social message")
+        return Route(KNOWLEDGE, "not a social message")
+    if top == OUT_OF_SCOPE and content_length(text) <= SOCIAL_MAX_CHARS and not is_question(text):
+        return Route(OUT_OF_SCOPE, "short chit-chat")
+    # Questions, out-of-scope matters (the answer action refers them elsewhere) and anything unsure.
+    return Route(KNOWLEDGE, "question" if top == KNOWLEDGE else f"{top} treated as a question")
+
+
+def _explicit_request(text: str) -> str | None:
+    """「我要投诉」「帮我查下我的申请」: words that ask for one action, in a message that is not a question."""
+    text = _head(text)
+    if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= 30:
+        return STATUS  # 「我上周交的申请有结果了吗」: their own request's progress
+    if not wants_action(text) or content_length(text) > 24:
+        return None
+    actions = [action for action in ACTION_INTENTS if action_cue(action, text)]
+    if STATUS in actions and not _GENERAL.search(text):
+        return STATUS  # 「帮我查下进度」
+    if is_question(text):
+        return None
+    return actions[0] if len(actions) == 1 else None
+
+
+def _head(text: str) -> str:
+    """「我有个建议：网办能不能加短信提醒」: what precedes a colon says what the message is."""
+    match = re.search(r"[:：]", text)
+    if match and content_length(text[: match.start()]) >= 2:
+        return text[: match.start()]
+    return text
+
+
+def _action_route(text: str, action: str, confidence: float) -> Route:
+    text = _head(text)
+    cue, want, how = action_cue(action, text), wants_action(text), is_question(text)
+    if not cue:
+        return Route(KNOWLEDGE, f"{action} without request words")
+    if action == STATUS:
+        # 「我的申请办到哪了」 is a question by its nature; the words themselves ask for the status.
+        if want or confidence >= ACTION_CONFIDENT:
+            return Route(STATUS, "asks for the progress of a request")
+        return Route(FALLBACK, "doubtful status query", offer=STATUS)
+    if want and not how:
+        return Route(action, "request words")
+    if how and not want:
+        return Route(KNOWLEDGE, "asks how the request works")
+    if want and how:
+        # 「我想投诉，怎么弄」 wants it done; 「我想问问投诉要多久」 asks about it.
+        if _ASKS_ABOUT.search(text):
+            return Route(KNOWLEDGE, "asks about the request")
+        return Route(FALLBACK, "request and question", offer=action)
+    # Neither: 「投诉」「举报一家店卖假货」 — a request if the classifier is sure, else ask.
+    if confidence >= ACTION_CONFIDENT:
+        return Route(action, "confident request")
+    return Route(FALLBACK, "doubtful request", offer=action)
+
+
+# Slots whose answers are free text: a question there may be the answer (「你们去年的预算是多少」 as
+# the description of the information wanted), so only a short, plain question is taken as one.
+FREE_TEXT_SLOTS = frozenset({"complaint_matter", "complaint_target", "postal_address"})
+NEVER_A_QUESTION_SLOTS = frozenset({"info_description"})
+FREE_TEXT_QUESTION_MAX_CHARS = 20
+
+
+def is_question_during_form(text: str, intent: str | None, slot: str | None) -> bool:
+    """A message typed while a form waits for `slot` that asks something instead of answering."""
+    if not slot or slot in NEVER_A_QUESTION_SLOTS or intent != KNOWLEDGE:
+        return False
+    text = normalize(text)
+    if not text or text.startswith("/") or not is_question(text):
+        return False
+    return slot not in FREE_TEXT_SLOTS or content_length(text) <= FREE_TEXT_QUESTION_MAX_CHARS
+
+
+_NO_NUMBER = re.compile(r"没有|没存|找不到|找不着|忘了|忘记|丢了|弄丢|不记得|不知道|记不清|没收到")
+
+
+def has_no_tracking_number(text: str) -> bool:
+    """「回执号找不到了」「没有回执单」: the person cannot give the number the status form asks for."""
+    return bool(_NO_NUMBER.search(normalize(text)))

@@ -1,0 +1,226 @@
+"""bot.understanding without Rasa: routing decisions, follow-ups, referrals, contacts, deadlines,
+and the conversation evaluation's reading of a tracker."""
+
+import pytest
+
+from bot.knowledge.agency_contacts import asked_contact, contact_answer
+from bot.knowledge.chunking import Passage
+from bot.knowledge.sources import load_agency, load_service_catalogue
+from bot.service_items import APPLICANT_DEADLINE, ServiceItemDesk, applicant_deadlines
+from bot.understanding.evaluation import classify, judge
+from bot.understanding.follow_up import is_elliptical, next_subject, with_subject
+from bot.understanding.referral import ReferralDesk, parse_referrals
+from bot.understanding.routing import (
+    has_no_tracking_number,
+    is_question_during_form,
+    route,
+)
+from tests.conftest import ROOT
+
+KNOWLEDGE_DIR = ROOT / "knowledge"
+
+
+def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
+    return intent, confidence, [{"name": intent, "confidence": confidence}]
+
+
+@pytest.mark.parametrize(
+    "text, classifier, expected",
+    [
+        # The classifier's vote for a form is not enough without words that ask for it.
+        ("你们几点开门", "file_complaint", "ask_knowledge"),
+        ("查一下隔壁公司交给你们的报表", "check_status", "ask_knowledge"),
+        ("申请公开要多久答复", "apply_disclosure", "ask_knowledge"),
+        ("我想申请公开个文件，先问下要不要钱", "apply_disclosure", "ask_knowledge"),
+        # Words that ask for the action start it, whatever the classifier said.
+        ("我要投诉", "file_complaint", "file_complaint"),
+        ("我要举报一家回收站乱收费", "ask_knowledge", "file_complaint"),
+        ("我有个建议想提交一下：网办系统能不能加个短信提醒", "ask_knowledge", "file_complaint"),
+        ("我上周交的申请有结果了吗", "ask_knowledge", "check_status"),
+        ("帮我查下进度", "check_status", "check_status"),
+        # A general question about how long things take is not a status query.
+        ("我想知道申请一般多久有结果", "ask_knowledge", "ask_knowledge"),
+        # Explicit requests for a person always reach the handoff; mentioning staff does not.
+        ("找个活人跟我说", "bot_challenge", "request_human"),
+        ("你这机器人说不明白 给我找个真人", "bot_challenge", "request_human"),
+        ("工作人员是兼职吗", "request_human", "ask_knowledge"),
+        # Cancel words leave; a new request in the same breath wins.
+        ("算了 不弄了", "cancel_request", "cancel_request"),
+        ("不查了 我要申请政府信息公开", "check_status", "apply_disclosure"),
+        # Social replies only for short social phrases.
+        ("你好", "greet", "greet"),
+        ("在吗？", "greet", "greet"),
+        ("下午几点关门", "greet", "ask_knowledge"),
+        ("传真", "affirm", "ask_knowledge"),
+        ("有没有邮箱啊，我发邮件问问行不", "bot_challenge", "ask_knowledge"),
+    ],
+)
+def test_routing(text, classifier, expected):
+    intent, confidence, ranking = ranked(classifier, 0.9)
+    assert route(text, intent, confidence, ranking).intent == expected
+
+
+def test_request_and_question_at_once_is_asked_about():
+    decision = route("我要投诉你们局信息公开不作为 该找谁投诉", *ranked("file_complaint", 0.95))
+    assert decision.intent == "nlu_fallback" and decision.offer == "file_complaint"
+
+
+def test_a_doubtful_vote_without_request_words_is_asked_about():
+    decision = route("投诉", *ranked("file_complaint", 0.5))
+    assert decision.intent == "nlu_fallback" and decision.offer == "file_complaint"
+
+
+def test_unsure_classifier_means_a_question():
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.3}]
+    assert route("想开个当铺 你们那批不批", "nlu_fallback", 0.45, ranking).intent == "ask_knowledge"
+
+
+@pytest.mark.parametrize(
+    "text, slot, expected",
+    [
+        ("对了 你们传真多少", "applicant_type", True),
+        ("张三", "applicant_name", False),
+        ("你们局2020年的部门预算是多少", "info_description", False),  # a description may be a question
+        ("投诉了一般多久给回话", "complaint_matter", True),
+        ("商场里那家店办卡后跑路了，我们几十个人的钱怎么也退不回来，请你们管一管吧？", "complaint_matter", False),
+        ("对了 你们传真多少", None, False),
+    ],
+)
+def test_questions_during_a_form(text, slot, expected):
+    assert is_question_during_form(text, "ask_knowledge", slot) is expected
+
+
+def test_a_question_during_a_form_needs_the_question_intent():
+    assert not is_question_during_form("是不是要身份证复印件啊", "cancel_request", "applicant_type")
+
+
+def test_no_tracking_number():
+    assert has_no_tracking_number("回执号找不到了")
+    assert has_no_tracking_number("我忘了")
+    assert not has_no_tracking_number("GK202611230001")
+
+
+@pytest.mark.parametrize(
+    "text, elliptical",
+    [("传真呢", True), ("要钱吗", True), ("在哪办", True), ("那得准备哪些材料", True),
+     ("预付卡备案要什么材料", False), ("上海商务委搞不搞开放日", False), ("收到收费通知几天内得交", False)],
+)
+def test_elliptical_follow_ups(text, elliptical):
+    assert is_elliptical(text) is elliptical
+
+
+def test_a_follow_up_is_searched_with_its_subject_and_a_full_question_replaces_it():
+    assert with_subject("传真呢", "你们的电话多少") == "你们的电话多少，传真呢"
+    assert with_subject("预付卡备案要什么材料", "你们的电话多少") == "预付卡备案要什么材料"
+    assert next_subject("传真呢", "你们的电话多少", answered=True) == "你们的电话多少"
+    assert next_subject("预付卡备案要什么材料", "你们的电话多少", answered=True) == "预付卡备案要什么材料"
+    assert next_subject("商务局的食堂对外开放吗", "你们的电话多少", answered=False) is None
+
+
+def test_referrals_match_topics_and_pairs(tmp_path):
+    (tmp_path / "referrals.yml").write_text(
+        "referrals:\n  - agency: 车管所\n    topics: [驾驶证, 车+过户]\n    tip: 去车管所\n", encoding="utf-8"
+    )
+    desk = ReferralDesk(tmp_path, "示例市商务局")
+    assert desk.find("驾驶证到期在哪换").agency == "车管所"
+    assert desk.find("二手车过户去哪办").agency == "车管所"
+    assert desk.find("房子过户去哪办") is None
+    assert "示例市商务局" in desk.reply(desk.find("驾驶证到期在哪换"))
+
+
+def test_a_broken_referrals_file_keeps_the_last_good_list(tmp_path):
+    path = tmp_path / "referrals.yml"
+    path.write_text("referrals:\n  - agency: 车管所\n    topics: [驾驶证]\n", encoding="utf-8")
+    desk = ReferralDesk(tmp_path)
+    assert desk.find("驾驶证") is not None
+    path.write_text("referrals: [unclosed", encoding="utf-8")
+    import os
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert desk.find("驾驶证") is not None
+
+
+def test_referral_entries_are_checked():
+    with pytest.raises(ValueError, match="agency"):
+        parse_referrals({"referrals": [{"topics": ["驾驶证"]}]})
+
+
+def test_the_shipped_referrals_file_is_valid():
+    desk = ReferralDesk(KNOWLEDGE_DIR)
+    assert desk.find("社保断缴了怎么补") is not None
+    assert desk.find("预付卡备案要交啥材料") is None
+
+
+@pytest.mark.parametrize(
+    "question, field",
+    [("传真多少", "fax"), ("你们几点开门", "hours"), ("邮编", "postcode"), ("投诉电话是多少", "complaint_phone"),
+     ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None)],
+)
+def test_contact_questions(question, field):
+    assert asked_contact(question) == field
+
+
+def _passage(text: str) -> Passage:
+    return Passage(doc_id="guide", title="指南", issuer="示例市商务局", date="", doc_number="", section="",
+                   locator="", text=text, ordinal=0)
+
+
+def test_a_contact_value_must_stand_whole_in_its_passage():
+    agency = {"name": "示例市商务局", "complaint_phone": "0000-12345"}
+    longer = _passage("咨询电话：0000-12345678。")
+    assert contact_answer("投诉电话是多少", agency, [longer]) is None
+    exact = _passage("投诉电话：0000-12345。")
+    assert contact_answer("投诉电话是多少", agency, [longer, exact]).passage is exact
+
+
+@pytest.fixture(scope="module")
+def desk():
+    return ServiceItemDesk(load_service_catalogue(KNOWLEDGE_DIR, load_agency(KNOWLEDGE_DIR)))
+
+
+def test_applicant_deadlines_come_from_the_record_not_the_processing_time(desk):
+    assert applicant_deadlines(desk.item("SW-BA-005")) == ["自首次订立特许经营合同之日起15日内申请备案"]
+    assert applicant_deadlines(desk.item("SW-BA-001")) == []  # 「2022年12月30日前」 is a date, not a period
+    assert applicant_deadlines(desk.item("SW-GG-010")) == []  # the agency's own reply periods
+
+
+@pytest.mark.parametrize(
+    "question, fields",
+    [("特许经营合同签了以后几天内要备案", (APPLICANT_DEADLINE,)), ("加盟备案交上去多久能办好", ("time_limit",)),
+     ("拍卖企业设立审批需要什么条件", ("conditions",)), ("预付卡备案需要什么", ("materials",)),
+     ("办展会备案 要提前开幕多少天办", (APPLICANT_DEADLINE,))],
+)
+def test_asked_fields(desk, question, fields):
+    assert desk.asked_fields(question) == fields
+
+
+def test_a_missing_deadline_is_said_plainly(desk):
+    answer = desk.answer(desk.understand("美容美发店备案 拿到执照以后多久之内要备"))
+    assert not answer.complete and "没有写明" in answer.text and "SW-BA-009" in answer.text
+
+
+def test_naming_the_application_item_in_another_question_does_not_give_its_card(desk):
+    query = desk.understand("我不是本地人 在外地上学 也能找你们申请公开吗")
+    assert query.item is None and query.mentioned is not None
+    assert desk.understand("政府信息公开申请怎么办理").item.code == "SW-GG-010"
+
+
+def test_a_named_material_asks_for_the_materials(desk):
+    assert desk.understand("预付卡备案要营业执照吗").fields == ("materials",)
+
+
+def test_classify_reads_the_turn_from_tracker_events():
+    knowledge = {"event": "bot", "text": "x", "metadata": {"knowledge": {"found": True}}}
+    assert classify([{"event": "action", "name": "action_answer_knowledge"}, knowledge], {}) == "answer"
+    assert classify([{"event": "action", "name": "action_handoff"}], {}) == "handoff"
+    assert classify([{"event": "active_loop", "name": "complaint_form"}], {"complaint_type": "suggestion"}) == "suggestion_form"
+    assert classify([{"event": "action", "name": "utter_greet"}], {}) == "greet"
+    referral = {"event": "bot", "metadata": {"knowledge": {"found": False, "referral": True}}}
+    assert classify([referral], {}) == "referral"
+
+
+def test_judge_needs_the_fact_and_the_citation():
+    expect = {"route": "answer", "fact": ["15日内"]}
+    assert judge(expect, "answer", "……15日内申请备案\n来源：《目录》", {})[0]
+    assert not judge(expect, "answer", "……15日内申请备案", {})[0]
+    assert not judge(expect, "answer", "办理时限：10个工作日\n来源：《目录》", {})[0]
+    assert not judge({"route": "referral"}, "referral", "请咨询车管所\n来源：《某文件》", {})[0]
