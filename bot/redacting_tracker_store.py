@@ -6,6 +6,16 @@ text and parse data of the person's own messages and in slots. `RedactingTracker
 Rasa's in-memory store (default) or its SQL store and, on every save, passes every string in every
 event through `bot.validation.redact` before anything is stored or streamed to an event broker.
 
+While a form asks for an identifier (`requested_slot` is id_number, phone, email or credit_code),
+the person's message of that turn, and those slots whenever they are set, are masked as an
+identifier answer (`bot.validation.redact_identifier_answer`): a passport number or a number in
+a format no pattern knows is masked too.
+
+Fail closed: nesting deeper than MAX_DEPTH levels inside an event is replaced by a placeholder,
+an event that cannot be masked for any other reason keeps only its type and names, and if even
+that fails the turn's new events are dropped. Rasa's FailSafeTrackerStore falls back to an
+in-memory store when a save raises; whatever reaches it, or the database, is masked first.
+
 Redaction happens on save, and Rasa saves a conversation once at the end of each turn, so the
 actions of that turn (the action server included) still see the raw message. The saved tracker
 object itself is redacted in place, so the tracker Rasa holds after a save is exactly what the
@@ -41,16 +51,26 @@ from typing import Any, Awaitable, Callable, Dict, FrozenSet, Iterable, Optional
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import (
+    AllSlotsReset,
+    Event,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 try:
+    from bot.private_files import private_sqlite_file
     from bot.retention import PeriodicPurge
-    from bot.validation import redact
+    from bot.validation import redact, redact_identifier_answer
 except ImportError as error:  # pragma: no cover - depends on the deployment
     # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
     # unredacted InMemoryTrackerStore; refusing to start is the only safe answer.
-    raise RuntimeError(f"bot.redacting_tracker_store needs bot.validation and bot.retention: {error}") from error
+    raise RuntimeError(
+        f"bot.redacting_tracker_store needs bot.validation, bot.retention and bot.private_files: {error}"
+    ) from error
 
 # Rasa loads this module in every profile, so the Rasa-process fix for the action-response
 # schema check (bench: ~190 ms of every action call) and the reply to a failed action are
@@ -78,7 +98,15 @@ def _retry_seconds() -> float:
         return 10.0
 
 
-__all__ = ["RedactingTrackerStore", "redact_event", "redact_event_dict", "redact_tracker", "unredacted_start"]
+__all__ = [
+    "RedactingTrackerStore",
+    "redact_event",
+    "redact_event_dict",
+    "redact_tracker",
+    "unredacted_start",
+    "IDENTIFIER_SLOTS",
+    "MAX_DEPTH",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,19 +137,35 @@ _BACKENDS = ("memory", "sql")
 _BACKEND_ALIASES = {"memory": "memory", "in_memory": "memory", "inmemory": "memory", "sql": "sql"}
 
 
-def _redact_value(value: Any, kept: FrozenSet[str]) -> Any:
-    """Every string in `value` redacted, except values of the dict keys in `kept`; keys stay."""
+# Slots the forms ask identifiers for (bot.request_forms): their values, and the person's message of
+# a turn in which one of them is asked, are masked as identifier answers.
+IDENTIFIER_SLOTS: FrozenSet[str] = frozenset({"id_number", "phone", "email", "credit_code"})
+REQUESTED_SLOT = "requested_slot"
+# Deepest nesting of dicts and lists kept inside an event (Rasa's own events need 5); deeper content
+# (e.g. a client's `metadata`) is replaced, so masking never recurses without bound.
+MAX_DEPTH = 16
+TOO_DEEP = "[已删除：嵌套过深]"
+UNMASKABLE = "[已删除：无法遮盖]"
+
+Mask = Callable[[str], str]
+
+
+def _redact_value(value: Any, kept: FrozenSet[str], mask: Mask = redact, depth: int = 0) -> Any:
+    """Every string in `value` masked (dict keys too), except values of the dict keys in `kept`;
+    containers nested deeper than MAX_DEPTH replaced by a placeholder."""
     if isinstance(value, str):
-        return redact(value)
+        return mask(value)
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
         return {
-            key: item
+            (mask(key) if isinstance(key, str) else key): item
             if key in kept and isinstance(item, str)
-            else _redact_value(item, _NESTED_FIELDS.get(key, _IDENTIFIERS))
+            else _redact_value(item, _NESTED_FIELDS.get(key, _IDENTIFIERS), mask, depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [_redact_value(item, kept) for item in value]
+        return [_redact_value(item, kept, mask, depth + 1) for item in value]
     return value
 
 
@@ -131,35 +175,100 @@ def _redact_value(value: Any, kept: FrozenSet[str]) -> Any:
 OPAQUE_ID_SLOTS: FrozenSet[str] = frozenset({"request_instance", "request_summary_digest", "last_request_key"})
 
 
-def redact_event_dict(data: Dict[Text, Any]) -> Dict[Text, Any]:
-    """A copy of a serialised event with every personal identifier in its strings masked."""
+def redact_event_dict(data: Dict[Text, Any], answer: bool = False) -> Dict[Text, Any]:
+    """A copy of a serialised event with every personal identifier in its strings masked; with
+    `answer` (a message typed while a form asks for an identifier), masked as an identifier answer."""
     if data.get("event") == "slot" and data.get("name") in OPAQUE_ID_SLOTS:
         return dict(data)
-    return _redact_value(data, _EVENT_FIELDS)
+    if data.get("event") == "slot" and data.get("name") in IDENTIFIER_SLOTS:
+        answer = True
+    return _redact_value(data, _EVENT_FIELDS, redact_identifier_answer if answer else redact)
 
 
-def redact_event(event: Event) -> Event:
-    """The event itself when it holds nothing to mask, otherwise a redacted copy of it."""
-    data = event.as_dict()
-    redacted = redact_event_dict(data)
-    if redacted == data:
-        return event
-    return Event.from_parameters(redacted)
+def _scrubbed_event(event: Event) -> Optional[Event]:
+    """What is kept of an event that could not be masked: its type, time and names, no free text
+    (a user message keeps its intent); None when not even that can be rebuilt."""
+    try:
+        data = event.as_dict()
+        kept: Dict[Text, Any] = {
+            key: value
+            for key, value in data.items()
+            if key in _EVENT_FIELDS and (value is None or isinstance(value, (str, int, float, bool)))
+        }
+        if "text" in data:
+            kept["text"] = UNMASKABLE
+        if data.get("event") == "user":
+            intent = (data.get("parse_data") or {}).get("intent") or {}
+            name = intent.get("name") if isinstance(intent, dict) else None
+            if isinstance(name, str):
+                kept["parse_data"] = {"intent": {"name": name, "confidence": intent.get("confidence")}}
+        if data.get("event") == "slot":
+            kept["value"] = None
+        return Event.from_parameters(kept)
+    except Exception as error:  # noqa: BLE001 - the event is dropped instead
+        logger.error("Dropped an event that could not be masked (%s).", type(error).__name__)
+        return None
+
+
+def redact_event(event: Event, answer: bool = False) -> Optional[Event]:
+    """The event itself when it holds nothing to mask, otherwise a redacted copy of it; never the
+    raw event when masking fails (then `_scrubbed_event`, possibly None: drop it)."""
+    try:
+        data = event.as_dict()
+        redacted = redact_event_dict(data, answer)
+        if redacted == data:
+            return event
+        return Event.from_parameters(redacted)
+    except Exception as error:  # noqa: BLE001 - fail closed, whatever went wrong
+        logger.error("Could not mask a '%s' event (%s); storing it without its content.", event.type_name, type(error).__name__)
+        return _scrubbed_event(event)
+
+
+def _requested_slot_before(events: list, start: int) -> Optional[Any]:
+    """The value of `requested_slot` just before event `start`."""
+    for event in reversed(events[:start]):
+        if isinstance(event, SlotSet) and event.key == REQUESTED_SLOT:
+            return event.value
+        if isinstance(event, (Restarted, AllSlotsReset, SessionStarted)):
+            return None
+    return None
 
 
 def redact_tracker(tracker: DialogueStateTracker, start: int = 0) -> bool:
     """Redacts the tracker's events from index `start` on, in place, and replays the tracker if
-    anything changed; says whether it did."""
+    anything changed; says whether it did. A message typed while a form asks for an identifier is
+    masked as an identifier answer."""
     events = list(tracker.events)
     fresh = events[start:]
-    redacted = [redact_event(event) for event in fresh]
-    if all(new is old for new, old in zip(redacted, fresh)):
+    requested = _requested_slot_before(events, start)
+    redacted: list = []
+    for event in fresh:
+        if isinstance(event, SlotSet) and event.key == REQUESTED_SLOT:
+            requested = event.value
+        elif isinstance(event, (Restarted, AllSlotsReset, SessionStarted)):
+            requested = None
+        answer = isinstance(event, UserUttered) and requested in IDENTIFIER_SLOTS
+        redacted.append(redact_event(event, answer))
+    if len(redacted) == len(fresh) and all(new is old for new, old in zip(redacted, fresh)):
         return False
     tracker.events.clear()
-    tracker.events.extend(events[:start] + redacted)
+    tracker.events.extend(events[:start] + [event for event in redacted if event is not None])
     tracker._reset()  # what `recreate_from_dialogue` does: state is recomputed from the events
     tracker.replay_events()
     return True
+
+
+def _drop_new_events(tracker: DialogueStateTracker, start: int) -> None:
+    """Last resort when masking a turn failed: the tracker keeps only what was stored before."""
+    kept = list(tracker.events)[:start]
+    tracker.events.clear()
+    tracker.events.extend(kept)
+    try:
+        tracker._reset()
+        tracker.replay_events()
+    except Exception:  # noqa: BLE001 - an empty conversation rather than an unmasked one
+        tracker.events.clear()
+        tracker._reset()
 
 
 # Set on every tracker this store returns or saves: its last event, all up to which are redacted.
@@ -184,6 +293,18 @@ def unredacted_start(tracker: DialogueStateTracker) -> int:
         if events[index] is tail:
             return index + 1
     return 0
+
+
+def _private_sqlite_tracker_file(host: Optional[Text], kwargs: Dict[Text, Any]) -> None:
+    """Creates the SQLite file SQLTrackerStore is about to open readable by its owner only."""
+    if host and "://" in host:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(host)
+        if url.get_backend_name() == "sqlite":
+            private_sqlite_file(url.database)
+    elif str(kwargs.get("dialect") or "sqlite").startswith("sqlite"):
+        private_sqlite_file(kwargs.get("db") or "rasa.db")
 
 
 class RedactingTrackerStore(TrackerStore):
@@ -243,6 +364,7 @@ class RedactingTrackerStore(TrackerStore):
                         f"{sorted([*kwargs, *(['url'] if host else [])])}; did you mean `backend: sql`?"
                     )
                 return InMemoryTrackerStore(domain or Domain.empty(), event_broker)
+            _private_sqlite_tracker_file(host, kwargs)
             return SQLTrackerStore(domain=domain, host=host, event_broker=event_broker, **kwargs)
         except (ImportError, AttributeError) as error:
             # Rasa would swallow these and silently use an unredacted InMemoryTrackerStore.
@@ -290,9 +412,17 @@ class RedactingTrackerStore(TrackerStore):
                 delay = min(delay * 2, 2.0)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Redacts the tracker's new events in place, then saves it (and streams its new events)."""
-        if redact_tracker(tracker, unredacted_start(tracker)):
-            logger.debug(f"Masked personal identifiers in the tracker of '{tracker.sender_id}'.")
+        """Redacts the tracker's new events in place, then saves it (and streams its new events).
+
+        Masking failures never leave raw events in the tracker: Rasa's FailSafeTrackerStore keeps
+        the very tracker passed here when the save raises."""
+        start = unredacted_start(tracker)
+        try:
+            if redact_tracker(tracker, start):
+                logger.debug("Masked personal identifiers in a tracker.")
+        except Exception as error:  # noqa: BLE001 - fail closed
+            logger.error("Could not mask a turn (%s); its events are not stored.", type(error).__name__)
+            _drop_new_events(tracker, start)
         await self._patiently(lambda: self._inner.save(tracker))
         _mark_redacted(tracker)
         self._retention.maybe_start()

@@ -164,7 +164,7 @@ def check_id_number(text: object, id_type: str | None) -> Check:
         if not result.ok:
             return Check(False, hint=result.hint)
         return Check(True, validation.mask_id_number(result.value), private=result.value)
-    number = re.sub(r"[\s-]", "", _clean(text)).upper()
+    number = validation.compact_identifier(_clean(text)).upper()
     if not re.fullmatch(r"[A-Z0-9]{5,30}", number):
         return Check(False, hint="证件号码应由字母和数字组成（5到30位），请按证件上的号码输入。")
     return Check(True, validation.mask_id_number(number), private=number)

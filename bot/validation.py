@@ -9,6 +9,7 @@ Pure standard library, so the Rasa actions, the CLI and the tests can all use it
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ __all__ = [
     "mask_phone",
     "mask_email",
     "redact",
+    "redact_identifier_answer",
+    "strip_personal_identifiers",
+    "fold",
+    "compact_identifier",
 ]
 
 
@@ -48,19 +53,69 @@ def _fail(hint: str) -> Result:
 
 # ---------------------------------------------------------- normalisation
 
-# Spaces and every dash people (or their input methods) put between digit groups.
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
+# Spaces (line breaks included) and every dash people, or their input methods, put between digit
+# groups: hyphen, the Unicode hyphens and en/em dashes (U+2010–2015), minus. Checks drop them;
+# the redactor accepts them between the digit groups of a number.
+_SEPARATOR_CHARS = r"\s\-\u2010-\u2015\u2212"
+_SEPARATORS = re.compile(rf"[{_SEPARATOR_CHARS}]+")
 _DASHES = re.compile(r"[\-\u2010-\u2015\u2212]")
 
 
+# Format characters (Cf: zero-width spaces, bidirectional marks, ...), all in the BMP and plane 14.
+_FORMAT_CHARS = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(code))
+        for code in (*range(0x80, 0x10000), *range(0xE0000, 0xE1000))
+        if unicodedata.category(chr(code)) == "Cf"
+    )
+    + "]"
+)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold_char(char: str) -> str:
+    if unicodedata.category(char) == "Cf":
+        return ""
+    return unicodedata.normalize("NFKC", char)
+
+
+def fold(text: str) -> tuple[str, list[int] | None]:
+    """The normalisation every check and every mask here applies, with where each character came from.
+
+    Each character is NFKC-normalised on its own (full-width digits, letters, @ and ． become ASCII;
+    ① becomes 1) and format characters such as zero-width spaces are dropped. Returns the folded
+    text and, for each of its characters, the index in `text` it came from (None when nothing
+    changed), so a number found in the folded text is masked where the person typed it.
+    """
+    if text.isascii():
+        return text, None
+    if unicodedata.is_normalized("NFKC", text) and not _FORMAT_CHARS.search(text):
+        return text, None
+    parts: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        folded = char if char < "\x80" else _fold_char(char)
+        parts.append(folded)
+        origin.extend([index] * len(folded))
+    folded_text = "".join(parts)
+    if len(origin) == len(text) and folded_text == text:
+        return text, None
+    return folded_text, origin
+
+
 def _nfkc(text: object) -> str:
-    """NFKC (full-width to half-width), format characters such as zero-width spaces dropped."""
-    text = unicodedata.normalize("NFKC", "" if text is None else str(text))
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    """`fold`ed text without surrounding whitespace: what the checks look at."""
+    return fold("" if text is None else str(text))[0].strip()
 
 
 def _compact(text: object) -> str:
     return _SEPARATORS.sub("", _nfkc(text))
+
+
+def compact_identifier(text: object) -> str:
+    """An identifier as the checks read it: `fold`ed, spaces, line breaks and dashes removed."""
+    return _compact(text)
 
 
 def _mask_middle(value: str, head: int, tail: int) -> str:
@@ -284,8 +339,16 @@ def check_email(text: object) -> Result:
 
 
 def mask_id_number(value: str) -> str:
-    """First 4 and last 4 characters kept: 11010519491231002X -> 1101**********002X."""
-    return _mask_middle(_compact(value).upper(), 4, 4)
+    """Resident ID numbers (and other numbers of 15+ characters) keep their first 4 and last 4
+    characters: 11010519491231002X -> 1101**********002X. Shorter document numbers (passports,
+    travel permits) keep only the first and the last 2 (E12345678 -> E******78), and up to 8
+    characters nothing at all."""
+    value = _compact(value).upper()
+    if len(value) >= 15:
+        return _mask_middle(value, 4, 4)
+    if len(value) > 8:
+        return _mask_middle(value, 1, 2)
+    return "*" * len(value)
 
 
 def mask_credit_code(value: str) -> str:
@@ -316,33 +379,168 @@ def mask_email(value: str) -> str:
 
 
 # ---------------------------------------------------------- redaction
+#
+# Redaction looks at the `fold`ed text, the same normalisation the checks use, and masks in the
+# original text. A number is a chain of digit groups joined by short runs (at most 3 characters)
+# of the separators the checks drop, plus the parentheses of (010)12345678: whatever grouping a
+# person chooses, 「1101 0519 4912 3100 2X」, 「1380 013 8000」, 「138–1234–5678」 or groups on
+# separate lines, the digits the check would read are found. Within a chain, the longest run of
+# whole groups that forms an identifier is masked, from left to right.
 
-# Full-width ASCII variants map one-to-one onto ASCII, so matching on the folded copy keeps offsets.
-_FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-_SEP = r"[ \-]"
-_PERSONAL = re.compile(
-    "|".join(
-        [
-            # e-mail first: a mobile number is often its user name (13812345678@163.com)
-            r"(?P<email>(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
-            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63})",
-            # an ID number written 6-8-4, or any run of 15+ digits (old IDs, mistyped IDs, bank cards)
-            rf"(?P<id>(?<![0-9])(?:[0-9]{{6}}{_SEP}?[0-9]{{8}}{_SEP}?[0-9]{{3}}[0-9Xx]|[0-9]{{14,}}[0-9Xx])"
-            r"(?![0-9]))",
-            rf"(?P<mobile>(?<![0-9])(?:(?:\+|00)?86{_SEP}?)?1[3-9][0-9](?:{_SEP}?[0-9]{{4}}){{2}}(?![0-9]))",
-            rf"(?P<landline>(?<![0-9])(?:\({_AREA_CODE}\)|{_AREA_CODE}){_SEP}?[1-9][0-9]{{6,7}}(?![0-9]))",
-        ]
-    )
+_CHAIN_SEPARATORS = rf"[{_SEPARATOR_CHARS}()]"
+_CHAIN = re.compile(rf"[0-9]+(?:{_CHAIN_SEPARATORS}{{1,3}}[0-9]+)*(?:{_CHAIN_SEPARATORS}{{0,3}}[Xx](?![A-Za-z0-9]))?")
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+_MOBILE_DIGITS = re.compile(r"(?:0086|86)?1[3-9][0-9]{9}")
+_LANDLINE_DIGITS = re.compile(rf"(?:{_AREA_CODE}|0086(?:10|2[0-9]|[3-9][0-9]{{2}}))[1-9][0-9]{{6,7}}")
+# After a "+": +86 10 12345678 drops the trunk 0 of the area code.
+_INTERNATIONAL_LANDLINE_DIGITS = re.compile(r"86(?:10|2[0-9]|[3-9][0-9]{2})[1-9][0-9]{6,7}")
+_LONG_RUN = re.compile(r"[0-9]{14,}[0-9X]")  # one unbroken run: IDs (valid or not), old IDs, bank cards
+_MAX_CHAIN_DIGITS = 24
+# E-mail: the user-name characters the check accepts; 。 (typed by Chinese input methods) as a dot.
+_EMAIL_CHARS = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_DOT = r"[.\u3002]"
+_EMAIL = re.compile(
+    rf"(?<![{_EMAIL_CHARS}.\u3002])[{_EMAIL_CHARS}]+(?:{_DOT}[{_EMAIL_CHARS}]+)*@"
+    rf"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:{_DOT}[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*{_DOT}[A-Za-z]{{2,63}}"
 )
+# Passports and travel permits: one or two letters and 7 to 10 digits (E12345678, EA1234567,
+# H1234567890), standing alone.
+_DOCUMENT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}[0-9]{7,10}(?![A-Za-z0-9])")
+# While a form asks for an identifier, any run of letters and digits with a digit in it and at
+# least 5 characters (the shortest document number the form accepts), separators allowed.
+_ANSWER_CHAIN = re.compile(rf"[A-Za-z0-9]+(?:{_CHAIN_SEPARATORS}{{1,3}}[A-Za-z0-9]+)*")
+_CANDIDATE = re.compile(r"[0-9@]")  # every identifier has a digit or an @
+_ANSWER_EMAIL = re.compile(r"[^\s,;，；、]*@[^\s,;，；、]*")
 
 
-def _mask_match(match: re.Match, original: str) -> str:
-    found = original[match.start(): match.end()]
-    if match.group("email"):
+def _looks_like_id(digits: str) -> bool:
+    """An 18- or 15-character ID number typed in groups: a region code and a plausible birth date
+    (a wrong check character still counts), so that grouped years or amounts are left alone."""
+    if digits[:2] not in _ID_REGIONS:
+        return False
+    if len(digits) == 18 and digits[:17].isdigit():
+        year, month, day = digits[6:10], digits[10:12], digits[12:14]
+    elif len(digits) == 15 and digits.isdigit():
+        year, month, day = "19" + digits[6:8], digits[8:10], digits[10:12]
+    else:
+        return False
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return 1900 <= int(year) <= 2099
+
+
+def _classify(digits: str, groups: int, plus: bool) -> str | None:
+    """'phone' or 'id' for the digits of whole digit groups, else None."""
+    if _MOBILE_DIGITS.fullmatch(digits) or _LANDLINE_DIGITS.fullmatch(digits):
+        return "phone"
+    if plus and _INTERNATIONAL_LANDLINE_DIGITS.fullmatch(digits):
+        return "phone"
+    if groups == 1 and _LONG_RUN.fullmatch(digits):
+        return "id"
+    if groups > 1 and _looks_like_id(digits):
+        return "id"
+    return None
+
+
+def _chain_spans(folded: str, match: re.Match) -> list[tuple[int, int, str]]:
+    """(start, end, kind) in `folded` of the identifiers in one chain of digit groups."""
+    groups = [(g.start(), g.end()) for g in _DIGIT_GROUP.finditer(match.group(0))]
+    base = match.start()
+    text = match.group(0)
+    has_x = text[-1] in "Xx"
+    digits = [text[a:b] for a, b in groups]
+    spans = []
+    i = 0
+    while i < len(groups):
+        found = None
+        total, last = 0, i
+        for j in range(i, len(groups)):
+            total += len(digits[j])
+            if j > i and total > _MAX_CHAIN_DIGITS:
+                break
+            last = j
+        for j in range(last, i - 1, -1):
+            candidate = "".join(digits[i: j + 1])
+            end = base + groups[j][1]
+            if j == len(groups) - 1 and has_x:
+                candidate, end = candidate + "X", match.end()
+            start = base + groups[i][0]
+            plus = start > 0 and folded[start - 1] == "+"
+            kind = _classify(candidate, j - i + 1, plus)
+            if kind:
+                if start > 0 and folded[start - 1] in "+(":
+                    start -= 1  # +86 …, (010) …: the mask takes them in
+                found = (start, end, kind, j)
+                break
+        if found:
+            spans.append(found[:3])
+            i = found[3] + 1
+        else:
+            i += 1
+    return spans
+
+
+def _spans(folded: str, answer: bool = False) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind) of the personal identifiers in `folded`, in order.
+
+    E-mails first (a mobile number is often the user name: 13812345678@163.com), then passport-like
+    document numbers, then digit chains; with `answer`, also whatever is left that looks like a
+    typed identifier.
+    """
+    taken: list[tuple[int, int, str]] = []
+    if not _CANDIDATE.search(folded):
+        return taken
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= a or start >= b for a, b, _ in taken)
+
+    for match in _EMAIL.finditer(folded):
+        taken.append((match.start(), match.end(), "email"))
+    for match in _DOCUMENT.finditer(folded):
+        if free(match.start(), match.end()):
+            taken.append((match.start(), match.end(), "document"))
+    for match in _CHAIN.finditer(folded):
+        for start, end, kind in _chain_spans(folded, match):
+            if free(start, end):
+                taken.append((start, end, kind))
+    if answer:
+        for match in _ANSWER_EMAIL.finditer(folded):
+            if "@" in match.group(0) and free(match.start(), match.end()):
+                taken.append((match.start(), match.end(), "email"))
+        for match in _ANSWER_CHAIN.finditer(folded):
+            compact = _SEPARATORS.sub("", re.sub(r"[()]", "", match.group(0)))
+            if len(compact) >= 5 and re.search(r"[0-9]", compact) and free(match.start(), match.end()):
+                taken.append((match.start(), match.end(), "document"))
+    return sorted(taken)
+
+
+def _mask(kind: str, found: str) -> str:
+    if kind == "email":
         return mask_email(found)
-    if match.group("id"):
-        return mask_id_number(found)
-    return mask_phone(found)
+    if kind == "phone":
+        return mask_phone(found)
+    return mask_id_number(re.sub(r"[()]", "", found))
+
+
+def _replace_personal(text: str, replacement, answer: bool = False) -> str:
+    """`text` with every personal identifier replaced by `replacement(kind, original substring)`;
+    identifiers are found in the `fold`ed text and replaced where they were typed."""
+    if not text:
+        return text
+    folded, origin = fold(text)
+    parts, last = [], 0
+    for start, end, kind in _spans(folded, answer):
+        if origin is not None:
+            start, end = origin[start], origin[end - 1] + 1
+        if start < last:  # two spans from one typed character (e.g. ⑴): already masked
+            continue
+        parts.append(text[last:start])
+        parts.append(replacement(kind, text[start:end]))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def strip_personal_identifiers(text: str) -> str:
@@ -352,28 +550,21 @@ def strip_personal_identifiers(text: str) -> str:
     yet its digits pull towards passages full of telephone numbers; and it then never reaches the
     query cache or the embedding model.
     """
-    return _replace_personal(text, lambda match: "")
+    return _replace_personal(text, lambda kind, found: "")
 
 
 def redact(text: str) -> str:
-    """Masks ID numbers (valid or not), mobiles, landlines with area code and e-mails in free text.
+    """Masks ID numbers (valid or not), passport-like document numbers, mobiles, landlines with area
+    code and e-mails in free text, in every width and grouping the checks accept.
 
     Years, dates, amounts and document numbers (商办发〔2020〕12号) are left alone; running it twice
     changes nothing more.
     """
-    return _replace_personal(text, lambda match: _mask_match(match, text))
+    return _replace_personal(text, _mask)
 
 
-def _replace_personal(text: str, replacement) -> str:
-    """`text` with every personal identifier replaced by `replacement(match)`; the match is found on
-    the half-width copy, so full-width digits count too, and offsets are the same in both."""
-    if not text:
-        return text
-    folded = text.translate(_FOLD)
-    parts, last = [], 0
-    for match in _PERSONAL.finditer(folded):
-        parts.append(text[last: match.start()])
-        parts.append(replacement(match))
-        last = match.end()
-    parts.append(text[last:])
-    return "".join(parts)
+def redact_identifier_answer(text: str) -> str:
+    """`redact`, and also every other run of letters and digits (with a digit, 5+ characters) and
+    anything with an @ in it: for the answer a person types while a form asks for an ID number,
+    phone, e-mail or credit code, whatever its format or document type."""
+    return _replace_personal(text, _mask, answer=True)

@@ -604,3 +604,159 @@ def test_strip_personal_identifiers_removes_numbers_but_keeps_the_question():
     # Years, document numbers and hotlines are part of questions: kept.
     for kept in ("2020年第12号文件", "12345热线", "商办发〔2020〕12号"):
         assert strip_personal_identifiers(kept) == kept
+
+
+# ---------------------------------------------------------------- every format the checks accept is masked
+#
+# Issue 16: an ID number, phone or e-mail typed in a format the form's checks accepted but the
+# redactor did not know (other groupings, en/em dashes, line breaks, full-width characters, 。 in
+# an e-mail) was stored unmasked. Each variant below is first shown to pass the check, then to be
+# masked in free text: both read the text through the same `fold`.
+
+SEPARATORS = [" ", "-", "\u2013", "\u2014", "\u2212", "\u3000", "\n", "\r\n", " - ", "\uff0d", "\u200b"]
+ID_GROUPINGS = [(4, 4, 4, 4, 2), (6, 8, 4), (6, 4, 4, 4), (3, 3, 4, 4, 4), (6, 8, 3, 1), (2, 4, 12)]
+MOBILE_GROUPINGS = [(3, 4, 4), (4, 3, 4), (3, 3, 5), (4, 4, 3), (2, 9), (1,) * 11]
+FULL_WIDTH = str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ")
+
+
+def grouped(value: str, groups: tuple, separator: str) -> str:
+    parts, at = [], 0
+    for size in groups:
+        parts.append(value[at: at + size])
+        at += size
+    assert at == len(value)
+    return separator.join(parts)
+
+
+def digits_of(text: str) -> str:
+    from bot.validation import fold
+
+    return "".join(ch for ch in fold(text)[0] if ch.isdigit() or ch in "Xx")
+
+
+def variants(value: str, groupings: list) -> list[str]:
+    found = []
+    for groups in groupings:
+        for separator in SEPARATORS:
+            typed = grouped(value, groups, separator)
+            found += [typed, typed.translate(FULL_WIDTH)]
+    return found
+
+
+ID_VARIANTS = variants(STANDARD_SAMPLE_ID, ID_GROUPINGS) + variants(make_id("440305", "19851003", "417"), ID_GROUPINGS)
+MOBILE_VARIANTS = variants("13800138000", MOBILE_GROUPINGS) + ["+86 138 0013 8000", "0086–138–0013–8000", "(138)00138000"]
+
+
+@pytest.mark.parametrize("typed", ID_VARIANTS)
+def test_every_id_number_format_the_check_accepts_is_masked(typed):
+    number = check_id_number(typed)
+    assert number.ok, (typed, number.hint)
+    for text in (typed, f"我的身份证号是{typed}，请尽快办理", f"身份证：\n{typed}\n谢谢"):
+        masked = redact(text)
+        assert number.value[4:14] not in digits_of(masked), (text, masked)
+        assert mask_id_number(number.value) in masked
+        assert redact(masked) == masked
+
+
+@pytest.mark.parametrize("typed", MOBILE_VARIANTS)
+def test_every_mobile_format_the_check_accepts_is_masked(typed):
+    phone = check_phone(typed)
+    assert phone.ok, (typed, phone.hint)
+    for text in (typed, f"电话{typed}，工作日联系", f"手机：\n{typed}\n"):
+        masked = redact(text)
+        assert "0013" not in digits_of(masked), (text, masked)
+        assert "138****8000" in masked
+        assert redact(masked) == masked
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["010 1234 5678", "010–1234–5678", "(010)1234 5678", "（０１０）１２３４５６７８", "+86 10 1234 5678", "0755\n8765 4321"],
+)
+def test_every_landline_format_the_check_accepts_is_masked(typed):
+    phone = check_phone(typed)
+    assert phone.ok, (typed, phone.hint)
+    masked = redact(f"座机{typed}，谢谢")
+    area, number = phone.value.split("-")
+    assert number[:-2] not in digits_of(masked), masked
+    assert mask_phone(typed) in masked
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "zhang.san@example。com",  # 。 typed by a Chinese input method
+        "ｚｈａｎｇ．ｓａｎ＠ｅｘａｍｐｌｅ．ｃｏｍ",  # full width throughout
+        "zhang.san＠example.com",
+        "zhang.san@example．com。",
+        "zhang.san@EXAMPLE。COM",
+        "zhang\u200b.san@example.com",
+    ],
+)
+def test_every_email_format_the_check_accepts_is_masked(typed):
+    email = check_email(typed)
+    assert email.ok and email.value.lower() == "zhang.san@example.com", (typed, email.hint)
+    masked = redact(f"邮箱：{typed}，谢谢")
+    assert "hang" not in masked and "san" not in masked, masked
+    assert "z***@example.com" in masked.lower()
+
+
+def test_odd_email_user_names_the_check_accepts_are_masked_whole():
+    for typed in ("zhang'san@qq.com", "zhang+gov@qq.com", "li/si@qq.com", "wang_wu-1@qq.com"):
+        assert check_email(typed).ok
+        masked = redact(f"邮箱{typed}。")
+        local = typed.split("@")[0]
+        assert local[1:] not in masked, masked
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("我的护照号是E12345678，", "12345678"),
+        ("护照 EA1234567", "1234567"),
+        ("港澳通行证H1234567890", "1234567890"),
+        ("passport: g12345678.", "12345678"),
+    ],
+)
+def test_passport_and_permit_numbers_in_free_text_are_masked(text, secret):
+    masked = redact(text)
+    assert secret not in masked and secret[1:-2] not in masked, masked
+    assert redact(masked) == masked
+
+
+def test_short_document_numbers_are_masked_harder_than_resident_ids():
+    assert mask_id_number("E12345678") == "E******78"
+    assert mask_id_number("E 1234–5678") == "E******78"
+
+
+@pytest.mark.parametrize(
+    "typed, secret",
+    [
+        ("E12345678", "2345"),  # passport
+        ("我的证件号 Ｇ１２３４ ５６７８", "2345"),
+        ("A1234567(8)", "34567"),  # Hong Kong identity card
+        ("H 0123 4567 89", "34567"),
+        ("98765", "876"),
+        ("zhang@@example", "hang"),  # not a valid address, still not kept
+        ("1101 0519 4912 3100 2X", "05194912"),
+        ("1380 013 8000", "0013"),
+    ],
+)
+def test_an_identifier_answer_is_masked_whatever_its_format(typed, secret):
+    from bot.validation import redact_identifier_answer
+
+    masked = redact_identifier_answer(typed)
+    assert secret not in digits_of(masked) and secret not in masked, masked
+    assert redact_identifier_answer(masked) == masked
+
+
+def test_an_identifier_answer_keeps_words_and_intent_payloads():
+    from bot.validation import redact_identifier_answer
+
+    for text in ("/cancel_request", "取消", "为什么要填身份证号？", '/correct_request{"request_field": "phone"}'):
+        assert redact_identifier_answer(text) == text
+
+
+def test_ordinary_grouped_numbers_stay_readable():
+    for text in ("2019 2020 2021 2022年的数据", "回执号 GK 2026 1123 0001", "2021-03-15 14:30 至 16:30", "第 3 - 5 条"):
+        assert redact(text) == text

@@ -99,6 +99,27 @@ async def screen(channel: str, sender: str, text: str, limit: int | None = None)
     return check_message(text, limit)
 
 
+# Deepest nesting of dicts and lists a client may send as message metadata (the widget sends 1–2).
+MAX_METADATA_DEPTH = 8
+
+
+def nested_deeper_than(value: object, limit: int) -> bool:
+    """Whether `value` has dicts or lists nested more than `limit` levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 class BodyTooLarge(Exception):
     """The request body is over the channel's byte limit."""
 

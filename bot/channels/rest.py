@@ -10,8 +10,9 @@ list of bot messages out. What changes:
 - each sender is rate limited (bot.rate_limit; over the limit: 429 and a polite reply);
 - the message is cleaned and length-checked (bot.channels.guard): empty and over-long messages get
   a reply without running the bot, so they are never stored;
-- `input_channel` may only name a channel (letters, `_`, `-`), `metadata` must be a small object:
-  both end up in the tracker, and `input_channel` is not redacted there;
+- `input_channel` may only name a channel (letters, `_`, `-`), `metadata` must be a small object
+  nested at most MAX_METADATA_DEPTH levels: both end up in the tracker, and `input_channel` is
+  not redacted there;
 - failures are logged without the message text (Rasa's channel logs the text), and streaming
   (`?stream=true`) is not offered.
 """
@@ -33,7 +34,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rate_limit
-from bot.channels.guard import BodyTooLarge, max_message_chars, read_limited_body, screen
+from bot.channels.guard import (
+    MAX_METADATA_DEPTH,
+    BodyTooLarge,
+    max_message_chars,
+    nested_deeper_than,
+    read_limited_body,
+    screen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,7 @@ NOT_JSON_TEXT = "请求格式有误：请求体应为 UTF-8 编码的 JSON 对�
 NO_SENDER_TEXT = "请求格式有误：sender（会话编号）应为 1 到 128 个可见字符的字符串。"
 NO_MESSAGE_TEXT = "请求格式有误：message（消息内容）应为字符串。"
 BAD_CHANNEL_TEXT = "请求格式有误：input_channel 只能由小写字母、下划线和连字符组成（不超过 32 个字符）。"
-BAD_METADATA_TEXT = "请求格式有误：metadata 应为不超过 4 KB 的 JSON 对象。"
+BAD_METADATA_TEXT = f"请求格式有误：metadata 应为不超过 4 KB、嵌套不超过 {MAX_METADATA_DEPTH} 层的 JSON 对象。"
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -108,7 +116,9 @@ def parse_payload(body: bytes) -> tuple[str, str, str | None, dict | None]:
         raise BadRequest(400, BAD_CHANNEL_TEXT)
     metadata = payload.get("metadata")
     if metadata is not None:
-        if not isinstance(metadata, dict) or len(_dumps(metadata).encode("utf-8")) > MAX_METADATA_BYTES:
+        if not isinstance(metadata, dict) or nested_deeper_than(metadata, MAX_METADATA_DEPTH):
+            raise BadRequest(400, BAD_METADATA_TEXT)
+        if len(_dumps(metadata).encode("utf-8")) > MAX_METADATA_BYTES:
             raise BadRequest(400, BAD_METADATA_TEXT)
     return sender.strip(), message, channel, metadata
 

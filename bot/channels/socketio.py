@@ -10,7 +10,8 @@ This subclass keeps Rasa's channel and replaces two handlers:
   ids that look like the ones it hands out (32 hex digits) — anything else gets a fresh id;
 - the user-message handler takes the sender id from the session this socket confirmed, not from
   the message, so a socket cannot write into another conversation; malformed payloads are
-  answered with a short Chinese notice instead of raising.
+  answered with a short Chinese notice instead of raising, and so is metadata larger than 4 KB
+  or nested more than MAX_METADATA_DEPTH levels (it is stored with the message).
 
 Allowed browser origins come from GOVBOT_WEB_ORIGINS (comma-separated; default the project's web
 server at http://127.0.0.1:8080) and are enforced by engine.io for polling and WebSocket alike.
@@ -29,7 +30,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
-from bot.channels.guard import screen
+from bot.channels.guard import MAX_METADATA_DEPTH, nested_deeper_than, screen
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ DEFAULT_ORIGINS = ("http://127.0.0.1:8080",)
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 BAD_MESSAGE_TEXT = "抱歉，这条消息的格式无法识别，请重新输入您的问题。"
 NO_SESSION_TEXT = "连接尚未就绪，请刷新页面后再试。"
+MAX_METADATA_BYTES = 4096  # as on the REST channel
 
 
 def allowed_origins(value: str | None = None) -> list[str]:
@@ -112,10 +114,13 @@ class SessionSocketIOInput(SocketIOInput):
         if isinstance(metadata, str):
             try:
                 metadata = json.loads(metadata)
-            except ValueError:
+            except (ValueError, RecursionError):
                 metadata = {}
         if not isinstance(metadata, dict):
             metadata = {}
+        if nested_deeper_than(metadata, MAX_METADATA_DEPTH) or len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            await self._notice(sid, BAD_MESSAGE_TEXT)  # metadata is stored with the message: keep it small
+            return
         message = UserMessage(
             text,
             SocketIOOutput(self.sio, self.bot_message_evt),
