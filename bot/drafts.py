@@ -4,7 +4,8 @@ Rasa stores slots and messages in its tracker store; there they are masked (see
 bot.redacting_tracker_store). The full ID number, phone and email a person types are written here in
 the turn they are typed, read once when the request is confirmed and put into the outbox, then
 deleted. The table lives in the outbox's database and uses its engine, so several action-server
-replicas share it when that is PostgreSQL.
+replicas share it when that is PostgreSQL. With SQLite, deleting drafts checkpoints the WAL at
+once (bot.outbox.checkpoint_wal): a submitted or cancelled request's numbers stay in no file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
-from bot.outbox import create_schema
+from bot.outbox import checkpoint_pending, checkpoint_wal, create_schema
 
 
 class DraftStore:
@@ -52,8 +53,11 @@ class DraftStore:
             return {field: value for field, value in rows}
 
     def forget(self, conversation_id: str, field: str | None = None) -> None:
+        """Deletes the conversation's drafts (or one field of them), from the WAL too."""
         condition = self.table.c.conversation_id == conversation_id
         if field:
             condition = condition & (self.table.c.field == field)
         with self.engine.begin() as connection:
-            connection.execute(delete(self.table).where(condition))
+            deleted = connection.execute(delete(self.table).where(condition)).rowcount
+        if deleted or checkpoint_pending(self.engine):
+            checkpoint_wal(self.engine)

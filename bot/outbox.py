@@ -23,7 +23,10 @@ bot token or URL (401/403/404/405) is a configuration problem and stays pending.
 Personal data: the full payload stays in the outbox only until delivery; then it is replaced by a stub
 (kind, channel, conversation_id). `last_error` holds HTTP statuses, error codes and exception class
 names, never the case system's free-text message or anything from the payload. SQLite runs with
-`secure_delete` and truncates its WAL when idle so scrubbed payloads do not linger in the files.
+`secure_delete`, and every path that removes personal data (a delivered payload replaced by its
+stub, drafts forgotten: bot/drafts.py) checkpoints the WAL with TRUNCATE right away and checks that
+the WAL file is empty, so the removed data lingers neither in the database file nor in the WAL. The
+database files are created readable by their owner only (bot/private_files.py).
 
 Storage: SQLite `var/outbox.db` by default, or any SQLAlchemy URL in `GOVBOT_OUTBOX_DATABASE_URL`
 (PostgreSQL: `postgresql+psycopg2://user@host/db`). The engine is synchronous (SQLAlchemy 1.4); async
@@ -41,6 +44,7 @@ import random
 import re
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -75,6 +79,7 @@ from bot.case_client import (
     key_prefix,
     validate_key,
 )
+from bot.private_files import private_sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +212,7 @@ def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(database_url, future=True, pool_pre_ping=True)
-    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(url.database)  # 0600, and so its -wal and -shm files
     engine = create_engine(
         database_url,
         future=True,
@@ -237,6 +241,53 @@ def make_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+# Engines whose last WAL checkpoint did not finish (a reader held on): the deliverer retries when idle.
+_UNFINISHED_CHECKPOINTS: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+CHECKPOINT_ATTEMPTS = 3
+CHECKPOINT_WAIT_MS = 200
+
+
+def checkpoint_wal(engine: Engine, attempts: int = CHECKPOINT_ATTEMPTS) -> bool:
+    """SQLite in WAL mode: copy the WAL into the database file and truncate the WAL to zero bytes.
+
+    Called right after personal data is deleted or overwritten, so that it stays in neither file
+    (`secure_delete` zeroes it in the database file once the checkpoint copies the pages there).
+    Checks that it worked: SQLite reports no busy reader and the -wal file is empty. A reader in
+    another connection can hold it up; then it is tried again a few times, and when it still fails
+    it is logged and `checkpoint_pending(engine)` stays true until a later checkpoint succeeds.
+    Other databases: nothing to do (True).
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    path = engine.url.database
+    wal = Path(f"{path}-wal") if path and path != ":memory:" and not path.startswith("file:") else None
+    for attempt in range(max(1, attempts)):
+        raw = engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
+        try:
+            cursor = raw.cursor()
+            # TRUNCATE waits for readers through the busy handler: briefly, not the 10 s writers get.
+            cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+                cursor.close()
+        finally:
+            raw.close()
+        if busy == 0 and (wal is None or not wal.exists() or wal.stat().st_size == 0):
+            _UNFINISHED_CHECKPOINTS.discard(engine)
+            return True
+        time.sleep(0.05 * (attempt + 1))
+    _UNFINISHED_CHECKPOINTS.add(engine)
+    log.warning("outbox: WAL checkpoint did not finish (a reader holds the WAL); retried when idle")
+    return False
+
+
+def checkpoint_pending(engine: Engine) -> bool:
+    """Whether the last checkpoint of this engine's WAL did not finish."""
+    return engine in _UNFINISHED_CHECKPOINTS
 
 
 class Outbox:
@@ -445,6 +496,8 @@ class Outbox:
             ).rowcount
             if not done:
                 current = conn.execute(select(t.c.status, t.c.tracking_number).where(t.c.id == entry.id)).one()
+        if done:
+            self.checkpoint()  # the full payload must not stay behind in the WAL
         if not done and current.tracking_number != case["tracking_number"]:
             log.error(
                 "outbox: entry %s is %s with %s but the case system returned %s",
@@ -494,17 +547,10 @@ class Outbox:
                 .values(claimed_until=None, claimed_by=None)
             )
 
-    def checkpoint(self) -> None:
-        """SQLite: fold the WAL into the database and truncate it, so scrubbed payloads leave the WAL file."""
-        if not self.is_sqlite:
-            return
-        raw = self.engine.raw_connection()  # autocommit: a checkpoint cannot run inside a transaction
-        try:
-            cursor = raw.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.close()
-        finally:
-            raw.close()
+    def checkpoint(self) -> bool:
+        """SQLite: fold the WAL into the database and truncate it, so scrubbed payloads leave the WAL
+        file; True when it worked (`checkpoint_wal`)."""
+        return checkpoint_wal(self.engine)
 
     # -- delivery ----------------------------------------------------------------------------------
 
@@ -715,8 +761,9 @@ class Deliverer:
                 log.info("outbox deliverer %s: case system unavailable, next try in %.1fs", self.worker_id, delay)
                 await self._sleep(delay, wakeable=False)
                 continue
-            # Nothing due: tidy up, then wait for the next poll or a wake-up.
-            if self._dirty:
+            # Nothing due: tidy up (a checkpoint that could not finish earlier), then wait for the
+            # next poll or a wake-up.
+            if self._dirty or checkpoint_pending(self.outbox.engine):
                 self._dirty = False
                 try:
                     await asyncio.to_thread(self.outbox.checkpoint)

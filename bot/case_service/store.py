@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import (
@@ -39,6 +38,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import declarative_base, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from bot.private_files import private_sqlite_file
 
 from .config import AGENCY_TIMEZONE
 from .errors import ApiError
@@ -221,8 +222,7 @@ def _json_dumps(value) -> str:
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url.database)  # 0600, and so its -wal and -shm files: it holds every applicant's data
         engine = create_engine(url, future=True, json_serializer=_json_dumps, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
