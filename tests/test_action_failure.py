@@ -63,7 +63,7 @@ def test_a_failed_action_gets_one_clear_reply_and_the_question_is_answered_once_
     assert servers.texts(user, QUESTION) == [FAILURE_REPLY]
     # Rasa's own responses need no action server and still work.
     greeting = servers.texts(user, "你好")
-    assert greeting and FAILURE_REPLY not in greeting
+    assert any("您好" in text for text in greeting) and FAILURE_REPLY not in greeting, greeting
     # A request whose start and form both fail in one turn: still one apology, not two.
     assert servers.texts(user, "我要申请政府信息公开").count(FAILURE_REPLY) == 1
     events = servers.tracker(user)["events"]
