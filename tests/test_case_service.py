@@ -251,6 +251,26 @@ async def test_a_role_without_token_is_disabled(sqlite_url, caplog):
 # ---------------------------------------------------------------- create
 
 @asynctest
+async def test_json_nested_too_deep_is_a_400_not_a_500(sqlite_url):
+    """30,000 levels make json.loads raise RecursionError (issue 16: it was a 500); 100 levels parse
+    but are still refused. Both on creating a case and on a transition."""
+    too_deep_to_parse = ("[" * 30000 + "]" * 30000).encode()
+    parseable_but_deep = json.dumps(disclosure(request={"description": "清单", "x": json.loads("[" * 100 + "]" * 100)})).encode()
+    async with service(sqlite_url) as client:
+        _, case, _ = await client.create(disclosure())
+        for body in (b'{"kind": ' + too_deep_to_parse + b"}", parseable_but_deep):
+            status, answer, _ = await client.call(
+                "POST", "/cases", token=BOT, headers={"Idempotency-Key": uuid.uuid4().hex}, data=body
+            )
+            assert status == 400 and answer["error"]["code"] == "invalid_json" and "嵌套" in answer["error"]["message"]
+            status, answer, _ = await client.call(
+                "POST", f"/cases/{case['tracking_number']}/transitions", token=STAFF, data=body
+            )
+            assert status == 400 and answer["error"]["code"] == "invalid_json"
+        assert (await client.call("GET", "/health"))[0] == 200
+
+
+@asynctest
 async def test_create_validates_key_body_and_size(sqlite_url):
     async with service(sqlite_url) as client:
         status, body, _ = await client.call("POST", "/cases", token=BOT, json=disclosure())
@@ -455,7 +475,9 @@ async def test_disclosure_lifecycle_with_correction_and_extension(database_url):
             ("answer", "answered"),
             ("close", "closed"),
         ]
-        assert view["history"][1]["note"] == "请补充所需信息的文件名称或文号"
+        assert all("note" not in h for h in view["history"])  # staff's notes are internal (issue 16)
+        staff_view = (await client.call("GET", f"/cases/{number}", token=STAFF))[1]
+        assert staff_view["history"][1]["note"] == "请补充所需信息的文件名称或文号"
         assert view["reply_type"] == "partially_disclosed" and view["extended"] is True
 
 

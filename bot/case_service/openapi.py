@@ -134,13 +134,13 @@ _SCHEMAS = {
     },
     "HistoryEntry": {
         "type": "object",
-        "required": ["action", "status", "status_label", "at", "note"],
+        "required": ["action", "status", "status_label", "at"],
         "properties": {
             "action": {"type": "string", "description": "`create` or an Action", "example": "create"},
             "status": _ref("Status"),
             "status_label": {"type": "string", "example": "已收到"},
             "at": _DATETIME,
-            "note": {"type": "string"},
+            "note": {"type": "string", "description": "Staff's internal note: in the staff view only, never the bot's."},
         },
     },
     "CasePublic": {
@@ -226,7 +226,7 @@ _SCHEMAS = {
         "additionalProperties": False,
         "properties": {
             "action": _ref("Action"),
-            "note": {"type": "string", "maxLength": MAX_NOTE_CHARS, "description": "Shown in the case history, also to the bot."},
+            "note": {"type": "string", "maxLength": MAX_NOTE_CHARS, "description": "Internal: shown in the staff view of the case history, never to the bot."},
             "reply_type": {
                 "type": "string",
                 "enum": [r.value for r in ReplyType],

@@ -32,13 +32,37 @@ def _invalid(details: list[dict]) -> ApiError:
     return ApiError(400, "invalid_request", "请求内容不符合要求：" + "；".join(f"{d['field']} {d['message']}" for d in details), details)
 
 
+# Deepest nesting of objects and arrays a request may have (a case needs 3: transcript, turn, text).
+MAX_JSON_DEPTH = 32
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether `value` nests objects or arrays more than `limit` levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_json_object(body: bytes) -> dict:
+    """The body as a JSON object; 400 for anything else, JSON nested too deep to parse included
+    (json.loads raises RecursionError, which would otherwise be a 500)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "invalid_json", "请求体不是有效的 UTF-8 JSON") from exc
+    except RecursionError:
+        raise ApiError(400, "invalid_json", f"请求体嵌套过深（不得超过 {MAX_JSON_DEPTH} 层）") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
+    if _deeper_than(data, MAX_JSON_DEPTH):
+        raise ApiError(400, "invalid_json", f"请求体嵌套过深（不得超过 {MAX_JSON_DEPTH} 层）")
     return data
 
 

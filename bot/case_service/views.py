@@ -1,7 +1,8 @@
 """What each role may see of a case.
 
 The bot talks to the public, so its view has status and dates only: no applicant data, no request
-text, no transcript (personal information stays inside the agency's case system).
+text, no transcript (personal information stays inside the agency's case system), and no staff
+notes in the history (they are internal working notes).
 """
 
 from __future__ import annotations
@@ -24,6 +25,21 @@ def _reply_type_label(value: str | None) -> str | None:
     return REPLY_TYPE_LABELS[ReplyType(value)] if value else None
 
 
+def _history(case: CaseRecord, notes: bool) -> list[dict]:
+    entries = []
+    for event in case.history:
+        entry = {
+            "action": event.action,
+            "status": event.status.value,
+            "status_label": STATUS_LABELS[event.status],
+            "at": _iso(event.at),
+        }
+        if notes:
+            entry["note"] = event.note
+        entries.append(entry)
+    return entries
+
+
 def bot_view(case: CaseRecord) -> dict:
     return {
         "tracking_number": case.tracking_number,
@@ -37,16 +53,7 @@ def bot_view(case: CaseRecord) -> dict:
         "answered_at": _iso(case.answered_at),
         "reply_type": case.reply_type,
         "reply_type_label": _reply_type_label(case.reply_type),
-        "history": [
-            {
-                "action": event.action,
-                "status": event.status.value,
-                "status_label": STATUS_LABELS[event.status],
-                "at": _iso(event.at),
-                "note": event.note,
-            }
-            for event in case.history
-        ],
+        "history": _history(case, notes=False),
     }
 
 
@@ -63,6 +70,7 @@ def staff_view(case: CaseRecord, *, include_transcript: bool = True) -> dict:
             "correction_received_at": _iso(case.correction_received_at),
             "closed_at": _iso(case.closed_at),
             "updated_at": _iso(case.updated_at),
+            "history": _history(case, notes=True),
         }
     )
     if include_transcript:
