@@ -36,7 +36,8 @@ _HUMAN = re.compile(
     r"(转|接|找|叫|要|换|联系|需要|来|让)(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
     r"|人工(服务|客服|坐席|回复|处理|咨询)?$|^(人工|真人|活人|客服)"
     r"|(跟|和|与)(真人|活人|人工|工作人员)(说|聊|讲|对话|沟通)"
-    r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)"
+    r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)|不想(跟|和)机器|"
+    r"(找|叫|要|让|请)(你们)?(的)?(领导|负责人|主任|局长)(来|出来|说话|接电话)?$"
 )
 # Leaving a form or a request.
 _CANCEL = re.compile(
@@ -51,6 +52,7 @@ _CUES = {
         r"进度|进展|办到|到哪|到什么程度|(处理|办|弄|审)得?(咋样|怎么样|如何)了?|(办|处理|审|批|弄)(好|完)了?(没|吗|没有)|"
         r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥情况|什么情况|状态|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
+        r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|[A-Za-z]{2}\s*\d{8,12}|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
     ),
@@ -69,16 +71,37 @@ _HOW = re.compile(
 )
 # What each social intent sounds like; a longer or different message is a question after all.
 _SOCIAL = {
-    "greet": re.compile(r"你好|您好|^(hi|hello|hey|哈喽|嗨|喂)|在吗|在不在|有人吗|早上好|上午好|中午好|下午好|晚上好|^早|打扰", re.I),
-    "thank": re.compile(r"谢|感谢|多谢|辛苦|thank|thx|麻烦你了", re.I),
-    "goodbye": re.compile(r"再见|拜拜?|^88|回见|下次|先这样|走了|下线|不聊了|没事了|bye", re.I),
-    "affirm": re.compile(r"^(好|是|对|嗯|行|可以|没错|确认|ok|同意|要|需要|当然|没问题)", re.I),
-    "deny": re.compile(r"^(不|没|否|错|别|算了)", re.I),
-    "bot_challenge": re.compile(r"机器人|真人|人工智能|ai|是人|自动回复", re.I),
-    "ask_capabilities": re.compile(r"能(做|干|帮)|会(做|干)|功能|能问|可以问|帮我什么|有什么用", re.I),
+    "greet": re.compile(r"你好|您好|你们好|您们好|^(hi|hello|hey|哈喽|嗨|喂|哈罗)|在吗|在不在|在线|有人吗|早上好|上午好|中午好|下午好|晚上好|^早|打扰|大家好", re.I),
+    "thank": re.compile(r"谢|感谢|多谢|蟹蟹|3q|辛苦|thank|thx|帮了大忙|有帮助|太好了|给力|点赞", re.I),
+    "goodbye": re.compile(r"再见|拜|^88|回见|下次|先这样|到这里|到这儿|走了|走啦|先走|下线|不聊了|没事了|告辞|改天|回头|bye", re.I),
+    "affirm": re.compile(r"^(好|是|对|嗯|行|可以|没错|没毛病|确认|确实|ok|yes|同意|要|需要|当然|没问题|中|妥)", re.I),
+    "deny": re.compile(r"^(不|没|否|错|别|算了|并没有|那不对|nah|no)", re.I),
+    "bot_challenge": re.compile(r"机器|真人|人类|人工智能|ai|是人|自动回复|robot|背后有人", re.I),
+    "ask_capabilities": re.compile(r"能(做|干|帮|办|提供)|会(做|干|些)|功能|能问|可以问|帮我什么|有什么用|怎么用|咋用|擅长|回答什么|服务", re.I),
     "confirm_request": re.compile(r"确认|提交|没问题|对的|就这样", re.I),
-    "correct_request": re.compile(r"修改|改一下|写错|不对|改", re.I),
+    "correct_request": re.compile(r"修改|改一下|写错|填错|错了|不对|改", re.I),
 }
+# Words of this domain: a message that has one is about the agency's business, not small talk.
+_DOMAIN = re.compile(
+    r"公开|申请|信息|政府|政务|商务|备案|审批|许可|登记|投诉|举报|办理|材料|条例|文件|政策|补贴|资金|企业|公司|窗口|"
+    r"收费|费用|证|指南|电话|地址|传真|邮箱|时限|期限|复议|诉讼|答复|预付卡|拍卖|特许|典当|外贸|进出口|年报|统计|"
+    r"合同|经营|执照|店|超市|商场|市场|进口|出口|展会|加盟|回收|二手车|汽车|酒|油|家政|美容|洗染|电商|老字号|步行街|"
+    r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送"
+)
+SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
+OUT_OF_SCOPE_CONFIDENT = 0.85
+
+
+def is_social(text: str, intent: str) -> bool:
+    """A short message that says what a social intent says, with no word of the agency's business."""
+    pattern = _SOCIAL.get(intent)
+    if not pattern or _DOMAIN.search(text) and intent not in ("ask_capabilities",):
+        return False
+    if content_length(text) > SOCIAL_MAX.get(intent, SOCIAL_MAX_CHARS + 4):
+        return False
+    if intent in ("bot_challenge", "ask_capabilities"):
+        return bool(pattern.search(text))  # questions about the bot itself
+    return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
 _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
 # The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
@@ -159,12 +182,11 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
     if top == CANCEL:
         return Route(CANCEL if content_length(text) <= 6 else KNOWLEDGE, "cancel by classifier")
     if top in SOCIAL_INTENTS or top in REQUEST_STEP_INTENTS:
-        social = _SOCIAL.get(top)
-        if content_length(text) <= SOCIAL_MAX_CHARS + 4 * (top == "bot_challenge") and social and social.search(text):
+        if is_social(text, top):
             return Route(top, "short social message")
         return Route(KNOWLEDGE, "not a social message")
-    if top == OUT_OF_SCOPE and content_length(text) <= SOCIAL_MAX_CHARS and not is_question(text):
-        return Route(OUT_OF_SCOPE, "short chit-chat")
+    if top == OUT_OF_SCOPE and confidence >= OUT_OF_SCOPE_CONFIDENT and not _DOMAIN.search(text):
+        return Route(OUT_OF_SCOPE, "chit-chat outside the agency's business")
     # Questions, out-of-scope matters (the answer action refers them elsewhere) and anything unsure.
     return Route(KNOWLEDGE, "question" if top == KNOWLEDGE else f"{top} treated as a question")
 
