@@ -122,7 +122,9 @@ def test_rest_html_and_script_are_plain_text(default_stack):
     attack = '<script>alert("x")</script><img src=x onerror=alert(1)>怎么申请政府信息公开'
     response = default_stack.rest({"sender": who, "message": attack})
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
-    assert response.json() and "<script" not in response.text
+    texts = [m.get("text", "") for m in response.json()]
+    assert texts and all(CHINESE.search(t) for t in texts), texts  # answered in Chinese, not an empty reply
+    assert "<script" not in response.text
     assert user_texts(default_stack, who) == [attack]  # stored as the text it is, never interpreted
 
 
@@ -208,8 +210,11 @@ def wechat(default_stack) -> WeChat:
 
 
 def wechat_reply(wechat: WeChat, xml: str) -> str:
+    """The text the person reads. This stack has no WeChat API (token only), so an answer that missed
+    the passive-reply window (`success`) never reaches them: that is a failure, not a pass."""
     reply = wechat.reply(wechat.post(xml))
-    return reply if reply == "success" else reply.content
+    assert reply != "success", "no passive reply in time, and without WECHAT_APP_SECRET nothing is pushed"
+    return reply.content
 
 
 @pytest.mark.parametrize("content", ["", "   ", "\u200b\u202e"], ids=["empty", "spaces", "invisible"])
@@ -231,10 +236,7 @@ def test_wechat_emoji_and_html_are_answered_and_stored_as_text(wechat):
     emoji, attack = "👍🏻😀", "<script>alert(1)</script>怎么申请政府信息公开"
     for content in (emoji, attack):
         reply = wechat_reply(wechat, text_xml(user, content))
-        assert reply == "success" or CHINESE.search(reply)  # "success": not ready within the passive-reply window
-    deadline = time.monotonic() + 60
-    while len(wechat.user_events(user)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.5)
+        assert CHINESE.search(reply) and "<script" not in reply, reply
     assert [e["text"] for e in wechat.user_events(user)] == [emoji, attack]
 
 
@@ -341,7 +343,7 @@ def test_socketio_bad_input_gets_chinese_replies_and_nothing_unbounded_is_stored
 def test_services_still_answer_and_no_personal_numbers_are_stored_or_logged(default_stack):
     assert_still_answers(default_stack)
     wechat = WeChat(f"{default_stack.rasa_url}/webhooks/wechat/webhook", default_stack.wechat_token, "")
-    assert wechat.post(text_xml(openid(), QUESTION)).status_code == 200
+    assert CITATION in wechat_reply(wechat, text_xml(openid(), QUESTION))
     for url in (f"{default_stack.action_url}/health", f"{default_stack.case_url}/health"):
         assert requests.get(url, timeout=10).status_code == 200
 
