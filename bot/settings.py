@@ -49,10 +49,13 @@ class Settings:
     heading_weight: float = 0.06
     # Below this cosine of the closest passage in the whole knowledge base (not the top-ranked one,
     # which keyword matches on generic words such as 「多久」 may choose) the assistant says it found
-    # nothing. Dev set: 0.893–0.897 all reject 83% of unanswerable questions, answering 97%–94% of
-    # answerable ones; 0.896 (96%) also keeps 「住房公积金提取要多久」 (0.8960) unanswered. With the
-    # top-ranked passage's cosine, 0.888 answered only 92% (held-out set 86%, now 92%).
-    answer_threshold: float = 0.896
+    # nothing. Chosen on the dev side only (tests/data/retrieval_dev.yml and the retired held-out set,
+    # 207 answerable and 42 unanswerable questions; issue 21): the most answered questions while
+    # still rejecting at least 85% of unanswerable ones, with every individually asserted decision at
+    # least 0.005 away. 0.901 answers 94.2% and rejects 88.1%; 0.896 (97.6% / 88.1%) kept
+    # 「住房公积金提取要多久」 (0.8960) unanswered by 1e-4; 0.891 (99.0% / 76.2%) answers it.
+    # Blind held-out set, read only to report: answered 86.0%, rejected 62.5%.
+    answer_threshold: float = 0.901
     # How much less a common phrasing's cosine counts than the text's (bot.knowledge.retriever).
     question_margin: float = 0.03
     top_k: int = 5

@@ -1,4 +1,4 @@
-"""Retrieval quality on the dev question set and on a held-out set, with the real model and index.
+"""Retrieval quality on the dev side and on a blind held-out set, with the real model and index.
 
 Dev set: 135 questions over all content (seeds, regulation, fee rules, guide, service items, FAQ) and
 30 unanswerable ones; the retrieval settings were tuned on it. Measured (multilingual-e5-small from
@@ -10,17 +10,21 @@ subject in the heading; each passage also scored by its closest common phrasing 
 (knowledge/questions.yml, written by two people who never saw this set or the held-out one, plus
 FAQ variants and one phrasing per service-item field)).
 
-Before the phrasings: Hit@1 0.837, Hit@5 0.970, MRR 0.893; answered 95.6%, rejected 83.3%.
-With them: Hit@1 0.911, Hit@5 1.000, MRR 0.950; answered 99.3%, rejected 83.3% (threshold 0.896 on
-the closest passage's score). Per type (Hit@1 / Hit@5): seeds 0.97/1.00, regulation 1.00/1.00, fee
-rules 1.00/1.00, guide 0.86/1.00, service items 0.85/1.00, FAQ 0.67/1.00 (was 0.73/0.93: articles
-and guide sections that state the same thing now often come first). Floors sit about one question
-under that, so a regression fails while noise does not.
+Before the phrasings: Hit@1 0.837, Hit@5 0.970, MRR 0.893. With them: Hit@1 0.911, Hit@5 1.000,
+MRR 0.950; answered 96.3%, rejected 83.3% (threshold 0.901 on the closest passage's score). Per type
+(Hit@1 / Hit@5): seeds 0.97/1.00, regulation 1.00/1.00, fee rules 1.00/1.00, guide 0.86/1.00,
+service items 0.85/1.00, FAQ 0.67/1.00. Floors sit about one question under that, so a regression
+fails while noise does not.
 
-Held-out set (tests/data/retrieval_heldout.yml): 72 questions and 12 unanswerable ones written from
-the knowledge content before any of that tuning, about facts the dev set does not ask about, and
-never tuned on: Hit@1 0.542 → 0.639 → 0.819 (phrasings), Hit@5 0.792 → 0.833 → 0.958, MRR 0.635 →
-0.716 → 0.873; answered 86.1% → 91.7% → 94.4%, rejected 91.7% → 100% → 100%.
+Retired held-out set (tests/data/retrieval_dev_retired.yml, 72 + 12): written as the held-out set, but
+read at each tuning step (the threshold among them) and 12 phrases of query_terms.yml occur in its
+questions and in no dev question (issue 21), so it is dev side now: Hit@1 0.542 → 0.639 → 0.819,
+Hit@5 0.958, MRR 0.873 (without those 12 phrases 0.778 / 0.972 / 0.849); answered 90.3%, rejected 100%.
+
+Held-out set (tests/data/blind/retrieval_heldout.yml, 100 + 16): written blind by a helper who saw only
+knowledge/ (not questions.yml or query_terms.yml), frozen, read only to report, never tuned on:
+Hit@1 0.840, Hit@5 0.940, MRR 0.877; answered 86.0%, rejected 62.5%. Its floors are set below that
+with a margin, to report a collapse, not to steer anything.
 """
 
 import copy
@@ -32,7 +36,20 @@ from bot.knowledge.evaluation import evaluate, load_question_set
 from tests.conftest import ROOT
 
 DEV_SET = ROOT / "tests" / "data" / "retrieval_dev.yml"
-HELDOUT_SET = ROOT / "tests" / "data" / "retrieval_heldout.yml"
+# The first held-out set, retired to the dev side (it leaked into tuning; issue 21).
+RETIRED_SET = ROOT / "tests" / "data" / "retrieval_dev_retired.yml"
+# Written blind and frozen (tests/data/blind/README.md); read only to report.
+HELDOUT_SET = ROOT / "tests" / "data" / "blind" / "retrieval_heldout.yml"
+# Unanswerable questions that other tests send through Rasa and expect 「没有找到」 for
+# (test_service, test_conversations, test_analytics, test_wechat_channel); the closest passage scored
+# 0.876–0.896 when the threshold was chosen.
+ASSERTED_NOT_FOUND = [
+    "住房公积金怎么提取出来",
+    "公积金贷款最多能贷多少钱",
+    "我电话13812345678，住房公积金提取要多久",
+    "今年社保缴费基数是多少",
+    "灵活就业人员的社保在哪交，一个月交多少",
+]
 # content type -> (n, Hit@1 floor, Hit@5 floor); one question under what was measured
 TYPE_FLOORS = {
     "seeds": (60, 0.95, 0.98),
@@ -69,38 +86,63 @@ def test_mrr_floor(report):
 
 
 def test_threshold_separates_answerable_from_unanswerable(report):
-    assert report.answered >= 0.97
+    """Measured 96.3% / 83.3% (one question is 0.7% / 3.3%)."""
+    assert report.answered >= 0.94
     assert report.rejected >= 0.80
+
+
+def test_retired_set_floors(knowledge_service):
+    """Dev side now: Hit@1 0.819, Hit@5 0.958, MRR 0.873; answered 90.3%, rejected 100% (12 questions)."""
+    data = load_question_set(RETIRED_SET)
+    assert len(data["questions"]) == 72 and len(data["unanswerable"]) == 12
+    retired = evaluate(knowledge_service.search, data, knowledge_service.settings.answer_threshold)
+    assert retired.hit_at_1 >= 0.79, retired.misses
+    assert retired.hit_at_5 >= 0.93, retired.misses
+    assert retired.mrr >= 0.85
+    assert retired.answered >= 0.87
+    assert retired.rejected >= 0.91
+
+
+def test_asserted_not_found_questions_keep_a_margin(knowledge_service):
+    """The threshold once kept 「住房公积金提取要多久」 unanswered by 1e-4, so any new passage or phrasing
+    could flip the Rasa tests that expect 「没有找到」 for it. Chosen with 0.005 to spare (issue 21);
+    this fails, naming the question, before a content change eats most of that margin."""
+    threshold = knowledge_service.settings.answer_threshold
+    for question in ASSERTED_NOT_FOUND:
+        closeness = knowledge_service.search(question, top_k=1)[0].closeness
+        assert closeness <= threshold - 0.002, (question, round(closeness, 4), threshold)
+        assert not knowledge_service.answer(question).found, question
 
 
 @pytest.fixture(scope="module")
 def heldout_report(knowledge_service):
     data = load_question_set(HELDOUT_SET)
-    assert len(data["questions"]) >= 40
+    assert len(data["questions"]) == 100 and len(data["unanswerable"]) == 16
     return evaluate(knowledge_service.search, data, knowledge_service.settings.answer_threshold)
 
 
 def test_heldout_floors(heldout_report):
-    """Questions nobody tuned on: Hit@1 0.819, Hit@5 0.958, MRR 0.873 (one question under)."""
+    """Blind questions, read only to report: Hit@1 0.840, Hit@5 0.940, MRR 0.877, answered 86.0%,
+    rejected 62.5% (10 of 16). Floors sit two to three questions under, so they catch a collapse;
+    they are not a target to tune against."""
     assert heldout_report.hit_at_1 >= 0.80, heldout_report.misses
-    assert heldout_report.hit_at_5 >= 0.94, heldout_report.misses
-    assert heldout_report.mrr >= 0.85
-    assert heldout_report.answered >= 0.93
-    assert heldout_report.rejected >= 0.90
+    assert heldout_report.hit_at_5 >= 0.91, heldout_report.misses
+    assert heldout_report.mrr >= 0.84
+    assert heldout_report.answered >= 0.82
+    assert heldout_report.rejected >= 0.50
 
 
 def test_phrasing_vectors_find_what_keywords_alone_do_not(knowledge_service, heldout_report):
     """The same index and weights with every phrasing's cosine pushed out of reach, so phrasings
-    only count as keywords: on the held-out set, which neither the phrasings' writers nor the
-    tuning saw, Hit@1 falls (measured 0.819 → 0.778; most of the gain from the phrasings comes
-    from their everyday words in keyword search, 0.639 → 0.778)."""
+    only count as keywords: on the blind held-out set, which neither the phrasings' writers nor the
+    tuning saw, Hit@1 falls (measured 0.840 → 0.770; dev 0.911 → 0.896)."""
     from bot.knowledge.retriever import Retriever
 
     options = knowledge_service._retriever_options() | {"question_margin": 2.0}
     without = Retriever(knowledge_service.retriever.index, knowledge_service.embedder, **options)
     data = load_question_set(HELDOUT_SET)
     report = evaluate(lambda q, k=5: without.search(q, k), data, knowledge_service.settings.answer_threshold)
-    assert report.hit_at_1 < heldout_report.hit_at_1 - 0.02, (report.hit_at_1, heldout_report.hit_at_1)
+    assert report.hit_at_1 < heldout_report.hit_at_1 - 0.03, (report.hit_at_1, heldout_report.hit_at_1)
 
 
 def test_colloquial_phrases_add_the_document_terms(knowledge_service):
