@@ -17,9 +17,10 @@ configuration, secrets included, comes from the environment:
                                  password from GOVBOT_REDIS_PASSWORD unless the URL has one)
 
 Request checks, in order: size (64 KB, else 413), timestamp window and signature (403), in safe mode
-msg_signature (403), replayed (timestamp, nonce) (403), XML parsed by defusedxml with DTDs
-forbidden (400: no entity expansion, no external entities), then decryption and the same parse of
-the decrypted message. Only then does wechatpy read the message.
+msg_signature (403), replayed (timestamp, nonce) (403; a URL verification's pair counts as used),
+XML parsed by defusedxml with DTDs forbidden (400: no entity expansion, no external entities),
+then decryption and the same parse of the decrypted message. Only then does wechatpy read the
+message.
 
 WeChat waits 5 s for an answer and retries a message three times. The bot gets
 WECHAT_REPLY_DEADLINE seconds: an answer ready in time is the passive reply (XML, encrypted in safe
@@ -312,7 +313,16 @@ class WeChatInput(InputChannel):
         return abs(time.time() - int(timestamp)) <= self.config.timestamp_tolerance
 
     def _signed(self, signature: str, *parts: str) -> bool:
-        return bool(signature) and hmac.compare_digest(_signature(self.config.token, *parts), signature.lower())
+        """Whether `signature` is the SHA-1 signature of the token and `parts`. Compared as bytes:
+        hmac.compare_digest raises on a str that is not ASCII, and any signature that cannot be
+        right (non-ASCII, undecodable parts) is simply wrong: 403, never a 500."""
+        if not signature or not signature.isascii():
+            return False
+        try:
+            expected = _signature(self.config.token, *parts)
+        except (TypeError, ValueError):  # e.g. a nonce with lone surrogates: cannot be encoded
+            return False
+        return hmac.compare_digest(expected.encode("ascii"), signature.lower().encode("ascii"))
 
     def _decrypt(self, encrypted: str, msg_signature: str, timestamp: str, nonce: str):
         """(plain XML, the crypto that opened it): the current key first, then the previous one."""
@@ -348,6 +358,10 @@ class WeChatInput(InputChannel):
                 return _text(403, FORBIDDEN_TEXT)
             if not echostr or len(echostr) > MAX_ECHOSTR:
                 return _text(400, BAD_REQUEST_TEXT)
+            # In plaintext mode a message's signature covers only (timestamp, nonce), exactly what a
+            # verification URL carries: recorded, a logged verification URL cannot be replayed as a
+            # message. The echo itself is harmless and answered again (WeChat may retry it).
+            await self._first_time(timestamp, nonce)
             return _text(200, echostr)
 
         @hook.route("/webhook", methods=["POST"], stream=True)
