@@ -410,6 +410,18 @@ _DOCUMENT = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}[0-9]{7,10}(?![A-Za-z0-9])
 # least 5 characters (the shortest document number the form accepts), separators allowed.
 _ANSWER_CHAIN = re.compile(rf"[A-Za-z0-9]+(?:{_CHAIN_SEPARATORS}{{1,3}}[A-Za-z0-9]+)*")
 _CANDIDATE = re.compile(r"[0-9@]")  # every identifier has a digit or an @
+# Characters whose `fold` has a digit or an @ (full-width, circled, superscript, mathematical
+# digits, ＠ ...): none of them in a text, and it holds no identifier. NFKC maps nothing beyond
+# plane 1 to ASCII.
+_MAY_FOLD_TO_CANDIDATE = re.compile(
+    "[0-9@"
+    + "".join(
+        re.escape(chr(code))
+        for code in range(0x80, 0x20000)
+        if not 0xD800 <= code <= 0xDFFF and _CANDIDATE.search(unicodedata.normalize("NFKC", chr(code)))
+    )
+    + "]"
+)
 _ANSWER_EMAIL = re.compile(r"[^\s,;，；、]*@[^\s,;，；、]*")
 
 
@@ -527,8 +539,8 @@ def _mask(kind: str, found: str) -> str:
 def _replace_personal(text: str, replacement, answer: bool = False) -> str:
     """`text` with every personal identifier replaced by `replacement(kind, original substring)`;
     identifiers are found in the `fold`ed text and replaced where they were typed."""
-    if not text:
-        return text
+    if not text or not _MAY_FOLD_TO_CANDIDATE.search(text):
+        return text  # most strings: no digit or @ in any width, nothing to fold
     folded, origin = fold(text)
     parts, last = [], 0
     for start, end, kind in _spans(folded, answer):
