@@ -106,7 +106,8 @@ def conversations(sqlite_servers):
     turn(b, "/feedback_unhelpful", "抱歉没能帮到您")
     c = sender("c")
     for question in FUND + SOCIAL:
-        turn(c, question, "没有找到")
+        # Other agencies' business: referred there, no citation; still listed for staff as not answered here.
+        turn(c, question, "的职责")
     d = sender("d")  # a citizen's disclosure application, with an ID number, phone and e-mail typed
     for message in ("我要申请政府信息公开", "公民", "张三", "居民身份证", ID_NUMBER, PHONE,
                     "示例市商务局2020年政务公开工作要点的全文", "电子", "电子邮件", EMAIL):
