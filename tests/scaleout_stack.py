@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +37,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pg_admin():
+def pg_admin(url: str = PG_ADMIN_URL):
     import psycopg2
 
-    connection = psycopg2.connect(PG_ADMIN_URL, connect_timeout=5)
+    connection = psycopg2.connect(url, connect_timeout=5)
     connection.autocommit = True
     return connection
 
@@ -54,18 +55,100 @@ def pg_available() -> bool:
         return False
 
 
-def fresh_artifacts_or_skip(artifacts: Path) -> None:
-    """Skips (fails in CI) without PostgreSQL, Redis or a trained model; empties `artifacts`."""
-    import pytest
+def require_services_and_clear(artifacts: Path, *, shared_postgres: bool = True) -> None:
+    """The tests' one rule for missing services (tests.conftest.service_missing) for Redis and, unless
+    the stack runs on a PostgreSQL of its own, the shared PostgreSQL; then empties `artifacts`."""
+    from tests.conftest import require_redis, service_missing
 
-    if not pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed for the scale-out tests")
-        pytest.skip("PostgreSQL or Redis not reachable on loopback")
-    if not MODEL_PATH.exists():
-        pytest.skip("models/govbot.tar.gz missing: run `make train`")
+    if shared_postgres:
+        try:
+            pg_admin().close()
+        except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
+            service_missing(f"PostgreSQL at {PG_ADMIN_URL}", type(exc).__name__)
+    require_redis(f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_LOCK_DB}")
     if artifacts.exists():
         shutil.rmtree(artifacts)
+
+
+def postgres_bin() -> Path | None:
+    """The newest Debian PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin), if any."""
+    found = [d for d in Path("/usr/lib/postgresql").glob("*/bin") if (d / "initdb").exists() and (d / "pg_ctl").exists()]
+    return max(found, key=lambda d: int(d.parent.name), default=None) if found else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of a test's own: initdb in a temporary directory, listening on a free
+    loopback port, trust authentication for the `postgres` role; stopped and deleted by close().
+
+    For tests that restart PostgreSQL, which must never restart the machine's shared server.
+    PostgreSQL refuses to run as root: as root, initdb and the server run as the `postgres` user.
+    """
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin = bin_dir
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="govbot-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            account = pwd.getpwnam("postgres")
+            os.chown(self.dir, account.pw_uid, account.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *argv: str, timeout: float = 120) -> None:
+        done = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr or done.stdout}\n{self.tail()}")
+
+    def _pg_ctl(self, action: str) -> None:
+        self._run(str(self.bin / "pg_ctl"), action, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "90",
+                  "-m", "fast", "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}")
+
+    def start(self) -> "PrivatePostgres":
+        if not self.data.exists():
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--no-locale", "--no-sync")
+        self._pg_ctl("start")
+        return self
+
+    def restart(self) -> None:
+        self._pg_ctl("restart")
+
+    def is_up(self) -> bool:
+        return subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                              capture_output=True).returncode == 0
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._pg_ctl("stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def private_postgres() -> PrivatePostgres:
+    """A started PrivatePostgres; a machine without PostgreSQL's server binaries gets the tests' one rule."""
+    from tests.conftest import service_missing
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        service_missing("PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin: initdb, pg_ctl)")
+    server = PrivatePostgres(bin_dir)
+    try:
+        return server.start()
+    except BaseException:
+        server.close()
+        raise
 
 
 class Proc:
@@ -131,6 +214,7 @@ class ProductionStack:
         action_replicas: int = 2,
         model: Path = MODEL_PATH,
         extra_env: dict | None = None,
+        pg_admin_url: str = PG_ADMIN_URL,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +222,8 @@ class ProductionStack:
         self.tag = uuid.uuid4().hex[:10]
         self.database = f"govbot_so_{self.tag}"
         self.redis_prefix = f"so{self.tag}"
-        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        self.pg_admin_url = pg_admin_url  # the server whose database the stack creates and drops
+        base = pg_admin_url.rsplit("/", 1)[0]
         self.database_url = f"{base}/{self.database}"
         self.rasa_token = secrets.token_urlsafe(24)
         self.staff_token = secrets.token_urlsafe(24)
@@ -223,7 +308,7 @@ class ProductionStack:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def create_database(self) -> None:
-        connection = pg_admin()  # not `with connection:`, which opens a transaction CREATE DATABASE refuses
+        connection = pg_admin(self.pg_admin_url)  # not `with connection:`, which opens a transaction CREATE DATABASE refuses
         try:
             with connection.cursor() as cursor:
                 cursor.execute(f'CREATE DATABASE "{self.database}"')
@@ -233,7 +318,7 @@ class ProductionStack:
     def drop_database(self) -> None:
         for _ in range(10):
             try:
-                connection = pg_admin()
+                connection = pg_admin(self.pg_admin_url)
                 with connection.cursor() as cursor:
                     cursor.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
                 connection.close()

@@ -2,14 +2,14 @@
 
 Real processes on loopback (tests/scaleout_stack.py): case service, two action servers and two Rasa
 replicas (endpoints.production.yml: SQL tracker store on PostgreSQL, Redis lock store), each pair
-behind bot.balancer. The stack has its own PostgreSQL database and Redis key prefix.
+behind bot.balancer. The stack has a PostgreSQL server of its own (initdb in a temporary directory,
+which the restart test restarts; never the machine's shared one) and its own Redis key prefix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import signal
@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from bot.rasa_action_failure import FAILURE_REPLY
-from tests.scaleout_stack import ROOT, VENV_BIN, ProductionStack, fresh_artifacts_or_skip
+from tests.scaleout_stack import ROOT, VENV_BIN, ProductionStack, private_postgres, require_services_and_clear
 from tests.test_socketio_channel import Chat
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.e2e]
@@ -52,9 +52,19 @@ SUGGESTION = ["我想提个建议", "建议", "希望政府信息公开栏目按
 
 
 @pytest.fixture(scope="module")
-def stack():
-    fresh_artifacts_or_skip(ARTIFACTS)
-    with ProductionStack(ARTIFACTS) as running:
+def postgres():
+    """The stack's own PostgreSQL server, started for this module and deleted after it."""
+    server = private_postgres()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def stack(rasa_model, postgres):
+    require_services_and_clear(ARTIFACTS, shared_postgres=False)
+    with ProductionStack(ARTIFACTS, model=rasa_model, pg_admin_url=postgres.admin_url) as running:
         yield running
 
 
@@ -319,19 +329,8 @@ def wait_for(condition, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def _pg_cluster() -> tuple[str, str]:
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return version, "main"
-
-
-def _pg_is_up() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"], capture_output=True).returncode == 0
-
-
-def test_services_recover_from_a_postgresql_restart_without_manual_action(stack):
-    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").exists():
-        pytest.skip("pg_ctlcluster not available: PostgreSQL is not a local Debian cluster here")
-    version, cluster = _pg_cluster()
+def test_services_recover_from_a_postgresql_restart_without_manual_action(stack, postgres):
+    """The stack's own PostgreSQL server (not the machine's shared one) restarts under load."""
     stop = threading.Event()
     outcomes: Counter = Counter()
 
@@ -349,15 +348,14 @@ def test_services_recover_from_a_postgresql_restart_without_manual_action(stack)
             for _ in range(4):
                 pool.submit(load)
             time.sleep(5)
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "restart"],
-                           check=True, timeout=120, capture_output=True)
+            postgres.restart()
             restarted = time.monotonic()
             time.sleep(10)
             stop.set()
     finally:
         stop.set()
-        if not _pg_is_up():
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster, "start"], timeout=120)
+        if not postgres.is_up():
+            postgres.start()
     assert outcomes["ok"] > 0
     (ARTIFACTS / "pg-restart.json").write_text(json.dumps(dict(outcomes)))
 
