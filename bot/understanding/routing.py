@@ -66,7 +66,7 @@ _WANT = re.compile(
 )
 # Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
 _HOW = re.compile(
-    r"怎么|咋|如何|怎样|多久|多长|几天|几个工作日|多少|哪些|哪里|哪儿|在哪|去哪|什么|啥|谁|吗|么$|呢|"
+    r"怎么|咋|如何|怎样|多久|多长|几|多少|哪些|哪里|哪儿|在哪|去哪|什么|啥|谁|吗|么$|呢|"
     r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$"
 )
 # What each social intent sounds like; a longer or different message is a question after all.
@@ -112,6 +112,8 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 SOCIAL_MAX_CHARS = 8
 # Below this the classifier's vote for an action counts for nothing on its own.
 ACTION_CONFIDENT = 0.6
+# Sure enough to offer the action (one clarifying turn) although no word asks for it.
+ACTION_SURE = 0.8
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,9 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
     cue, want, how = action_cue(action, text), wants_action(text), is_question(text)
     if not cue:
+        # The classifier is sure, the words say nothing either way: ask rather than guess.
+        if confidence >= ACTION_SURE and not how and action != STATUS:  # a status query always names its request
+            return Route(FALLBACK, f"{action} by the classifier alone", offer=action)
         return Route(KNOWLEDGE, f"{action} without request words")
     if action == STATUS:
         # 「我的申请办到哪了」 is a question by its nature; the words themselves ask for the status.
