@@ -46,13 +46,19 @@ _CANCEL = re.compile(
 )
 # Words that ask for the action itself, per action intent.
 _CUES = {
-    APPLY: re.compile(r"申请|依申请|公开|调取|调阅|查阅|要.{0,8}(文件|信息|资料|材料|数据|记录|档案)"),
-    COMPLAIN: re.compile(r"投诉|举报|建议|意见|反映|反馈|告状|告发|检举|揭发|不满|曝光|吐槽|提个|说道说道"),
+    APPLY: re.compile(
+        r"申请|依申请|公开|调取|调阅|查阅|(要|发|寄|给).{0,8}(文件|信息|资料|材料|数据|记录|档案|预算|决算)|"
+        r"(文件|信息|资料|数据|记录|档案|预算|决算).{0,6}(发|寄|给)(我|给我)"
+    ),
+    COMPLAIN: re.compile(
+        r"投诉|举报|建议|意见|反映|反馈|告状|告发|检举|揭发|不满|曝光|吐槽|提个|说道说道|希望你们|改进|改善|"
+        r"乱收费|不作为|态度(差|恶劣|不好)|刁难|管管|管一管|跑路|不退|欺骗|骗了|坑人|霸王条款"
+    ),
     STATUS: re.compile(
         r"进度|进展|办到|到哪|到什么程度|(处理|办|弄|审)得?(咋样|怎么样|如何)了?|(办|处理|审|批|弄)(好|完)了?(没|吗|没有)|"
         r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥情况|什么情况|状态|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
-        r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|[A-Za-z]{2}\s*\d{8,12}|"
+        r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
     ),
@@ -66,7 +72,7 @@ _WANT = re.compile(
 )
 # Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
 _HOW = re.compile(
-    r"怎么|咋|如何|怎样|多久|多长|几|多少|哪些|哪里|哪儿|在哪|去哪|什么|啥|谁|吗|么$|呢|"
+    r"怎么|咋|如何|怎样|多久|多长|几|多少|哪|什么|啥|谁|吗|么$|呢|(.)不\1|"
     r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$"
 )
 # What each social intent sounds like; a longer or different message is a question after all.
@@ -106,6 +112,8 @@ def is_social(text: str, intent: str) -> bool:
 _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
 # The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
 _OWN_REQUEST = re.compile(r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)")
+# Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
+_CONTACT_WORDS = re.compile(r"网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码")
 # 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
 _ASKS_ABOUT = re.compile(r"问|了解|咨询|知道|请教|打听")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -218,7 +226,7 @@ def _head(text: str) -> str:
 
 def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
-    cue, want, how = action_cue(action, text), wants_action(text), is_question(text)
+    cue, want, how = action_cue(action, text), wants_action(text), is_question(text) or bool(_CONTACT_WORDS.search(text))
     if not cue:
         # The classifier is sure, the words say nothing either way: ask rather than guess.
         if confidence >= ACTION_SURE and not how and action != STATUS:  # a status query always names its request
