@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.knowledge.chunking import Passage
+from bot.knowledge.chunking import Passage, is_table_row
 from bot.knowledge.retriever import Hit
 from bot.text import char_bigrams, display, split_sentences, tokenize
 
@@ -49,33 +49,69 @@ def citation(passage: Passage) -> str:
     return "来源：" + "，".join(parts)
 
 
-def _relevance(sentence: str, query_tokens: set[str], query_bigrams: frozenset[str]) -> float:
+def _relevance(sentence: str, query_tokens: dict[str, float], query_bigrams: dict[str, float]) -> float:
     tokens = set(tokenize(sentence))
-    overlap = sum(len(t) for t in tokens & query_tokens)
-    return overlap + 0.5 * len(char_bigrams(sentence) & query_bigrams)
+    overlap = sum(w for t, w in query_tokens.items() if t in tokens)
+    bigrams = char_bigrams(sentence)
+    return overlap + 0.5 * sum(w for b, w in query_bigrams.items() if b in bigrams)
 
 
-def select_sentences(question: str, text: str) -> str:
-    """The few sentences of the passage that answer the question, in their original order."""
-    sentences = split_sentences(text)
+def _weights(asked, units: list[str], known, size) -> dict[str, float]:
+    """Each question word's weight in choosing among the passage's sentences: its length, none for
+    a word of the document's title (it names the document, not the sentence), and a third for a
+    word most sentences share (「电商」 in every row of a list of e-commerce projects)."""
+    kept = {a for a in asked if a not in known} or set(asked)
+    weights = {}
+    for a in kept:
+        shared = sum(a in unit for unit in units)
+        weights[a] = size(a) / (3 if len(units) >= 4 and shared * 3 > len(units) else 1)
+    return weights
+
+
+def select_sentences(question: str, text: str, title: str = "") -> str:
+    """The few sentences of the passage that answer the question, in their original order; a table
+    row (「项目：收取信息处理费；本年情况：0元」) counts as one sentence, so it is quoted whole."""
+    sentences: list[str] = []
+    rows: set[int] = set()
+    for line in text.splitlines():
+        if is_table_row(line):
+            rows.add(len(sentences))
+            sentences.append(line.strip())
+        else:
+            sentences += split_sentences(line)
     if len(text) <= MAX_ANSWER_CHARS or len(sentences) <= 1:
         return text
-    query_tokens = set(tokenize(question))
-    query_bigrams = char_bigrams(question)
-    ranked = sorted(
-        range(len(sentences)),
-        key=lambda i: (-_relevance(sentences[i], query_tokens, query_bigrams), i),
-    )
+    # A row is judged by its own cells: the column names every row repeats tell rows apart no more
+    # than they tell a row from the text around the table.
+    judged = [_row_cells(sentence) if i in rows else sentence for i, sentence in enumerate(sentences)]
+    unit_tokens = [set(tokenize(unit)) for unit in judged]
+    unit_bigrams = [char_bigrams(unit) for unit in judged]
+    query_tokens = _weights(set(tokenize(question)), unit_tokens, set(tokenize(title)), len)
+    query_bigrams = _weights(char_bigrams(question), unit_bigrams, char_bigrams(title), lambda _: 1.0)
+    scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
+    ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     best = ranked[0]
     chosen = {best}
-    # Extend with neighbours first: the sentence after a heading usually carries the substance.
-    for i in [best + 1, best - 1] + ranked[1:]:
+    # Extend with neighbours first: the sentence after a heading usually carries the substance. A
+    # row answers on its own; the rows around it are other things (other companies, other years).
+    candidates = [i for i in ranked[1:] if scores[i] == scores[best]] if best in rows else [best + 1, best - 1] + ranked[1:]
+    for i in candidates:
         if len(chosen) >= MAX_SENTENCES or not 0 <= i < len(sentences) or i in chosen:
             continue
         if sum(len(sentences[j]) for j in chosen) + len(sentences[i]) > MAX_ANSWER_CHARS:
             continue
         chosen.add(i)
-    return "".join(sentences[i] for i in sorted(chosen))
+    out, previous = "", -1
+    for i in sorted(chosen):  # a row stands on its own line
+        out += ("\n" if out and (i in rows or previous in rows) else "") + sentences[i]
+        previous = i
+    return out
+
+
+def _row_cells(row: str) -> str:
+    """「一、本年新收申请数量——自然人：61；总计：87」 → 「一、本年新收申请数量 61 87」."""
+    lead, _, rest = row.rpartition("——")
+    return " ".join([lead, *(part.split("：", 1)[1] for part in rest.split("；") if "：" in part)]).strip()
 
 
 def _faq_answer(text: str) -> str | None:
@@ -92,7 +128,7 @@ def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
     if not hits or hits[0].other_place or (hits[0].closeness < threshold and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     top = hits[0].passage
-    body = display(_faq_answer(top.text) or select_sentences(question, top.text))
+    body = display(_faq_answer(top.text) or select_sentences(question, top.text, top.title))
     if len(body) > MAX_ANSWER_CHARS + 40:
         body = body[:MAX_ANSWER_CHARS].rstrip("，、；") + "……"
     return Answer(found=True, text=body, citation=citation(top), hits=hits)

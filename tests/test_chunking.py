@@ -2,9 +2,15 @@
 
 import re
 
-from bot.knowledge.chunking import MAX_CHARS, split_document
+from bot.knowledge.chunking import MAX_CHARS, METADATA_SECTION
+from bot.knowledge.chunking import split_document as split_with_metadata
 from bot.knowledge.documents import Document, load_documents
 from tests.conftest import ROOT
+
+
+def split_document(doc: Document):
+    """The passages of the text (the metadata passage has its own tests)."""
+    return [p for p in split_with_metadata(doc) if p.section != METADATA_SECTION]
 
 
 def _doc(body: str) -> Document:

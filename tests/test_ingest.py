@@ -185,3 +185,85 @@ def test_running_service_picks_up_a_rebuilt_index_without_restart(tmp_path, sett
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- tables, lists and metadata of published files (issue 15; the fresh-documents set's files) ---
+
+FRESH_DOCS = ROOT / "tests" / "data" / "fresh" / "docs"
+
+
+def _rows(document):
+    from bot.knowledge.chunking import is_table_row, split_document
+
+    return [line for p in split_document(document) for line in p.text.splitlines() if is_table_row(line)]
+
+
+def test_html_statistics_table_keeps_merged_headers_and_row_labels():
+    report = to_document(FRESH_DOCS / "disclosure-annual-report-2025.html")
+    assert report.title == "示例市商务局2025年政府信息公开工作年度报告"  # ArticleTitle, not the site's <h1>
+    assert (report.index_no, report.date, report.extra["published"]) == ("11000000MB0000000X/2026-00015", "2026-01-23", "2026-01-26")
+    assert "当前位置" not in report.body and "打印本页" not in report.body and "相关链接" not in report.body
+    rows = _rows(report)
+    # a header over groups of columns, a row label spanning 22 rows, captions starting sub-tables
+    assert "一、本年新收政府信息公开申请数量——自然人：61；法人或其他组织·商业企业：19；法人或其他组织·科研机构：1；" \
+           "法人或其他组织·社会公益组织：0；法人或其他组织·法律服务机构：5；法人或其他组织·其他：1；总计：87" in rows
+    assert any(r.startswith("三、本年度办理结果 （三）不予公开 4.保护第三方合法权益——自然人：1；") for r in rows)
+    assert "信息内容：行政许可；本年处理决定数量：236" in rows  # a value spanning three columns is one cell
+    assert "项目：收取信息处理费；本年情况：0元" in rows
+    assert any(r.startswith("行政复议·结果维持：2；") and "行政诉讼·复议后起诉·总计：2" in r for r in rows)
+
+
+def test_docx_table_stays_where_it_is_and_list_items_stay_text():
+    from bot.knowledge.chunking import split_document
+
+    notice = to_document(FRESH_DOCS / "subsidy-notice-2026.docx")
+    assert notice.doc_number == "示商务发〔2026〕8号" and notice.date == "2026-03-02"  # 文号 line and 落款
+    assert notice.title.startswith("示例市商务局 示例市财政局关于组织申报2026年度")
+    assert "示例市商务局文件" not in notice.body  # the letterhead
+    sections = {p.section: p.text for p in split_document(notice)}
+    table = sections["二、支持内容和标准"]
+    assert table.index("支持标准如下表") < table.index("支持项目：境外展会；") < table.index("同一企业本年度")
+    assert "支持项目：出口信用保险；支持内容：企业投保短期出口信用保险；支持标准：按实缴保费的50%给予补助；补助上限：每家企业最高30万元" in table
+    # 「（一）……；」 and 「2.企业营业执照复印件；」 are items of a list, not headings with no text
+    assert "（五）同一项目已获得市级其他财政专项资金支持的，不得重复申报。" in sections["一、支持对象和申报条件"]
+    assert "2.企业营业执照复印件；" in sections["三、申报材料"]
+    assert "发布机构：示例市商务局、示例市财政局\n文号：示商务发〔2026〕8号\n成文日期：2026年3月2日" == sections["文件信息"]
+
+
+def test_pdf_lines_rejoin_into_paragraphs_and_ruled_tables_become_rows():
+    interpretation = to_document(FRESH_DOCS / "trade-in-interpretation-2026.pdf")
+    assert interpretation.title == "《示例市2026年消费品以旧换新补贴实施细则》政策解读"
+    lines = interpretation.body.splitlines()
+    assert "二、补贴对象有哪些？" in lines  # a heading after a full line is not glued to it
+    assert any(line.startswith("为落实国家关于加力扩围") and line.endswith("销售额46.8亿元。") for line in lines)
+    rows = _rows(interpretation)
+    assert "补贴类别：汽车置换更新；补贴范围：转让本人名下旧车并购买新车；补贴标准：新车售价15万元（含）以上补贴8000元，以下补贴5000元；补贴上限：每辆8000元" in rows
+    publicity = to_document(FRESH_DOCS / "ecommerce-fund-publicity-2026.pdf")
+    assert publicity.title == "关于2026年度示例市电子商务发展专项资金拟支持项目的公示"
+    assert "电子邮箱dianshang@example.gov.cn，地址" in publicity.body  # an address too long for the line
+    assert "项目单位：示例市南山茶业有限公司；项目名称：茶叶产业带直播基地建设；项目类别：直播电商；拟支持金额（万元）：30.0" in _rows(publicity)
+
+
+def test_markdown_headings_and_header_table_and_txt_notice_number():
+    points = to_document(FRESH_DOCS / "disclosure-work-points-2026.md")
+    assert points.title == "示例市商务局2026年政务公开工作要点" and points.doc_number == "示商务办〔2026〕5号"
+    assert points.extra["published"] == "2026-03-18" and "| 索引号" not in points.body
+    from bot.knowledge.chunking import split_document
+
+    assert "一、围绕稳增长促消费加强政策公开 / （一）做好消费品以旧换新政策发布解读" in {p.section for p in split_document(points)}
+    move = to_document(FRESH_DOCS / "office-move-notice-2026.txt")
+    assert move.issuer == "示例市商务局" and move.doc_number == "示例市商务局公告2026年第3号" and move.date == "2026-07-10"
+
+
+def test_a_markdown_table_in_a_document_is_quoted_as_a_row(tmp_path):
+    from bot.answering import select_sentences
+    from bot.knowledge.chunking import split_document
+    from bot.knowledge.documents import Document
+
+    rows = "\n".join(f"| {n} | 企业{n} | {n * 10}万元 |" for n in range(1, 13))
+    body = f"一、支持名单\n\n拟支持以下企业：\n\n| 序号 | 项目单位 | 金额 |\n| --- | --- | --- |\n{rows}\n| | 合计 | 780万元 |"
+    passage = split_document(Document(id="t", title="支持名单公示", issuer="示例局", body=body))[0]
+    assert "项目单位：企业7；金额：70万元" in passage.text.splitlines()  # the serial column is left out
+    # the row of the company asked about, whole and alone; not its neighbours
+    assert select_sentences("企业7拿了多少", passage.text, passage.title) == "项目单位：企业7；金额：70万元"
+    assert select_sentences("一共合计多少", passage.text, passage.title) == "项目单位：合计；金额：780万元"
