@@ -42,10 +42,13 @@ def test_unchanged_knowledge_loads_without_embedding(embedder, knowledge_copy, t
     counting = CountingEmbedder(embedder)
     docs = load_documents(knowledge_copy)
     first, stats = build_index(docs, counting, tmp_path / "index")
-    assert stats["rebuilt"] and counting.embedded == 2 * len(first.passages) > 0
+    assert stats["rebuilt"] and counting.passages == 2 * len(first.passages) > 0
     assert stats["embedded"] == len(first.passages)
+    # each distinct generated phrasing once (bot.knowledge.phrasings; no staff-written ones here)
+    assert counting.questions == stats["questions_embedded"] == len({q for p in first.passages for q in p.generated}) > 0
+    embedded = counting.embedded
     again, stats = build_index(docs, counting, tmp_path / "index")
-    assert not stats["rebuilt"] and counting.embedded == 2 * len(first.passages)
+    assert not stats["rebuilt"] and counting.embedded == embedded
     assert again.key == first.key and (again.vectors == first.vectors).all()
 
 
@@ -54,10 +57,12 @@ def test_editing_one_document_reembeds_only_its_changed_passages(embedder, knowl
     first, _ = build_index(load_documents(knowledge_copy), counting, tmp_path / "index")
     path = knowledge_copy / "shanghai-commerce-2020-disclosure-points.md"
     path.write_text(path.read_text(encoding="utf-8").replace("强化新媒体工作。", "强化新媒体工作和短视频工作。"), "utf-8")
-    before = counting.embedded
+    before = counting.passages, counting.questions
     second, stats = build_index(load_documents(knowledge_copy), counting, tmp_path / "index")
     assert stats["rebuilt"] and second.key != first.key
-    assert counting.embedded - before == 2 and stats["embedded"] == 1
+    assert counting.passages - before[0] == 2 and stats["embedded"] == 1
+    # the heading's generated phrasing changed with it; every other phrasing's vector is reused
+    assert counting.questions - before[1] == stats["questions_embedded"] == 1
     assert (tmp_path / "index" / CURRENT_POINTER).read_text().strip() == second.key
     assert load_current(tmp_path / "index").key == second.key
 

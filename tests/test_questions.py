@@ -90,7 +90,7 @@ def test_editing_one_phrasing_embeds_only_that_phrasing_and_it_is_found(knowledg
     shutil.copytree(knowledge_service.settings.index_dir, index_dir)  # the published index, as on a server
     counting = CountingEmbedder(embedder)
     first, stats = build_index(load_knowledge(knowledge), counting, index_dir)
-    asked = sum(len(p.questions) for p in first.passages)
+    asked = sum(len(p.phrasings) for p in first.passages)  # staff-written and generated
     assert len(first.question_vectors) == asked > 500
     assert counting.passages == counting.questions == 0  # nothing changed: all vectors reused
 

@@ -37,6 +37,8 @@ class Document:
     keywords: str = ""
     # (section key, questions) pairs: how people ask for a section (bot.knowledge.questions).
     questions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Staff's deletions ("") and corrections of generated phrasings (bot.knowledge.phrasings).
+    generated_edits: tuple[tuple[str, str], ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -50,6 +52,10 @@ class Document:
             h.update(f"keywords={self.keywords}".encode("utf-8"))
         for key, phrasings in self.questions:  # likewise for documents without questions
             h.update(f"questions[{key}]={chr(1).join(phrasings)}".encode("utf-8"))
+        for generated, correction in self.generated_edits:
+            h.update(f"edit[{generated}]={correction}".encode("utf-8"))
+        if self.extra.get("published"):
+            h.update(f"published={self.extra['published']}".encode("utf-8"))
         return h.hexdigest()
 
 

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -24,8 +24,9 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 from tqdm import tqdm
 
-from bot.knowledge.chunking import CHUNKER_VERSION, Passage, split_document
+from bot.knowledge.chunking import CHUNKER_VERSION, METADATA_SECTION, Passage, split_document
 from bot.knowledge.documents import Document
+from bot.knowledge.phrasings import GENERATOR_VERSION, GeneratedCache, apply as apply_generated
 from bot.knowledge.questions import attach_questions
 from bot.text import char_bigrams, tokenize
 
@@ -98,21 +99,43 @@ class KnowledgeIndex:
     question_vectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        counts = [len(p.questions) for p in self.passages]
+        counts = [len(p.phrasings) for p in self.passages]
         if self.question_vectors is None:
             self.question_vectors = np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 1), np.float32)
         # Row i of question_vectors belongs to passage question_owners[i].
         self.question_owners = np.repeat(np.arange(len(self.passages)), counts).astype(np.int64)
+        # Keyword search ranks the documents' text and their metadata passages (文号, dates …)
+        # separately: a metadata passage repeats its title, and counted with the text it would shift
+        # the word statistics every other passage is scored by.
+        metadata = np.array([p.section == METADATA_SECTION for p in self.passages], dtype=bool)
+        self.keyword_groups = [self._keyword_group(np.flatnonzero(~metadata))]
+        if metadata.any():
+            self.keyword_groups.append(self._keyword_group(np.flatnonzero(metadata)))
+
+    def _keyword_group(self, rows: np.ndarray) -> tuple[np.ndarray, PostingsBM25, PostingsBM25]:
+        """(passage rows, jieba-word BM25, character-pair BM25) over those passages."""
         # BM25Okapi divides by the corpus size; an empty knowledge base still needs a valid object.
-        self.bm25 = PostingsBM25(self.tokens or [[""]], k1=BM25_K1, b=BM25_B)
+        words = PostingsBM25([self.tokens[i] for i in rows] or [[""]], k1=BM25_K1, b=BM25_B)
         # Character pairs match where jieba cuts a colloquial question differently from the
         # document (「交代拿去干嘛用」 vs 「申请用途」); cheap enough to derive on load, so the
         # stored index format does not change.
-        self.bigram_bm25 = PostingsBM25([passage_bigrams(p) for p in self.passages] or [[""]], k1=BM25_K1, b=BM25_B)
+        pairs = PostingsBM25([passage_bigrams(self.passages[i]) for i in rows] or [[""]], k1=BM25_K1, b=BM25_B)
+        return rows, words, pairs
 
     @property
     def documents(self) -> dict[str, dict]:
         return self.manifest.get("documents", {})
+
+    def without_generated(self) -> "KnowledgeIndex":
+        """The same index as if no phrasings had been generated (for `govbot kb eval --no-generated`):
+        their vectors and their words in keyword search are left out; nothing is embedded again."""
+        keep = np.array([row < len(p.questions) for p in self.passages for row in range(len(p.phrasings))], dtype=bool)
+        passages = [replace(p, generated=()) for p in self.passages]
+        tokens = [
+            tokenize(bare.keyword_text()) if p.generated else toks for p, bare, toks in zip(self.passages, passages, self.tokens)
+        ]
+        vectors = self.question_vectors[keep] if len(keep) else self.question_vectors
+        return KnowledgeIndex(self.key, passages, self.vectors, tokens, self.manifest, vectors)
 
 
 def passage_bigrams(passage: Passage) -> list[str]:
@@ -122,7 +145,7 @@ def passage_bigrams(passage: Passage) -> list[str]:
 def index_key(documents: list[Document], embedder_identity: str) -> str:
     h = hashlib.sha256()
     h.update(f"chunker={CHUNKER_VERSION}\nmodel={embedder_identity}\nvectors={VECTOR_RECIPE}\n".encode())
-    h.update(f"questions={QUESTION_RECIPE}\n".encode())
+    h.update(f"questions={QUESTION_RECIPE}\ngenerated={GENERATOR_VERSION}\n".encode())
     for doc in documents:
         h.update(f"{doc.id}={doc.content_hash}\n".encode())
     return h.hexdigest()[:20]
@@ -180,13 +203,14 @@ def load_index(directory: Path) -> KnowledgeIndex | None:
             tokens.append(row.pop("tokens"))
             row.pop("text_hash", None)
             row["questions"] = tuple(row.get("questions") or ())
+            row["generated"] = tuple(row.get("generated") or ())
             passages.append(Passage(**row))
     vectors = np.load(directory / "vectors.npy")
     if len(vectors) != len(passages):
         log.warning("index %s is inconsistent (%d vectors, %d passages)", directory, len(vectors), len(passages))
         return None
     question_vectors = np.load(directory / QUESTION_VECTORS) if (directory / QUESTION_VECTORS).exists() else None
-    asked = sum(len(p.questions) for p in passages)
+    asked = sum(len(p.phrasings) for p in passages)
     if (0 if question_vectors is None else len(question_vectors)) != asked:
         log.warning("index %s is inconsistent (%d phrasings, no matching vectors)", directory, asked)
         return None
@@ -210,9 +234,10 @@ def build_index(
 
     passages: list[Passage] = []
     unmatched: list[str] = []
+    generated = GeneratedCache(index_dir)
     for doc in documents:
         with_questions, missed = attach_questions(doc, split_document(doc))
-        passages.extend(with_questions)
+        passages.extend(apply_generated(doc, with_questions, generated.phrasings(doc, with_questions)))
         unmatched.extend(f"{doc.id} / {key}" for key in missed)
     if unmatched:
         log.warning("common phrasings for sections that do not exist: %s", "; ".join(unmatched))
@@ -244,12 +269,15 @@ def build_index(
         "passages": len(passages),
     }
     _publish(index_dir, key, passages, hashes, tokens, vectors, question_vectors, manifest)
+    generated.save()
     stats = {
         "key": key,
         "rebuilt": True,
         "passages": len(passages),
         "embedded": len(missing),
         "questions": len(question_vectors),
+        "generated": sum(len(p.generated) for p in passages),
+        "documents_generated": generated.generated,
         "questions_embedded": questions_embedded,
         "unmatched_questions": unmatched,
         "seconds": round(time.perf_counter() - started, 2),
@@ -260,7 +288,7 @@ def build_index(
 
 def _question_vectors(passages, embedder, reusable: dict, dim: int, progress: bool) -> tuple[np.ndarray, int]:
     """(one vector per common phrasing in passage order, how many had to be embedded)."""
-    asked = [q for p in passages for q in p.questions]
+    asked = [q for p in passages for q in p.phrasings]
     hashes = [_question_hash(q) for q in asked]
     new = sorted({q for q, h in zip(asked, hashes) if h not in reusable})
     if new:
@@ -285,7 +313,7 @@ def _reusable_vectors(index_dir: Path, identity: str) -> dict[str, np.ndarray]:
         with open(directory / "passages.jsonl", encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh]
         hashes = [row["text_hash"] for row in rows]
-        asked = [_question_hash(q) for row in rows for q in row.get("questions") or ()]
+        asked = [_question_hash(q) for row in rows for q in (*(row.get("questions") or ()), *(row.get("generated") or ()))]
         question_vectors = np.load(directory / QUESTION_VECTORS) if asked else np.zeros((0, vectors.shape[1]))
     except (OSError, ValueError, KeyError) as exc:
         log.warning("previous index unreadable, re-embedding everything: %s", exc)

@@ -15,6 +15,9 @@ close to one of them finds the passage even when it shares few words with its te
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,8 +25,9 @@ from typing import Protocol
 import numpy as np
 import yaml
 
-from bot.knowledge.chunking import Passage
+from bot.knowledge.chunking import METADATA_SECTION, Passage
 from bot.knowledge.index import KnowledgeIndex
+from bot.knowledge.phrasings import subjects
 from bot.text import article_label, article_numbers, char_bigrams, normalize_query, tokenize
 from bot.validation import strip_personal_identifiers
 
@@ -58,6 +62,27 @@ QUESTION_MARGIN = 0.03
 # The passages of one long section share its phrasings, so part of the score stays the passage's
 # own cosine and decides among them (dev Hit@1 0.904 → 0.911; held-out unchanged).
 OWN_TEXT_SHARE = 0.1
+
+
+# Specific beats generic: a question that uses words found in the subject of few published documents
+# (the title without issuer, place and kind of document: a programme's name, a year, 年度报告) is
+# about those documents, so every passage of each gets up to TITLE_BOOST, in proportion to how rare
+# its matched words are. Character pairs are compared (「以旧换新」, 「2025」 → 「25」), each weighted
+# log(rare / df) when fewer than rare = TITLE_RARE_SHARE of the published documents' subjects (at
+# least 2) hold it, so words many share (「政务公开」) weigh nothing; TITLE_FULL is the weight of a full
+# match. Catalogue entries and FAQ answers have no such subject (they are found by their aliases,
+# field phrasings and questions), so one that shares only generic words with the question (申请,
+# 材料, 专项资金) falls behind the document the question names.
+TITLE_BOOST = 0.05
+TITLE_RARE_SHARE = 0.2
+TITLE_FULL = 3.5
+# A document's metadata passage (文号, 发布机构, dates: bot.knowledge.chunking.metadata_text) names the
+# document as strongly as a question about its subject does, but answers only questions about its
+# metadata: without one of these words it drops this much.
+METADATA_WORDS = re.compile(
+    r"文号|字号|几号|号文|发文|发布|印发|出台|发的|索引|落款|成文|机构|哪个部门|什么部门|哪些部门|几个部门|哪个单位|什么单位|谁发|谁出"
+)
+METADATA_PENALTY = 0.1
 
 
 class QueryEmbedder(Protocol):
@@ -139,6 +164,8 @@ class Retriever:
         article_boost: float = ARTICLE_BOOST,
         query_terms: list[tuple[str, str]] | None = None,
         question_margin: float = QUESTION_MARGIN,
+        title_boost: float = TITLE_BOOST,
+        metadata_penalty: float = METADATA_PENALTY,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -166,6 +193,22 @@ class Retriever:
         self._issuers = np.array([p.issuer for p in index.passages])
         self._locators = np.array([p.locator for p in index.passages])
         self.query_terms = list(query_terms or [])
+        self.title_boost = title_boost
+        self.metadata_penalty = metadata_penalty
+        self._metadata = np.array([p.section == METADATA_SECTION for p in index.passages], dtype=bool)
+        documents: dict[str, int] = {}
+        self._document_of = np.array([documents.setdefault(p.doc_id, len(documents)) for p in index.passages], dtype=np.int64)
+        # Published documents (those with a metadata passage: a date, a 索引号 …); a catalogue entry or
+        # FAQ answer has its own ways to be found (aliases, field phrasings, its question).
+        published = {d for p, d in zip(index.passages, self._document_of) if p.section == METADATA_SECTION}
+        names: dict[int, frozenset[str]] = {}
+        for p, d in zip(index.passages, self._document_of):
+            if d not in names:  # the title without its issuer, place and kind: what it is about
+                names[d] = char_bigrams(f"{subjects(p.title, p.issuer)[0]} {p.keywords}") if d in published else frozenset()
+        self._title_bigrams = [names[d] for d in range(len(documents))]
+        frequency = Counter(b for pairs in self._title_bigrams for b in pairs)
+        rare = max(2.0, TITLE_RARE_SHARE * len(published))
+        self._title_weights = {b: math.log(rare / n) for b, n in frequency.items() if n < rare}
 
     def expand(self, query: str) -> str:
         """The question plus the document terms for the colloquial phrases it uses (query_terms.yml):
@@ -207,13 +250,28 @@ class Retriever:
                 coverage[i] = len(asked & heading) / len(asked) if asked else 0.0
         return coverage
 
+    def title_matches(self, query: str) -> np.ndarray:
+        """Per passage, 0–1: how rare the words are that the question shares with its document's title."""
+        asked = {b: w for b in char_bigrams(query) if (w := self._title_weights.get(b))}
+        if not asked:
+            return np.zeros(len(self._document_of), dtype=np.float32)
+        per_document = np.array(
+            [min(1.0, sum(w for b, w in asked.items() if b in pairs) / TITLE_FULL) for pairs in self._title_bigrams],
+            dtype=np.float32,
+        )
+        return per_document[self._document_of]
+
     def keyword_scores(self, query: str, query_tokens: list[str]) -> np.ndarray:
-        """BM25 in 0–1 (best passage 1): jieba words and character pairs, mixed by `bigram_share`."""
-        words = _scaled(self.index.bm25.get_scores(query_tokens))
-        if not self.bigram_share:
-            return words
-        pairs = _scaled(self.index.bigram_bm25.get_scores(sorted(char_bigrams(query))))
-        return (1 - self.bigram_share) * words + self.bigram_share * pairs
+        """BM25 in 0–1 (best passage 1, the text and the metadata passages each on their own scale):
+        jieba words and character pairs, mixed by `bigram_share`."""
+        scores = np.zeros(len(self.index.passages), dtype=np.float32)
+        pairs = sorted(char_bigrams(query)) if self.bigram_share else []
+        for rows, words_bm25, pairs_bm25 in self.index.keyword_groups:
+            words = _scaled(words_bm25.get_scores(query_tokens))[: len(rows)]
+            if self.bigram_share:
+                words = (1 - self.bigram_share) * words + self.bigram_share * _scaled(pairs_bm25.get_scores(pairs))[: len(rows)]
+            scores[rows] = words
+        return scores
 
     def article_matches(self, query: str) -> np.ndarray:
         """True for passages of the articles the question cites by number."""
@@ -257,6 +315,10 @@ class Retriever:
         if self.article_boost:
             sparse = sparse + self.article_boost * cited
 
+        if self.title_boost:
+            sparse = sparse + self.title_boost * self.title_matches(expanded)
+        if self.metadata_penalty and not METADATA_WORDS.search(query):
+            sparse = sparse - self.metadata_penalty * self._metadata
         named = self.named_issuers(query) | (set(issuers or ()) & set(self._issuers.tolist()))
         other_place = self.names_unknown_place(query, named)
         if named:

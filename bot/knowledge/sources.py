@@ -4,7 +4,9 @@
 - guide/*.md: templates filled from agency.yml, so a real agency edits its details in one place;
 - service_items.yml and faq.yml: structured data (agency details filled from agency.yml too),
   rendered as documents for retrieval;
-- questions.yml: how people ask for a section (bot.knowledge.questions), joined to its document.
+- questions.yml: how people ask for a section (bot.knowledge.questions), joined to its document;
+- generated_questions.yml: staff's deletions and corrections of generated phrasings
+  (bot.knowledge.phrasings), joined to their document.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 
 from bot.knowledge.catalogue import CATALOGUE_FILE, FAQ_FILE, Catalogue, load_catalogue, load_faq_documents
 from bot.knowledge.documents import Document, DocumentError, load_document, load_documents
+from bot.knowledge.phrasings import EDITS_FILE, load_edits, with_edits
 from bot.knowledge.questions import QUESTIONS_FILE, load_questions, with_questions
 
 AGENCY_FILE = "agency.yml"
@@ -69,6 +72,7 @@ def load_knowledge(knowledge_dir: Path) -> list[Document]:
     if faq_path.exists():
         documents += load_faq_documents(faq_path, agency_name, text=render_template(faq_path, agency))
     documents = with_questions(documents, load_questions(knowledge_dir / QUESTIONS_FILE))
+    documents = with_edits(documents, load_edits(knowledge_dir / EDITS_FILE))
     seen: dict[str, Document] = {}
     for doc in documents:
         if doc.id in seen:
