@@ -71,7 +71,8 @@ def kb_build(quiet: bool) -> None:
     if stats["rebuilt"]:
         click.echo(
             f"索引已更新：{stats['passages']} 个段落，新嵌入 {stats['embedded']} 个，"
-            f"常见问法 {stats['questions']} 条（新嵌入 {stats['questions_embedded']} 条），用时 {stats['seconds']} 秒（{stats['key']}）"
+            f"常见问法 {stats['questions']} 条（其中自动生成 {stats['generated']} 条；新嵌入 {stats['questions_embedded']} 条），"
+            f"用时 {stats['seconds']} 秒（{stats['key']}）"
         )
         for place in stats["unmatched_questions"]:
             click.echo(f"注意：{QUESTIONS_FILE} 中“{place}”没有对应的段落，这些问法未使用（段落名称可用 govbot kb sections 文档编号 查看）", err=True)
@@ -134,7 +135,9 @@ def kb_list(as_json: bool) -> None:
 @kb.command("sections")
 @click.argument("doc_id")
 def kb_sections(doc_id: str) -> None:
-    """A document's sections, named as knowledge/questions.yml names them, with their phrasings."""
+    """A document's sections, named as knowledge/questions.yml names them, with their phrasings;
+    the generated ones are listed, marked 〔自动〕."""
+    from bot.knowledge.phrasings import EDITS_FILE
     from bot.knowledge.questions import OPENING, QUESTIONS_FILE, section_key
 
     service = _service()
@@ -142,14 +145,51 @@ def kb_sections(doc_id: str) -> None:
     passages = [p for p in service.retriever.index.passages if p.doc_id == doc_id]
     if not passages:
         _fail(f"知识库中没有编号为 {doc_id} 的文档（govbot kb list 可查看全部编号）")
-    shown = set()
+    sections: dict[str, list] = {}
     for passage in passages:
-        key = section_key(passage)
-        if key in shown:
-            continue
-        shown.add(key)
-        click.echo(f"{key}\t常见问法 {len(passage.questions)} 条\t{passage.text[:24]}……")
+        sections.setdefault(section_key(passage), []).append(passage)
+    for key, group in sections.items():
+        generated = list(dict.fromkeys(q for p in group for q in p.generated))
+        click.echo(f"{key}\t常见问法 {len(group[0].questions)} 条，自动问法 {len(generated)} 条\t{group[0].text[:24]}……")
+        for phrasing in generated:
+            click.echo(f"    〔自动〕{phrasing}")
     click.echo(f"在 {QUESTIONS_FILE} 中按“{doc_id}: → 段落名称: → [问法, ……]”填写；{OPENING}指第一个标题前的正文")
+    click.echo(f"有工作人员写的问法的段落不再用自动问法；删除或改写自动问法：govbot kb phrasings {doc_id} --delete/--correct（记入 {EDITS_FILE}）")
+
+
+@kb.command("phrasings")
+@click.argument("doc_id")
+@click.option("--delete", "delete", multiple=True, metavar="问法", help="删除这条自动问法（可多次使用）")
+@click.option("--correct", "correct", nargs=2, multiple=True, metavar="原问法 新问法", help="把这条自动问法改为新问法（可多次使用）")
+@click.option("--no-build", is_flag=True, help="Only record the edits; build the index later.")
+def kb_phrasings(doc_id: str, delete: tuple[str, ...], correct: tuple[tuple[str, str], ...], no_build: bool) -> None:
+    """List a document's generated phrasings, or delete or correct some (knowledge/generated_questions.yml)."""
+    from bot.knowledge.phrasings import EDITS_FILE, save_edit
+
+    service = _service()
+    service.build()
+    passages = [p for p in service.retriever.index.passages if p.doc_id == doc_id]
+    if not passages:
+        _fail(f"知识库中没有编号为 {doc_id} 的文档（govbot kb list 可查看全部编号）")
+    generated = list(dict.fromkeys(q for p in passages for q in p.generated))
+    if not delete and not correct:
+        for phrasing in generated:
+            click.echo(phrasing)
+        click.echo(f"共 {len(generated)} 条自动问法", err=True)
+        return
+    unknown = [q for q in [*delete, *(old for old, _ in correct)] if q not in generated]
+    if unknown:
+        _fail(f"{doc_id} 没有这条自动问法：{unknown[0]}（govbot kb phrasings {doc_id} 列出全部）")
+    path = service.settings.knowledge_dir / EDITS_FILE
+    for phrasing in delete:
+        save_edit(path, doc_id, phrasing, None)
+        click.echo(f"已删除：{phrasing}")
+    for old, new in correct:
+        save_edit(path, doc_id, old, " ".join(new.split()))
+        click.echo(f"已改为：{old} → {new}")
+    click.echo(f"已记入 {path}")
+    if not no_build:
+        kb_build.callback(quiet=True)
 
 
 @kb.command("remove")
@@ -186,6 +226,8 @@ def kb_stats() -> None:
     click.echo(f"文档 {len(index.documents)} 个，段落 {len(index.passages)} 个，平均 {sum(lengths) // len(lengths)} 字，最长 {max(lengths)} 字")
     phrasings = {(p.doc_id, q) for p in index.passages for q in p.questions}
     click.echo(f"常见问法 {len(phrasings)} 条，用于 {sum(bool(p.questions) for p in index.passages)} 个段落")
+    generated = {(p.doc_id, q) for p in index.passages for q in p.generated}
+    click.echo(f"自动问法 {len(generated)} 条，用于 {sum(bool(p.generated) for p in index.passages)} 个段落")
     for kind, count in sorted(kinds.items()):
         click.echo(f"  {kind}：{count} 段")
 
@@ -201,21 +243,43 @@ def _kind(doc_id: str) -> str:
 @kb.command("eval")
 @click.argument("question_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-def kb_eval(question_file: Path, as_json: bool) -> None:
-    """Hit@1, Hit@5 and MRR on a YAML or JSONL question set ({q, doc, fact}), and the misses."""
+@click.option("--generated/--no-generated", default=True, show_default=True,
+              help="--no-generated：不用自动生成的问法（与用时对比）")
+def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
+    """Hit@1, Hit@5, MRR, answers with the fact and the citation, and the misses, on a YAML or JSONL
+    question set ({q, doc, fact}; fact may be a list; two-turn follow-ups {turns, doc, fact} apart)."""
+    from bot.answering import compose_answer
     from bot.knowledge.evaluation import evaluate, load_question_set
+    from bot.knowledge.retriever import Retriever
 
     service = _service()
     try:
         questions = load_question_set(question_file)
     except ValueError as exc:
         _fail(str(exc))
-    report = evaluate(service.search, questions, service.settings.answer_threshold)
+    threshold = service.settings.answer_threshold
+    if generated:
+        search, answer = service.search, service.answer
+    else:  # the same index and weights, as if no phrasing had been generated
+        retriever = Retriever(service.retriever.index.without_generated(), service.embedder, **service._retriever_options())
+        search = lambda q, k=service.settings.top_k: retriever.search(q, k)  # noqa: E731
+        answer = lambda q: compose_answer(q, search(q), threshold)  # noqa: E731
+    report = evaluate(search, questions, threshold, answer=answer)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        click.echo(json.dumps(report.as_dict() | {"generated": generated}, ensure_ascii=False, indent=1))
         return
+    click.echo(f"自动问法：{'用' if generated else '不用'}")
     click.echo(f"问题 {report.total} 个：Hit@1 {report.hit_at_1:.3f}  Hit@5 {report.hit_at_5:.3f}  MRR {report.mrr:.3f}")
-    click.echo(f"可答问题过阈值 {report.answered:.1%}；不可答问题被拒答 {report.rejected:.1%}")
+    rejected = f"；不可答问题被拒答 {report.rejected:.1%}" if questions["unanswerable"] else ""
+    click.echo(f"可答问题过阈值 {report.answered:.1%}{rejected}")
+    click.echo(f"回答含事实并注明出处 {report.answered_with_fact:.1%}")
+    if report.followups:
+        for way, result in report.followups.items():
+            if way != "n":
+                click.echo(
+                    f"两轮追问 {report.followups['n']} 组（{'只问第二轮' if way == 'last turn' else '两轮合并'}）："
+                    f"Hit@1 {result['hit_at_1']:.3f}  Hit@5 {result['hit_at_5']:.3f}  回答含事实并注明出处 {result['answered_with_fact']:.1%}"
+                )
     for miss in report.misses:
         where = f"第{miss['rank']}名" if miss["rank"] else "前5名之外"
         click.echo(f"  未命中（{where}）：{miss['q']}  期望 {miss['expected']}，实得 {miss['got']}")

@@ -51,12 +51,17 @@ def test_ask_prints_answer_and_citation(knowledge_service):
 def test_kb_sections_names_a_documents_sections_as_questions_yml_does(knowledge_service):
     import yaml
 
+    from bot.knowledge.chunking import METADATA_SECTION
+
     written = yaml.safe_load((ROOT / "knowledge" / "questions.yml").read_text(encoding="utf-8"))["info-processing-fee-2020"]
     result = run("kb", "sections", "info-processing-fee-2020")
     assert result.returncode == 0, result.stderr
     rows = {line.split("\t")[0]: line.split("\t")[1] for line in result.stdout.splitlines() if "\t" in line}
-    assert set(rows) == set(written)
-    assert rows["二、收费标准怎么计算 / （二）按件计收"] == f"常见问法 {len(written['二、收费标准怎么计算 / （二）按件计收'])} 条"
+    assert set(rows) == set(written) | {METADATA_SECTION}
+    # sections with staff-written phrasings use no generated ones; the metadata passage has only those
+    count = len(written["二、收费标准怎么计算 / （二）按件计收"])
+    assert rows["二、收费标准怎么计算 / （二）按件计收"] == f"常见问法 {count} 条，自动问法 0 条"
+    assert rows[METADATA_SECTION].startswith("常见问法 0 条，自动问法 ") and "    〔自动〕" in result.stdout
     missing = run("kb", "sections", "no-such-document")
     assert missing.returncode != 0 and "没有编号为 no-such-document 的文档" in missing.stdout + missing.stderr
 

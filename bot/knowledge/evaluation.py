@@ -2,8 +2,12 @@
 
 A hit is a passage of the expected document that contains the expected fact, so a right
 document with the wrong paragraph does not count. A question may list `also` passages that
-answer it just as fully (the FAQ entry restating an article); any of them counts. Results are
-also given per content type, because one type can regress while the total holds.
+answer it just as fully (the FAQ entry restating an article); any of them counts, and `fact` may
+be a list of strings any one of which counts. Results are also given per content type, because one
+type can regress while the total holds. With an `answer` function, the answer itself is checked
+too: found, citing an expected document, with the fact in the text shown. Two-turn follow-ups
+(`turns` instead of `q`) are reported apart: retrieval alone sees one message, so they are asked
+as their last turn alone and as the turns joined.
 """
 
 from __future__ import annotations
@@ -25,9 +29,22 @@ def is_hit(hit: Hit, doc_id: str, fact: str) -> bool:
     return hit.passage.doc_id == doc_id and _squash(fact) in _squash(hit.passage.text)
 
 
+def _facts(fact) -> list[str]:
+    return [str(f) for f in fact] if isinstance(fact, list) else [str(fact)]
+
+
 def accepted(item: dict) -> list[tuple[str, str]]:
-    """(doc, fact) pairs that answer the question: the expected one first, then `also`."""
-    return [(item["doc"], item["fact"])] + [(a["doc"], a["fact"]) for a in item.get("also") or []]
+    """(doc, fact) pairs that answer the question: the expected ones first, then `also`."""
+    pairs = [(item["doc"], f) for f in _facts(item["fact"])]
+    return pairs + [(a["doc"], f) for a in item.get("also") or [] for f in _facts(a["fact"])]
+
+
+def answers_with_fact(answer, item: dict) -> bool:
+    """The answer a person reads is found, cites an expected document and states one of its facts."""
+    if not answer.found or not answer.hits:
+        return False
+    cited = answer.hits[0].passage.doc_id
+    return any(doc == cited and _squash(fact) in _squash(answer.message) for doc, fact in accepted(item))
 
 
 def content_type(doc_id: str) -> str:
@@ -47,6 +64,11 @@ class EvalReport:
     mrr: float = 0.0
     answered: float = 0.0  # answerable questions whose top score clears the threshold
     rejected: float = 0.0  # unanswerable questions whose top score stays below it
+    # answers found, citing an expected document, with the fact in their text (None: not checked)
+    answered_with_fact: float | None = None
+    # two-turn follow-ups: {"n", and per way of asking ("last turn", "turns joined") Hit@1, Hit@5,
+    # answered with the fact}
+    followups: dict = field(default_factory=dict)
     misses: list[dict] = field(default_factory=list)
     # content type -> {"n", "hit_at_1", "hit_at_5", "mrr"}; the type is the question's `type`, the
     # set's `types` entry for its expected document, or derived from that document (content_type)
@@ -68,7 +90,8 @@ def load_question_set(path: Path) -> dict:
     except (ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"问题集 {path} 无法解析：{exc}") from exc
     questions = data.get("questions", [])
-    bad = [i for i, q in enumerate(questions, 1) if not all(q.get(k) for k in ("q", "doc", "fact"))]
+    bad = [i for i, q in enumerate(questions, 1) if not ((q.get("q") or q.get("turns")) and q.get("doc") and q.get("fact"))]
+    bad += [i for i, q in enumerate(questions, 1) if q.get("turns") and not (isinstance(q["turns"], list) and len(q["turns"]) > 1)]
     bad += [
         i
         for i, q in enumerate(questions, 1)
@@ -80,26 +103,33 @@ def load_question_set(path: Path) -> dict:
     types = data.get("types") or {}
     if not isinstance(types, dict):
         raise ValueError(f"问题集 {path} 的 types 应为“文档编号: 类型”的映射")
-    return {"questions": questions, "unanswerable": data.get("unanswerable", []), "types": types}
+    return {
+        "questions": [q for q in questions if not q.get("turns")],
+        "followups": [q for q in questions if q.get("turns")],
+        "unanswerable": data.get("unanswerable", []),
+        "types": types,
+    }
 
 
-def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> EvalReport:
-    """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search)."""
+def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answer=None) -> EvalReport:
+    """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search); `answer(query)`,
+    when given, the Answer a person would read (e.g. KnowledgeService.answer)."""
     questions = question_set["questions"]
     types = question_set.get("types") or {}
     report = EvalReport(total=len(questions))
-    h1 = h5 = rr = answered = 0.0
+    h1 = h5 = rr = answered = with_fact = 0.0
     ranks: dict[str, list[int | None]] = {}
     for item in questions:
         hits = search(item["q"], top_k)
-        answers = accepted(item)
-        rank = next((i + 1 for i, h in enumerate(hits) if any(is_hit(h, d, f) for d, f in answers)), None)
+        rank = _rank(hits, item)
         kind = item.get("type") or types.get(item["doc"]) or content_type(item["doc"])
         ranks.setdefault(kind, []).append(rank)
         h1 += rank == 1
         h5 += rank is not None and rank <= 5
         rr += 1 / rank if rank else 0
         answered += bool(hits) and hits[0].closeness >= threshold
+        if answer is not None:
+            with_fact += answers_with_fact(answer(item["q"]), item)
         if rank != 1:
             top = hits[0].passage if hits else None
             report.misses.append(
@@ -107,12 +137,30 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5) -> Ev
             )
     n = max(len(questions), 1)
     report.hit_at_1, report.hit_at_5, report.mrr, report.answered = h1 / n, h5 / n, rr / n, answered / n
+    if answer is not None:
+        report.answered_with_fact = with_fact / n
     report.by_type = {kind: _summary(found) for kind, found in sorted(ranks.items())}
     unanswerable = question_set["unanswerable"]
     if unanswerable:
         rejected = sum(not (hits := search(q, 1)) or hits[0].closeness < threshold for q in unanswerable)
         report.rejected = rejected / len(unanswerable)
+    followups = question_set.get("followups") or []
+    if followups:
+        report.followups = {"n": len(followups)}
+        for way, ask in (("last turn", lambda turns: turns[-1]), ("turns joined", lambda turns: "，".join(turns))):
+            found = [_rank(search(ask(item["turns"]), top_k), item) for item in followups]
+            result = _summary(found)
+            if answer is not None:
+                result["answered_with_fact"] = round(
+                    sum(answers_with_fact(answer(ask(item["turns"])), item) for item in followups) / len(followups), 4
+                )
+            report.followups[way] = result
     return report
+
+
+def _rank(hits, item: dict) -> int | None:
+    answers = accepted(item)
+    return next((i + 1 for i, h in enumerate(hits) if any(is_hit(h, d, f) for d, f in answers)), None)
 
 
 def _summary(ranks: list[int | None]) -> dict:

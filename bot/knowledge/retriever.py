@@ -80,7 +80,7 @@ TITLE_FULL = 3.5
 # document as strongly as a question about its subject does, but answers only questions about its
 # metadata: without one of these words it drops this much.
 METADATA_WORDS = re.compile(
-    r"文号|字号|几号|号文|发文|发布|印发|出台|发的|索引|落款|成文|机构|哪个部门|什么部门|哪些部门|几个部门|哪个单位|什么单位|谁发|谁出"
+    r"文号|字号|第几号|号文|发文|发布|印发|出台|发的|索引|落款|成文|机构|哪个部门|什么部门|哪些部门|几个部门|哪个单位|什么单位|谁发|谁出"
 )
 METADATA_PENALTY = 0.1
 

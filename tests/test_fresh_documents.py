@@ -1,0 +1,159 @@
+"""New documents answered without hand-written phrasings (issue 15), on the fresh-documents set.
+
+tests/data/fresh/: eight documents the knowledge base never held (DOCX, PDF, HTML with tables, TXT,
+Markdown) and 107 questions on them, written before any issue-15 code by a helper who never saw
+the ranking code or the other sets (see its README). Here they are added to a copy of the knowledge
+base with `govbot kb add` exactly as staff would (no --issuer, no phrasings), indexed with
+`govbot kb build`, and asked through the knowledge service, `govbot kb eval` and, for a subset,
+Rasa's REST channel. One build serves every test (session fixture): it reuses the project index's
+vectors, so only the new passages and phrasings are embedded.
+
+Measured (98 single questions, threshold 0.901; answered = found, citing the expected document,
+with the fact in the text shown): before issue 15 46.9% (Hit@1 0.612); now 78.6% with generated
+phrasings (Hit@1 0.816), 67.3% without them. Goal: 90%. Two-turn follow-ups (9) are reported apart:
+retrieval sees one message (last turn alone 33.3%, turns joined 55.6%); carrying the subject over
+is the action layer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.knowledge.evaluation import evaluate, load_question_set
+from tests.conftest import ROOT
+
+FRESH = ROOT / "tests" / "data" / "fresh"
+QUESTIONS = FRESH / "questions.yml"
+GOVBOT = str(Path(sys.executable).parent / "govbot")
+# One question under what was measured (see the module docstring), so a regression fails.
+ANSWERED_FLOOR = 0.77
+HIT_AT_1_FLOOR = 0.80
+WITHOUT_GENERATED_BELOW = 0.72
+
+
+def _govbot(env: dict, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([GOVBOT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def fresh_kb(knowledge_service, tmp_path_factory):
+    """A copy of knowledge/ with the eight documents added by `govbot kb add`, indexed by `kb build`."""
+    base = tmp_path_factory.mktemp("fresh-kb")
+    knowledge, cache = base / "knowledge", base / "cache"
+    shutil.copytree(ROOT / "knowledge", knowledge)
+    index = knowledge_service.retriever.index  # the published index: its vectors are reused by text
+    shutil.copytree(knowledge_service.settings.index_dir / index.key, cache / "index" / index.key)
+    (cache / "index" / "CURRENT").write_text(index.key + "\n")
+    (cache / "models").symlink_to(knowledge_service.settings.models_dir, target_is_directory=True)
+    env = {**os.environ, "GOVBOT_KNOWLEDGE_DIR": str(knowledge), "GOVBOT_CACHE_DIR": str(cache)}
+    added = []
+    for name, doc_id in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["documents"].items():
+        result = _govbot(env, "kb", "add", str(FRESH / "docs" / name), "--id", doc_id, "--no-build")
+        assert result.returncode == 0, result.stderr
+        added.append(result.stdout)
+    started = time.perf_counter()
+    built = _govbot(env, "kb", "build", "--quiet")
+    assert built.returncode == 0, built.stderr
+    return {
+        "env": env,
+        "settings": replace(knowledge_service.settings, knowledge_dir=knowledge, cache_dir=cache),
+        "added": added,
+        "build": built.stdout,
+        "build_seconds": time.perf_counter() - started,
+    }
+
+
+@pytest.fixture(scope="session")
+def fresh_service(fresh_kb):
+    from bot.service import KnowledgeService
+
+    service = KnowledgeService(fresh_kb["settings"])
+    service.build()
+    return service
+
+
+@pytest.fixture(scope="session")
+def fresh_report(fresh_service):
+    data = load_question_set(QUESTIONS)
+    assert len(data["questions"]) + len(data["followups"]) >= 100
+    return evaluate(fresh_service.search, data, fresh_service.settings.answer_threshold, answer=fresh_service.answer)
+
+
+def test_every_document_is_added_with_its_metadata(fresh_kb, fresh_service):
+    """Titles, issuers, 文号 and dates from the files themselves (header blocks, 文号 lines, 落款)."""
+    documents = fresh_service.retriever.index.documents
+    assert len([d for d in documents if d.startswith("fresh-")]) == 8
+    assert documents["fresh-disclosure-report-2025"]["title"] == "示例市商务局2025年政府信息公开工作年度报告"
+    assert documents["fresh-foreign-trade-fund-2026"]["date"] == "2026-03-02"
+    assert {documents[d]["issuer"] for d in documents if d.startswith("fresh-")} == {"示例市商务局"}
+    assert "自动生成" in fresh_kb["build"]
+
+
+def test_fresh_questions_are_answered_with_the_fact_and_the_citation(fresh_report):
+    assert fresh_report.answered_with_fact >= ANSWERED_FLOOR, fresh_report.misses
+    assert fresh_report.hit_at_1 >= HIT_AT_1_FLOOR, fresh_report.misses
+    assert fresh_report.hit_at_5 >= 0.97
+
+
+def test_generated_phrasings_carry_part_of_it(fresh_service, fresh_report):
+    """The same index with every generated phrasing left out answers fewer (measured 67.3% vs 78.6%)."""
+    from bot.answering import compose_answer
+    from bot.knowledge.retriever import Retriever
+
+    retriever = Retriever(
+        fresh_service.retriever.index.without_generated(), fresh_service.embedder, **fresh_service._retriever_options()
+    )
+    threshold = fresh_service.settings.answer_threshold
+    without = evaluate(
+        lambda q, k=5: retriever.search(q, k), load_question_set(QUESTIONS), threshold,
+        answer=lambda q: compose_answer(q, retriever.search(q, 5), threshold),
+    )
+    assert without.answered_with_fact < WITHOUT_GENERATED_BELOW < fresh_report.answered_with_fact
+    assert without.hit_at_1 < fresh_report.hit_at_1 - 0.05
+
+
+def test_followups_are_reported_apart(fresh_report):
+    """Retrieval sees one message; the second turn alone (「那要交啥材料」) names no document."""
+    followups = fresh_report.followups
+    assert followups["n"] == 9
+    assert followups["turns joined"]["hit_at_5"] >= followups["last turn"]["hit_at_5"]
+
+
+def test_kb_eval_reports_with_and_without_generated_phrasings(fresh_kb, fresh_report):
+    on = json.loads(_govbot(fresh_kb["env"], "kb", "eval", str(QUESTIONS), "--json").stdout)
+    off = json.loads(_govbot(fresh_kb["env"], "kb", "eval", str(QUESTIONS), "--json", "--no-generated").stdout)
+    assert on["generated"] and not off["generated"]
+    assert on["answered_with_fact"] == round(fresh_report.answered_with_fact, 4)
+    assert off["answered_with_fact"] < on["answered_with_fact"]
+    assert on["followups"]["n"] == 9
+
+
+def test_staff_see_and_delete_generated_phrasings(fresh_kb, tmp_path):
+    """`kb sections` lists generated phrasings marked 〔自动〕; `kb phrasings --delete` removes one."""
+    env = dict(fresh_kb["env"])
+    shown = _govbot(env, "kb", "sections", "fresh-disclosure-report-2025")
+    assert shown.returncode == 0 and "〔自动〕收取了多少信息处理费" in shown.stdout
+    # on a copy, so the shared build stays as measured
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(env["GOVBOT_KNOWLEDGE_DIR"], knowledge)
+    cache = tmp_path / "cache"
+    shutil.copytree(env["GOVBOT_CACHE_DIR"], cache, symlinks=True)
+    env |= {"GOVBOT_KNOWLEDGE_DIR": str(knowledge), "GOVBOT_CACHE_DIR": str(cache)}
+    deleted = _govbot(env, "kb", "phrasings", "fresh-disclosure-report-2025", "--delete", "收取了多少信息处理费",
+                      "--correct", "收取信息处理费本年情况是多少", "去年收了多少信息处理费")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "收取了多少信息处理费" in (knowledge / "generated_questions.yml").read_text(encoding="utf-8")
+    listed = _govbot(env, "kb", "phrasings", "fresh-disclosure-report-2025").stdout.splitlines()
+    assert "收取了多少信息处理费" not in listed and "去年收了多少信息处理费" in listed
+    refused = _govbot(env, "kb", "phrasings", "fresh-disclosure-report-2025", "--delete", "没有这条问法")
+    assert refused.returncode == 1 and "没有这条自动问法" in refused.stderr
