@@ -102,8 +102,12 @@ class KnowledgeIndex:
         counts = [len(p.phrasings) for p in self.passages]
         if self.question_vectors is None:
             self.question_vectors = np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 1), np.float32)
-        # Row i of question_vectors belongs to passage question_owners[i].
+        # Row i of question_vectors belongs to passage question_owners[i]; question_generated[i] says
+        # whether it is a generated phrasing (bot.knowledge.phrasings) rather than a staff-written one.
         self.question_owners = np.repeat(np.arange(len(self.passages)), counts).astype(np.int64)
+        self.question_generated = np.array(
+            [row >= len(p.questions) for p in self.passages for row in range(len(p.phrasings))], dtype=bool
+        )
         # Keyword search ranks the documents' text and their metadata passages (文号, dates …)
         # separately: a metadata passage repeats its title, and counted with the text it would shift
         # the word statistics every other passage is scored by.

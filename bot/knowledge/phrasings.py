@@ -41,7 +41,7 @@ from bot.text import split_sentences
 log = logging.getLogger(__name__)
 
 # Bump when the rules change: every document's phrasings are generated again.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 CACHE_FILE = "generated_phrasings.json"
 EDITS_FILE = "generated_questions.yml"
 DELETE_KEY = "删除"
@@ -248,6 +248,21 @@ def _cited(sentence: str, doc: Document, own: str) -> list[str]:
     return out
 
 
+_PHONE = re.compile(r"\d{3,4}-\d{5,8}")
+
+
+def _contact(line: str, short: str) -> list[str]:
+    """A line with a phone number answers 「……有问题打什么电话」; its label (「异议受理：」「联系人：」)
+    says for what."""
+    if not _PHONE.search(line):
+        return []
+    label = _NUMBERING.sub("", line.split("：", 1)[0]).strip() if "：" in line else ""
+    out = [f"{short}有问题找谁，电话多少"]
+    if 2 <= len(label) <= 10 and not _PHONE.search(label):
+        out.append(f"{short}{label}电话是多少")
+    return out
+
+
 def _colloquial(question: str) -> str | None:
     said = question
     for office, everyday in _COLLOQUIAL:
@@ -312,6 +327,7 @@ def generate(doc: Document, passages: list[Passage]) -> list[list[str]]:
             if is_table_row(line):
                 found += _row_phrasings(line, short) + extremes.pop(line, [])
                 continue
+            found += _contact(line, short)
             for sentence in split_sentences(line):
                 found += _cited(sentence, doc, short)
                 for question in _cloze(sentence):
