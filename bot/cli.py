@@ -250,7 +250,7 @@ def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
     question set ({q, doc, fact}; fact may be a list; two-turn follow-ups {turns, doc, fact} apart)."""
     from bot.answering import compose_answer
     from bot.knowledge.evaluation import evaluate, load_question_set
-    from bot.knowledge.retriever import Retriever
+    from bot.knowledge.retriever import Retriever, load_issuer_aliases
 
     service = _service()
     try:
@@ -261,7 +261,8 @@ def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
     if generated:
         search, answer = service.search, service.answer
     else:  # the same index and weights, as if no phrasing had been generated
-        retriever = Retriever(service.retriever.index.without_generated(), service.embedder, **service._retriever_options())
+        aliases = load_issuer_aliases(service.settings.knowledge_dir / "issuers.yml")
+        retriever = Retriever(service.retriever.index.without_generated(), service.embedder, aliases, **service._retriever_options())
         search = lambda q, k=service.settings.top_k: retriever.search(q, k)  # noqa: E731
         answer = lambda q: compose_answer(q, search(q), threshold)  # noqa: E731
     report = evaluate(search, questions, threshold, answer=answer)
