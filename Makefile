@@ -15,6 +15,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Few malloc arenas: torch's worker threads otherwise keep freed memory in many arenas, and the test
+# process (one session of models, indexes and fixtures) grows towards the machine's limit.
+export MALLOC_ARENA_MAX ?= 2
 
 NLU_DATA := $(shell find data -type f 2>/dev/null)
 WEB_STAMP := web/node_modules/.govbot-installed

@@ -75,10 +75,12 @@ def fresh_kb(knowledge_service, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def fresh_service(fresh_kb):
+def fresh_service(fresh_kb, knowledge_service):
     from bot.service import KnowledgeService
 
     service = KnowledgeService(fresh_kb["settings"])
+    # Same model and settings: share the session's loaded model rather than hold a second copy.
+    service.__dict__["embedder"] = knowledge_service.embedder
     service.build()
     return service
 

@@ -53,6 +53,9 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("下午几点关门", "greet", "ask_knowledge"),
         ("传真", "affirm", "ask_knowledge"),
         ("有没有邮箱啊，我发邮件问问行不", "bot_challenge", "ask_knowledge"),
+        # Typed answers to a request's summary keep their intent although they use the agency's words.
+        ("确认提交", "confirm_request", "confirm_request"),
+        ("修改电话", "correct_request", "correct_request"),
     ],
 )
 def test_routing(text, classifier, expected):

@@ -102,7 +102,8 @@ OUT_OF_SCOPE_CONFIDENT = 0.85
 def is_social(text: str, intent: str) -> bool:
     """A short message that says what a social intent says, with no word of the agency's business."""
     pattern = _SOCIAL.get(intent)
-    if not pattern or _DOMAIN.search(text) and intent not in ("ask_capabilities",):
+    # 「确认提交」「修改电话」 answer the summary of a request: the agency's words belong there.
+    if not pattern or _DOMAIN.search(text) and intent not in ("ask_capabilities", *REQUEST_STEP_INTENTS):
         return False
     if content_length(text) > SOCIAL_MAX.get(intent, SOCIAL_MAX_CHARS + 4):
         return False
