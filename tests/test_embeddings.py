@@ -230,7 +230,6 @@ def test_query_vectors_equal_sentence_transformers_encode(embedder):
     small = Embedder(embedder.model_name_or_path, batch_size=2)  # more queries than one batch
     assert np.allclose(small._encode_queries(texts), reference, atol=1e-5)
     assert embedder.prepare_queries() is True  # the traced graph gave the vectors above
-    assert embedder.backend == "torchscript"  # this export has no onnx/ (see the ONNX tests below)
 
 
 def test_query_vectors_from_the_eager_model_when_tracing_fails(exported, monkeypatch):
@@ -241,187 +240,6 @@ def test_query_vectors_from_the_eager_model_when_tracing_fails(exported, monkeyp
     assert fresh.prepare_queries() is False
     reference = fresh._model.encode(texts, prompt=fresh.query_prompt, convert_to_numpy=True, normalize_embeddings=True)
     assert np.allclose(got, reference, atol=1e-5)
-
-
-# ------------------------------------------------------------ ONNX Runtime
-
-
-def _linked_copy(source: Path, target: Path) -> Path:
-    """A model directory whose files are links to ``source``'s: its own onnx/ without copying 235 MB."""
-    target.mkdir(parents=True)
-    for path in source.iterdir():
-        (target / path.name).symlink_to(path)
-    return target
-
-
-@pytest.fixture(scope="session")
-def onnx_dir(exported, tmp_path_factory) -> Path:
-    """The export with its ONNX graph, made as `govbot model prepare` makes it."""
-    from bot.embeddings.onnx_runtime import ensure_onnx
-
-    target = _linked_copy(exported, tmp_path_factory.mktemp("onnx") / "e5")
-    assert ensure_onnx(target) is True
-    return target
-
-
-@pytest.fixture(scope="session")
-def onnx_embedder(onnx_dir) -> Embedder:
-    return Embedder(str(onnx_dir))
-
-
-def test_onnx_export_is_checked_and_complete(onnx_dir):
-    from bot.embeddings import onnx_runtime as ort_mod
-
-    marker = ort_mod.read_onnx_marker(onnx_dir)
-    assert marker["ok"] is True and marker["format"] == ort_mod.ONNX_FORMAT
-    assert marker["source"]["weights_sha256"] == read_marker(onnx_dir)["weights_sha256"]
-    assert 0 <= marker["max_abs_difference"] <= 1e-5
-    files = sorted(p.name for p in (onnx_dir / ort_mod.ONNX_DIRNAME).iterdir())
-    assert files == sorted([ort_mod.MODEL_FILE, ort_mod.DATA_FILE, ort_mod.ONNX_MARKER])
-    # The token table stays float16 (exact: the export stores float16): ~280 MB, not ~470 MB.
-    assert (onnx_dir / ort_mod.ONNX_DIRNAME / ort_mod.DATA_FILE).stat().st_size < 300e6
-    assert not list(onnx_dir.glob(".onnx.*")), "temp dir left behind"
-    assert ort_mod.onnx_settled(onnx_dir) and ort_mod.ensure_onnx(onnx_dir) is True  # not exported again
-    assert ort_mod.read_onnx_marker(onnx_dir)["created_utc"] == marker["created_utc"]
-
-
-def test_onnx_vectors_equal_the_eager_model(onnx_embedder):
-    """Queries, stored questions and passages through ONNX Runtime: the eager model's vectors."""
-    assert onnx_embedder.backend == "onnx" and onnx_embedder.prepare_queries() is True
-    texts = ZH_QUERIES + ZH_PASSAGES + [" 营业执照 ", "营业执照", "x" * 1500, TOKEN_TEXTS[14]]
-    model = onnx_embedder._model
-    for prompt, embed in ((onnx_embedder.query_prompt, onnx_embedder.embed_questions),
-                          (onnx_embedder.passage_prompt, onnx_embedder.embed_passages)):
-        reference = model.encode([t.strip() for t in texts], prompt=prompt, convert_to_numpy=True, normalize_embeddings=True)
-        got = embed(texts)
-        assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"] and got.shape == reference.shape
-        assert np.abs(got - reference).max() <= 1e-5
-    reference = model.encode([t.strip() for t in texts], prompt=onnx_embedder.query_prompt,
-                             convert_to_numpy=True, normalize_embeddings=True)
-    assert np.abs(onnx_embedder._encode_queries(texts) - reference).max() <= 1e-5  # batched
-    for i in (0, 5, 12):
-        assert np.abs(onnx_embedder._encode_queries(texts[i : i + 1])[0] - reference[i]).max() <= 1e-5
-
-
-def test_bulk_embedding_sees_each_distinct_text_once_in_short_batches(onnx_embedder, monkeypatch):
-    from bot.embeddings.encoder import BULK_BATCH_TOKENS
-
-    batches = []
-    forward = onnx_embedder._forward
-
-    def recording(features, graph):
-        batches.append(tuple(features["attention_mask"].shape))
-        return forward(features, graph)
-
-    monkeypatch.setattr(onnx_embedder, "_forward", recording)
-    texts = ZH_PASSAGES * 3 + [" " + ZH_PASSAGES[0] + " ", "x" * 1500] + [f"第{i}条 政府信息公开" for i in range(40)]
-    got = onnx_embedder.embed_passages(texts)
-    distinct = len({t.strip() for t in texts})
-    assert sum(rows for rows, _ in batches) == distinct
-    assert all(rows * tokens <= BULK_BATCH_TOKENS or rows == 1 for rows, tokens in batches)
-    assert all(rows <= onnx_embedder.batch_size for rows, _ in batches)
-    assert np.array_equal(got[0], got[5]) and np.array_equal(got[0], got[15])  # duplicates share one vector
-    single = np.stack([forward(onnx_embedder._model.preprocess([t.strip()], prompt="passage: "), None)[0] for t in texts[:6]])
-    assert np.abs(got[:6] - single).max() <= 1e-5  # against the eager model, one text at a time
-
-
-def test_bulk_embedding_on_both_cores_gives_the_same_vectors(onnx_dir, monkeypatch):
-    texts = ZH_PASSAGES + [f"{q}（第{i}次）" for i, q in enumerate(ZH_QUERIES * 8)]
-    monkeypatch.setenv(encoder_mod.INDEX_WORKERS_ENV, "1")
-    one = Embedder(str(onnx_dir))
-    monkeypatch.setenv(encoder_mod.INDEX_WORKERS_ENV, "2")
-    two = Embedder(str(onnx_dir))
-    assert (one.index_workers, two.index_workers) == (1, 2)
-    assert np.array_equal(one.embed_passages(texts), two.embed_passages(texts))
-    monkeypatch.setenv(encoder_mod.INDEX_WORKERS_ENV, "0")
-    with pytest.raises(ValueError):
-        Embedder(str(onnx_dir))
-
-
-def _backend_in_subprocess(model_dir: Path, prelude: str = "", env: dict | None = None) -> dict:
-    """backend, and max difference to the eager model, in a fresh process (``prelude`` runs first)."""
-    code = prelude + textwrap.dedent(f"""
-        import json, numpy as np
-        from bot.embeddings import Embedder
-        e = Embedder({str(model_dir)!r})
-        texts = ["身份证丢了怎么补办", "营业执照", "个体工商户注销需要什么材料"]
-        ref = e._model.encode(texts, prompt="query: ", convert_to_numpy=True, normalize_embeddings=True)
-        p_ref = e._model.encode(texts, prompt="passage: ", convert_to_numpy=True, normalize_embeddings=True)
-        diff = max(float(np.abs(e.embed_queries(texts) - ref).max()), float(np.abs(e.embed_passages(texts) - p_ref).max()))
-        print(json.dumps({{"backend": e.backend, "prepared": e.prepare_queries(), "diff": diff}}))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def test_without_onnxruntime_queries_use_torchscript(onnx_dir):
-    got = _backend_in_subprocess(onnx_dir, "import sys; sys.modules['onnxruntime'] = None\n")
-    assert got["backend"] == "torchscript" and got["prepared"] is True and got["diff"] <= 1e-5
-
-
-def test_onnx_switched_off_by_environment(onnx_dir):
-    got = _backend_in_subprocess(onnx_dir, env={"GOVBOT_ONNX": "0"})
-    assert got["backend"] == "torchscript" and got["diff"] <= 1e-5
-
-
-def test_a_graph_for_other_weights_or_giving_other_vectors_is_not_used(onnx_dir, tmp_path):
-    from bot.embeddings import onnx_runtime as ort_mod
-
-    # Another model's graph (its marker names other weights): stale, never loaded.
-    stale = _linked_copy(onnx_dir, tmp_path / "stale")
-    (stale / ort_mod.ONNX_DIRNAME).unlink()
-    shutil.copytree(onnx_dir / ort_mod.ONNX_DIRNAME, stale / ort_mod.ONNX_DIRNAME, symlinks=True,
-                    ignore=shutil.ignore_patterns(ort_mod.DATA_FILE))
-    (stale / ort_mod.ONNX_DIRNAME / ort_mod.DATA_FILE).symlink_to(onnx_dir / ort_mod.ONNX_DIRNAME / ort_mod.DATA_FILE)
-    marker = ort_mod.read_onnx_marker(stale)
-    marker["source"]["weights_sha256"] = "0" * 64
-    (stale / ort_mod.ONNX_DIRNAME / ort_mod.ONNX_MARKER).write_text(json.dumps(marker))
-    assert not ort_mod.onnx_settled(stale)
-    embedder = Embedder(str(stale))
-    assert embedder.backend == "torchscript"
-
-    # A graph whose weights were damaged after the export: the load-time check refuses it.
-    damaged = _linked_copy(onnx_dir, tmp_path / "damaged")
-    (damaged / ort_mod.ONNX_DIRNAME).unlink()
-    shutil.copytree(onnx_dir / ort_mod.ONNX_DIRNAME, damaged / ort_mod.ONNX_DIRNAME)
-    import onnx
-
-    graph = onnx.load(str(damaged / ort_mod.ONNX_DIRNAME / ort_mod.MODEL_FILE), load_external_data=False)
-    (norm,) = [t for t in graph.graph.initializer if t.name.endswith("layer.11.output.LayerNorm.weight")]
-    offset = int({e.key: e.value for e in norm.external_data}["offset"])
-    with open(damaged / ort_mod.ONNX_DIRNAME / ort_mod.DATA_FILE, "r+b") as fh:  # the last layer norm's scale
-        fh.seek(offset)
-        fh.write(np.linspace(-2, 2, 384, dtype=np.float32).tobytes())
-    embedder = Embedder(str(damaged))
-    assert embedder.backend == "torchscript"
-    reference = embedder._model.encode(ZH_QUERIES, prompt="query: ", convert_to_numpy=True, normalize_embeddings=True)
-    assert np.abs(embedder.embed_queries(ZH_QUERIES) - reference).max() <= 1e-5
-
-
-def test_a_failed_export_is_recorded_and_not_tried_again(exported, tmp_path):
-    """Without the onnx package torch.onnx.export fails: the model still works (TorchScript) and the
-    next start does not spend another export on it."""
-    from bot.embeddings import onnx_runtime as ort_mod
-
-    target = _linked_copy(exported, tmp_path / "e5")
-    code = textwrap.dedent(f"""
-        import sys, json; sys.modules['onnx'] = None
-        from bot.embeddings.onnx_runtime import ensure_onnx, onnx_settled, read_onnx_marker
-        print(json.dumps({{"ok": ensure_onnx({str(target)!r}), "settled": onnx_settled({str(target)!r}),
-                          "marker": read_onnx_marker({str(target)!r})}}))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr[-3000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["ok"] is False and got["settled"] is True
-    assert got["marker"]["ok"] is False and got["marker"]["versions"]["onnx"] is None and "onnx" in got["marker"]["error"]
-    assert not (target / ort_mod.ONNX_DIRNAME / ort_mod.MODEL_FILE).exists()
-    assert not list(target.glob(".onnx.*"))
-    assert not ort_mod.onnx_settled(target)  # with the onnx package here, another library version: worth a try
-    assert _backend_in_subprocess(target)["backend"] == "torchscript"
 
 
 def test_numpy_blas_gets_the_torch_thread_count(embedder):
@@ -526,7 +344,6 @@ def test_marker_removed_refused_then_reexported_once(exported, tmp_path):
     assert read_marker(target) is not None
     assert sorted(p.name for p in cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")) == []
 
-    assert (target / "onnx" / "model.onnx").is_file() and not list(target.glob(".onnx.*"))  # its ONNX graph too
     fresh = Embedder(str(target))
-    assert fresh.dim == 384 and fresh.backend == "onnx"
+    assert fresh.dim == 384
     assert ensure_default_model(cache) == target  # fast path, no re-export

