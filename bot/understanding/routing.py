@@ -96,7 +96,7 @@ _DOMAIN = re.compile(
     r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送"
 )
 SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
-OUT_OF_SCOPE_CONFIDENT = 0.85
+OUT_OF_SCOPE_CONFIDENT = 0.5
 
 
 def is_social(text: str, intent: str) -> bool:
