@@ -107,8 +107,6 @@ def is_social(text: str, intent: str) -> bool:
         return False
     if content_length(text) > SOCIAL_MAX.get(intent, SOCIAL_MAX_CHARS + 4):
         return False
-    if intent in ("bot_challenge", "ask_capabilities"):
-        return bool(pattern.search(text))  # questions about the bot itself
     return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
 _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")

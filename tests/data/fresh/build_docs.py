@@ -5,11 +5,11 @@ All documents are fictional sample documents of 示例市商务局 (示例市, 0
 example.gov.cn).  They imitate how a real agency publishes notices, interpretations, annual
 reports and lists.  Run with a virtualenv that has python-docx, reportlab and pypdf:
 
-    python3 -m venv /tmp/fresh-venv
-    /tmp/fresh-venv/bin/pip install python-docx reportlab pypdf beautifulsoup4 pyyaml
-    /tmp/fresh-venv/bin/python /tmp/blind/fresh/build_docs.py
+    python3 -m venv "$VENV"   # any scratch folder outside the checkout
+    "$VENV"/bin/pip install python-docx reportlab pypdf beautifulsoup4 pyyaml
+    "$VENV"/bin/python tests/data/fresh/build_docs.py
 
-Output: /tmp/blind/fresh/docs/ (8 files: 2 DOCX, 2 PDF, 2 HTML, 1 TXT, 1 Markdown).
+Output: docs/ beside this script (8 files: 2 DOCX, 2 PDF, 2 HTML, 1 TXT, 1 Markdown).
 """
 from __future__ import annotations
 
