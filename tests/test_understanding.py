@@ -227,3 +227,17 @@ def test_judge_needs_the_fact_and_the_citation():
     assert not judge(expect, "answer", "……15日内申请备案", {})[0]
     assert not judge(expect, "answer", "办理时限：10个工作日\n来源：《目录》", {})[0]
     assert not judge({"route": "referral"}, "referral", "请咨询车管所\n来源：《某文件》", {})[0]
+
+
+def test_an_edited_referrals_file_applies_to_the_next_question(tmp_path):
+    """README: staff edit knowledge/referrals.yml and the next question uses it, without a restart."""
+    import os
+
+    path = tmp_path / "referrals.yml"
+    path.write_text("referrals:\n  - agency: 车管所\n    topics: [驾驶证]\n", encoding="utf-8")
+    desk = ReferralDesk(tmp_path)
+    assert desk.find("公积金怎么取") is None
+    path.write_text("referrals:\n  - agency: 公积金中心\n    topics: [公积金]\n", encoding="utf-8")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert desk.find("公积金怎么取").agency == "公积金中心"
+    assert desk.find("驾驶证到期") is None
