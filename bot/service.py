@@ -158,7 +158,8 @@ class KnowledgeService:
             if not named and (referral := self.referrals.find(question)) is not None:
                 return Reply(self.referrals.reply(referral), found=False, referral=True)
             query = None
-            if desk is not None and (chosen_item or self._about_this_agency(question, issuers)):
+            about_here = self._about_this_agency(question, issuers)
+            if desk is not None and (chosen_item or about_here):
                 query = desk.understand(question, previous_item, chosen_item)
                 item_answer = desk.answer(query) if query.item is not None else None
                 if item_answer is not None:
@@ -168,7 +169,7 @@ class KnowledgeService:
                         item_answer.message, item_answer.buttons, code, found=item_answer.complete, doc_id=doc_id,
                         subject=next_subject(question, subject, answered=item_answer.item is not None),
                     )
-            if not named and self._about_this_agency(question, issuers):
+            if not named and about_here:
                 contact = contact_answer(question, self.agency, self.retriever.index.passages)
                 if contact is not None:
                     return Reply(
