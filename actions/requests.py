@@ -16,6 +16,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 
 from bot import request_forms as rf
 from bot.case_desk import KIND_NAMES, find_last4, find_tracking_number, get_case_desk, request_key, resume_delivery
+from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
 from bot.understanding.routing import has_no_tracking_number, is_question_during_form
@@ -366,7 +367,7 @@ class ActionAskTrackingNumber(Action):
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
         resume_delivery()
         lines = await get_case_desk().conversation_requests(tracker.sender_id)
-        text = "请输入回执号（例如 GK202611230001）。"
+        text = "请输入回执号（例如 GK261123482919）。"
         if lines:
             text = "您在本次对话中提交过：\n" + "\n".join(lines) + "\n" + text
         dispatcher.utter_message(text=text)
@@ -383,7 +384,10 @@ class ValidateStatusForm(_AnswersQuestions):
             dispatcher.utter_message(text=NO_NUMBER_TEXT, buttons=NO_NUMBER_BUTTONS)
             return {"tracking_number": None}
         if not number:
-            dispatcher.utter_message(text="回执号由两个字母和12位数字组成，例如 GK202611230001，请核对后再输入。")
+            dispatcher.utter_message(text="回执号由两个字母和12位数字组成，例如 GK261123482919，请核对后再输入。")
+            return {"tracking_number": None}
+        if not plausible(number):  # a typo caught by the check digit costs none of the few allowed look-ups
+            dispatcher.utter_message(text=f"回执号 {number} 的最后一位校验码对不上，可能输错了一位，请对照回执核对后再输入。")
             return {"tracking_number": None}
         return {"tracking_number": number}
 

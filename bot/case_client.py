@@ -74,6 +74,14 @@ class CaseRejected(CaseSystemError):
         return " ".join(parts)
 
 
+class CaseLookupLocked(CaseSystemError):
+    """Too many failed status look-ups of this number: the case system refuses it for a while."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("lookup locked", status=429, code="lookup_locked")
+        self.retry_after = retry_after
+
+
 class CaseAuthRejected(CaseRejected):
     """401/403: the bot token is missing or wrong. Fix the configuration; the request itself may be fine."""
 
@@ -277,6 +285,11 @@ class CaseClient:
         if status == 404:
             log.info("case %s: not found or phone digits do not match", tracking_number)
             return None
+        error = body.get("error") if isinstance(body, dict) else None
+        if status == 429 and isinstance(error, dict) and error.get("code") == "lookup_locked":
+            log.info("case %s: look-ups locked after too many failures", tracking_number)
+            retry = str(error.get("retry_after") or "")
+            raise CaseLookupLocked(int(retry) if retry.isdigit() else 3600)
         self._raise_for_status(status, body, "get case")
         if not isinstance(body, dict):
             raise CaseSystemUnavailable("get case: response is not a JSON object", status=status)

@@ -14,13 +14,13 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 
-from bot.case_client import CaseRejected, CaseSystemUnavailable
+from bot.case_client import CaseLookupLocked, CaseRejected, CaseSystemUnavailable
 from bot.drafts import DraftStore
 from bot.outbox import Deliverer, Outbox, derive_idempotency_key
 
 log = logging.getLogger(__name__)
 
-TRACKING_NUMBER = re.compile(r"(GK|TS|JY|RG)\d{12}")
+TRACKING_NUMBER = re.compile(r"(GK|TS|JY|RG)\d{12}")  # bot.tracking_numbers.PATTERN
 KIND_NAMES = {"disclosure": "政府信息公开申请", "complaint": "投诉", "suggestion": "建议", "handoff": "人工服务请求"}
 # How long the person waits for a tracking number before being told delivery continues in the background.
 DELIVER_NOW_SECONDS = 4.0
@@ -110,6 +110,10 @@ class CaseDesk:
     async def case_status(self, tracking_number: str, phone_last4: str) -> str:
         try:
             case = await self.outbox.client.get_case(tracking_number, phone_last4)
+        except CaseLookupLocked as exc:
+            minutes = max(1, (exc.retry_after + 59) // 60)
+            return (f"这个回执号的查询错误次数过多，为保护申请人信息已暂时锁定，请约 {minutes} 分钟后再试；"
+                    "如有急事，请联系本机关政府信息公开工作机构。")
         except CaseSystemUnavailable:
             return "抱歉，办理系统暂时无法查询，请稍后再试。"
         except (CaseRejected, ValueError):

@@ -33,6 +33,7 @@ from bot.case_service.app import ROUTES, STORE_KEY, create_app
 from bot.case_service.config import CaseServiceConfig
 from bot.case_service.deadlines import CalendarConfigError, WorkingDayCalendar
 from bot.case_service.openapi import openapi_document
+from bot.tracking_numbers import plausible
 from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,7 +294,7 @@ async def test_create_validates_key_body_and_size(sqlite_url):
         assert status == 400 and body["error"]["details"][0]["field"] == "transcript[0]"
         # Non-disclosure kinds need no name or description.
         status, body, _ = await client.create(other("suggestion", applicant={}))
-        assert status == 201 and body["tracking_number"].startswith("JY20250930")
+        assert status == 201 and body["tracking_number"].startswith("JY250930")
         big = disclosure(request={"description": "多" * 30000})
         status, body, _ = await client.create(big)
         assert status == 413 and body["error"]["code"] == "payload_too_large"
@@ -306,8 +307,9 @@ async def test_create_replay_and_conflict(database_url):
         body = disclosure()
         status, created, headers = await client.create(body, key="key-create-1")
         assert status == 201
-        assert created["tracking_number"] == "GK202509300001"
-        assert headers["Location"] == "/cases/GK202509300001"
+        number = created["tracking_number"]
+        assert number.startswith("GK250930") and plausible(number)
+        assert headers["Location"] == f"/cases/{number}"
         # Art. 33: 20 working days from 2025-09-30, skipping 10-01..10-08 and counting Saturday 10-11.
         assert created["deadline"] == "2025-11-04"
         assert created["received_at"] == "2025-09-30T10:00:00+08:00"
@@ -324,16 +326,17 @@ async def test_create_replay_and_conflict(database_url):
         assert status == 409 and conflict["error"]["code"] == "idempotency_conflict"
         assert count_rows(database_url) == 1
 
-        # Each kind has its own prefix and daily sequence; staff get the full view.
-        expected = {"complaint": "TS202509300001", "suggestion": "JY202509300001", "handoff": "RG202509300001"}
-        for kind, number in expected.items():
+        # Each kind has its own prefix; staff get the full view.
+        numbers = {}
+        for kind, prefix in {"complaint": "TS", "suggestion": "JY", "handoff": "RG"}.items():
             status, case, _ = await client.create(other(kind), token=STAFF)
-            assert status == 201 and case["tracking_number"] == number
+            numbers[kind] = case["tracking_number"]
+            assert status == 201 and numbers[kind].startswith(f"{prefix}250930") and plausible(numbers[kind])
             schema_validator("CaseFull").validate(case)
             assert case["applicant"] == {"phone": "13912345678"}
-        status, case, _ = await client.call("GET", "/cases/TS202509300001", token=STAFF)
+        status, case, _ = await client.call("GET", f"/cases/{numbers['complaint']}", token=STAFF)
         assert case["deadline"] == "2025-10-28"  # 15 working days: the service promise for complaints
-        status, case, _ = await client.call("GET", "/cases/RG202509300001", token=STAFF)
+        status, case, _ = await client.call("GET", f"/cases/{numbers['handoff']}", token=STAFF)
         assert case["deadline"] is None
 
 
@@ -360,18 +363,51 @@ async def test_concurrent_creates_with_one_key_make_one_case(database_url):
         results = await asyncio.gather(*(client.create(disclosure(), key="same-key-for-all") for _ in range(20)))
         statuses = sorted(status for status, _, _ in results)
         assert statuses == [200] * 19 + [201]
-        assert {case["tracking_number"] for _, case, _ in results} == {"GK202509300001"}
+        assert len({case["tracking_number"] for _, case, _ in results}) == 1
         assert count_rows(database_url) == 1
 
 
 @asynctest
-async def test_concurrent_different_creates_get_distinct_sequential_numbers(database_url):
+async def test_concurrent_different_creates_get_distinct_unguessable_numbers(database_url):
+    """Issue 16 item 7: numbers are no longer the date and a sequence, so the day's cases cannot be listed."""
     async with service(database_url) as client:
         results = await asyncio.gather(*(client.create(disclosure(conversation_id=f"c{i}")) for i in range(20)))
         assert [status for status, _, _ in results] == [201] * 20
-        numbers = sorted(case["tracking_number"] for _, case, _ in results)
-        assert numbers == [f"GK20250930{n:04d}" for n in range(1, 21)]
+        numbers = [case["tracking_number"] for _, case, _ in results]
+        assert len(set(numbers)) == 20
+        assert all(n.startswith("GK250930") and plausible(n) for n in numbers)
+        sequential = {f"GK20250930{n:04d}" for n in range(1, 21)}
+        assert not sequential & set(numbers)
+        serials = sorted(int(n[8:13]) for n in numbers)  # the random part: not 20 consecutive values
+        assert serials[-1] - serials[0] > 19
         assert count_rows(database_url) == 20
+
+
+@asynctest
+async def test_failed_lookups_lock_a_number_whether_or_not_it_exists(database_url):
+    """Issue 16 item 7: a few wrong phone digits lock the number; unknown numbers answer and lock alike."""
+    async with service(database_url) as client:
+        _, created, _ = await client.create(disclosure())
+        number = created["tracking_number"]
+        unknown = "GK250930000000"
+        answers = {}
+        for target in (number, unknown):
+            for guess in ("0000", "1111", "2222", "3333", "4444"):  # the real digits are 8000
+                status, body, _ = await client.call("GET", f"/cases/{target}?phone_last4={guess}", token=BOT)
+                assert status == 404 and body["error"]["code"] == "case_not_found"
+                answers.setdefault(target, []).append(body)
+        assert answers[number] == answers[unknown]
+        # Locked: even the right digits are refused now, and the refusal is the same for both numbers.
+        status, locked, headers = await client.call("GET", f"/cases/{number}?phone_last4=8000", token=BOT)
+        status_unknown, locked_unknown, _ = await client.call("GET", f"/cases/{unknown}?phone_last4=8000", token=BOT)
+        assert status == status_unknown == 429 and locked == locked_unknown
+        assert locked["error"]["code"] == "lookup_locked" and 0 < int(headers["Retry-After"]) <= 3600
+        # Staff are not locked out, and another number is not affected.
+        status, _, _ = await client.call("GET", f"/cases/{number}", token=STAFF)
+        assert status == 200
+        _, other_case, _ = await client.create(disclosure(conversation_id="c2"))
+        status, _, _ = await client.call("GET", f"/cases/{other_case['tracking_number']}?phone_last4=8000", token=BOT)
+        assert status == 200
 
 
 # ---------------------------------------------------------------- reading
@@ -728,7 +764,7 @@ async def _exercise_subprocess(port: int, process: subprocess.Popen, log: Path) 
         number = case["tracking_number"]
         assert len(number) == 14 and number.startswith("GK") and number[2:].isdigit()
         received = dt.date.fromisoformat(case["received_at"][:10])
-        assert number[2:10] == received.strftime("%Y%m%d")
+        assert number[2:8] == received.strftime("%y%m%d") and plausible(number)
         assert case["received_at"].endswith("+08:00")
         assert dt.date.fromisoformat(case["deadline"]) > received + dt.timedelta(days=20)
         status, view, _ = await client.call("GET", f"/cases/{number}?phone_last4=8000", token=BOT)

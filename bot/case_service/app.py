@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from .config import AGENCY_TIMEZONE, CaseServiceConfig
 from .conversation_release import resume_conversation
 from .deadlines import WorkingDayCalendar
-from .errors import ApiError, not_found
+from .errors import ApiError, lookup_locked, not_found
 from .openapi import openapi_document
 from .store import CaseStore, IdempotencyConflict, NewCase
 from .validation import (
@@ -98,8 +98,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        headers = {"WWW-Authenticate": 'Bearer realm="govbot-cases"'} if exc.status == 401 else None
-        return json_response(exc.body(), status=exc.status, headers=headers)
+        headers = {"WWW-Authenticate": 'Bearer realm="govbot-cases"'} if exc.status == 401 else {}
+        return json_response(exc.body(), status=exc.status, headers={**headers, **exc.headers} or None)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -225,15 +225,24 @@ async def get_case(request: web.Request) -> web.Response:
                        [{"field": "phone_last4", "message": "应为 4 位数字"}])
     if not TRACKING_NUMBER_PATTERN.match(tracking_number):
         raise not_found()
-    case = await asyncio.to_thread(request.app[STORE_KEY].get_case, tracking_number)
-    if case is None:
-        raise not_found()
     if staff:
+        case = await asyncio.to_thread(request.app[STORE_KEY].get_case, tracking_number)
+        if case is None:
+            raise not_found()
         return json_response(staff_view(case))
-    digits = phone_digits(case.applicant.get("phone") if isinstance(case.applicant, dict) else None)
-    if len(digits) < 4 or not hmac.compare_digest(digits[-4:].encode(), last4.encode()):
+
+    def phone_matches(case) -> bool:
+        digits = phone_digits(case.applicant.get("phone") if isinstance(case.applicant, dict) else None)
+        return len(digits) >= 4 and hmac.compare_digest(digits[-4:].encode(), last4.encode())
+
+    # Unknown number and wrong digits: one answer, one failed look-up; a few of them lock the number.
+    policy = request.app[CONFIG_KEY].lookup_policy
+    result = await asyncio.to_thread(request.app[STORE_KEY].look_up, tracking_number, phone_matches, _now(request), policy)
+    if result.locked_seconds > 0:
+        raise lookup_locked(result.locked_seconds)
+    if result.case is None:
         raise not_found()
-    return json_response(bot_view(case))
+    return json_response(bot_view(result.case))
 
 
 @requires(ROLE_STAFF)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.envvars import env_number
+from bot.envvars import env_number, env_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -36,6 +36,17 @@ def _env(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class LookupPolicy:
+    """How many wrong status look-ups lock a number, and for how long (also the window they count in).
+
+    GOVBOT_CASE_LOOKUP_MAX_FAILURES (default 5), GOVBOT_CASE_LOOKUP_LOCK_SECONDS (default 3600).
+    """
+
+    max_failures: int = 5
+    lock_seconds: int = 3600
+
+
+@dataclass(frozen=True)
 class CaseServiceConfig:
     """Everything the app needs; tests build one directly instead of touching the environment."""
 
@@ -48,6 +59,8 @@ class CaseServiceConfig:
     # Rasa's HTTP API, to resume a conversation when staff close its 转人工 case (empty: not configured).
     rasa_url: str | None = None
     rasa_token: str | None = None
+    # Wrong status look-ups (unknown number or phone digits) that lock a number, and for how long.
+    lookup_policy: LookupPolicy = LookupPolicy()
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> "CaseServiceConfig":
@@ -59,5 +72,9 @@ class CaseServiceConfig:
             calendar_path=Path(calendar).expanduser() if calendar else None,
             promise_working_days=env_number("GOVBOT_CASE_PROMISE_DAYS", DEFAULT_PROMISE_WORKING_DAYS, minimum=1, integer=True),
             rasa_url=_env("GOVBOT_RASA_URL") or None,
-            rasa_token=_env("GOVBOT_RASA_TOKEN") or None,
+            rasa_token=env_secret("GOVBOT_RASA_TOKEN") or None,
+            lookup_policy=LookupPolicy(
+                int(env_number("GOVBOT_CASE_LOOKUP_MAX_FAILURES", LookupPolicy.max_failures, minimum=1, integer=True)),
+                int(env_number("GOVBOT_CASE_LOOKUP_LOCK_SECONDS", LookupPolicy.lock_seconds, minimum=1, integer=True)),
+            ),
         )

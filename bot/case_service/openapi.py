@@ -48,9 +48,10 @@ _NULLABLE_DATE = {"type": "string", "format": "date", "nullable": True, "example
 _TRACKING = {
     "type": "string",
     "pattern": "^(%s)[0-9]{12,}$" % "|".join(KIND_PREFIXES.values()),
-    "example": "GK202611230001",
+    "example": "GK261123482919",
     "description": "Prefix by kind (" + ", ".join(f"{p} {k.value}" for k, p in KIND_PREFIXES.items())
-    + ") + receipt date YYYYMMDD (Asia/Shanghai) + daily sequence of at least 4 digits.",
+    + ") + receipt date YYMMDD (Asia/Shanghai) + 5 random digits + a Luhn check digit over those 11 digits. "
+    "Numbers issued before (YYYYMMDD + daily sequence, e.g. GK202611230001) stay valid.",
 }
 
 _SCHEMAS = {
@@ -348,7 +349,11 @@ _PATHS = {
             "operationId": "getCase",
             "summary": "Read one case (roles: bot with phone_last4, staff)",
             "description": "The bot must pass the last four digits of the applicant's phone; a mismatch answers 404 "
-            "exactly like an unknown number. The bot gets the public view (no personal data), staff the full view.",
+            "exactly like an unknown number. Every such 404 counts as a failed look-up of that number; after "
+            "GOVBOT_CASE_LOOKUP_MAX_FAILURES (default 5) within GOVBOT_CASE_LOOKUP_LOCK_SECONDS (default 3600) the "
+            "number is locked for that long: 429 lookup_locked with Retry-After, for existing and unknown numbers "
+            "alike, even with the right digits. Staff are never locked out. "
+            "The bot gets the public view (no personal data), staff the full view.",
             "parameters": [
                 _TRACKING_PARAMETER,
                 {
@@ -364,6 +369,8 @@ _PATHS = {
                 "400": _error("phone_last4 missing or malformed (bot)"),
                 "401": _error("Missing or wrong token"),
                 "404": _error("No such case, or phone_last4 does not match"),
+                "429": _json("Too many failed look-ups of this number (bot): locked for a while", _ref("Error"),
+                             {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds until the lock ends"}}),
                 "503": _error("Case database unavailable, or too busy to allocate a number"),
             },
         }

@@ -3,9 +3,12 @@
 Correctness under concurrency rests on the database, not on the process:
 - `cases.idempotency_key` is UNIQUE, so two concurrent requests with one key cannot both insert;
   the loser's IntegrityError is answered with the winner's case.
-- tracking-number sequences live in `case_sequences`, incremented in the same transaction as the
-  insert (a row lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), and `cases.tracking_number` is
-  UNIQUE as a last line of defence; a conflicting transaction is retried from the start.
+- tracking numbers are random (bot.tracking_numbers: date, five random digits, check digit), so
+  they cannot be listed; `cases.tracking_number` is UNIQUE and a number drawn twice makes the
+  transaction fail and start again with a new one;
+- failed status look-ups are counted per number in `lookup_failures` in the same transaction that
+  checks the phone digits, so a number is locked after a few wrong guesses even when they arrive
+  all at once (BEGIN IMMEDIATE on SQLite, a row lock on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -40,8 +42,9 @@ from sqlalchemy.orm import declarative_base, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from bot.private_files import private_sqlite_file
+from bot.tracking_numbers import new_number
 
-from .config import AGENCY_TIMEZONE
+from .config import AGENCY_TIMEZONE, LookupPolicy
 from .errors import ApiError
 from .workflow import CREATE_ACTION, Action, CaseState, Decision, Kind, Status
 
@@ -121,14 +124,21 @@ class CaseEventRow(Base):
     at = Column(AwareDateTime, nullable=False)
 
 
-class SequenceRow(Base):
-    """Last tracking-number sequence used per prefix and day."""
+class LookupFailureRow(Base):
+    """Failed status look-ups of one tracking number (existing or not: both are counted alike)."""
 
-    __tablename__ = "case_sequences"
+    __tablename__ = "lookup_failures"
 
-    prefix = Column(String(2), primary_key=True)
-    day = Column(String(8), primary_key=True)
-    last = Column(Integer, nullable=False)
+    tracking_number = Column(String(64), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    first_failed_at = Column(AwareDateTime, nullable=False)
+    locked_until = Column(AwareDateTime, nullable=True)
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    case: "CaseRecord | None"
+    locked_seconds: float = 0.0  # > 0: refused because the number is locked
 
 
 @dataclass(frozen=True)
@@ -274,23 +284,6 @@ class CaseStore:
             raise IdempotencyConflict(row.tracking_number)
         return _record(row)
 
-    @staticmethod
-    def _next_sequence(session, prefix: str, day: str) -> int:
-        result = session.execute(
-            update(SequenceRow)
-            .where(SequenceRow.prefix == prefix, SequenceRow.day == day)
-            .values(last=SequenceRow.last + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 0:
-            # First case of the day: a concurrent first insert makes this flush fail; we retry.
-            session.add(SequenceRow(prefix=prefix, day=day, last=1))
-            session.flush()
-            return 1
-        return session.execute(
-            select(SequenceRow.last).where(SequenceRow.prefix == prefix, SequenceRow.day == day)
-        ).scalar_one()
-
     def create_case(self, new: NewCase) -> tuple[CaseRecord, bool]:
         """Insert the case, or return the one already made with this key; True if newly created."""
         day = new.received_at.astimezone(AGENCY_TIMEZONE).strftime("%Y%m%d")
@@ -301,9 +294,8 @@ class CaseStore:
                         existing = self._find_by_key(session, new.idempotency_key)
                         if existing is not None:
                             return self._replay(existing, new.request_hash), False
-                        sequence = self._next_sequence(session, new.prefix, day)
                         row = CaseRow(
-                            tracking_number=f"{new.prefix}{day}{sequence:04d}",
+                            tracking_number=new_number(new.prefix, day),
                             idempotency_key=new.idempotency_key,
                             request_hash=new.request_hash,
                             kind=new.kind.value,
@@ -325,7 +317,7 @@ class CaseStore:
                         record = _record(row)
                     return record, True
                 except IntegrityError:
-                    # Another transaction won the key, the day's first sequence row or the number.
+                    # Another transaction won the key, or the random number was taken.
                     logger.debug("create conflict, retrying", exc_info=True)
                     continue
         raise ApiError(503, "busy", "系统繁忙，请稍后重试")
@@ -334,6 +326,46 @@ class CaseStore:
         with self._sessions() as session, session.begin():
             row = session.execute(select(CaseRow).where(CaseRow.tracking_number == tracking_number)).scalar_one_or_none()
             return _record(row) if row is not None else None
+
+    def look_up(
+        self,
+        tracking_number: str,
+        matches: Callable[[CaseRecord], bool],
+        now: dt.datetime,
+        policy: LookupPolicy,
+    ) -> LookupResult:
+        """The case when it exists and `matches` (the applicant's phone digits); every other answer
+        counts as one failed look-up of this number, and a locked number is refused outright."""
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            with self._sessions() as session:
+                try:
+                    with session.begin():
+                        failures = session.execute(
+                            select(LookupFailureRow).where(LookupFailureRow.tracking_number == tracking_number).with_for_update()
+                        ).scalar_one_or_none()
+                        if failures is not None and failures.locked_until is not None and failures.locked_until > now:
+                            return LookupResult(None, (failures.locked_until - now).total_seconds())
+                        row = session.execute(select(CaseRow).where(CaseRow.tracking_number == tracking_number)).scalar_one_or_none()
+                        record = _record(row) if row is not None else None
+                        if record is not None and matches(record):
+                            if failures is not None:
+                                session.delete(failures)
+                            return LookupResult(record)
+                        window = dt.timedelta(seconds=policy.lock_seconds)
+                        if failures is None:
+                            failures = LookupFailureRow(tracking_number=tracking_number, failures=0, first_failed_at=now)
+                            session.add(failures)
+                        elif failures.locked_until is not None or failures.first_failed_at + window <= now:
+                            failures.failures, failures.first_failed_at, failures.locked_until = 0, now, None
+                        failures.failures += 1
+                        if failures.failures >= policy.max_failures:
+                            failures.locked_until = now + window
+                            logger.warning("tracking number %s locked after %d failed look-ups", tracking_number, failures.failures)
+                        session.flush()
+                    return LookupResult(None)
+                except IntegrityError:  # a concurrent first failure of the same number: count again
+                    continue
+        raise ApiError(503, "busy", "系统繁忙，请稍后重试")
 
     def list_cases(self, status: Status | None, kind: Kind | None, limit: int, offset: int) -> tuple[list[CaseRecord], int]:
         conditions = []
