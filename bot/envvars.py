@@ -32,3 +32,26 @@ def env_number(
     if number < minimum:
         raise ValueError(f"环境变量 {name} 不能小于 {minimum:g}，当前为 {value!r}")
     return number
+
+
+def env_secret(name: str, *, environ: Optional[Mapping[str, str]] = None) -> str:
+    """A secret from `name`, or from the file named by `name`_FILE (a mounted Secret, a 0600 file).
+
+    Secrets never go on a command line, where `ps` shows them to every local user. Empty when
+    neither is set; ValueError in Chinese when the file cannot be read or is empty.
+    """
+    env = os.environ if environ is None else environ
+    value = str(env.get(name, "")).strip()
+    if value:
+        return value
+    path = str(env.get(f"{name}_FILE", "")).strip()
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except OSError as exc:
+        raise ValueError(f"环境变量 {name}_FILE 指向的文件无法读取：{path}（{exc.strerror}）") from exc
+    if not value:
+        raise ValueError(f"环境变量 {name}_FILE 指向的文件是空的：{path}")
+    return value
