@@ -1,7 +1,7 @@
 // Builds the widget and kiosk bundles into dist/ (one .js and one .css each), served by bot.web.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 
 const entries = {
   "govbot-widget": ["src/widget.js", "src/widget.css"],
@@ -25,3 +25,5 @@ for (const [name, files] of Object.entries(entries)) {
     console.log(`dist/${name}.${ext}: ${(bytes.length / 1024).toFixed(1)} KB, gzip ${(gzipSync(bytes).length / 1024).toFixed(1)} KB`);
   }
 }
+// Served as /favicon.ico by bot.web (browsers ask for it on every page).
+copyFileSync("src/favicon.ico", "dist/favicon.ico");

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.knowledge.documents import DocumentError
 from bot.knowledge.sources import load_agency
 
+from . import assets
 from .config import WebConfig
 from .topics import kiosk_topics
 
@@ -125,4 +126,5 @@ def create_app(config: WebConfig) -> web.Application:
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/kiosk/topics", topics)
     app.router.add_get("/health", health)
+    assets.add_routes(app)
     return app

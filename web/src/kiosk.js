@@ -1,12 +1,19 @@
 // The service-hall kiosk (/kiosk): a full-screen touch page. Nothing is written to storage; the
 // conversation lives only in this page and in Rasa under a fresh session id, and is wiped after an
 // idle time or on 「结束」. People without a keyboard type with topic buttons and phrase chips.
-import qrcode from "qrcode-generator";
 import { ChatConnection } from "./connection.js";
-import { botEntry, FEEDBACK, renderEntry, waitingNote } from "./render.js";
+import { qrSvg } from "./qr.js";
+import { botEntry, FEEDBACK, renderEntry, scrollToAnswer, waitingNote } from "./render.js";
+import { expandTrackingNumber, formState, numbersIn, PREFIXES } from "./text.js";
 
-const GREETING = "您好！请点击右侧的常见问题或办事事项，或点「输入问题」组词提问。回答摘自本机关公开文件并注明出处。";
-const SVG_NS = "http://www.w3.org/2000/svg";
+// The same query as kiosk.css's stacked layout: topics below the conversation, not beside it.
+const STACKED = "(max-width: 1000px), (orientation: portrait)";
+
+/** The greeting points to where the topics are on this screen. */
+function greeting(stacked) {
+  const where = stacked ? "下方" : "右侧";
+  return `您好！请点击${where}的常见问题或办事事项，或点「输入问题」组词提问。回答摘自本机关公开文件并注明出处。`;
+}
 
 function el(tag, attrs = {}, text) {
   const node = document.createElement(tag);
@@ -39,30 +46,6 @@ function readConfig(root) {
   };
 }
 
-/** The QR code as an inline SVG built from the code's modules (no image loaded from anywhere). */
-function qrSvg(text) {
-  const code = qrcode(0, "M");
-  code.addData(text);
-  code.make();
-  const n = code.getModuleCount();
-  const quiet = 4;
-  const size = n + quiet * 2;
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
-  svg.setAttribute("shape-rendering", "crispEdges");
-  const bg = document.createElementNS(SVG_NS, "rect");
-  bg.setAttribute("width", size);
-  bg.setAttribute("height", size);
-  bg.setAttribute("fill", "#fff");
-  let d = "";
-  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (code.isDark(r, c)) d += `M${c + quiet} ${r + quiet}h1v1h-1z`;
-  const path = document.createElementNS(SVG_NS, "path");
-  path.setAttribute("d", d);
-  path.setAttribute("fill", "#000");
-  svg.append(bg, path);
-  return svg;
-}
-
 function start(root) {
   const config = readConfig(root);
   root.classList.add("gk-root");
@@ -93,12 +76,19 @@ function start(root) {
   const clearBtn = button("清空", "gk-key-action", () => { input.value = ""; });
   const sendBtn = el("button", { type: "submit", class: "gk-send" }, "发送");
   composer.append(keysBtn, input, backBtn, clearBtn, sendBtn);
+  // While a form waits for an answer: leave it with one button (topic buttons cannot be mistaken
+  // for its answer then), and, where the answer needs a keyboard, continue on a phone.
+  const formBar = el("div", { class: "gk-formbar", role: "group", "aria-label": "正在办理" });
+  formBar.hidden = true;
+  const formText = el("span", { class: "gk-formbar-text" });
+  const cancelBtn = button("取消办理", "gk-cancel", () => cancelForm());
+  formBar.append(formText, cancelBtn);
   const keyboard = el("div", { id: "gk-keyboard", class: "gk-keyboard", role: "group", "aria-label": "词组键盘" });
   keyboard.hidden = true;
 
   const main = el("div", { class: "gk-main" });
   const convo = el("section", { class: "gk-convo", "aria-label": "对话区" });
-  convo.append(log, composer, keyboard);
+  convo.append(log, formBar, composer, keyboard);
   main.append(convo, side);
 
   const overlay = el("div", { class: "gk-overlay" });
@@ -109,14 +99,39 @@ function start(root) {
   let connection = null;
   let sessionId = null;
   let waiting = null;
+  let turnStart = null; // the first reply to the latest question: long answers are read from here
+  let botTexts = [];
+  let formNow = formState("");
   const handlers = {
-    reply: (b) => say(b.title, b.payload),
+    reply: (b) => say(b.said || b.title, b.payload),
     feedback: (kind) => say(FEEDBACK[kind].said, FEEDBACK[kind].payload),
+    ask: (text) => ask(text),
   };
   const show = (entry) => {
-    log.insertBefore(renderEntry(entry, handlers), waiting);
-    log.scrollTop = log.scrollHeight;
+    const node = renderEntry(entry, handlers, { links: "qr" });
+    log.insertBefore(node, waiting);
+    return node;
   };
+  const stacked = window.matchMedia(STACKED);
+  stacked.addEventListener("change", () => {
+    const note = log.querySelector(".gk-greeting");
+    if (note) note.textContent = greeting(stacked.matches);
+  });
+
+  function setForm(text) {
+    formNow = formState(text);
+    formBar.hidden = !formNow.active;
+    root.dataset.form = formNow.active ? (formNow.tracking ? "tracking" : formNow.freeText ? "text" : "form") : "";
+    formText.textContent = formNow.tracking
+      ? "回执号可用词组键盘的字母键和数字键输入，也可以只输入数字。"
+      : "正在办理中，随时可以取消。";
+    if (formNow.keys) setKeyboard(true);
+  }
+
+  function cancelForm() {
+    setForm("");
+    say("取消办理", "/cancel_request");
+  }
   const setWaiting = (on) => {
     if (waiting) waiting.remove();
     waiting = null;
@@ -126,8 +141,37 @@ function start(root) {
   function say(text, payload = text) {
     used = true;
     show({ who: "user", text });
+    turnStart = null;
     setWaiting(true);
+    log.scrollTop = log.scrollHeight;
     connection.send(payload);
+  }
+
+  /** A topic or hint button: while a tracking number is asked for, the lookup is left first. */
+  function ask(text) {
+    if (formNow.tracking) {
+      setForm("");
+      connection.send("/cancel_request");
+    }
+    say(text);
+  }
+
+  /** A tracking number typed without its letters: completed when unambiguous, else the prefixes offered. */
+  function sayTrackingNumber(text) {
+    const found = expandTrackingNumber(text, numbersIn(botTexts));
+    if (!found) return false;
+    if (found.number) {
+      say(found.number);
+      return true;
+    }
+    used = true;
+    show({ who: "user", text });
+    const node = show({
+      who: "bot", text: "回执号开头是哪两个字母？请对照回执点选：", cited: false, feedback: null, replied: false,
+      buttons: found.choices.map((c) => ({ title: `${c.number}（${c.name}）`, payload: c.number, said: c.number })),
+    });
+    scrollToAnswer(log, node);
+    return true;
   }
 
   function connect() {
@@ -145,7 +189,11 @@ function start(root) {
         const entry = botEntry(message);
         if (!entry.text && !entry.buttons.length) return;
         setWaiting(false);
-        show(entry);
+        botTexts.push(entry.text);
+        const node = show(entry);
+        turnStart = turnStart || node;
+        scrollToAnswer(log, turnStart, node);
+        setForm(entry.text);
         activity();
       },
       onStatus: (s) => (root.dataset.status = s),
@@ -160,6 +208,7 @@ function start(root) {
     if (!text) return;
     input.value = "";
     setKeyboard(false);
+    if (formNow.tracking && sayTrackingNumber(text)) return;
     say(text);
   });
 
@@ -169,13 +218,13 @@ function start(root) {
     const id = `gk-topics-${side.children.length}`;
     section.append(el("h2", { id }, title));
     const list = el("div", { class: "gk-topic-list", role: "group", "aria-labelledby": id });
-    for (const t of topics) list.append(button(t.label, "gk-topic", () => say(t.message || t.label)));
+    for (const t of topics) list.append(button(t.label, "gk-topic", () => ask(t.message || t.label)));
     section.append(list);
     return section;
   }
 
   function phraseRow(title, phrases) {
-    const row = el("div", { class: "gk-key-row", role: "group", "aria-label": title });
+    const row = el("div", { class: `gk-key-row${title === "回执号" ? " gk-prefix-row" : ""}`, role: "group", "aria-label": title });
     row.append(el("span", { class: "gk-key-label" }, title));
     for (const p of phrases) row.append(button(p, "gk-key", () => { used = true; input.value += p; }));
     return row;
@@ -187,6 +236,7 @@ function start(root) {
       if (data.questions?.length) side.append(topicGroup("常见问题", data.questions));
       if (data.items?.length) side.append(topicGroup("办事事项", data.items));
       for (const group of data.phrases || []) keyboard.append(phraseRow(group.title, group.phrases));
+      keyboard.append(phraseRow("回执号", PREFIXES.map((p) => p.prefix)));
       keyboard.append(phraseRow("数字", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]));
     })
     .catch(() => side.append(el("p", { class: "gk-error" }, "常见问题暂时无法加载，请点「输入问题」提问。")));
@@ -286,7 +336,10 @@ function start(root) {
       btn.setAttribute("aria-pressed", "false");
     }
     waiting = null;
-    log.replaceChildren(el("p", { class: "gb-msg gb-note" }, GREETING));
+    turnStart = null;
+    botTexts = [];
+    setForm("");
+    log.replaceChildren(el("p", { class: "gb-msg gb-note gk-greeting" }, greeting(stacked.matches)));
     for (const store of [localStorage, sessionStorage]) {
       try {
         Object.keys(store).filter((k) => k.startsWith("govbot")).forEach((k) => store.removeItem(k));

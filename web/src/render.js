@@ -1,9 +1,11 @@
 // Builds the DOM for one conversation entry. Text is only ever set with textContent (never
-// innerHTML), so nothing a message contains can run in the page.
+// innerHTML), so nothing a message contains can run in the page; lists, hint buttons and links are
+// recognised in the plain text (text.js).
+import { blocks, findUrls, hintQuestion } from "./text.js";
+import { qrSvg } from "./qr.js";
 
 const CITATION = /^(来源|出处)[：:]/;
 const BASIS = /^依据[：:]/;
-const URL = /https?:\/\/[^\s，。；、）)」》<>"']+/g;
 
 export const FEEDBACK = {
   up: { payload: "/feedback_helpful", label: "👍", name: "有帮助", said: "👍 有帮助" },
@@ -22,11 +24,24 @@ export function botEntry(message) {
   return { who: "bot", text, buttons, cited, feedback: null, replied: false };
 }
 
-/** 「正在查找答案……」, turning into a notice if no answer comes within `seconds`. */
+/**
+ * The typing indicator shown while an answer is on its way: three moving dots and 「正在查找答案」,
+ * turning into a notice if no answer comes within `seconds`.
+ */
 export function waitingNote(seconds = 45) {
-  const note = el("p", "gb-waiting", "正在查找答案……");
+  // Not a .gb-msg: it is no entry of the conversation and goes away when the answer comes.
+  const note = el("div", "gb-typing");
+  note.setAttribute("role", "status");
+  const dots = el("span", "gb-dots");
+  dots.setAttribute("aria-hidden", "true");
+  dots.append(el("span"), el("span"), el("span"));
+  const text = el("span", "gb-typing-text", "正在查找答案");
+  note.append(dots, text);
   setTimeout(() => {
-    if (note.isConnected) note.textContent = "暂时没有收到回复，请稍后再试。";
+    if (!note.isConnected) return;
+    dots.remove();
+    note.classList.add("gb-typing-late");
+    text.textContent = "暂时没有收到回复，请稍后再试。";
   }, seconds * 1000);
   return note;
 }
@@ -38,17 +53,26 @@ function el(tag, className, text) {
   return node;
 }
 
-/** Appends text to a node with http(s) links made clickable. */
-function appendLinked(node, text) {
+/**
+ * Appends text with its http(s) addresses: links opening a new tab (widget), or plain text with
+ * the address collected in `qrs` to be shown as a QR code (kiosk: a new tab would leave the kiosk
+ * and its idle reset behind).
+ */
+function appendLinked(node, text, options, qrs) {
   let last = 0;
-  for (const match of text.matchAll(URL)) {
-    node.append(text.slice(last, match.index));
-    const link = el("a", "gb-link", match[0]);
-    link.href = match[0];
-    link.target = "_blank";
-    link.rel = "noopener noreferrer";
-    node.append(link);
-    last = match.index + match[0].length;
+  for (const { url, index, end } of findUrls(text)) {
+    node.append(text.slice(last, index));
+    if (options.links === "qr") {
+      node.append(el("span", "gb-url", url));
+      if (!qrs.includes(url)) qrs.push(url);
+    } else {
+      const link = el("a", "gb-link", url);
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      node.append(link);
+    }
+    last = end;
   }
   node.append(text.slice(last));
 }
@@ -61,11 +85,24 @@ function button(className, label, onClick, ariaLabel) {
   return b;
 }
 
+function addressQr(url) {
+  const figure = el("figure", "gb-qr-link");
+  const code = el("div", "gb-qr-code");
+  code.setAttribute("role", "img");
+  code.setAttribute("aria-label", `网址二维码：${url}`);
+  code.append(qrSvg(url));
+  const caption = el("figcaption", "gb-qr-caption");
+  caption.append(el("span", "gb-qr-hint", "用手机扫码打开"), el("span", "gb-url", url));
+  figure.append(code, caption);
+  return figure;
+}
+
 /**
  * @param {object} entry  {who: "user"|"bot"|"note", text, buttons?, cited?, feedback?, replied?}
- * @param {{reply: (button, entry) => void, feedback: (kind, entry) => void}} handlers
+ * @param {{reply: (button, entry) => void, feedback: (kind, entry) => void, ask?: (text) => void}} handlers
+ * @param {{links?: "tab"|"qr"}} options
  */
-export function renderEntry(entry, handlers) {
+export function renderEntry(entry, handlers, options = {}) {
   const item = el("div", `gb-msg gb-${entry.who}`);
   if (entry.who === "user") {
     item.append(el("span", "gb-sr", "您说："));
@@ -77,13 +114,37 @@ export function renderEntry(entry, handlers) {
     return item;
   }
   item.append(el("span", "gb-sr", "助手回答："));
-  for (const raw of entry.text.split("\n")) {
-    const line = raw.trim();
-    if (!line) continue;
-    const cls = CITATION.test(line) ? "gb-line gb-cite" : BASIS.test(line) ? "gb-line gb-basis" : "gb-line";
-    const p = el("p", cls);
-    appendLinked(p, line);
-    item.append(p);
+  const qrs = []; // addresses met so far; each gets its QR code right after the block it is in
+  let shownQrs = 0;
+  const line = (text, tag = "p") => {
+    const cls = CITATION.test(text) ? "gb-line gb-cite" : BASIS.test(text) ? "gb-line gb-basis" : "gb-line";
+    const node = el(tag, tag === "p" ? cls : "");
+    appendLinked(node, text, options, qrs);
+    return node;
+  };
+  for (const block of blocks(entry.text)) {
+    if (block.type === "list") {
+      if (block.lead) item.append(line(block.lead));
+      const list = el("ol", "gb-list");
+      if (block.start !== 1) list.start = block.start;
+      for (const text of block.items) list.append(line(text, "li"));
+      item.append(list);
+    } else if (block.type === "hints" && handlers.ask) {
+      const id = `gb-hints-${Math.random().toString(36).slice(2, 10)}`;
+      item.append(Object.assign(el("p", "gb-line gb-hints-lead", block.lead), { id }));
+      const group = el("div", "gb-replies gb-hints");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-labelledby", id);
+      for (const hint of block.items) {
+        group.append(button("gb-reply gb-hint", hint, () => handlers.ask(hintQuestion(hint, entry.text))));
+      }
+      item.append(group);
+    } else if (block.type === "hints") {
+      item.append(line(block.lead + block.items.join("、") + "。"));
+    } else {
+      item.append(line(block.text));
+    }
+    for (; shownQrs < qrs.length; shownQrs++) item.append(addressQr(qrs[shownQrs]));
   }
   if (entry.buttons && entry.buttons.length) {
     const group = el("div", "gb-replies");
@@ -126,4 +187,17 @@ export function renderEntry(entry, handlers) {
     item.append(box);
   }
   return item;
+}
+
+/**
+ * After a reply is shown: keep the start of this turn's answer in view. A reply taller than the
+ * log is scrolled to its first line (not its end); a short one is simply scrolled into view.
+ */
+export function scrollToAnswer(log, first, last = first) {
+  const top = first.getBoundingClientRect().top;
+  const bottom = last.getBoundingClientRect().bottom;
+  const view = log.getBoundingClientRect();
+  const pad = 8;
+  if (bottom - top > view.height - 2 * pad) log.scrollTop += top - view.top - pad;
+  else log.scrollTop = log.scrollHeight;
 }

@@ -2,13 +2,15 @@
 // data-color=...> tag. Keeps the conversation (session id and messages) in localStorage so it
 // survives page reloads; Rasa keeps the same conversation because the session id is reused.
 import { ChatConnection } from "./connection.js";
-import { botEntry, FEEDBACK, renderEntry, waitingNote } from "./render.js";
+import { botEntry, FEEDBACK, renderEntry, scrollToAnswer, waitingNote } from "./render.js";
 import { readableOn } from "./colors.js";
+import { expandTrackingNumber, formState, numbersIn } from "./text.js";
 
 const STORE_KEY = "govbot-widget";
 const MAX_ENTRIES = 200;
 const SESSION_PARAM = "govbot_session";
 const SESSION_RE = /^[0-9a-f]{32}$/;
+const SUGGESTIONS = 4;
 
 function readConfig(script) {
   const data = (script && script.dataset) || {};
@@ -22,6 +24,8 @@ function readConfig(script) {
       given.greeting || data.greeting ||
       "您好！我是政务公开咨询助手。请输入您的问题，回答都摘自本机关公开的文件并注明出处。",
     open: (given.open ?? data.open) === true || (given.open ?? data.open) === "true",
+    // Suggested questions from the knowledge base, served next to this script (bot.web).
+    suggestions: given.suggestions || data.suggestions || (script && script.src ? new URL(`/api/suggestions?limit=${SUGGESTIONS}`, script.src).href : ""),
   };
 }
 
@@ -110,7 +114,12 @@ function start(script) {
   });
   const send = el("button", { type: "submit", class: "gb-send" }, "发送");
   form.append(label, input, send);
-  panel.append(header, log, status, form);
+  // While a form waits for an answer, one button leaves it (the status lookup included).
+  const formBar = el("div", { class: "gb-formbar" });
+  formBar.hidden = true;
+  const cancelBtn = el("button", { type: "button", class: "gb-cancel" }, "取消办理");
+  formBar.append(el("span", {}, "正在办理中，随时可以取消。"), cancelBtn);
+  panel.append(header, log, status, formBar, form);
   root.append(launcher, panel);
   document.body.append(root);
 
@@ -126,18 +135,56 @@ function start(script) {
   const scroll = () => (log.scrollTop = log.scrollHeight);
   // The clicked button is disabled afterwards, so focus moves to the input instead of being lost.
   const handlers = {
-    reply: (button) => { say(button.title, button.payload); input.focus(); },
+    reply: (button) => { say(button.said || button.title, button.payload); input.focus(); },
     feedback: (kind) => { say(FEEDBACK[kind].said, FEEDBACK[kind].payload); input.focus(); },
+    ask: (text) => { say(text); input.focus(); },
   };
   const show = (entry) => {
-    log.insertBefore(renderEntry(entry, handlers), waiting);
-    scroll();
+    const node = renderEntry(entry, handlers);
+    log.insertBefore(node, waiting);
+    return node;
+  };
+
+  let turnStart = null; // the first reply to the latest question: long answers are read from here
+  let formNow = formState("");
+  const setForm = (text) => {
+    formNow = formState(text);
+    formBar.hidden = !formNow.active;
+  };
+
+  let suggestions = [];
+  const suggestionBox = () => {
+    const box = el("div", { class: "gb-suggest", role: "group", "aria-labelledby": "govbot-suggest-title" });
+    box.append(el("p", { id: "govbot-suggest-title", class: "gb-suggest-title" }, "您可以试试这些问题："));
+    for (const q of suggestions) {
+      const b = el("button", { type: "button", class: "gb-reply" }, q.label);
+      b.addEventListener("click", () => handlers.ask(q.message || q.label));
+      box.append(b);
+    }
+    return box;
   };
 
   function renderAll() {
     log.replaceChildren(el("p", { class: "gb-msg gb-note gb-greeting" }, config.greeting));
+    if (suggestions.length) log.append(suggestionBox());
     waiting = null;
     state.entries.forEach(show);
+    const lastBot = [...state.entries].reverse().find((e) => e.who === "bot");
+    setForm(lastBot ? lastBot.text : "");
+    scroll();
+  }
+
+  function loadSuggestions() {
+    if (!config.suggestions) return;
+    fetch(config.suggestions)
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+      .then((data) => {
+        suggestions = (data.questions || []).filter((q) => q && typeof q.label === "string").slice(0, 5);
+        const old = log.querySelector(".gb-suggest");
+        if (old) old.remove();
+        if (suggestions.length) log.querySelector(".gb-greeting")?.after(suggestionBox());
+      })
+      .catch(() => { /* no suggestions: the greeting alone still invites a question */ });
   }
 
   function say(text, payload = text) {
@@ -145,8 +192,31 @@ function start(script) {
     state.entries.push(entry);
     save();
     show(entry);
+    turnStart = null;
     setWaiting(true);
+    scroll();
     connection.send(payload);
+  }
+
+  /** A tracking number typed without its letters: completed when unambiguous, else the prefixes offered. */
+  function sayTrackingNumber(text) {
+    const known = numbersIn(state.entries.filter((e) => e.who === "bot").map((e) => e.text));
+    const found = expandTrackingNumber(text, known);
+    if (!found) return false;
+    if (found.number) {
+      say(found.number);
+      return true;
+    }
+    const user = { who: "user", text };
+    const ask = {
+      who: "bot", text: "回执号开头是哪两个字母？请对照回执点选：", cited: false, feedback: null, replied: false,
+      buttons: found.choices.map((c) => ({ title: `${c.number}（${c.name}）`, payload: c.number, said: c.number })),
+    };
+    state.entries.push(user, ask);
+    save();
+    show(user);
+    scrollToAnswer(log, show(ask));
+    return true;
   }
 
   let connection;
@@ -165,7 +235,10 @@ function start(script) {
         setWaiting(false);
         state.entries.push(entry);
         save();
-        show(entry);
+        const node = show(entry);
+        turnStart = turnStart || node;
+        scrollToAnswer(log, turnStart, node);
+        setForm(entry.text);
       },
       onStatus: (s) => {
         status.textContent = s === "offline" ? "连接中断，正在重新连接……" : "";
@@ -199,6 +272,7 @@ function start(script) {
     state.sessionId = null;
     state.entries = [];
     save();
+    turnStart = null;
     renderAll();
     connect();
     input.focus();
@@ -208,10 +282,17 @@ function start(script) {
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
+    if (formNow.tracking && sayTrackingNumber(text)) return;
     say(text);
+  });
+  cancelBtn.addEventListener("click", () => {
+    setForm("");
+    say("取消办理", "/cancel_request");
+    input.focus();
   });
 
   renderAll();
+  loadSuggestions();
   connect();
   setOpen(state.open || config.open, false);
   window.GovbotWidget = { open: () => setOpen(true), close: () => setOpen(false), get sessionId() { return state.sessionId; } };
