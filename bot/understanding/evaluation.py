@@ -194,9 +194,12 @@ async def play(client: RestClient, case: Case, run_id: str) -> CaseResult:
     result = CaseResult(case)
     for turn in case.turns:
         messages = await client.say(sender, turn.user)
+        # Where the server issues signed conversation ids (bot.conversation_ids), the next turn
+        # presents the signed copy and the tracker is kept under the id it signs.
+        sender = next((m["recipient_id"] for m in messages if m.get("recipient_id")), sender)
         reply = "\n".join(m.get("text") or "" for m in messages)
         buttons = [b.get("payload", "") for m in messages for b in m.get("buttons") or []]
-        tracker = await client.tracker(sender)
+        tracker = await client.tracker(sender.split(".", 1)[0])
         events = tracker.get("events") or []
         last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
         slots = tracker.get("slots") or {}
