@@ -66,7 +66,9 @@ class UnexpectedReply(RuntimeError):
 async def _post(session: aiohttp.ClientSession, url: str, sender: str, turn: Turn) -> float:
     """One REST turn; raises unless Rasa answered 200 with at least one bot message (the expected one)."""
     start = time.perf_counter()
-    async with session.post(url, json={"sender": sender, "message": turn.text}) as response:
+    from bench.servers import REST_AUTH
+
+    async with session.post(url, json={"sender": sender, "message": turn.text}, headers=REST_AUTH) as response:
         body = await response.json(content_type=None)
         if response.status != 200 or not body:
             raise RuntimeError(f"HTTP {response.status}: {str(body)[:200]}")

@@ -56,13 +56,15 @@ async def _user(session: aiohttp.ClientSession, url: str, measure_from: float, s
             out["conversations"] += 1
 
 
-async def _load(base_url: str, concurrency: int, warmup: float, duration: float) -> dict:
+async def _load(base_url: str, concurrency: int, warmup: float, duration: float, rest_token: str = "") -> dict:
     url = f"{base_url}/webhooks/rest/webhook"
+    # As the agency's trusted server (bot.channels.rest): sender ids as given, no per-address limit.
+    headers = {"Authorization": f"Bearer {rest_token}"} if rest_token else None
     out = {"latencies": [], "errors": 0, "conversations": 0}
     start = time.monotonic()
     measure_from, stop_at = start + warmup, start + warmup + duration
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency + 2)) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency + 2), headers=headers) as session:
         await asyncio.gather(*(_user(session, url, measure_from, stop_at, out) for _ in range(concurrency)))
     latencies = np.array(out["latencies"]) * 1000
     return {
@@ -97,7 +99,7 @@ def run(replicas: int, actions: int, concurrency: int, warmup: float, duration: 
     before = _conditions()
     with ProductionStack(workdir, rasa_replicas=replicas, action_replicas=actions,
                          extra_env={"GOVBOT_RATE_LIMIT_PER_MINUTE": "0"}) as stack:
-        result = asyncio.run(_load(stack.rasa_url, concurrency, warmup, duration))
+        result = asyncio.run(_load(stack.rasa_url, concurrency, warmup, duration, stack.rest_token))
     return {"rasa_replicas": replicas, "action_servers": actions, **result,
             "conditions_before": before, "conditions_after": _conditions()}
 

@@ -25,6 +25,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 WORK = ROOT / ".cache" / "bench"
+# The load generator speaks to the REST channel as the agency's trusted server (bot.channels.rest):
+# its sender ids are used as given and not limited per client address. Moodbot's channel ignores it.
+REST_TOKEN = os.environ.get("GOVBOT_REST_TOKEN") or secrets.token_urlsafe(24)
+REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
 QUIET_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",
     "HF_HUB_OFFLINE": "1",
@@ -180,6 +184,8 @@ def start_govbot(model: Path, log_dir: Path, state: Path, env_extra: dict | None
         GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
         GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
         GOVBOT_RASA_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_ACTION_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_REST_TOKEN=REST_TOKEN,
         **(env_extra or {}),
     )
     env = {k: v for k, v in env.items() if not k.startswith("WECHAT_")}

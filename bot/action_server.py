@@ -11,6 +11,9 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
 * GET /metrics — JSON: outbox pending count and oldest pending age, delivered/rejected counts,
   background deliverer state, index key, query-vector cache hits and misses.
 
+/webhook and /actions answer only the Rasa server: they need GOVBOT_ACTION_TOKEN as a Bearer token
+(bot.action_auth), and the server does not start without one.
+
 It also starts outbox delivery when the server starts, so requests left pending by a crashed
 replica are delivered without waiting for the next message. The knowledge service follows
 GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.service.get_service), as under plain `rasa run actions`.
@@ -135,12 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.plugin import plugin_manager
 
+    from bot.action_auth import TOKEN_ENV, action_token, protect
+
+    try:
+        token = action_token()
+    except ValueError as exc:
+        token, problem = "", str(exc)
+    else:
+        problem = f"动作服务须设置 {TOKEN_ENV} 或 {TOKEN_ENV}_FILE（与 Rasa 服务相同的值）"
+    if not token:  # checked before the actions load: a missing secret is a configuration error
+        print(f"错误：{problem}", file=sys.stderr)
+        return 2
     try:
         app = create_app(args.actions, cors_origins=args.cors or "", auto_reload=False)
     except Exception as exc:
         log.exception("action server could not start")
         print(f"错误：动作服务无法启动：{exc}", file=sys.stderr)
         return 2
+    protect(app, token)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     add_routes(app)
     log.info("action server on http://%s:%d (/webhook, /health, /ready, /metrics)", args.host, args.port)

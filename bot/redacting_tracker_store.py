@@ -74,12 +74,14 @@ except ImportError as error:  # pragma: no cover - depends on the deployment
 
 # Rasa loads this module in every profile, so the Rasa-process fix for the action-response
 # schema check (bench: ~190 ms of every action call) and the reply to a failed action are
-# applied from here.
+# applied from here, and so is the action server's shared secret (bot.action_auth).
+import bot.action_auth  # noqa: E402
 import bot.rasa_action_failure  # noqa: E402
 import bot.rasa_speedups  # noqa: E402
 
 bot.rasa_speedups.install()
 bot.rasa_action_failure.install()
+bot.action_auth.install()
 
 _T = TypeVar("_T")
 # Errors of a database that is (re)starting or dropped the connection; not errors of the SQL itself.

@@ -13,7 +13,15 @@ export ACTION_ENDPOINT_URL="http://127.0.0.1:${ACTION_PORT}/webhook"
 random_token() { .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 export GOVBOT_CASE_BOT_TOKEN=${GOVBOT_CASE_BOT_TOKEN:-$(random_token)}
 export GOVBOT_CASE_STAFF_TOKEN=${GOVBOT_CASE_STAFF_TOKEN:-$(random_token)}
-export GOVBOT_RASA_TOKEN=${GOVBOT_RASA_TOKEN:-$(random_token)}
+# These three may instead come from files (GOVBOT_RASA_TOKEN_FILE …): secrets never go on a command line.
+ensure_secret() {
+  local file_var="$1_FILE"
+  if [[ -z "${!1:-}" && -z "${!file_var:-}" ]]; then export "$1=$(random_token)"; fi
+}
+ensure_secret GOVBOT_RASA_TOKEN
+# Rasa -> action server (bot.action_auth) and the signature of conversation ids (bot.conversation_ids).
+ensure_secret GOVBOT_ACTION_TOKEN
+ensure_secret GOVBOT_SESSION_SECRET
 export GOVBOT_CASE_URL="http://127.0.0.1:${CASE_PORT}"
 export GOVBOT_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 
@@ -64,10 +72,11 @@ export GOVBOT_WEB_ORIGINS=${GOVBOT_WEB_ORIGINS:-http://127.0.0.1:${GOVBOT_WEB_PO
 IFS=',' read -r -a web_origins <<< "${GOVBOT_WEB_ORIGINS// /}"
 start_rasa() {
   # SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
+  # bot.rasa_cli is `rasa` with the API token read from GOVBOT_RASA_TOKEN, never on the command line (ps).
   SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576} \
-  .venv/bin/rasa run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
+  .venv/bin/python -m bot.rasa_cli run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
     --interface 127.0.0.1 --port "$1" --cors "${web_origins[@]}" \
-    --enable-api --auth-token="$GOVBOT_RASA_TOKEN" &
+    --enable-api &
   pids+=($!)
 }
 if [[ "$PROFILE" == "production" ]]; then

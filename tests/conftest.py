@@ -22,6 +22,11 @@ VENV_BIN = Path(sys.executable).parent
 MODEL_PATH = ROOT / "models" / "govbot.tar.gz"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
+# The REST channel's trusted-caller token (bot.channels.rest) for every stack the tests start: tests
+# talk to Rasa as the agency's own server would, with sender ids of their choosing.
+REST_TOKEN = secrets.token_urlsafe(24)
+REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
+
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -151,6 +156,8 @@ def local_services_env(rasa_port: int, action_port: int, case_port: int, state: 
         GOVBOT_CASE_DATABASE_URL=f"sqlite:///{state / 'cases.db'}",
         GOVBOT_OUTBOX_DATABASE_URL=f"sqlite:///{state / 'outbox.db'}",
         GOVBOT_RASA_URL=f"http://127.0.0.1:{rasa_port}",
+        GOVBOT_REST_TOKEN=REST_TOKEN,
+        GOVBOT_ACTION_TOKEN=secrets.token_urlsafe(24),
         **extra,
     )
 
@@ -203,6 +210,7 @@ class Servers:
         response = requests.post(
             f"{self.rasa_url}/webhooks/rest/webhook",
             json={"sender": sender, "message": message},
+            headers=REST_AUTH,
             timeout=60,
         )
         response.raise_for_status()
@@ -352,13 +360,15 @@ class Stack:
         self.rasa_token = env["GOVBOT_RASA_TOKEN"]
         self.wechat_token = env["WECHAT_TOKEN"]
 
-    def rest(self, payload, **kwargs) -> requests.Response:
-        """POST to the REST channel: a dict is sent as JSON, bytes as they are."""
+    def rest(self, payload, trusted: bool = True, **kwargs) -> requests.Response:
+        """POST to the REST channel: a dict is sent as JSON, bytes as they are; as the trusted
+        server (GOVBOT_REST_TOKEN) unless `trusted` is False (a member of the public)."""
         url = f"{self.rasa_url}/webhooks/rest/webhook"
+        headers = {**(REST_AUTH if trusted else {}), **kwargs.pop("headers", {})}
         if isinstance(payload, (bytes, str)):
-            headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+            headers = {"Content-Type": "application/json", **headers}
             return requests.post(url, data=payload, headers=headers, timeout=120, **kwargs)
-        return requests.post(url, json=payload, timeout=120, **kwargs)
+        return requests.post(url, json=payload, headers=headers, timeout=120, **kwargs)
 
     def texts(self, sender: str, message: str) -> list[str]:
         response = self.rest({"sender": sender, "message": message})
@@ -412,6 +422,9 @@ def default_stack(rasa_model, knowledge_service, tmp_path_factory):
         GOVBOT_RASA_TOKEN=secrets.token_urlsafe(24),
         GOVBOT_CASE_STAFF_TOKEN=secrets.token_urlsafe(24),
         GOVBOT_CASE_BOT_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_ACTION_TOKEN=secrets.token_urlsafe(24),
+        GOVBOT_SESSION_SECRET=secrets.token_urlsafe(24),
+        GOVBOT_REST_TOKEN=REST_TOKEN,
         GOVBOT_WEB_ORIGINS="https://www.example.gov.cn",
         WECHAT_TOKEN=secrets.token_hex(16),
         WECHAT_REPLY_DEADLINE="4.5",
@@ -428,6 +441,7 @@ def default_stack(rasa_model, knowledge_service, tmp_path_factory):
         cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     stack = Stack(ports, env, log, audit_log, state)
+    stack.pid = process.pid  # run.sh leads its own session: its processes share this session id
     try:
         # run.sh stops announcing after ~3 minutes but keeps waiting; on a busy machine start-up takes longer.
         for url in (f"{stack.case_url}/health", f"{stack.action_url}/health", f"{stack.rasa_url}/"):

@@ -226,6 +226,7 @@ class ProductionStack:
         base = pg_admin_url.rsplit("/", 1)[0]
         self.database_url = f"{base}/{self.database}"
         self.rasa_token = secrets.token_urlsafe(24)
+        self.rest_token = secrets.token_urlsafe(24)  # tests speak as the agency's trusted server (bot.channels.rest)
         self.staff_token = secrets.token_urlsafe(24)
         self.case_port = free_port()
         self.action_lb_port, self.rasa_lb_port = free_port(), free_port()
@@ -246,6 +247,9 @@ class ProductionStack:
             GOVBOT_CASE_STAFF_TOKEN=self.staff_token,
             GOVBOT_RASA_URL=self.rasa_url,
             GOVBOT_RASA_TOKEN=self.rasa_token,
+            GOVBOT_ACTION_TOKEN=secrets.token_urlsafe(24),
+            GOVBOT_SESSION_SECRET=secrets.token_urlsafe(24),
+            GOVBOT_REST_TOKEN=self.rest_token,
             GOVBOT_TRACKER_DATABASE_URL=self.database_url,
             GOVBOT_OUTBOX_DATABASE_URL=self.database_url,
             GOVBOT_CASE_DATABASE_URL=self.database_url,
@@ -274,9 +278,10 @@ class ProductionStack:
             Proc(
                 f"rasa-{i}",
                 [
-                    str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--endpoints", "endpoints.production.yml",
+                    str(VENV_BIN / "python"), "-m", "bot.rasa_cli", "run", "--model", str(self.model),
+                    "--endpoints", "endpoints.production.yml",
                     "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(port),
-                    "--enable-api", f"--auth-token={self.rasa_token}",
+                    "--enable-api",
                 ],
                 self.env, self.workdir / f"rasa-{i}.log", f"http://127.0.0.1:{port}/",
             )
@@ -389,7 +394,8 @@ class ProductionStack:
 
     def send(self, sender: str, message: str, url: str | None = None, timeout: float = 90) -> list[dict]:
         response = requests.post(
-            f"{url or self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout
+            f"{url or self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout,
+            headers={"Authorization": f"Bearer {self.rest_token}"},
         )
         response.raise_for_status()
         return response.json()

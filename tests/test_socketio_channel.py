@@ -5,7 +5,8 @@ Part one runs the channel alone in a small Sanic app (run as this file's `__main
 "assistant" echoes the message, once with Rasa 3.6.21's own SocketIOInput and once with the
 project's subclass: with session persistence on, upstream never delivers a reply (the
 un-awaited enter_room), the subclass does. Part two talks to the real Rasa of the `servers`
-fixture: replies, reconnects with the same session id (a page reload), refused origins.
+fixture: replies, reconnects with the signed session token (a page reload), refused origins.
+Take-over attempts (made-up ids, another's id, hand-over tokens) are in tests/test_security_access.py.
 """
 
 from __future__ import annotations
@@ -38,13 +39,20 @@ class Chat:
         self.client = socketio.AsyncClient(reconnection=False, http_session=session)
         self.messages: asyncio.Queue = asyncio.Queue()
         self.session: asyncio.Future | None = None
+        self.token: str | None = None  # the signed copy of the session id (bot.conversation_ids)
 
-    async def open(self, session_id: str | None = None) -> str:
+    async def open(self, session_id: str | None = None, token: str | None = None, handover: str | None = None,
+                   headers: dict | None = None) -> str:
+        """Connects and asks for a session: by bare id (never honoured), signed token or hand-over token."""
         self.session = asyncio.get_running_loop().create_future()
+        self.client.on("session_token", lambda value: setattr(self, "token", value))
         self.client.on("session_confirm", lambda sid: self.session.done() or self.session.set_result(sid))
         self.client.on("bot_uttered", self.messages.put_nowait)
-        await self.client.connect(self.url, headers={"Origin": self.origin}, transports=["polling"], wait_timeout=10)
-        await self.client.emit("session_request", {"session_id": session_id})
+        await self.client.connect(self.url, headers={"Origin": self.origin, **(headers or {})}, transports=["polling"], wait_timeout=10)
+        request = {"session_id": session_id, "session_token": token}
+        if handover is not None:
+            request["handover"] = handover
+        await self.client.emit("session_request", request)
         return await asyncio.wait_for(self.session, TIMEOUT)
 
     async def say(self, text, session_id: str | None = None) -> dict:
@@ -112,38 +120,42 @@ def echo_servers(tmp_path_factory):
         process.wait(timeout=20)
 
 
-async def _exchange(url: str, session_id: str | None = None) -> tuple[str, dict | None]:
+async def _exchange(url: str, session_id: str | None = None, token: str | None = None) -> tuple[str, dict | None, str | None]:
     chat = Chat(url)
     try:
-        confirmed = await chat.open(session_id)
+        confirmed = await chat.open(session_id, token)
         try:
             chat_reply = await asyncio.wait_for(chat.say("你好"), 5)
         except asyncio.TimeoutError:
             chat_reply = None
-        return confirmed, chat_reply
+        return confirmed, chat_reply, chat.token
     finally:
         await chat.close()
 
 
 def test_upstream_channel_loses_replies_with_session_persistence(echo_servers):
     """Documents the upstream bug the subclass exists for; if this fails, upstream fixed it."""
-    _, reply = asyncio.run(_exchange(echo_servers["upstream"]))
+    _, reply, _ = asyncio.run(_exchange(echo_servers["upstream"]))
     assert reply is None
 
 
 def test_subclass_delivers_replies_and_keeps_the_session(echo_servers):
-    session_id, reply = asyncio.run(_exchange(echo_servers["subclass"]))
-    assert len(session_id) == 32
+    session_id, reply, token = asyncio.run(_exchange(echo_servers["subclass"]))
+    assert len(session_id) == 32 and token and token.startswith(session_id + ".")
     assert reply == {"text": "收到：你好"}
-    # A reload: a new socket asking for the same session gets the replies of that session.
-    again, reply = asyncio.run(_exchange(echo_servers["subclass"], session_id))
+    # A reload: a new socket presenting the signed copy gets the replies of that session.
+    again, reply, _ = asyncio.run(_exchange(echo_servers["subclass"], token=token))
     assert again == session_id and reply == {"text": "收到：你好"}
 
 
 def test_subclass_refuses_made_up_session_ids(echo_servers):
-    session_id, reply = asyncio.run(_exchange(echo_servers["subclass"], "demo"))
+    session_id, reply, _ = asyncio.run(_exchange(echo_servers["subclass"], "demo"))
     assert session_id != "demo" and len(session_id) == 32
     assert reply == {"text": "收到：你好"}  # the person's message is answered in the new session
+    # A well-formed id is not honoured either: only the server's signed copy continues a session.
+    victim, _, _ = asyncio.run(_exchange(echo_servers["subclass"]))
+    other, _, _ = asyncio.run(_exchange(echo_servers["subclass"], victim))
+    assert other != victim
 
 
 def test_subclass_answers_malformed_messages_instead_of_crashing(echo_servers):
@@ -217,8 +229,8 @@ def test_real_rasa_conversation_survives_a_reconnect(servers):
         session_id = await first.open()
         answer = await first.say("申请政府信息公开需要说明用途吗？")
         await first.close()
-        second = Chat(servers.rasa_url, origin)  # the page reloaded
-        assert await second.open(session_id) == session_id
+        second = Chat(servers.rasa_url, origin)  # the page reloaded: the widget kept the signed copy
+        assert await second.open(token=first.token) == session_id
         thanks = await second.say("/feedback_helpful")
         await second.close()
         return session_id, answer, thanks

@@ -73,6 +73,7 @@ class Checked:
     text: str
     reply: str | None = None
     rate_limited: bool = False
+    address_limited: bool = False  # the client address, not the sender, is over its limit
 
     @property
     def accepted(self) -> bool:
@@ -92,8 +93,11 @@ def check_message(text: str, limit: int | None = None) -> Checked:
     return Checked(cleaned)
 
 
-async def screen(channel: str, sender: str, text: str, limit: int | None = None) -> Checked:
-    """The per-sender rate limit (every attempt counts), then `check_message`."""
+async def screen(channel: str, sender: str, text: str, limit: int | None = None, address: str | None = None) -> Checked:
+    """The per-address (when `address` is given) and per-sender rate limits (every attempt counts),
+    then `check_message`."""
+    if address is not None and not await rate_limit.allow_address(address):
+        return Checked("", rate_limit.RATE_LIMITED_TEXT, rate_limited=True, address_limited=True)
     if not await rate_limit.allow(channel, sender):
         return Checked("", rate_limit.RATE_LIMITED_TEXT, rate_limited=True)
     return check_message(text, limit)

@@ -14,7 +14,18 @@ list of bot messages out. What changes:
   nested at most MAX_METADATA_DEPTH levels: both end up in the tracker, and `input_channel` is
   not redacted there;
 - failures are logged without the message text (Rasa's channel logs the text), and streaming
-  (`?stream=true`) is not offered.
+  (`?stream=true`) is not offered;
+- whose conversation a message joins is decided by the server (bot.conversation_ids). A caller
+  with `Authorization: Bearer <GOVBOT_REST_TOKEN>` is a trusted server (the agency's own portal
+  backend or app server) that speaks for its users: its `sender` ids are used as they are and
+  it is not limited per client address. Anyone else is a public caller: `sender` must be an id
+  this channel signed; anything else (a made-up or someone else's id) starts a new conversation,
+  and every reply's `recipient_id` (and the X-Govbot-Sender header) carries the signed id to send
+  next time. A wrong token is a 401. Public callers are also limited per client address, and
+  every caller meets the process's cap on messages in progress (429, 「系统繁忙，请稍后再试。」).
+
+    GOVBOT_REST_TOKEN (or GOVBOT_REST_TOKEN_FILE)   the trusted callers' token (default: none, so
+                                                     every caller is a public one)
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rate_limit
+from bot.action_auth import authorized
 from bot.channels.guard import (
     MAX_METADATA_DEPTH,
     BodyTooLarge,
@@ -42,6 +54,8 @@ from bot.channels.guard import (
     read_limited_body,
     screen,
 )
+from bot.conversation_ids import REST, shared_ids
+from bot.envvars import env_secret
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +71,9 @@ NO_SENDER_TEXT = "请求格式有误：sender（会话编号）应为 1 到 128 
 NO_MESSAGE_TEXT = "请求格式有误：message（消息内容）应为字符串。"
 BAD_CHANNEL_TEXT = "请求格式有误：input_channel 只能由小写字母、下划线和连字符组成（不超过 32 个字符）。"
 BAD_METADATA_TEXT = f"请求格式有误：metadata 应为不超过 4 KB、嵌套不超过 {MAX_METADATA_DEPTH} 层的 JSON 对象。"
+BAD_TOKEN_TEXT = "未授权：Authorization 中的令牌不正确。"
+SENDER_HEADER = "X-Govbot-Sender"
+TOKEN_ENV = "GOVBOT_REST_TOKEN"
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -78,13 +95,18 @@ class BadRequest(Exception):
 
 
 def _error(status: int, message: str, **headers: str) -> HTTPResponse:
-    code = {400: "bad_request", 413: "payload_too_large"}.get(status, "error")
+    code = {400: "bad_request", 401: "unauthorized", 413: "payload_too_large"}.get(status, "error")
     return response.json({"error": {"code": code, "message": message}}, status=status, headers=headers or None, dumps=_dumps)
 
 
 def _messages(sender: str, text: str, status: int = 200, **headers: str) -> HTTPResponse:
     """A reply in the channel's normal format: a list with one bot message."""
     return response.json([{"recipient_id": sender, "text": text}], status=status, headers=headers or None, dumps=_dumps)
+
+
+def _addressed(messages: list[dict], reply_to: str) -> list[dict]:
+    """The bot's messages addressed to the id the caller must send next (the signed one for public callers)."""
+    return [{**message, "recipient_id": reply_to} for message in messages]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -132,6 +154,8 @@ class RestInput(RasaRestInput):
 
     def __init__(self, max_body: int | None = None) -> None:
         self.max_body = max_body or max_body_bytes()
+        self.token = env_secret(TOKEN_ENV)
+        self.proxies = rate_limit.shared_limiter().config.proxies
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> "RestInput":
@@ -152,26 +176,49 @@ class RestInput(RasaRestInput):
             except BadRequest as exc:
                 return _error(exc.status, exc.message)
 
-            checked = await screen(self.name(), sender, message)
+            given = request.headers.get("Authorization")
+            trusted = given is not None and authorized(given, self.token)
+            if given is not None and not trusted:
+                return _error(401, BAD_TOKEN_TEXT)
+            if trusted:
+                conversation, reply_to, address, headers = sender, sender, None, {}
+            else:  # a public caller continues only a conversation this channel signed for it
+                ids = shared_ids()
+                conversation = ids.verify(REST, sender) or ids.new_id()
+                reply_to = ids.sign(REST, conversation)
+                address = rate_limit.client_address(request.ip, request.headers.get("X-Forwarded-For"), self.proxies)
+                headers = {SENDER_HEADER: reply_to}
+
+            checked = await screen(self.name(), conversation, message, address=address)
             if checked.rate_limited:
                 limiter = rate_limit.shared_limiter()
-                log.info("REST 消息被限流（每分钟 %d 条）", limiter.config.per_minute)
-                retry = str(limiter.retry_after(self.name(), sender))
-                return _messages(sender, checked.reply, status=429, **{"Retry-After": retry})
+                if checked.address_limited:
+                    log.info("REST 消息被限流（同一地址每分钟 %d 条）", limiter.config.per_address)
+                    retry = limiter.retry_after_address(address or "")
+                else:
+                    log.info("REST 消息被限流（每分钟 %d 条）", limiter.config.per_minute)
+                    retry = limiter.retry_after(self.name(), conversation)
+                return _messages(reply_to, checked.reply, status=429, **{"Retry-After": str(retry)}, **headers)
             if not checked.accepted:
-                return _messages(sender, checked.reply)
+                return _messages(reply_to, checked.reply, **headers)
 
             collector = CollectingOutputChannel()
-            try:
-                await on_new_message(
-                    UserMessage(checked.text, collector, sender, input_channel=channel or self.name(), metadata=metadata)
-                )
-            except asyncio.CancelledError:
-                log.error("REST 消息处理被取消（客户端断开或超时）")
-                raise
-            except Exception as exc:
-                log.error("处理 REST 消息出错：%s", type(exc).__name__)
-                return response.json(collector.messages or [{"recipient_id": sender, "text": ERROR_TEXT}], dumps=_dumps)
-            return response.json(collector.messages, dumps=_dumps)
+            with rate_limit.busy_gate().slot() as admitted:
+                if not admitted:
+                    log.warning("REST 消息因处理中的消息已达上限而被拒绝（%d 条）", rate_limit.busy_gate().limit)
+                    retry = str(rate_limit.BUSY_RETRY_SECONDS)
+                    return _messages(reply_to, rate_limit.BUSY_TEXT, status=429, **{"Retry-After": retry}, **headers)
+                try:
+                    await on_new_message(
+                        UserMessage(checked.text, collector, conversation, input_channel=channel or self.name(), metadata=metadata)
+                    )
+                except asyncio.CancelledError:
+                    log.error("REST 消息处理被取消（客户端断开或超时）")
+                    raise
+                except Exception as exc:
+                    log.error("处理 REST 消息出错：%s", type(exc).__name__)
+                    messages = collector.messages or [{"recipient_id": conversation, "text": ERROR_TEXT}]
+                    return response.json(_addressed(messages, reply_to), headers=headers or None, dumps=_dumps)
+            return response.json(_addressed(collector.messages, reply_to), headers=headers or None, dumps=_dumps)
 
         return hook

@@ -180,7 +180,7 @@ function start(root) {
     connection = new ChatConnection({
       server: config.server,
       path: config.path,
-      sessionId: null,
+      onEnded: () => reset(), // handed over to a phone: nothing of it stays on this screen
       onSession: (id) => {
         sessionId = id;
         root.dataset.sessionId = id;
@@ -260,20 +260,22 @@ function start(root) {
     overlay.replaceChildren();
   }
 
-  function showQr() {
+  async function showQr() {
     used = true;
     overlay.replaceChildren();
     const box = el("div", { class: "gk-dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "gk-qr-title" });
     box.append(el("h2", { id: "gk-qr-title" }, "用手机继续咨询"));
-    if (!sessionId) {
+    // A single-use token that expires in minutes, never the conversation id itself (bot.conversation_ids).
+    const token = sessionId ? await connection.requestHandover() : null;
+    if (!token) {
       box.append(el("p", {}, "正在连接，请稍后再试。"));
     } else {
       const url = new URL(config.portalUrl, location.href);
-      url.searchParams.set("govbot_session", sessionId);
+      url.searchParams.set("govbot_handover", token);
       const figure = el("div", { class: "gk-qr", role: "img", "aria-label": "二维码" });
       figure.append(qrSvg(url.href));
       box.append(
-        el("p", {}, "用手机扫描下面的二维码，在手机上打开本机关网站继续本次咨询。离开前请点「结束」清除本机上的对话。"),
+        el("p", {}, "用手机扫描下面的二维码，在手机上打开本机关网站继续本次咨询（二维码几分钟内有效，只能用一次）。手机接续后，本机上的对话会自动清除。"),
         figure,
         el("p", { class: "gk-qr-url" }, url.href),
       );

@@ -8,8 +8,9 @@ import { expandTrackingNumber, formState, numbersIn } from "./text.js";
 
 const STORE_KEY = "govbot-widget";
 const MAX_ENTRIES = 200;
-const SESSION_PARAM = "govbot_session";
-const SESSION_RE = /^[0-9a-f]{32}$/;
+// 「扫码手机继续」: a kiosk's QR code carries a single-use hand-over token (bot.conversation_ids).
+const HANDOVER_PARAM = "govbot_handover";
+const LEGACY_SESSION_PARAM = "govbot_session"; // a bare id from an old QR code: never used, only removed
 const SUGGESTIONS = 4;
 
 function readConfig(script) {
@@ -46,7 +47,7 @@ function load() {
   } catch (_) {
     /* unreadable storage: start afresh */
   }
-  return { sessionId: null, entries: [], open: false };
+  return { sessionId: null, sessionToken: null, entries: [], open: false };
 }
 
 function el(tag, attrs = {}, text) {
@@ -67,14 +68,19 @@ function start(script) {
   addStylesheet(script);
   const state = load();
 
-  // 「扫码手机继续」: a kiosk's QR code carries its session id; continue that conversation here.
+  // 「扫码手机继续」: the server checks the kiosk's hand-over token and continues that conversation
+  // (a stale or used token gets a new conversation and a notice from the server).
   const params = new URLSearchParams(location.search);
-  const handedOver = params.get(SESSION_PARAM);
-  if (handedOver && SESSION_RE.test(handedOver)) {
-    state.sessionId = handedOver;
+  let handover = params.get(HANDOVER_PARAM);
+  if (handover) {
+    state.sessionId = null;
+    state.sessionToken = null;
     state.entries = [{ who: "note", text: "已接续您在政务大厅自助终端上的咨询，可以继续提问。" }];
     state.open = true;
-    params.delete(SESSION_PARAM);
+  }
+  if (handover || params.has(LEGACY_SESSION_PARAM)) {
+    params.delete(HANDOVER_PARAM);
+    params.delete(LEGACY_SESSION_PARAM);
     const query = params.toString();
     history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
   }
@@ -224,7 +230,12 @@ function start(script) {
     connection = new ChatConnection({
       server: config.server,
       path: config.path,
-      sessionId: state.sessionId,
+      sessionToken: state.sessionToken,
+      handover: ((token) => ((handover = null), token))(handover), // presented once
+      onToken: (token) => {
+        state.sessionToken = token;
+        save();
+      },
       onSession: (id) => {
         state.sessionId = id;
         save();
@@ -270,6 +281,7 @@ function start(script) {
   restart.addEventListener("click", () => {
     connection.close();
     state.sessionId = null;
+    state.sessionToken = null;
     state.entries = [];
     save();
     turnStart = null;

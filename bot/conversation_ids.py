@@ -1,0 +1,124 @@
+"""Conversation ids the server issues and signs, and short-lived tokens for a kiosk's QR hand-over.
+
+A conversation id is a bearer credential: whoever names it reads the replies, sees the tracking
+numbers and can cancel the application. So public clients never choose one. The server makes a
+random id (uuid4, 32 hex digits) and gives the client a signed copy (HMAC-SHA256 via itsdangerous,
+with the time it was signed); the client presents the signed copy to continue, and a copy that
+was altered, made up, older than GOVBOT_SESSION_MAX_AGE or signed for another channel starts a
+new conversation instead. The kiosk hands a conversation to a phone with a hand-over token that
+is valid for GOVBOT_HANDOVER_MAX_AGE seconds and only once.
+
+    GOVBOT_SESSION_SECRET (or GOVBOT_SESSION_SECRET_FILE)  the signing key; all Rasa replicas need
+        the same one. Unset: a random key for this process (a warning is logged): signed ids then
+        end with the process and cannot move between replicas.
+    GOVBOT_SESSION_MAX_AGE    seconds a signed id stays valid after it was last issued (default 86400;
+                              it is signed afresh on every reconnect)
+    GOVBOT_HANDOVER_MAX_AGE   seconds a hand-over token stays valid (default 300)
+
+Single use of hand-over tokens is recorded in the rate limiter's storage (process memory, or Redis
+when GOVBOT_RATE_LIMIT_STORAGE points there, so every replica sees it); if that storage cannot be
+reached the hand-over is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+import uuid
+
+from itsdangerous import BadSignature, TimestampSigner
+
+from bot.envvars import env_number, env_secret
+
+log = logging.getLogger(__name__)
+
+SECRET_ENV = "GOVBOT_SESSION_SECRET"
+DEFAULT_MAX_AGE = 86400
+DEFAULT_HANDOVER_MAX_AGE = 300
+CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_TOKEN_CHARS = 256
+# One salt per use: a token issued for one channel is worth nothing on another.
+SOCKETIO, REST, HANDOVER = "socketio", "rest", "handover"
+_USED_PREFIX = "govbot-handover-used"
+
+
+class ConversationIds:
+    def __init__(self, secret: str, max_age: int = DEFAULT_MAX_AGE, handover_max_age: int = DEFAULT_HANDOVER_MAX_AGE, used_storage=None) -> None:
+        if not secret:
+            raise ValueError("signing secret is empty")
+        self._signers = {
+            purpose: TimestampSigner(secret, salt=f"govbot.conversation.{purpose}", digest_method=hashlib.sha256)
+            for purpose in (SOCKETIO, REST, HANDOVER)
+        }
+        self.max_age = max_age
+        self.handover_max_age = handover_max_age
+        self._used = used_storage
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def sign(self, purpose: str, conversation_id: str) -> str:
+        return self._signers[purpose].sign(conversation_id).decode("ascii")
+
+    def verify(self, purpose: str, token: object) -> str | None:
+        """The conversation id inside a valid, unexpired token for `purpose`; None for anything else."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+            return None
+        max_age = self.handover_max_age if purpose == HANDOVER else self.max_age
+        try:
+            value = self._signers[purpose].unsign(token, max_age=max_age).decode("ascii")
+        except (BadSignature, UnicodeDecodeError, ValueError):
+            return None
+        conversation_id = value.split(".", 1)[0]
+        return conversation_id if CONVERSATION_ID.match(conversation_id) else None
+
+    def handover_token(self, conversation_id: str) -> str:
+        """A token that moves `conversation_id` to another device once, within handover_max_age."""
+        return self.sign(HANDOVER, f"{conversation_id}.{secrets.token_hex(4)}")
+
+    def redeem_handover(self, token: object) -> str | None:
+        """The conversation of a valid hand-over token the first time it is presented; else None."""
+        conversation_id = self.verify(HANDOVER, token)
+        if conversation_id is None:
+            return None
+        key = f"{_USED_PREFIX}/{hashlib.sha256(str(token).encode()).hexdigest()[:32]}"
+        try:
+            first = self._used_storage().incr(key, self.handover_max_age + 60) == 1
+        except Exception as exc:  # storage down: refusing is safe, the person starts afresh
+            log.warning("扫码接续令牌无法核销（%s），本次不接续", type(exc).__name__)
+            return None
+        return conversation_id if first else None
+
+    def _used_storage(self):
+        if self._used is None:
+            from limits.storage import storage_from_string
+
+            from bot.rate_limit import RateLimitConfig
+
+            self._used = storage_from_string(RateLimitConfig.from_env().storage_url)
+        return self._used
+
+
+_shared: ConversationIds | None = None
+_lock = threading.Lock()
+
+
+def shared_ids() -> ConversationIds:
+    """The process-wide signer, configured from the environment on first use."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            secret = env_secret(SECRET_ENV)
+            if not secret:
+                log.warning("%s 未设置：会话编号的签名密钥只在本进程内有效（重启后旧会话不能接续，多个副本不能共用）", SECRET_ENV)
+                secret = secrets.token_urlsafe(32)
+            _shared = ConversationIds(
+                secret,
+                int(env_number("GOVBOT_SESSION_MAX_AGE", DEFAULT_MAX_AGE, minimum=60, integer=True)),
+                int(env_number("GOVBOT_HANDOVER_MAX_AGE", DEFAULT_HANDOVER_MAX_AGE, minimum=10, integer=True)),
+            )
+        return _shared

@@ -1,0 +1,45 @@
+"""`python -m bot.rasa_cli run …`: Rasa's own command line, with the HTTP API token kept off argv.
+
+`rasa run --enable-api --auth-token=TOKEN` puts the token in the process's command line, which
+`ps` and /proc/<pid>/cmdline show to every local user. Here the token is read from
+GOVBOT_RASA_TOKEN or from the file named by GOVBOT_RASA_TOKEN_FILE and handed to Rasa's argument
+parser inside this process (sys.argv is a copy: the kernel's command line stays as it was started).
+`--enable-api` without a token is refused: the API must never be open.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bot.envvars import env_secret
+
+TOKEN_ENV = "GOVBOT_RASA_TOKEN"
+
+
+def rasa_arguments(argv: list[str], token: str) -> list[str]:
+    """`argv` with `--auth-token=<token>` added when the API is enabled; ValueError when it would be open."""
+    if any(arg == "--auth-token" or arg.startswith("--auth-token=") for arg in argv):
+        raise ValueError("不要在命令行上传递 --auth-token（ps 可见）：请用环境变量 GOVBOT_RASA_TOKEN 或 GOVBOT_RASA_TOKEN_FILE")
+    if "--enable-api" not in argv:
+        return list(argv)
+    if not token:
+        raise ValueError("开启 Rasa HTTP API（--enable-api）须设置 GOVBOT_RASA_TOKEN 或 GOVBOT_RASA_TOKEN_FILE")
+    return [*argv, f"--auth-token={token}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        args = rasa_arguments(args, env_secret(TOKEN_ENV))
+    except ValueError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", *args]
+    rasa_main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
