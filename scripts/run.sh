@@ -25,6 +25,10 @@ ensure_secret GOVBOT_SESSION_SECRET
 export GOVBOT_CASE_URL="http://127.0.0.1:${CASE_PORT}"
 export GOVBOT_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 
+# Rasa listens on loopback only: public clients reach it through a local HTTPS proxy (or, in production,
+# bot.balancer), whose X-Forwarded-For names the client for the per-address limits (bot.rate_limit).
+export GOVBOT_TRUSTED_PROXIES=${GOVBOT_TRUSTED_PROXIES-127.0.0.1,::1}
+
 # GOVBOT_PROFILE=production: PostgreSQL + Redis, N Rasa and M action-server replicas behind
 # bot.balancer on the same public ports (README「生产部署」). Loopback defaults; a deployment sets them.
 PROFILE=${GOVBOT_PROFILE:-default}
