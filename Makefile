@@ -25,7 +25,7 @@ WEB_BUNDLE := web/dist/govbot-widget.js
 WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup venv model index train validate run shell test clean distclean web browser fonts bench
+.PHONY: help setup venv model index train validate run shell test clean distclean web browser fonts bench nginx
 
 help:
 	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
@@ -61,7 +61,8 @@ train: $(MODEL)
 validate: venv
 	$(BIN)/rasa data validate  # Rasa 3.6 warns that form prompts (utter_ask_*) are unused; tests check the rest
 
-run: index train web
+# The production profile puts nginx in front of its replicas (scripts/run.sh).
+run: index train web $(if $(filter production,$(GOVBOT_PROFILE)),nginx)
 	RASA_PORT=$(RASA_PORT) ACTION_PORT=$(ACTION_PORT) scripts/run.sh
 
 # Chat in the terminal while `make run` is running (uses its action server).
@@ -75,7 +76,7 @@ bench: index train
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
-test: index train web browser
+test: index train web browser nginx
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 # Web widget and kiosk bundle (web/dist): `npm ci` when the lock file changes, esbuild when sources change.
@@ -91,6 +92,11 @@ web: $(WEB_BUNDLE)
 # Headless Chromium for the widget and kiosk tests, from Debian (Playwright never downloads a browser).
 browser: fonts
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }
+
+# nginx, the production profile's reverse proxy and the scale-out tests' (scripts/run.sh), from Debian.
+# Only the binary is used: each stack runs it as the invoking user with its own config under var/.
+nginx:
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends nginx; }
 
 # A Chinese font for the analytics charts and the browser screenshots, whether or not Chromium was
 # already there: installed whenever the charts find none (bot.analytics.report.cjk_font).
