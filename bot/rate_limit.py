@@ -237,6 +237,19 @@ class BusyGate:
         self.limit = limit
         self.active = 0
 
+    @property
+    def full(self) -> bool:
+        return self.limit > 0 and self.active >= self.limit
+
+    @contextlib.contextmanager
+    def held(self):
+        """Counts a message already admitted (e.g. one WeChat retries would otherwise run again)."""
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
     @contextlib.contextmanager
     def slot(self):
         """Yields True with a slot held until the block ends, or False at once when all are taken."""

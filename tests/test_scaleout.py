@@ -1,8 +1,8 @@
 """The production profile under faults: Rasa replicas sharing conversations, failover, exactly-once requests.
 
 Real processes on loopback (tests/scaleout_stack.py): case service, two action servers and two Rasa
-replicas (endpoints.production.yml: SQL tracker store on PostgreSQL, Redis lock store), each pair
-behind bot.balancer. The stack has a PostgreSQL server of its own (initdb in a temporary directory,
+replicas (endpoints.production.yml: SQL tracker store on PostgreSQL, Redis lock store), behind nginx
+configured as scripts/run.sh configures it (bot.proxy_config). The stack has a PostgreSQL server of its own (initdb in a temporary directory,
 which the restart test restarts; never the machine's shared one) and its own Redis key prefix.
 """
 
@@ -95,26 +95,25 @@ def test_conversation_alternating_between_replicas_keeps_state_and_finishes_the_
     assert len(user_texts(first)) == len(DISCLOSURE) + 1
     stored = json.dumps(first, ensure_ascii=False)
     assert ID_NUMBER not in stored and PHONE not in stored
-    # And through the balancer the next turn goes on from there (the request is remembered).
+    # And through nginx the next turn goes on from there (the request is remembered).
     assert "已经提交过了" in stack.say(user, "/confirm_request") and tracking in stack.say(user, "/confirm_request")
 
 
-def test_the_balancer_spreads_messages_over_both_replicas(stack):
-    before = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
+def test_nginx_spreads_messages_over_both_replicas(stack):
+    since = len(stack.proxied())
     for _ in range(6):
         assert stack.send(sender("rr"), "你好")
-    after = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
-    served = [a["requests"] - b["requests"] for a, b in zip(after, before)]
+    served = stack.served(since)
     assert all(n >= 2 for n in served), served
 
 
-def test_web_widget_socketio_sessions_work_through_the_balancer_and_across_replicas(stack):
-    """The widget's socket.io (polling) needs every request of a session on one replica, which the
-    balancer's cookie gives; each page reload is a new session that may land on the other replica,
-    and the conversation goes on from PostgreSQL."""
-    async def turn(session_id: str | None, text: str) -> tuple[str, str]:
-        tab = Chat(stack.rasa_url, keep_cookies=True)
-        session_id = await tab.open(session_id)
+def test_web_widget_socketio_sessions_stick_to_one_replica_through_nginx_and_go_on_on_the_other(stack):
+    """The widget's socket.io over polling (its fallback) needs every request of a session on one
+    replica: nginx keeps a client's /socket.io/ requests on one replica (by its address). A page
+    reload that reaches the other replica (here: straight to it) goes on from PostgreSQL."""
+    async def turn(url: str, token: str | None, text: str) -> tuple[str, str, str]:
+        tab = Chat(url)
+        session_id = await tab.open(token=token)  # the signed id the widget keeps (bot.conversation_ids)
         texts = [(await tab.say(text))["text"]]
         try:
             while True:  # the rest of this turn's messages
@@ -122,21 +121,26 @@ def test_web_widget_socketio_sessions_work_through_the_balancer_and_across_repli
         except asyncio.TimeoutError:
             pass
         await tab.close()
-        return session_id, "\n".join(texts)
+        return session_id, "\n".join(texts), tab.token
 
     async def scenario():
-        before = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
-        session_id, started = await turn(None, "我想提个建议")
+        since = len(stack.proxied())
+        session_id, started, token = await turn(stack.rasa_url, None, "我想提个建议")
+        first = stack.served(since, "/socket.io/")
+        pinned = first.index(max(first))
         replies = [started]
-        for text in ("建议", "希望政府信息公开栏目按月份归档，方便查找"):
-            _, reply = await turn(session_id, text)
+        for url, text in ((stack.replica_url(1 - pinned), "建议"), (stack.rasa_url, "希望政府信息公开栏目按月份归档，方便查找")):
+            again, reply, token = await turn(url, token, text)
+            assert again == session_id  # every replica knows the signing secret
             replies.append(reply)
-        after = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
-        return session_id, replies, [a["requests"] - b["requests"] for a, b in zip(after, before)]
+        return session_id, replies, first, stack.served(since, "/socket.io/")
 
-    session_id, replies, served = asyncio.run(scenario())
+    session_id, replies, first, through_nginx = asyncio.run(scenario())
     assert "投诉" in replies[0] and "具体说明" in replies[1] and "单位" in replies[2], replies
-    assert all(n > 0 for n in served), served  # both replicas took part
+    # Every polling request of both sessions through nginx reached the same replica (≥ 3 each: the
+    # handshake, the session request, the message and the polls for its answers).
+    assert sorted(first) == [0, max(first)] and max(first) >= 3, first
+    assert sorted(through_nginx) == [0, max(through_nginx)] and max(through_nginx) > max(first), through_nginx
     assert user_texts(stack.tracker(session_id))[-3:] == ["我想提个建议", "建议", "希望政府信息公开栏目按月份归档，方便查找"]
 
 
@@ -360,7 +364,7 @@ def test_services_recover_from_a_postgresql_restart_without_manual_action(stack,
     (ARTIFACTS / "pg-restart.json").write_text(json.dumps(dict(outcomes)))
 
     # Every service answers its readiness probe again, without having been restarted.
-    procs = [stack.cases, *stack.actions, *stack.rasas, stack.action_balancer, stack.rasa_balancer]
+    procs = [stack.cases, *stack.actions, *stack.rasas, stack.proxy]
     assert all(p.alive for p in procs), [p.name for p in procs if not p.alive]
     for proc in [stack.cases, *stack.actions]:
         proc.wait_ready(60)
@@ -408,6 +412,7 @@ def test_sigkill_of_one_replica_under_load_loses_no_conversation(stack):
         while sum(map(len, answered.values())) < total // 5 and time.monotonic() < deadline:
             time.sleep(0.2)
         answered_at_kill = sum(map(len, answered.values()))
+        logged_at_kill = len(stack.proxied())
         stack.rasas[0].kill(signal.SIGKILL)
         for future in futures:
             future.result(timeout=400)
@@ -418,15 +423,13 @@ def test_sigkill_of_one_replica_under_load_loses_no_conversation(stack):
     assert answered_after_kill >= total // 2, (answered_at_kill, answered_after_kill)
     # Errors only for requests that were in flight on the killed replica: at most one per conversation.
     assert len(failures) <= workers, failures
-    # The balancer has taken the dead replica out (at once on a refused proxy connection, or after
-    # three failed 0.5 s health checks when no request happened to go its way).
-    deadline = time.monotonic() + 15
-    while True:
-        status = requests.get(stack.rasa_balancer.ready_url, timeout=5).json()["backends"]
-        if [b["healthy"] for b in status] == [False, True] or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert [b["healthy"] for b in status] == [False, True], status
+    # nginx took the dead replica out: after the kill every message was answered by the survivor,
+    # directly or after a refused connection to the dead one (passive health check, max_fails=1).
+    alive = f"127.0.0.1:{stack.rasa_ports[1]}"
+    after = [(u, status) for path, u, status in stack.proxied()[logged_at_kill:] if path.startswith("/webhooks/")]
+    errors = [(u, status) for u, status in after if status >= 500]
+    assert len(errors) <= len(failures), errors
+    assert all(u.split(",")[-1].strip() == alive for u, status in after if status < 500), after
     # No conversation lost what it had: every answered message is in the stored conversation, in order.
     from bot.validation import redact
 
@@ -440,5 +443,5 @@ def test_sigkill_of_one_replica_under_load_loses_no_conversation(stack):
     for message, expected in DISCLOSURE:
         assert expected in stack.say(user, message)
     assert TRACKING.search(stack.say(user, "/confirm_request"))
-    # (Re-admission of a recovered backend is covered in test_scaleout_balancer.py: restarting a Rasa
-    # replica here would cost minutes on the shared 2-core machine.)
+    # (Re-admission of a recovered replica: tests/test_scaleout_proxy.py with small backends, and
+    # tests/test_production_run.py, where scripts/run.sh's supervisor restarts a killed replica.)

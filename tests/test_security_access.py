@@ -327,12 +327,20 @@ def test_more_messages_than_the_cap_get_busy_at_once(channels):
 
     async def burst():
         loop = asyncio.get_running_loop()
+        chat = Chat(url)
+        await chat.open(headers={"X-Forwarded-For": "192.0.2.98"})
         calls = [loop.run_in_executor(None, lambda i=i: rest(url, f"cap-{i}", "慢慢说", forwarded=f"192.0.2.{100 + i}"))
                  for i in range(CAP + 5)]
-        return await asyncio.gather(*calls)
+        await asyncio.sleep(SLOW_SECONDS / 3)  # the first CAP messages are in progress
+        socket_reply = await chat.say("也想插一句")  # socket.io meets the same cap
+        responses = await asyncio.gather(*calls)
+        await chat.close()
+        return responses, socket_reply
 
     started = time.monotonic()
-    responses = asyncio.run(burst())
+    responses, socket_reply = asyncio.run(burst())
+    attempt("flood: socket.io message beyond the cap", socket_reply != {"text": BUSY_TEXT})
+    assert socket_reply == {"text": BUSY_TEXT}
     busy = [r for r in responses if r.status_code == 429]
     for response in busy:
         assert response.json()[0]["text"] == BUSY_TEXT and response.headers["Retry-After"] == "5"

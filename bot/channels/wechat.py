@@ -62,6 +62,7 @@ from wechatpy.utils import WeChatSigner
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
+from bot import rate_limit
 from bot.channels.guard import BodyTooLarge, read_limited_body, screen
 from bot.channels.wechat_api import DEFAULT_API_BASE, WeChatApi, WeChatApiError
 from bot.channels.wechat_format import (
@@ -530,6 +531,9 @@ class WeChatInput(InputChannel):
                 log.warning("微信消息 用户 %s 消息 %s：处理它的副本已失联，由本副本接手", mask_openid(user), msg_id)
         if turn is None:
             checked = await screen(CHANNEL_NAME, user, text)  # rate limit, length, control characters
+            if checked.accepted and rate_limit.busy_gate().full:  # the process is at its cap (bot.rate_limit)
+                log.warning("微信消息 用户 %s：处理中的消息已达上限，回复系统繁忙", mask_openid(user))
+                checked = type(checked)("", rate_limit.BUSY_TEXT)
             if not checked.accepted:
                 log.info("微信消息 用户 %s：%s", mask_openid(user), "发送过于频繁，已限流" if checked.rate_limited else "空消息或过长，已提示")
                 if self.shared is not None:  # retries on other replicas give the same answer
@@ -583,9 +587,10 @@ class WeChatInput(InputChannel):
         keeper = self._keep_claim(turn.key)
         try:
             try:
-                await on_new_message(
-                    UserMessage(text, collector, user, input_channel=CHANNEL_NAME, message_id=f"wechat-{msg_id}")
-                )
+                with rate_limit.busy_gate().held():
+                    await on_new_message(
+                        UserMessage(text, collector, user, input_channel=CHANNEL_NAME, message_id=f"wechat-{msg_id}")
+                    )
                 messages = collector.messages
             except Exception as exc:
                 log.error("处理微信消息出错 用户 %s 消息 %s：%s", mask_openid(user), msg_id, type(exc).__name__)
