@@ -159,12 +159,13 @@ def test_qr_code_hands_the_conversation_to_the_phone(kiosk, topics, browser, web
     sid = kiosk_session(page)
     page.get_by_role("button", name="扫码手机继续").click()
     dialog = page.get_by_role("dialog", name="用手机继续咨询")
-    expected = f"{web.url}/?govbot_session={sid}"
+    # A one-time hand-over code, never the conversation id (issue 16 item 5).
+    expected = re.compile(re.escape(f"{web.url}/?govbot_handover=") + r"[0-9a-f]{32}\.[0-9a-f]{8}\.[\w.-]+$")
     expect(dialog.locator(".gk-qr-url")).to_have_text(expected)
     page.screenshot(path=SCREENSHOTS / "kiosk-qr.png")
     image = Image.open(io.BytesIO(dialog.locator(".gk-qr svg").screenshot()))
     decoded = [code.text for code in zxingcpp.read_barcodes(image)]
-    assert decoded == [expected]
+    assert len(decoded) == 1 and expected.match(decoded[0]) and decoded[0] == dialog.locator(".gk-qr-url").inner_text()
 
     phone = browser.new_context(viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True, locale="zh-CN")
     try:
@@ -174,12 +175,20 @@ def test_qr_code_hands_the_conversation_to_the_phone(kiosk, topics, browser, web
         panel = mobile.get_by_role("dialog", name=re.compile("在线咨询"))
         expect(panel).to_be_visible()
         expect(panel).to_contain_text("已接续")
-        assert "govbot_session" not in mobile.url  # the id is not left in the address bar
+        assert "govbot_handover" not in mobile.url  # the code is not left in the address bar
         mobile.get_by_label("输入您的问题").fill("谢谢")
         mobile.get_by_role("button", name="发送").click()
         expect(panel.locator(".gb-bot").last).to_contain_text(re.compile("不客气|不用谢"))
         assert mobile.evaluate("window.GovbotWidget.sessionId") == sid
         mobile.screenshot(path=SCREENSHOTS / "phone-continues-kiosk.png")
+        # The kiosk has left the conversation and cleared its screen for the next person.
+        new_session(page, sid)
+        expect(page.locator(".gk-log")).not_to_contain_text(question)
+        # The same QR code scanned again (someone photographed it): a new conversation, not this one.
+        again = phone.new_page()
+        again.goto(decoded[0])
+        expect(again.get_by_role("dialog", name=re.compile("在线咨询"))).to_contain_text("二维码已失效")
+        assert again.evaluate("window.GovbotWidget.sessionId") not in (None, sid)
     finally:
         phone.close()
     users = [e["text"] for e in web.servers.tracker(sid)["events"] if e["event"] == "user"]
