@@ -159,3 +159,35 @@ def test_every_variable_endpoints_production_needs_is_provided():
     run_sh = (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
     for variable in needed:
         assert re.search(rf"\b{variable}=", run_sh), variable
+
+
+def test_compose_runs_nginx_on_the_rendered_template_in_front_of_every_replica():
+    """deploy/nginx/compose.conf is exactly what its first line's command renders from the template
+    scripts/run.sh and the scale-out tests use, and names the replicas compose runs."""
+    import contextlib
+    import io
+    import shlex
+
+    from bot import proxy_config
+
+    text = (DEPLOY / "nginx" / "compose.conf").read_text(encoding="utf-8")
+    command = shlex.split(text.splitlines()[0].split("`")[1])
+    assert command[:3] == ["python", "-m", "bot.proxy_config"]
+    rendered = io.StringIO()
+    with contextlib.redirect_stdout(rendered):
+        assert proxy_config.main(command[3:]) == 0
+    assert text == rendered.getvalue(), "deploy/nginx/compose.conf is stale: run the command on its first line"
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert "./nginx/compose.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
+    upstreams = set(re.findall(r"^\s+server (\S+) max_fails", text, re.M))
+    replicas = {n for n in services if re.fullmatch(r"(rasa|action)-\d+", n)}
+    assert {u.split(":")[0] for u in upstreams} == replicas
+    for upstream in upstreams:
+        name, port = upstream.split(":")
+        assert f"--port {port}" in " ".join(map(str, [services[name]["command"]] if isinstance(services[name]["command"], str)
+                                                  else services[name]["command"])).replace(", ", " ")
+    env = compose["x-govbot"]["environment"]
+    assert env["ACTION_ENDPOINT_URL"] == "http://proxy:5055/webhook" and env["GOVBOT_RASA_URL"] == "http://proxy:5005"
+    assert "listen 5005;" in text and "listen 5055;" in text and "client_max_body_size 1m;" in text
+    assert not any("balancer" in str(s.get("command", "")) for s in services.values())
