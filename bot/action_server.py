@@ -5,9 +5,13 @@ Kubernetes needs to know more before sending traffic: is the knowledge index loa
 outbox database be reached (a confirmed request is committed there before the person is told
 anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /actions) and adds
 
-* GET /ready   — 200 when the index is loaded and the outbox database answers, else 503; the body
-  also reports the case service's reachability and the outbox lag, which do not fail readiness:
-  the outbox exists so that answering goes on while the case system is down;
+* GET /ready   — "can answer questions": 200 once the knowledge index is loaded, else 503. This is
+  what load balancers and Kubernetes route by. The body also reports whether formal requests can
+  be taken (`requests`: the outbox database, the case service, the outbox lag), which never fails
+  it: an outbox or case-system outage degrades forms, never question answering;
+* GET /ready/requests — "can take formal requests": 200 when the outbox database answers, else 503
+  (for monitoring and alerts, not for routing; the case service may be down: the outbox keeps
+  requests until it is back);
 * GET /metrics — JSON: outbox pending count and oldest pending age, delivered/rejected counts,
   background deliverer state, index key, query-vector cache hits and misses.
 
@@ -72,14 +76,37 @@ async def _case_service_state() -> str:
         return f"unreachable ({type(exc).__name__})"
 
 
+def readiness(index: dict, outbox: dict, cases: str, scope: str = "answering") -> tuple[int, dict]:
+    """(HTTP status, body) of /ready (scope "answering") or /ready/requests (scope "requests").
+
+    Answering needs only the index; taking requests needs the outbox database. Each scope fails
+    only on its own dependency, and the body always shows both.
+    """
+    answering = index["status"] == "ok"
+    requests = outbox["status"] == "ok"
+    ok = answering if scope == "answering" else requests
+    body = {
+        "status": "ready" if ok else "not_ready",
+        "answering": "ok" if answering else "not_ready",
+        "requests": "ok" if requests else "degraded",
+        "index": index, "outbox": outbox, "case_service": cases,
+    }
+    return (200 if ok else 503), body
+
+
 def add_routes(app) -> None:
     from sanic import response
 
-    async def ready(_request):
+    async def _ready(scope: str):
         index, outbox, cases = await asyncio.gather(_index_state(), _outbox_state(), _case_service_state())
-        ok = index["status"] == "ok" and outbox["status"] == "ok"
-        body = {"status": "ready" if ok else "not_ready", "index": index, "outbox": outbox, "case_service": cases}
-        return response.json(body, status=200 if ok else 503, ensure_ascii=False)
+        status, body = readiness(index, outbox, cases, scope)
+        return response.json(body, status=status, ensure_ascii=False)
+
+    async def ready(_request):
+        return await _ready("answering")
+
+    async def ready_requests(_request):
+        return await _ready("requests")
 
     async def metrics(_request):
         from bot.case_desk import get_case_desk
@@ -118,6 +145,7 @@ def add_routes(app) -> None:
             log.exception("outbox delivery could not start yet")
 
     app.add_route(ready, "/ready", methods=["GET"])
+    app.add_route(ready_requests, "/ready/requests", methods=["GET"])
     app.add_route(metrics, "/metrics", methods=["GET"])
     app.register_listener(start_delivery, "after_server_start")
 
@@ -158,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     protect(app, token)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     add_routes(app)
-    log.info("action server on http://%s:%d (/webhook, /health, /ready, /metrics)", args.host, args.port)
+    log.info("action server on http://%s:%d (/webhook, /health, /ready, /ready/requests, /metrics)", args.host, args.port)
     app.run(args.host, args.port, workers=1, access_log=False)
     return 0
 
