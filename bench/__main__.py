@@ -1,9 +1,8 @@
-"""`python -m bench` (`make bench`): moodbot vs this assistant; ends with the two throughput-ratio lines
-(distinct questions, then the repeated ones last)."""
+"""`python -m bench` (`make bench`): moodbot vs this assistant; ends with the index build rate, then the
+two throughput-ratio lines (distinct questions, then the repeated ones last)."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from tqdm import tqdm
 
 from bench.run import Options, run, write_results
 from bench.servers import ROOT
-from bench.stats import DISTINCT_LABEL, headline_level, ratio_line
+from bench.stats import closing_lines, headline_level
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,7 +38,7 @@ def _levels(ctx, param, value: str) -> tuple[int, ...]:
               help="每种消息单独测的并发发送者数（空字符串：不测）")
 @click.option("--duration", default=6.0, show_default=True, type=click.FloatRange(1), help="每项并发测量的秒数")
 @click.option("--warmup", default=1.5, show_default=True, type=click.FloatRange(0), help="每项并发测量前不计入的秒数")
-@click.option("--no-retrieval", is_flag=True, help="不在进程内单独测检索")
+@click.option("--no-retrieval", is_flag=True, help="不在进程内单独测检索和完整建索引")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
               help="本助手各进程的额外环境变量（可重复），如 TF_INTRA_OP_PARALLELISM_THREADS=1")
 @click.option("--rasa-speedups", is_flag=True,
@@ -71,11 +70,9 @@ def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_le
     paths = write_results(results, out)
     click.echo((out / "results.md").read_text(encoding="utf-8"))
     click.echo("结果：" + "，".join(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in paths.values()))
-    level = headline_level(levels)
-    # The repeated-question line stays last: scripts read the last line.
-    distinct = results["ratios_distinct"].get(str(level), {}).get("throughput", math.nan)
-    click.echo(ratio_line(distinct, level, DISTINCT_LABEL))
-    click.echo(ratio_line(results["ratios"].get(str(level), {}).get("throughput", math.nan), level))
+    # The repeated-question ratio stays last: scripts read the last line.
+    for line in closing_lines(results, headline_level(levels)):
+        click.echo(line)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,24 @@ def ratio_line(ratio_value: float, concurrency: int = 20, run: str | None = None
     return f"throughput ratio at {concurrency} concurrent vs moodbot{variant}: {ratio_value:.2f}"
 
 
+def index_rate_line(passages_per_second: float | None) -> str:
+    """The closing line with the rate of a full index build (issue 15), before the ratio lines."""
+    value = math.nan if passages_per_second is None else passages_per_second
+    return f"index build passages per second: {value:.1f}"
+
+
+def closing_lines(results: dict, level: int) -> list[str]:
+    """The last lines of `make bench`, which scripts read: the index build rate, the ratio with
+    distinct questions, and the ratio with repeated questions last of all."""
+    distinct = results.get("ratios_distinct", {}).get(str(level), {}).get("throughput", math.nan)
+    repeated = results.get("ratios", {}).get(str(level), {}).get("throughput", math.nan)
+    return [
+        index_rate_line((results.get("index_build") or {}).get("passages_per_second")),
+        ratio_line(distinct, level, DISTINCT_LABEL),
+        ratio_line(repeated, level),
+    ]
+
+
 def _ms(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.0f}"
 

@@ -5,6 +5,7 @@ import asyncio
 import json
 import math
 import socket
+import tempfile
 import threading
 
 import pytest
@@ -23,6 +24,7 @@ from bench.run import (
     bench_texts,
     form_scripts,
     govbot_scripts,
+    index_build_timing,
     knowledge_questions,
     markdown_report,
     message_kinds,
@@ -32,7 +34,9 @@ from bench.run import (
 )
 from bench.stats import (
     DISTINCT_LABEL,
+    closing_lines,
     headline_level,
+    index_rate_line,
     markdown_table,
     percentile,
     ratio,
@@ -73,6 +77,46 @@ def test_ratio_and_closing_line():
     assert ratio_line(0.5, 50) == "throughput ratio at 50 concurrent vs moodbot: 0.50"
     assert ratio_line(1.405, 20, DISTINCT_LABEL) == "throughput ratio at 20 concurrent vs moodbot, distinct questions: 1.41"
     assert headline_level((1, 20, 50)) == 20 and headline_level((1, 50)) == 50
+
+
+def test_closing_lines_end_with_the_two_ratios_after_the_index_build_rate():
+    results = {"ratios": {"20": {"throughput": 1.6}}, "ratios_distinct": {"20": {"throughput": 1.404}},
+               "index_build": {"passages_per_second": 21.46}}
+    assert closing_lines(results, 20) == [
+        "index build passages per second: 21.5",
+        "throughput ratio at 20 concurrent vs moodbot, distinct questions: 1.40",
+        "throughput ratio at 20 concurrent vs moodbot: 1.60",
+    ]
+    # Not measured (--no-retrieval, or a level without a moodbot run): the lines are still there, nan.
+    assert closing_lines({"ratios": {}, "ratios_distinct": {}}, 50) == [
+        "index build passages per second: nan",
+        "throughput ratio at 50 concurrent vs moodbot, distinct questions: nan",
+        "throughput ratio at 50 concurrent vs moodbot: nan",
+    ]
+    assert index_rate_line(7) == "index build passages per second: 7.0"
+
+
+def test_index_build_is_timed_from_an_empty_index_without_touching_the_real_one(tmp_path, monkeypatch, settings):
+    """A full build of a small knowledge base with the prepared model, as `make bench` times today's."""
+    knowledge = tmp_path / "knowledge"
+    (knowledge / "documents").mkdir(parents=True)
+    body = "\n\n".join(f"## {n}、第{n}部分\n\n本机关第{n}项政务公开工作：依法公开财政预决算、重大项目和政策解读，共{n}项。"
+                       for n in "一二三四五")
+    (knowledge / "documents" / "sample.md").write_text(
+        f'---\nid: "sample"\ntitle: "示例政务公开工作要点"\nissuer: "示例市商务局"\ndate: "2026-01-05"\n---\n\n{body}\n',
+        encoding="utf-8")
+    real_index = settings.index_dir / "CURRENT"
+    before = real_index.read_text() if real_index.exists() else None
+    monkeypatch.setenv("GOVBOT_KNOWLEDGE_DIR", str(knowledge))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the build's temporary cache goes
+    build = index_build_timing()
+    assert build["passages"] >= 5 and build["seconds"] > 0
+    assert build["passages_per_second"] == round(build["passages"] / build["seconds"], 1)
+    assert build["backend"] in ("onnx", "torchscript", "eager") and build["workers"] >= 1
+    assert not list(tmp_path.glob("bench-index-*"))  # its temporary cache is gone
+    assert (real_index.read_text() if real_index.exists() else None) == before
+    report = markdown_report({**_results(), "index_build": build})
+    assert f"{build['passages_per_second']} 段/秒" in report and "完整建索引" in report
 
 
 def _results():
