@@ -62,14 +62,15 @@ function start(root) {
   tools.append(largeBtn, contrastBtn, qrBtn, endBtn);
   header.append(tools);
 
-  const log = el("div", { class: "gk-log", role: "log", "aria-live": "polite", "aria-label": "对话" });
+  // Focusable so that the conversation can be scrolled from a keyboard (Art. 43) when nothing in it is.
+  const log = el("div", { class: "gk-log", role: "log", "aria-live": "polite", "aria-label": "对话", tabindex: "0" });
   const side = el("aside", { class: "gk-side", "aria-label": "常见问题与办事事项" });
   const composer = el("form", { class: "gk-composer" });
   const input = el("input", {
     type: "text", class: "gk-input", inputmode: "none", maxlength: "200", autocomplete: "off",
     "aria-label": "您的问题", placeholder: "点下面的词组或上方按钮提问",
   });
-  const keysBtn = button("输入问题", "gk-keys-toggle", () => setKeyboard(keyboard.hidden), {
+  const keysBtn = button("输入问题", "gk-keys-toggle", () => setKeyboard(keyboard.hidden || !!keyboard.dataset.mode), {
     "aria-expanded": "false", "aria-controls": "gk-keyboard",
   });
   const backBtn = button("退格", "gk-key-action", () => { input.value = [...input.value].slice(0, -1).join(""); });
@@ -123,9 +124,9 @@ function start(root) {
     formBar.hidden = !formNow.active;
     root.dataset.form = formNow.active ? (formNow.tracking ? "tracking" : formNow.freeText ? "text" : "form") : "";
     formText.textContent = formNow.tracking
-      ? "回执号可用词组键盘的字母键和数字键输入，也可以只输入数字。"
+      ? "请用下面的回执号键和数字键输入，也可以只输入数字。"
       : "正在办理中，随时可以取消。";
-    if (formNow.keys) setKeyboard(true);
+    if (formNow.keys) setKeyboard(true, formNow.tracking ? "tracking" : "digits");
   }
 
   function cancelForm() {
@@ -192,8 +193,8 @@ function start(root) {
         botTexts.push(entry.text);
         const node = show(entry);
         turnStart = turnStart || node;
+        setForm(entry.text); // may open the keyboard, which shortens the log: scroll afterwards
         scrollToAnswer(log, turnStart, node);
-        setForm(entry.text);
         activity();
       },
       onStatus: (s) => (root.dataset.status = s),
@@ -224,7 +225,8 @@ function start(root) {
   }
 
   function phraseRow(title, phrases) {
-    const row = el("div", { class: `gk-key-row${title === "回执号" ? " gk-prefix-row" : ""}`, role: "group", "aria-label": title });
+    const kind = { 回执号: " gk-prefix-row", 数字: " gk-digit-row" }[title] || "";
+    const row = el("div", { class: `gk-key-row${kind}`, role: "group", "aria-label": title });
     row.append(el("span", { class: "gk-key-label" }, title));
     for (const p of phrases) row.append(button(p, "gk-key", () => { used = true; input.value += p; }));
     return row;
@@ -241,10 +243,16 @@ function start(root) {
     })
     .catch(() => side.append(el("p", { class: "gk-error" }, "常见问题暂时无法加载，请点「输入问题」提问。")));
 
-  function setKeyboard(open) {
+  /**
+   * Opens or closes the phrase keyboard. `mode` "tracking" or "digits" shows only the keys a form
+   * asks for (prefixes and digits), so that the question stays in view on a portrait screen.
+   */
+  function setKeyboard(open, mode = "") {
     keyboard.hidden = !open;
+    if (mode) keyboard.dataset.mode = mode;
+    else delete keyboard.dataset.mode;
     keysBtn.setAttribute("aria-expanded", String(open));
-    keysBtn.textContent = open ? "收起词组" : "输入问题";
+    keysBtn.textContent = open ? (mode ? "全部词组" : "收起词组") : "输入问题";
   }
 
   // ---- accessibility toggles (Art. 43) ----
