@@ -241,3 +241,38 @@ def test_an_edited_referrals_file_applies_to_the_next_question(tmp_path):
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
     assert desk.find("公积金怎么取").agency == "公积金中心"
     assert desk.find("驾驶证到期") is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # A submission already made, said without 「我」, and asked after in everyday words.
+        ("上周寄的申请你们收到没有", "check_status"),
+        ("申请都交了二十天了 催一下", "check_status"),
+        ("信息公开申请早就交上去了 现在到哪一步了", "check_status"),
+        # A person of the agency, by any name.
+        ("有没有真人在", "request_human"),
+        ("我要跟你们负责人直接谈", "request_human"),
+        ("让你们管事的人来", "request_human"),
+        # Leaving, said with 我 or at the end.
+        ("我不想填了", "cancel_request"),
+        ("这个撤了吧", "cancel_request"),
+        # The message opens with what it is.
+        ("举报：楼下超市卖过期食品", "file_complaint"),
+        ("建议你们周末也开个窗口", "file_complaint"),
+        ("有个想法 网上申请页面字太小了", "file_complaint"),
+        # …and the same words in questions stay questions.
+        ("举报电话多少", "ask_knowledge"),
+        ("投诉一般多久给答复", "ask_knowledge"),
+        ("申请交了以后一般多久答复", "ask_knowledge"),
+        ("建议和投诉有啥区别", "ask_knowledge"),
+        ("工作人员是兼职吗", "ask_knowledge"),
+        ("我申请的信息公开要交钱吗", "ask_knowledge"),
+    ],
+)
+def test_requests_in_everyday_words(text, expected):
+    assert route(text, *ranked("ask_knowledge", 0.9)).intent == expected
+
+
+def test_a_new_request_after_leaving_words_is_that_request():
+    assert route("不投诉了，我要申请信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"

@@ -171,6 +171,29 @@ def test_a_new_request_leaves_the_status_form(servers):
     assert "回执号由两个字母" not in reply
 
 
+def test_a_new_request_leaves_the_complaint_form(servers):
+    user = sender()
+    reply_of(servers, user, "我要投诉")
+    assert active_loop(servers, user) == "complaint_form"
+    reply, _ = reply_of(servers, user, "不投诉了，我要申请信息公开")
+    assert active_loop(servers, user) == "disclosure_form", reply
+    assert "第二十九条" in reply
+
+
+@pytest.mark.parametrize(
+    "text, action",
+    [
+        ("申请都交了二十天了 催一下", "status_form"),
+        ("有没有真人在", "action_handoff"),
+        ("举报：楼下超市卖过期食品", "complaint_form"),
+    ],
+)
+def test_requests_in_everyday_words_start_their_action(servers, text, action):
+    user = sender()
+    reply, _ = reply_of(servers, user, text)
+    assert action in turn_actions(servers, user), reply
+
+
 def test_someone_without_a_tracking_number_is_offered_a_person(servers):
     user = sender()
     reply_of(servers, user, "我的申请办到哪了")

@@ -31,6 +31,8 @@ SOCIAL_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge"
 REQUEST_STEP_INTENTS = ("confirm_request", "correct_request")
 OUT_OF_SCOPE = "out_of_scope"
 
+# Someone who works at the agency, however a person calls them.
+_STAFF = r"(人工|真人|活人|客服|工作人员|经办人员?|办事的(同志|人)|上班的人|负责的人|管事的人?|值班的人?|专人|领导|负责人|主任|局长)"
 # A person, asked for explicitly. Mentioning staff in a question (「工作人员是兼职吗」) is not.
 _HUMAN = re.compile(
     r"(转|接|找|叫|要|换|联系|需要|来|让)(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
@@ -38,12 +40,16 @@ _HUMAN = re.compile(
     r"|(跟|和|与)(真人|活人|人工|工作人员)(说|聊|讲|对话|沟通)"
     r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)|不想(跟|和)机器|"
     r"(找|叫|要|让|请)(你们)?(的)?(领导|负责人|主任|局长)(来|出来|说话|接电话)?$|"
-    r"(安排|让|请)(个|一个)?(工作人员|专人|人)(联系|打电话|回电)|打(个)?电话给我|(跟|和)(人|真人)(直接)?(讲|说|谈)|懂行的人"
+    r"(安排|让|请)(个|一个)?(工作人员|专人|人)(联系|打电话|回电)|打(个)?电话给我|(跟|和)(人|真人)(直接)?(讲|说|谈)|懂行的人|"
+    # 「有没有活人啊」「让你们上班的人来」「需要跟经办人员直接沟通」: a person of the agency, by any name.
+    r"(有没有|有木有|有无|还有没有)(个)?(人工|真人|活人|客服|工作人员)|"
+    rf"(找|叫|让|请|换)(一?个|一下|下)?(你们)?(的)?{_STAFF}(直接|当面)?(来|出来|过来|说|聊|讲|谈|沟通|接)|"
+    rf"(跟|和|与|同)(你们)?(的)?{_STAFF}(直接|当面)?(说|聊|讲|谈|沟通|对话|反映)"
 )
 # Leaving a form or a request.
 _CANCEL = re.compile(
-    r"^(算了|不办了|不弄了|不填了|不申请了|不投诉了|不查了|不要了|不用了|取消|退出|撤销|放弃|先不|暂时不|不想(办|弄|填|申请|投诉|查)了?)"
-    r"|(算了|不办了|不弄了|不填了|不申请了|不投诉了|不查了|取消吧|取消申请|取消投诉|不想(办|弄|填|申请|投诉)了)[吧啊呀。！!,，~]*$"
+    r"^(我|俺)?(算了|不办了|不弄了|不填了|不申请了|不投诉了|不举报了|不建议了|不查了|不要了|不用了|取消|退出|撤销|撤了|放弃|先不|暂时不|不想(办|弄|填|申请|投诉|举报|查)了?)"
+    r"|(算了|不办了|不弄了|不填了|不申请了|不投诉了|不举报了|不查了|不用了|撤了|取消吧|取消申请|取消投诉|不想(办|弄|填|申请|投诉|举报)了)[吧啊呀。！!,，~]*$"
 )
 # Words that ask for the action itself, per action intent.
 _CUES = {
@@ -52,12 +58,13 @@ _CUES = {
         r"(文件|信息|资料|数据|记录|档案|预算|决算).{0,6}(发|寄|给)(我|给我)"
     ),
     COMPLAIN: re.compile(
-        r"投诉|举报|建议|意见|反映|反馈|告状|告发|检举|揭发|不满|曝光|吐槽|提个|说道说道|希望你们|改进|改善|"
+        r"投诉|举报|建议|意见|想法|反映|反馈|告状|告发|告(他|她|它)|检举|揭发|不满|曝光|吐槽|提个|说道说道|希望你们|改进|改善|"
         r"乱收费|不作为|态度(差|恶劣|不好)|刁难|管管|管一管|跑路|不退|欺骗|骗了|坑人|霸王条款"
     ),
     STATUS: re.compile(
         r"进度|进展|办到|到哪|到什么程度|(处理|办|弄|审)得?(咋样|怎么样|如何)了?|(办|处理|审|批|弄)(好|完)了?(没|吗|没有)|"
-        r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥情况|什么情况|状态|"
+        r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥样了|啥情况|什么情况|状态|"
+        r"收到(了)?没|没(信|消息|动静|回音|下文|音讯)|走到哪|哪个环节|哪一步|催(一下|一催|催)?|准信|给不给|批(了)?没|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
@@ -68,8 +75,13 @@ _CUES = {
 # The person wants it done (now), as opposed to asking how it works.
 _WANT = re.compile(
     r"我(要|想|得|需要|打算|准备|来)|帮我|给我|替我|麻烦(你|您)?|想要|要求|我们(要|想|公司要|单位要)|"
-    r"我有(个|一个|些|几个|点)(建议|意见|投诉)|提(个|点|些)(建议|意见)|想(提交|反映|提)|"
+    r"(我|俺)?有(个|一个|些|几个|点)(建议|意见|投诉|想法)|提(个|点|些)(建议|意见)|想(提交|反映|提)|"
     r"(现在|马上|立刻|直接|在线|网上)(就)?(申请|投诉|举报|提|办|查)|(查|看)(查|看)?(一下|下)?(我|我的|俺)"
+)
+# 「举报！门口收废品的乱堆」「建议你们热线多配点人手」「有个想法：…」: the message opens with what it is.
+_OPENS_AS_COMPLAINT = re.compile(
+    r"^(我|俺)?(要)?(投诉|举报)([!！:：\s,，]|一下|一个|一家|个|你们|他们|这|那)(?!(电话|热线|渠道|方式|邮箱))|"
+    r"^(建议|希望)(你们|贵局|商务局|局里|政府)|^(我|俺)?有(个|一个|些|几个|点)(建议|意见|想法)"
 )
 # Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
 _HOW = re.compile(
@@ -111,7 +123,13 @@ def is_social(text: str, intent: str) -> bool:
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
 _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
 # The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
-_OWN_REQUEST = re.compile(r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)")
+_OWN_REQUEST = re.compile(
+    r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)|"
+    # 「上礼拜寄的申请信」「申请都交了半个月了」「申请已经提交了」: a submission already made, said without 我.
+    r"(上礼拜|上星期|上周|上个?月|月初|前几天|前两天|前天|昨天|之前|早就)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映)|"
+    r"(寄|交|递|提交|申请|投诉|举报)(了|过)?(都)?(快|有)?[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)|"
+    r"(已经|都|早)(提交|交|递|寄|申请)(了|过|上去)"
+)
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
 _CONTACT_WORDS = re.compile(r"网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码")
 # 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
@@ -175,9 +193,11 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
     if asks_for_human(text):
         return Route(HUMAN, "asks for a person")
     # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one.
-    explicit = _explicit_request(text)
+    # 「不举报了，我要申请政府信息公开」: what is left once the words that leave are taken out.
+    explicit = _explicit_request(_CANCEL.sub(" ", text).strip() if _CANCEL.search(text) else text)
     if explicit and wants_to_cancel(text):
         return Route(explicit, "new request")
+    explicit = _explicit_request(text)
     if wants_to_cancel(text):
         return Route(CANCEL, "cancel words")
     if explicit:
@@ -203,6 +223,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
 
 def _explicit_request(text: str) -> str | None:
     """「我要投诉」「帮我查下我的申请」: words that ask for one action, in a message that is not a question."""
+    if _OPENS_AS_COMPLAINT.search(text) and not is_question(_head(text)):
+        return COMPLAIN
     text = _head(text)
     if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= 30:
         return STATUS  # 「我上周交的申请有结果了吗」: their own request's progress
