@@ -462,6 +462,21 @@ def test_rasa_cli_refuses_an_open_api_or_a_token_on_the_command_line():
             rasa_arguments(argv, token)
 
 
+def test_secrets_can_come_from_files(tmp_path):
+    from bot.envvars import env_secret
+
+    secret = tmp_path / "rasa_token"
+    secret.write_text("from-a-file\n", encoding="utf-8")
+    secret.chmod(0o600)
+    assert env_secret("GOVBOT_RASA_TOKEN", environ={"GOVBOT_RASA_TOKEN_FILE": str(secret)}) == "from-a-file"
+    assert env_secret("GOVBOT_RASA_TOKEN", environ={"GOVBOT_RASA_TOKEN": "direct", "GOVBOT_RASA_TOKEN_FILE": str(secret)}) == "direct"
+    assert env_secret("GOVBOT_RASA_TOKEN", environ={}) == ""
+    (tmp_path / "empty").write_text("")
+    for path in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(ValueError, match="GOVBOT_RASA_TOKEN_FILE"):
+            env_secret("GOVBOT_RASA_TOKEN", environ={"GOVBOT_RASA_TOKEN_FILE": str(path)})
+
+
 @pytest.mark.e2e
 def test_stack_action_server_refuses_forged_trackers_and_rasa_still_gets_answers(default_stack):
     """Item 6 on the real stack: Rasa's calls carry the secret, anybody else's are refused."""
