@@ -104,3 +104,31 @@ def test_postings_bm25_scores_equal_rank_bm25s_bit_for_bit():
         for question in questions:
             terms = query_terms(question)
             assert np.array_equal(fast.get_scores(terms), reference.get_scores(terms)), question
+
+
+def test_retrievers_per_question_shortcuts_equal_the_plain_loops(knowledge_service):
+    """Heading coverage and each passage's best phrasing, computed without Python loops over
+    passages, equal the plain loops bit for bit on the real index and the dev questions."""
+    import numpy as np
+    import yaml
+
+    from bot.text import tokenize
+
+    retriever = knowledge_service.retriever
+    index = retriever.index
+    questions = [q["q"] for q in yaml.safe_load((ROOT / "tests/data/retrieval_dev.yml").read_text())["questions"]]
+    questions += ["政务公开", "", "第三十三条 第三十三条"]
+    margins = np.where(index.question_generated, retriever.generated_margin, retriever.question_margin).astype(np.float32)
+    for question in questions:
+        tokens = tokenize(retriever.expand(question))
+        words = {t for t in tokens if len(t) > 1}
+        coverage = np.zeros(len(index.passages), dtype=np.float32)
+        for i, (heading, title) in enumerate(zip(retriever._heading_tokens, retriever._title_tokens)):
+            if heading and words:
+                asked = words - title
+                coverage[i] = len(asked & heading) / len(asked) if asked else 0.0
+        assert np.array_equal(retriever._heading_coverage(tokens), coverage), question
+        vector = knowledge_service.embedder.embed_queries([question or "空"])[0]
+        best = np.full(len(index.passages), -1.0, dtype=np.float32)
+        np.maximum.at(best, index.question_owners, index.question_vectors @ vector - margins)
+        assert np.array_equal(retriever.asked_scores(vector), best), question

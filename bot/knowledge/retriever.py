@@ -189,6 +189,16 @@ class Retriever:
             if (p.title, p.keywords) not in titles:
                 titles[(p.title, p.keywords)] = set(tokenize(f"{p.title} {p.keywords}"))
         self._title_tokens = [titles[(p.title, p.keywords)] for p in index.passages]
+        # For _heading_coverage without a Python loop over passages: which passages have a heading,
+        # and per word the passages whose heading or title holds it.
+        self._has_heading = np.array([bool(h) for h in self._heading_tokens], dtype=bool)
+        self._heading_postings = _postings(self._heading_tokens)
+        self._title_postings = _postings(self._title_tokens)
+        # For asked_scores: phrasing rows are grouped by passage (KnowledgeIndex.question_owners is
+        # sorted), so each passage's best phrasing is one np.maximum.reduceat over its rows.
+        owners = index.question_owners
+        self._asked_starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else owners
+        self._asked_passages = owners[self._asked_starts] if len(owners) else owners
         aliases = dict(issuer_aliases or {})
         for passage in index.passages:  # every issuer is at least known by its own name
             aliases.setdefault(passage.issuer, [passage.issuer])
@@ -249,14 +259,19 @@ class Retriever:
         them, so in 「安徽省商务厅2017年政务公开工作存在哪些问题」 only 「存在」「问题」 choose the part.
         """
         words = {t for t in query_tokens if len(t) > 1}
-        coverage = np.zeros(len(self._heading_tokens), dtype=np.float32)
+        n = len(self._heading_tokens)
         if not words:
-            return coverage
-        for i, (heading, title) in enumerate(zip(self._heading_tokens, self._title_tokens)):
-            if heading:
-                asked = words - title
-                coverage[i] = len(asked & heading) / len(asked) if asked else 0.0
-        return coverage
+            return np.zeros(n, dtype=np.float32)
+        asked = np.zeros(n, dtype=np.int64)  # per passage: the question's words not in its title
+        shared = np.zeros(n, dtype=np.int64)  # … and of those, how many its heading holds
+        for word in words:
+            in_title = np.zeros(n, dtype=bool)
+            in_title[self._title_postings.get(word, _NO_ROWS)] = True
+            asked += ~in_title
+            rows = self._heading_postings.get(word, _NO_ROWS)
+            shared[rows] += ~in_title[rows]
+        coverage = np.divide(shared, asked, out=np.zeros(n), where=self._has_heading & (asked > 0))
+        return coverage.astype(np.float32)
 
     def title_matches(self, query: str) -> np.ndarray:
         """Per passage, 0–1: how rare the words are that the question shares with its document's title."""
@@ -298,7 +313,8 @@ class Retriever:
         scores = np.full(len(self.index.passages), -1.0, dtype=np.float32)
         if len(self.index.question_vectors):
             margins = np.where(self.index.question_generated, self.generated_margin, self.question_margin).astype(np.float32)
-            np.maximum.at(scores, self.index.question_owners, self.index.question_vectors @ query_vector - margins)
+            best = np.maximum.reduceat(self.index.question_vectors @ query_vector - margins, self._asked_starts)
+            scores[self._asked_passages] = np.maximum(scores[self._asked_passages], best)
         return scores
 
     def with_phrasings(self, text: np.ndarray, asked: np.ndarray) -> np.ndarray:
@@ -346,6 +362,18 @@ class Retriever:
             Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]), best)
             for i in order
         ]
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def _postings(token_sets: list[set[str]]) -> dict[str, np.ndarray]:
+    """word -> rows (ascending) of the sets that hold it."""
+    rows: dict[str, list[int]] = {}
+    for i, tokens in enumerate(token_sets):
+        for token in tokens:
+            rows.setdefault(token, []).append(i)
+    return {token: np.array(found, dtype=np.int64) for token, found in rows.items()}
+
 
 def _scaled(raw) -> np.ndarray:
     scores = np.asarray(raw, dtype=np.float32)
