@@ -7,6 +7,7 @@ order, and keeps the reply short enough to read on a phone or a kiosk.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from bot.knowledge.chunking import Passage, is_table_row
@@ -89,6 +90,8 @@ def select_sentences(question: str, text: str, title: str = "") -> str:
     query_tokens = _weights(set(tokenize(question)), unit_tokens, set(tokenize(title)), len)
     query_bigrams = _weights(char_bigrams(question), unit_bigrams, char_bigrams(title), lambda _: 1.0)
     scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
+    if _ASKS_PERIOD.search(question):  # the sentence that states the period answers 「几天内」
+        scores = [score + (2.0 if _PERIOD.search(unit) else 0.0) for score, unit in zip(scores, judged)]
     ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     best = ranked[0]
     chosen = {best}
@@ -122,12 +125,29 @@ def _faq_answer(text: str) -> str | None:
     return "\n".join(line.removeprefix("答：") for line in lines) or None
 
 
+# 「收到收费通知几天内得交」 asks for a period: a passage that states one beats a near-equal that does not.
+_ASKS_PERIOD = re.compile(r"多久|几天|多少天|期限|多长时间|啥时候|什么时候|几个工作日|多少个工作日|几日|多少日|时限")
+_PERIOD = re.compile(r"(?<![月年0-9])[0-9一二三四五六七八九十两]+\s*(?:个)?(?:工作日|日|天|个月)(?:内|以内|之内|前)")
+PERIOD_MARGIN = 0.02
+
+
+def cited_hit(question: str, hits: list[Hit]) -> Hit:
+    """The hit to quote: the best, unless the question asks for a period that it does not state and
+    a hit within PERIOD_MARGIN of it does."""
+    top = hits[0]
+    if not _ASKS_PERIOD.search(question) or _PERIOD.search(top.passage.text):
+        return top
+    return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and _PERIOD.search(h.passage.text)), top)
+
+
 def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
     if not hits or hits[0].other_place or (hits[0].closeness < threshold and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
-    top = hits[0].passage
+    chosen = cited_hit(question, hits)
+    hits = [chosen] + [h for h in hits if h is not chosen]
+    top = chosen.passage
     body = display(_faq_answer(top.text) or select_sentences(question, top.text, top.title))
     if len(body) > MAX_ANSWER_CHARS + 40:
         body = body[:MAX_ANSWER_CHARS].rstrip("，、；") + "……"

@@ -74,3 +74,18 @@ def test_not_found_is_decided_by_the_closest_passage_anywhere():
     assert compose_answer("要多久", [low_top], threshold=0.9).found
     nothing_close = Hit(_passage("办理时限：法定办结时限5个工作日。"), score=0.95, dense=0.85, bm25=1.0, best_dense=0.86)
     assert not compose_answer("要多久", [nothing_close], threshold=0.9).found
+
+
+def test_a_question_for_a_period_quotes_the_near_equal_passage_that_states_one():
+    notice = Hit(_passage("（一）收费通知。行政机关决定收费的，应当向申请人发出收费通知，写明收费的依据和数额。"), score=0.95, dense=0.92, bm25=1.0)
+    period = Hit(_passage("（二）缴费期限。申请人应当在收到收费通知的次日起20个工作日内缴纳费用。", ordinal=4), score=0.94, dense=0.91, bm25=0.8)
+    far = Hit(_passage("（二）缴费期限。申请人应当在收到收费通知的次日起20个工作日内缴纳费用。", ordinal=5), score=0.90, dense=0.88, bm25=0.8)
+    assert "20个工作日内缴纳" in compose_answer("收到收费通知几天内得交", [notice, period], threshold=0.8).text
+    # Not asked for a period, or the passage that states one is well behind: the best passage.
+    assert "20个工作日" not in compose_answer("收费通知写些什么", [notice, period], threshold=0.8).text
+    assert "20个工作日" not in compose_answer("收到收费通知几天内得交", [notice, far], threshold=0.8).text
+
+
+def test_the_fee_payment_period_is_answered_from_the_fee_rules(knowledge_service):
+    reply = knowledge_service.reply("收到收费通知 这钱几天之内要交")
+    assert "20个工作日内缴纳" in reply.text and "来源：" in reply.text, reply.text
