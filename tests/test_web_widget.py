@@ -177,3 +177,18 @@ def test_accessibility_checks_pass(browser, web):
         assert log.get_attribute("aria-live") == "polite"
     finally:
         context.close()
+
+
+def test_a_session_id_in_a_link_is_not_used(page, web):
+    """Issue 16 item 5: a link carrying someone's conversation id (session fixation) gets a
+    conversation of its own; only the server's signed id or a kiosk's one-time code continue one."""
+    fixed = "0123456789abcdef0123456789abcdef"
+    page.goto(f"{web.url}/?govbot_session={fixed}")
+    assert "govbot_session" not in page.url
+    page.get_by_role("button", name=re.compile("在线咨询")).click()
+    panel = page.get_by_role("dialog", name=re.compile("在线咨询"))
+    ask(panel, "谢谢")
+    expect(panel.locator(".gb-bot").last).to_contain_text(THANKS)
+    assert session_id(page) not in (None, fixed)
+    assert user_events(web, fixed) == []
+    assert [e["text"] for e in user_events(web, session_id(page))] == ["谢谢"]
