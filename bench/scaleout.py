@@ -1,9 +1,9 @@
 """Load held by the production profile with 1 and 2 Rasa replicas: conversations per second, p95 latency.
 
 Each run starts the whole profile as real processes (tests/scaleout_stack.py: PostgreSQL tracker
-store, Redis lock store, action servers and Rasa replicas behind bot.balancer), then `concurrency`
+store, Redis lock store, action servers and Rasa replicas behind nginx), then `concurrency`
 closed-loop users hold three-turn conversations (greeting, a knowledge question, a follow-up)
-through the Rasa balancer for `duration` seconds after a warm-up. Results (JSON) go to
+through nginx for `duration` seconds after a warm-up. Results (JSON) go to
 bench/results/, with the machine's load so a reader can judge how busy the shared machine was.
 
     .venv/bin/python -m bench.scaleout --replicas 1 2 --concurrency 8 --duration 60

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the action server and the Rasa server on loopback; Ctrl-C stops both.
+# Starts the case service, the action server(s), the Rasa server(s) and the web server on loopback, each
+# under a supervisor that restarts it when it dies (with backoff) while the others keep serving; Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +26,12 @@ ensure_secret GOVBOT_SESSION_SECRET
 export GOVBOT_CASE_URL="http://127.0.0.1:${CASE_PORT}"
 export GOVBOT_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 
-# Rasa listens on loopback only: public clients reach it through a local HTTPS proxy (or, in production,
-# bot.balancer), whose X-Forwarded-For names the client for the per-address limits (bot.rate_limit).
+# Rasa listens on loopback only: public clients reach it through a local HTTPS proxy (and, in production,
+# nginx in front of the replicas), whose X-Forwarded-For names the client for the per-address limits (bot.rate_limit).
 export GOVBOT_TRUSTED_PROXIES=${GOVBOT_TRUSTED_PROXIES-127.0.0.1,::1}
 
-# GOVBOT_PROFILE=production: PostgreSQL + Redis, N Rasa and M action-server replicas behind
-# bot.balancer on the same public ports (README「生产部署」). Loopback defaults; a deployment sets them.
+# GOVBOT_PROFILE=production: PostgreSQL + Redis, N Rasa and M action-server replicas behind nginx
+# (deploy/nginx, `make nginx`) on the same public ports (README「生产部署」). Loopback defaults; a deployment sets them.
 PROFILE=${GOVBOT_PROFILE:-default}
 ENDPOINTS=endpoints.yml
 RASA_REPLICAS=1
@@ -57,64 +58,110 @@ fi
 RASA_BASE_PORT=${GOVBOT_RASA_REPLICA_BASE_PORT:-5010}
 ACTION_BASE_PORT=${GOVBOT_ACTION_REPLICA_BASE_PORT:-5060}
 
+# This run's own files (supervisor marks, nginx's config, pid and logs): one directory per RASA_PORT.
+RUN_DIR=${GOVBOT_RUN_DIR:-var/run/port-${RASA_PORT}}
+mkdir -p "$RUN_DIR"
+RUN_DIR=$(cd "$RUN_DIR" && pwd)
+rm -f "$RUN_DIR"/*.exited
+
 pids=()
-stop() {
+stop() {  # stop EXIT-STATUS
   trap - INT TERM EXIT
   echo
   echo "正在停止……"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   echo "已停止。"
+  exit "$1"
 }
-trap stop INT TERM EXIT
+trap 'stop 130' INT
+trap 'stop 143' TERM
+trap 'stop $?' EXIT
 
-.venv/bin/python -m bot.case_service --host 127.0.0.1 --port "$CASE_PORT" &
-pids+=($!)
+# supervise NAME COMMAND…: runs COMMAND; when it exits, notes it in $RUN_DIR/NAME.exited and starts it
+# again after 1, 2, 4 … 30 seconds (1 again once it ran for a minute). TERM to the supervisor stops both.
+supervise() {
+  local name=$1
+  shift
+  (
+    child=
+    trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; [[ -n "$child" ]] && wait "$child" 2>/dev/null; exit 0' TERM
+    delay=1
+    while :; do
+      started=$SECONDS
+      "$@" &
+      child=$!
+      code=0
+      wait "$child" || code=$?
+      echo "$(date '+%F %T') ${name}（进程 ${child}）已退出，退出码 ${code}" >>"$RUN_DIR/$name.exited"
+      (( SECONDS - started >= 60 )) && delay=1
+      echo "${name} 已退出（退出码 ${code}），${delay} 秒后重启；其余服务照常运行。" >&2
+      sleep "$delay" &
+      child=$!
+      wait "$child" || true
+      (( delay = delay * 2 > 30 ? 30 : delay * 2 ))
+    done
+  ) &
+  pids+=($!)
+}
+
+supervise case-service .venv/bin/python -m bot.case_service --host 127.0.0.1 --port "$CASE_PORT"
 # The HTTP API is on only with a token: the case service uses it to resume a conversation after 转人工.
 # Browsers may call Rasa (REST, socket.io) only from these origins: the pages embedding the widget.
 export GOVBOT_WEB_ORIGINS=${GOVBOT_WEB_ORIGINS:-http://127.0.0.1:${GOVBOT_WEB_PORT:-8080}}
 IFS=',' read -r -a web_origins <<< "${GOVBOT_WEB_ORIGINS// /}"
-start_rasa() {
-  # SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
+# SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
+export SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576}
+start_rasa() {  # start_rasa NAME PORT
   # bot.rasa_cli is `rasa` with the API token read from GOVBOT_RASA_TOKEN, never on the command line (ps).
-  SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576} \
+  supervise "$1" \
   .venv/bin/python -m bot.rasa_cli run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
-    --interface 127.0.0.1 --port "$1" --cors "${web_origins[@]}" \
-    --enable-api &
-  pids+=($!)
+    --interface 127.0.0.1 --port "$2" --cors "${web_origins[@]}" \
+    --enable-api
 }
 if [[ "$PROFILE" == "production" ]]; then
   rasa_backends=() action_backends=()
   for i in $(seq 1 "$ACTION_REPLICAS"); do
-    .venv/bin/python -m bot.action_server --actions actions --port $((ACTION_BASE_PORT + i)) &
-    pids+=($!)
-    action_backends+=(--backend "http://127.0.0.1:$((ACTION_BASE_PORT + i))")
+    supervise "action-$i" .venv/bin/python -m bot.action_server --actions actions --port $((ACTION_BASE_PORT + i))
+    action_backends+=(--action "127.0.0.1:$((ACTION_BASE_PORT + i))")
   done
   for i in $(seq 1 "$RASA_REPLICAS"); do
-    start_rasa $((RASA_BASE_PORT + i))
-    rasa_backends+=(--backend "http://127.0.0.1:$((RASA_BASE_PORT + i))")
+    start_rasa "rasa-$i" $((RASA_BASE_PORT + i))
+    rasa_backends+=(--rasa "127.0.0.1:$((RASA_BASE_PORT + i))")
   done
-  .venv/bin/python -m bot.balancer --listen "127.0.0.1:${ACTION_PORT}" --health-path /ready "${action_backends[@]}" &
-  pids+=($!)
-  .venv/bin/python -m bot.balancer --listen "127.0.0.1:${RASA_PORT}" --health-path / "${rasa_backends[@]}" &
-  pids+=($!)
-  echo "production 配置：${RASA_REPLICAS} 个 Rasa 副本、${ACTION_REPLICAS} 个动作服务副本，PostgreSQL 与 Redis（见 README「生产部署」）"
+  # nginx as this user, with its config, pid and logs in $RUN_DIR/nginx (deploy/nginx/*.template).
+  NGINX_PREFIX="$RUN_DIR/nginx"
+  .venv/bin/python -m bot.proxy_config --prefix "$NGINX_PREFIX" "${rasa_backends[@]}" "${action_backends[@]}" \
+    --rasa-listen "127.0.0.1:${RASA_PORT}" --action-listen "127.0.0.1:${ACTION_PORT}" >/dev/null
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  [[ -x "$NGINX" ]] || { echo "未找到 nginx：请先运行 make nginx（安装 Debian 的 nginx 软件包）。" >&2; exit 1; }
+  "$NGINX" -t -q -p "$NGINX_PREFIX/" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/error.log"
+  supervise nginx "$NGINX" -p "$NGINX_PREFIX/" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/error.log"
+  echo "production 配置：${RASA_REPLICAS} 个 Rasa 副本、${ACTION_REPLICAS} 个动作服务副本经 nginx 分发，PostgreSQL 与 Redis（见 README「生产部署」）"
 else
-  .venv/bin/python -m bot.action_server --actions actions --port "$ACTION_PORT" &
-  pids+=($!)
-  start_rasa "$RASA_PORT"
+  supervise action-server .venv/bin/python -m bot.action_server --actions actions --port "$ACTION_PORT"
+  start_rasa rasa "$RASA_PORT"
 fi
 # Portal demo page with the chat widget (/) and the service-hall kiosk (/kiosk); bundle from `make web`.
 WEB_PORT=${GOVBOT_WEB_PORT:-8080}
-GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_RASA_URL} \
-  .venv/bin/python -m bot.web --host 127.0.0.1 &
-pids+=($!)
+export GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_RASA_URL}
+supervise web .venv/bin/python -m bot.web --host 127.0.0.1
 
 # Rasa takes 1–4 minutes to load on a busy 2-core machine (two replicas in production).
 start_deadline=$(( SECONDS + ${GOVBOT_START_TIMEOUT:-900} ))
+# Production: every replica itself, not just one of them through nginx.
+replica_urls=()
+if [[ "$PROFILE" == "production" ]]; then
+  for i in $(seq 1 "$RASA_REPLICAS"); do replica_urls+=("http://127.0.0.1:$((RASA_BASE_PORT + i))/"); done
+  for i in $(seq 1 "$ACTION_REPLICAS"); do replica_urls+=("http://127.0.0.1:$((ACTION_BASE_PORT + i))/ready"); done
+fi
+replicas_ready() {
+  local url
+  for url in "${replica_urls[@]}"; do curl -fsS "$url" >/dev/null 2>&1 || return 1; done
+}
 ready=
 while (( SECONDS < start_deadline )); do
-  if curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
+  if curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1 && replicas_ready; then
     if curl -fsS "http://127.0.0.1:${ACTION_PORT}/ready" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${WEB_PORT}/health" >/dev/null 2>&1; then
@@ -134,8 +181,11 @@ MSG
       break
     fi
   fi
-  for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || { echo "启动失败：有服务进程已退出，请查看上面的日志。" >&2; exit 1; }
+  # A service that exits before everything is up is a broken setup, not a crash to ride out.
+  for mark in "$RUN_DIR"/*.exited; do
+    [[ -e "$mark" ]] || continue
+    echo "启动失败：$(basename "$mark" .exited) 已退出，请查看上面的日志。" >&2
+    exit 1
   done
   sleep 1
 done
@@ -143,4 +193,7 @@ if [[ -z "$ready" ]]; then
   echo "启动超时：${GOVBOT_START_TIMEOUT:-900} 秒内服务未全部就绪，请查看上面的日志（可用 GOVBOT_START_TIMEOUT 调整等待时间）。" >&2
   exit 1
 fi
-wait -n "${pids[@]}"
+# From here on a service that dies is restarted by its supervisor (messages above); runs until Ctrl-C.
+wait "${pids[@]}" 2>/dev/null || true
+echo "所有服务的监护进程都已结束。" >&2
+exit 1

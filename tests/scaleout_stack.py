@@ -1,9 +1,10 @@
 """The production profile as real processes on loopback, for tests/test_scaleout.py and bench/scaleout.py.
 
-Case service, M action servers behind a bot.balancer, N Rasa replicas (endpoints.production.yml:
-SQL tracker store on PostgreSQL, Redis lock store) behind another bot.balancer. Each stack gets
-its own PostgreSQL database and Redis key prefix and removes both on close, so it never sees or
-leaves another run's data on the shared machine services.
+Case service, M action servers and N Rasa replicas (endpoints.production.yml: SQL tracker store on
+PostgreSQL, Redis lock store) behind one nginx, configured as scripts/run.sh configures it
+(bot.proxy_config, deploy/nginx) and run as the invoking user under the stack's directory. Each
+stack gets its own PostgreSQL database and Redis key prefix and removes both on close, so it never
+sees or leaves another run's data on the shared machine services.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def require_services_and_clear(artifacts: Path, *, shared_postgres: bool = True)
         except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
             service_missing(f"PostgreSQL at {PG_ADMIN_URL}", type(exc).__name__)
     require_redis(f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_LOCK_DB}")
+    from bot.proxy_config import nginx_binary
+
+    if nginx_binary() is None:
+        service_missing("nginx (make nginx: Debian's nginx package)")
     if artifacts.exists():
         shutil.rmtree(artifacts)
 
@@ -287,15 +292,16 @@ class ProductionStack:
             )
             for i, port in enumerate(self.rasa_ports)
         ]
-        self.action_balancer = self._balancer("action-balancer", self.action_lb_port, self.action_ports, "/ready")
-        self.rasa_balancer = self._balancer("rasa-balancer", self.rasa_lb_port, self.rasa_ports, "/")
+        # nginx in front of both kinds of replica, as scripts/run.sh starts it (one worker: a small machine).
+        from bot import proxy_config
 
-    def _balancer(self, name: str, port: int, backends: list[int], health: str) -> Proc:
-        argv = [str(VENV_BIN / "python"), "-m", "bot.balancer", "--listen", f"127.0.0.1:{port}", "--health-path", health,
-                "--interval", "0.5"]
-        for backend in backends:
-            argv += ["--backend", f"http://127.0.0.1:{backend}"]
-        return Proc(name, argv, self.env, self.workdir / f"{name}.log", f"http://127.0.0.1:{port}/_balancer/status")
+        self.proxy_dir = self.workdir / "nginx"
+        proxy_config.write(
+            self.proxy_dir, [f"127.0.0.1:{p}" for p in self.rasa_ports], [f"127.0.0.1:{p}" for p in self.action_ports],
+            rasa_listen=f"127.0.0.1:{self.rasa_lb_port}", action_listen=f"127.0.0.1:{self.action_lb_port}", workers="1",
+        )
+        self.proxy = Proc("nginx", proxy_config.command(self.proxy_dir), self.env, self.workdir / "nginx.log",
+                          f"{self.rasa_url}/")
 
     def _shared_cache(self) -> Path:
         """One cache directory all action servers mount: the real embedding model, a copy of the index."""
@@ -346,34 +352,35 @@ class ProductionStack:
                 proc.start()
             with ThreadPoolExecutor(len(self.actions) + len(self.rasas)) as pool:
                 list(pool.map(lambda p: p.wait_ready(420), self.actions + self.rasas))
-            for proc in (self.action_balancer, self.rasa_balancer):
-                proc.start().wait_ready(30)
-            self.wait_balanced(self.rasa_balancer, len(self.rasas))
-            self.wait_balanced(self.action_balancer, len(self.actions))
+            self.proxy.start().wait_ready(30)
         except BaseException:
             self.close()
             raise
         return self
 
-    def wait_balanced(self, balancer: Proc, expected: int, timeout: float = 30) -> None:
-        """Until the balancer sees `expected` healthy backends."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.healthy_backends(balancer) == expected:
-                return
-            time.sleep(0.3)
-        raise TimeoutError(f"{balancer.name}: {self.healthy_backends(balancer)} healthy backends, expected {expected}")
+    def proxied(self) -> list[tuple[str, str, int]]:
+        """(path, replicas tried, status) of every request nginx logged, in order; `replicas tried`
+        is nginx's $upstream_addr: "127.0.0.1:P" or, after a retry, "127.0.0.1:P, 127.0.0.1:Q"."""
+        entries = []
+        log = self.proxy_dir / "access.log"
+        for line in (log.read_text().splitlines() if log.exists() else []):
+            request, upstream = line.split('"')[1], line.rsplit('"', 4)[1]
+            status = int(line.split('"')[2].split()[0])
+            entries.append((request.split(" ", 1)[1], upstream, status))
+        return entries
 
-    @staticmethod
-    def healthy_backends(balancer: Proc) -> int:
-        try:
-            status = requests.get(balancer.ready_url, timeout=3).json()
-        except (requests.RequestException, ValueError):
-            return -1
-        return sum(b["healthy"] for b in status["backends"])
+    def served(self, since: int = 0, path_prefix: str = "/") -> list[int]:
+        """Requests under `path_prefix` each Rasa replica answered, from the `since`-th logged request on."""
+        counts = [0] * len(self.rasa_ports)
+        for path, upstream, _status in self.proxied()[since:]:
+            if path.startswith(path_prefix):
+                last = upstream.split(",")[-1].strip()
+                for i, port in enumerate(self.rasa_ports):
+                    counts[i] += last == f"127.0.0.1:{port}"
+        return counts
 
     def close(self) -> None:
-        for proc in [self.rasa_balancer, self.action_balancer, *self.rasas, *self.actions, self.cases]:
+        for proc in [self.proxy, *self.rasas, *self.actions, self.cases]:
             try:
                 proc.stop()
             except Exception:

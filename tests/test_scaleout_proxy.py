@@ -235,3 +235,35 @@ def test_the_rendered_configuration_has_no_placeholders_left_and_names_every_rep
     if proxy_config.nginx_binary():
         done = subprocess.run([*proxy_config.command(tmp_path), "-t"], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+
+
+def test_the_readmes_https_snippet_is_valid_nginx_and_forwards_only_the_channel_paths(tmp_path):
+    """The snippet README「生产部署」 shows for the public HTTPS entrance, checked by `nginx -t`
+    with a throw-away certificate in place of the agency's."""
+    import re
+
+    readme = (proxy_config.ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## 生产部署"):]
+    snippet = re.search(r"```nginx\n(server \{.*?\n\})\n```", section, re.S).group(1)
+    paths = re.findall(r"^\s+location (?:= )?(\S+) \{", snippet, re.M)
+    assert paths == ["/webhooks/wechat/webhook", "/webhooks/rest/webhook", "/socket.io/", "/"]
+    assert "return 404;" in snippet.split("location / {")[1]
+    binary = proxy_config.nginx_binary()
+    if binary is None:
+        from tests.conftest import service_missing
+
+        service_missing("nginx (make nginx: Debian's nginx package)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", snippet)
+    server = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", server)
+    server = server.replace("listen 443 ssl", f"listen 127.0.0.1:{free_port()} ssl")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\nhttp {{\n"
+        f"client_body_temp_path {tmp_path}/b; proxy_temp_path {tmp_path}/p; fastcgi_temp_path {tmp_path}/f;\n"
+        f"uwsgi_temp_path {tmp_path}/u; scgi_temp_path {tmp_path}/s; access_log off;\n{server}\n}}\n"
+    )
+    done = subprocess.run([binary, "-t", "-p", f"{tmp_path}/", "-c", str(tmp_path / "nginx.conf"),
+                           "-e", str(tmp_path / "error.log")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
