@@ -49,7 +49,6 @@ def attempt(kind: str, got_through: bool) -> None:
 
 def serve(port: int) -> None:
     """REST and socket.io channels on one Sanic app; the assistant echoes `<sender id>:<text>`."""
-    from rasa.core.channels.channel import UserMessage  # noqa: F401  (Rasa's channel types load first)
     from sanic import Sanic, response
 
     from bot.channels.rest import RestInput
