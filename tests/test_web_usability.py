@@ -288,6 +288,60 @@ def test_widget_completes_a_tracking_number_it_has_shown(phone, web):
     expect(panel.get_by_role("button", name="取消办理")).to_be_hidden()
 
 
+# ---------------------------------------------------------------- 2. free text: continue on a phone
+
+
+def test_kiosk_form_needing_free_text_continues_on_a_phone(kiosk, browser, web):
+    page = kiosk()
+    keys = keyboard(page, full=True).get_by_role("group", name="常用")
+    keys.get_by_role("button", name="我要申请").click()
+    keys.get_by_role("button", name="政府信息公开").click()
+    kiosk_send(page)
+    before = replies(page, ".gk-log")
+    page.get_by_role("group", name="可选回复").last.get_by_role("button", name="公民", exact=True).click()
+    wait_reply(page, ".gk-log", before)
+    question = last_reply(page).locator(".gb-line").last.inner_text()
+    assert "姓名" in question
+    # A name cannot be typed here: the form offers the phone, at this very step.
+    handover = page.get_by_role("button", name="扫码在手机上继续")
+    expect(handover).to_be_visible()
+    expect(page.get_by_role("button", name="取消办理")).to_be_visible()
+    shot(page, "form-needs-free-text")
+    sid = page.locator("#govbot-kiosk").get_attribute("data-session-id")
+    handover.click()
+    dialog = page.get_by_role("dialog", name="扫码在手机上继续")
+    expect(dialog).to_contain_text(f"手机上要回答的是：{question}")
+    check_kiosk_state(page, "handover-dialog")
+    image = Image.open(io.BytesIO(dialog.locator(".gk-qr svg").screenshot()))
+    [url] = [code.text for code in zxingcpp.read_barcodes(image)]
+    token = re.search(r"[?&]govbot_handover=([^&#]+)", url).group(1)
+    assert token != sid and "govbot_session" not in url  # a signed one-time code, not the bare id
+    assert "#govbot_ask=" in url  # the question rides in the fragment, which no server receives
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN", bypass_csp=True)
+    try:
+        mobile = context.new_page()
+        mobile.set_default_timeout(ANSWER_TIMEOUT)
+        mobile.orientation = f"phone-from-{page.orientation}"
+        mobile.goto(url)
+        panel = mobile.get_by_role("dialog", name=re.compile("在线咨询"))
+        expect(panel.locator(".gb-note:not(.gb-greeting)").first).to_have_text(f"已接续您在政务大厅自助终端上的填写，请接着回答：{question}")
+        assert "govbot" not in mobile.url  # neither the code nor the question stays in the address bar
+        mobile.wait_for_function("s => window.GovbotWidget.sessionId === s", arg=sid)
+        widget_ask(panel, "张三")
+        expect(last_reply(mobile, ".gb-log")).to_contain_text("身份证件类型")
+        assert axe_violations(mobile) == []
+        shot(mobile, "phone-continues-form")
+    finally:
+        context.close()
+    # The kiosk cleared itself once the phone took over.
+    expect(page.locator(".gk-log .gb-user")).to_have_count(0)
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    users = [e["text"] for e in web.servers.tracker(sid)["events"] if e["event"] == "user"]
+    assert users[-2:] == ["/applicant_type_citizen", "张三"] or users[-1] == "张三", users
+    shot(page, "after-handover")
+
+
 # ---------------------------------------------------------------- 3. high contrast, every state
 
 

@@ -15,6 +15,16 @@ function greeting(stacked) {
   return `您好！请点击${where}的常见问题或办事事项，或点「输入问题」组词提问。回答摘自本机关公开文件并注明出处。`;
 }
 
+/**
+ * The question of a form prompt to repeat on the phone: its last line, only when short and free of
+ * long digit runs (a prompt never carries what a person typed, but a phone number must not travel).
+ */
+function handoverQuestion(text) {
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const last = lines[lines.length - 1] || "";
+  return last.length <= 60 && !/\d{3,}/.test(last) ? last : "";
+}
+
 function el(tag, attrs = {}, text) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -83,7 +93,9 @@ function start(root) {
   formBar.hidden = true;
   const formText = el("span", { class: "gk-formbar-text" });
   const cancelBtn = button("取消办理", "gk-cancel", () => cancelForm());
-  formBar.append(formText, cancelBtn);
+  const handoverBtn = button("扫码在手机上继续", "gk-handover", () => showQr(formPrompt));
+  handoverBtn.hidden = true;
+  formBar.append(formText, handoverBtn, cancelBtn);
   const keyboard = el("div", { id: "gk-keyboard", class: "gk-keyboard", role: "group", "aria-label": "词组键盘" });
   keyboard.hidden = true;
 
@@ -103,6 +115,7 @@ function start(root) {
   let turnStart = null; // the first reply to the latest question: long answers are read from here
   let botTexts = [];
   let formNow = formState("");
+  let formPrompt = ""; // the question a form waits on, shown again on the phone after a hand-over
   const handlers = {
     reply: (b) => say(b.said || b.title, b.payload),
     feedback: (kind) => say(FEEDBACK[kind].said, FEEDBACK[kind].payload),
@@ -119,13 +132,20 @@ function start(root) {
     if (note) note.textContent = greeting(stacked.matches);
   });
 
-  function setForm(text) {
+  /** What the last reply says about a form: the 取消办理 bar, the keys it needs, or the phone for free text. */
+  function setForm(text, buttons = []) {
     formNow = formState(text);
+    // An answer offered as buttons can be tapped here, whatever the question asks.
+    const freeText = formNow.freeText && !buttons.length;
+    formPrompt = freeText ? handoverQuestion(text) : "";
     formBar.hidden = !formNow.active;
-    root.dataset.form = formNow.active ? (formNow.tracking ? "tracking" : formNow.freeText ? "text" : "form") : "";
+    handoverBtn.hidden = !freeText;
+    root.dataset.form = formNow.active ? (formNow.tracking ? "tracking" : freeText ? "text" : "form") : "";
     formText.textContent = formNow.tracking
       ? "请用下面的回执号键和数字键输入，也可以只输入数字。"
-      : "正在办理中，随时可以取消。";
+      : freeText
+        ? "这一步需要输入文字，本机无法输入。"
+        : "正在办理中，随时可以取消。";
     if (formNow.keys) setKeyboard(true, formNow.tracking ? "tracking" : "digits");
   }
 
@@ -193,7 +213,7 @@ function start(root) {
         botTexts.push(entry.text);
         const node = show(entry);
         turnStart = turnStart || node;
-        setForm(entry.text); // may open the keyboard, which shortens the log: scroll afterwards
+        setForm(entry.text, entry.buttons); // may open the keyboard, which shortens the log: scroll afterwards
         scrollToAnswer(log, turnStart, node);
         activity();
       },
@@ -268,11 +288,16 @@ function start(root) {
     overlay.replaceChildren();
   }
 
-  async function showQr() {
+  /**
+   * The QR code that hands this conversation to a phone. `question` is given when a form needs
+   * free text: the dialog says so and the phone shows the question again (in the address's
+   * fragment, which browsers do not send to any server).
+   */
+  async function showQr(question = "") {
     used = true;
     overlay.replaceChildren();
     const box = el("div", { class: "gk-dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "gk-qr-title" });
-    box.append(el("h2", { id: "gk-qr-title" }, "用手机继续咨询"));
+    box.append(el("h2", { id: "gk-qr-title" }, question ? "扫码在手机上继续" : "用手机继续咨询"));
     // A single-use token that expires in minutes, never the conversation id itself (bot.conversation_ids).
     const token = sessionId ? await connection.requestHandover() : null;
     if (!token) {
@@ -280,13 +305,22 @@ function start(root) {
     } else {
       const url = new URL(config.portalUrl, location.href);
       url.searchParams.set("govbot_handover", token);
+      if (question) url.hash = new URLSearchParams({ govbot_ask: question }).toString();
       const figure = el("div", { class: "gk-qr", role: "img", "aria-label": "二维码" });
       figure.append(qrSvg(url.href));
-      box.append(
-        el("p", {}, "用手机扫描下面的二维码，在手机上打开本机关网站继续本次咨询（二维码几分钟内有效，只能用一次）。手机接续后，本机上的对话会自动清除。"),
-        figure,
-        el("p", { class: "gk-qr-url" }, url.href),
-      );
+      if (question) {
+        box.append(
+          el("p", {}, "这一步需要输入文字。请用手机扫描下面的二维码，在手机上接着填写（二维码几分钟内有效，只能用一次）。手机接续后，本机上的对话会自动清除。"),
+          el("p", { class: "gk-qr-question" }, `手机上要回答的是：${question}`),
+          figure,
+        );
+      } else {
+        box.append(
+          el("p", {}, "用手机扫描下面的二维码，在手机上打开本机关网站继续本次咨询（二维码几分钟内有效，只能用一次）。手机接续后，本机上的对话会自动清除。"),
+          figure,
+          el("p", { class: "gk-qr-url" }, url.href),
+        );
+      }
     }
     const close = button("关闭", "gk-dialog-btn", closeOverlay);
     box.append(close);

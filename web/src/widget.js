@@ -75,14 +75,23 @@ function start(script) {
   if (handover) {
     state.sessionId = null;
     state.sessionToken = null;
-    state.entries = [{ who: "note", text: "已接续您在政务大厅自助终端上的咨询，可以继续提问。" }];
+    // A form left on the kiosk for free text: its question travels in the fragment (never sent to a server).
+    const asked = new URLSearchParams(location.hash.slice(1)).get("govbot_ask");
+    const question = asked && asked.length <= 60 ? asked : "";
+    state.entries = [{
+      who: "note",
+      text: question
+        ? `已接续您在政务大厅自助终端上的填写，请接着回答：${question}`
+        : "已接续您在政务大厅自助终端上的咨询，可以继续提问。",
+    }];
     state.open = true;
   }
   if (handover || params.has(LEGACY_SESSION_PARAM)) {
     params.delete(HANDOVER_PARAM);
     params.delete(LEGACY_SESSION_PARAM);
     const query = params.toString();
-    history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
+    const hash = location.hash.includes("govbot_ask=") ? "" : location.hash;
+    history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + hash);
   }
 
   const save = () => {
