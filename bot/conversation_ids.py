@@ -17,7 +17,9 @@ is valid for GOVBOT_HANDOVER_MAX_AGE seconds and only once.
 
 Single use of hand-over tokens is recorded in the rate limiter's storage (process memory, or Redis
 when GOVBOT_RATE_LIMIT_STORAGE points there, so every replica sees it); if that storage cannot be
-reached the hand-over is refused.
+reached the hand-over is refused. The same storage counts each conversation's hand-overs (its
+generation): socket.io ids are signed with the generation they were issued in, so after a hand-over
+every earlier copy (the kiosk's, on whichever replica it is connected) no longer continues it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ MAX_TOKEN_CHARS = 256
 # One salt per use: a token issued for one channel is worth nothing on another.
 SOCKETIO, REST, HANDOVER = "socketio", "rest", "handover"
 _USED_PREFIX = "govbot-handover-used"
+_GENERATION_PREFIX = "govbot-conversation-generation"
 
 
 class ConversationIds:
@@ -66,32 +69,75 @@ class ConversationIds:
 
     def verify(self, purpose: str, token: object) -> str | None:
         """The conversation id inside a valid, unexpired token for `purpose`; None for anything else."""
+        value = self._unsign(purpose, token)
+        if value is None:
+            return None
+        conversation_id = value.split(".", 1)[0]
+        return conversation_id if CONVERSATION_ID.match(conversation_id) else None
+
+    def _unsign(self, purpose: str, token: object) -> str | None:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             return None
         max_age = self.handover_max_age if purpose == HANDOVER else self.max_age
         try:
-            value = self._signers[purpose].unsign(token, max_age=max_age).decode("ascii")
+            return self._signers[purpose].unsign(token, max_age=max_age).decode("ascii")
         except (BadSignature, UnicodeDecodeError, ValueError):
             return None
-        conversation_id = value.split(".", 1)[0]
-        return conversation_id if CONVERSATION_ID.match(conversation_id) else None
+
+    # -- generations: a hand-over retires every earlier copy of a socket.io id ---------------------
+
+    def sign_generation(self, conversation_id: str, generation: int) -> str:
+        """The socket.io copy of `conversation_id`, valid while its generation stays `generation`."""
+        return self.sign(SOCKETIO, f"{conversation_id}.{generation}")
+
+    def verify_generation(self, token: object) -> tuple[str, int] | None:
+        """(conversation id, generation) of a valid socket.io copy; None for anything else."""
+        value = self._unsign(SOCKETIO, token)
+        if value is None:
+            return None
+        conversation_id, _, generation = value.partition(".")
+        if not CONVERSATION_ID.match(conversation_id) or not generation.isdigit():
+            return None
+        return conversation_id, int(generation)
+
+    def generation(self, conversation_id: str) -> int | None:
+        """How many times the conversation was handed over (None when the storage cannot be reached)."""
+        try:
+            return int(self._used_storage().get(f"{_GENERATION_PREFIX}/{conversation_id}") or 0)
+        except Exception as exc:
+            log.warning("会话接续记录无法读取（%s）", type(exc).__name__)
+            return None
+
+    def keep_generation(self, conversation_id: str, generation: int) -> None:
+        """Keeps a handed-over conversation's generation as long as its copies can be valid."""
+        if generation <= 0:
+            return
+        try:
+            self._used_storage().incr(f"{_GENERATION_PREFIX}/{conversation_id}", self.max_age + 60, elastic_expiry=True, amount=0)
+        except Exception as exc:
+            log.warning("会话接续记录无法更新（%s）", type(exc).__name__)
+
+    def _advance(self, conversation_id: str) -> int:
+        return int(self._used_storage().incr(f"{_GENERATION_PREFIX}/{conversation_id}", self.max_age + 60, elastic_expiry=True))
 
     def handover_token(self, conversation_id: str) -> str:
         """A token that moves `conversation_id` to another device once, within handover_max_age."""
         return self.sign(HANDOVER, f"{conversation_id}.{secrets.token_hex(4)}")
 
-    def redeem_handover(self, token: object) -> str | None:
-        """The conversation of a valid hand-over token the first time it is presented; else None."""
+    def redeem_handover(self, token: object) -> tuple[str, int] | None:
+        """(conversation, its new generation) for a valid hand-over token the first time it is
+        presented; None otherwise."""
         conversation_id = self.verify(HANDOVER, token)
         if conversation_id is None:
             return None
         key = f"{_USED_PREFIX}/{hashlib.sha256(str(token).encode()).hexdigest()[:32]}"
         try:
-            first = self._used_storage().incr(key, self.handover_max_age + 60) == 1
+            if self._used_storage().incr(key, self.handover_max_age + 60) != 1:
+                return None
+            return conversation_id, self._advance(conversation_id)
         except Exception as exc:  # storage down: refusing is safe, the person starts afresh
             log.warning("扫码接续令牌无法核销（%s），本次不接续", type(exc).__name__)
             return None
-        return conversation_id if first else None
 
     def _used_storage(self):
         if self._used is None:

@@ -75,12 +75,12 @@ def serve(port: int) -> None:
 def _start(tmp_path_factory, name: str, **env: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     log = tmp_path_factory.mktemp(name) / "server.log"
-    environment = dict(
-        {k: v for k, v in os.environ.items() if not k.startswith("GOVBOT_")},
-        GOVBOT_WEB_ORIGINS=ORIGIN, GOVBOT_REST_TOKEN=REST_TOKEN, GOVBOT_SESSION_SECRET=secrets.token_urlsafe(24),
-        GOVBOT_RATE_LIMIT_PER_ADDRESS=str(PER_ADDRESS), GOVBOT_RATE_LIMIT_PER_MINUTE="1000",
-        GOVBOT_MAX_CONCURRENT_MESSAGES=str(CAP), **env,
-    )
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GOVBOT_")},
+        "GOVBOT_WEB_ORIGINS": ORIGIN, "GOVBOT_REST_TOKEN": REST_TOKEN, "GOVBOT_SESSION_SECRET": secrets.token_urlsafe(24),
+        "GOVBOT_RATE_LIMIT_PER_ADDRESS": str(PER_ADDRESS), "GOVBOT_RATE_LIMIT_PER_MINUTE": "1000",
+        "GOVBOT_MAX_CONCURRENT_MESSAGES": str(CAP), **env,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.test_security_access", str(port)],
         cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=environment,
@@ -221,6 +221,59 @@ def test_hand_over_tokens_expire():
     time.sleep(2.1)
     attempt("hand-over token after it expired", ids.redeem_handover(token) is not None)
     assert ids.redeem_handover(token) is None
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    """Two Rasa-like replicas sharing the signing secret and Redis, as in the production profile."""
+    from tests.conftest import REDIS_URL, require_redis
+
+    require_redis()
+    shared = dict(GOVBOT_SESSION_SECRET=secrets.token_urlsafe(24), GOVBOT_RATE_LIMIT_STORAGE=REDIS_URL,
+                  GOVBOT_TRUSTED_PROXIES="127.0.0.1")
+    started = [_start(tmp_path_factory, f"replica-{i}", **shared) for i in (1, 2)]
+    yield [url for url, _ in started]
+    for _, process in started:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_hand_over_retires_the_kiosk_on_another_replica(replicas):
+    """The kiosk on one replica, the phone on the other: the kiosk's next message ends its part,
+    and its signed copy of the id no longer continues the conversation anywhere."""
+    kiosk_url, phone_url = replicas
+    headers = {"X-Forwarded-For": "192.0.2.31"}
+
+    async def scenario():
+        kiosk, phone, stolen = Chat(kiosk_url), Chat(phone_url), Chat(phone_url)
+        kiosk_id = await kiosk.open(headers=headers)
+        kiosk_token = kiosk.token
+        await kiosk.say("在终端上问一句")
+        handover = asyncio.get_running_loop().create_future()
+        kiosk.client.on("handover_token", lambda value: handover.done() or handover.set_result(value))
+        ended = asyncio.get_running_loop().create_future()
+        kiosk.client.on("session_ended", lambda event: ended.done() or ended.set_result(event))
+        await kiosk.client.emit("handover_request", {})
+        phone_id = await phone.open(handover=await asyncio.wait_for(handover, 10), headers=headers)
+        on_phone = await phone.say("手机接着问")
+        await kiosk.client.emit("user_uttered", {"message": "终端还想写", "session_id": kiosk_id})
+        event = await asyncio.wait_for(ended, 10)
+        try:
+            written = await asyncio.wait_for(kiosk.messages.get(), 1.0)
+        except asyncio.TimeoutError:
+            written = None
+        stolen_id = await stolen.open(token=kiosk_token, headers=headers)  # the kiosk's old copy, replayed
+        phone_again = Chat(kiosk_url)
+        reload_id = await phone_again.open(token=phone.token, headers=headers)  # the phone reloads, other replica
+        await asyncio.gather(kiosk.close(), phone.close(), stolen.close(), phone_again.close())
+        return kiosk_id, phone_id, on_phone, event, written, stolen_id, reload_id
+
+    kiosk_id, phone_id, on_phone, event, written, stolen_id, reload_id = asyncio.run(scenario())
+    assert phone_id == kiosk_id and on_phone == {"text": f"{kiosk_id}:手机接着问"}
+    attempt("socket.io: kiosk on another replica writes after hand-over", written is not None)
+    attempt("socket.io: kiosk's old signed id replayed after hand-over", stolen_id == kiosk_id)
+    assert event["reason"] == "handed_over" and written is None
+    assert stolen_id != kiosk_id and reload_id == kiosk_id
 
 
 # ---- item 5: REST --------------------------------------------------------------------------

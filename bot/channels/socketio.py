@@ -13,7 +13,9 @@ This subclass keeps Rasa's channel and replaces two handlers:
   single-use hand-over token as `handover` (asked for by the kiosk with `handover_request`,
   answered by `handover_token`). Anything else, including a bare id, gets a new conversation
   (bot.conversation_ids). After a hand-over the kiosk's sockets leave the conversation and are
-  told so (`session_ended`), so the next person at the kiosk sees nothing of it;
+  told so (`session_ended`), so the next person at the kiosk sees nothing of it: at once on this
+  replica, and on another one at the kiosk's next message, because the hand-over raised the
+  conversation's generation in the shared storage and the kiosk's copy names the old one;
 - the user-message handler takes the sender id from the session this socket confirmed, not from
   the message, so a socket cannot write into another conversation; malformed payloads are
   answered with a short Chinese notice instead of raising, and so is metadata larger than 4 KB
@@ -27,6 +29,7 @@ server at http://127.0.0.1:8080) and are enforced by engine.io for polling and W
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -38,7 +41,7 @@ from sanic import Blueprint
 
 from bot import rate_limit
 from bot.channels.guard import MAX_METADATA_DEPTH, nested_deeper_than, screen
-from bot.conversation_ids import SOCKETIO, shared_ids
+from bot.conversation_ids import shared_ids
 
 logger = logging.getLogger(__name__)
 
@@ -94,22 +97,27 @@ class SessionSocketIOInput(SocketIOInput):
         """Confirms the conversation a signed token or hand-over token names, else a new one."""
         data = data if isinstance(data, dict) else {}
         ids = shared_ids()
-        session_id = None
-        handed_over = ids.redeem_handover(data.get("handover")) if data.get("handover") else None
+        handed_over = await asyncio.to_thread(ids.redeem_handover, data["handover"]) if data.get("handover") else None
         if handed_over:
-            session_id = handed_over
+            session_id, generation = handed_over
             await self._end_elsewhere(session_id, keep=sid)
         else:
             # `session_id` too: a widget bundle cached from before signing sent the id there.
-            session_id = ids.verify(SOCKETIO, data.get("session_token")) or ids.verify(SOCKETIO, data.get("session_id"))
-        session_id = session_id or ids.new_id()
+            found = ids.verify_generation(data.get("session_token")) or ids.verify_generation(data.get("session_id"))
+            if found is not None:
+                current = await asyncio.to_thread(ids.generation, found[0])
+                if current is not None and current != found[1]:
+                    found = None  # a copy from before a hand-over: that conversation went elsewhere
+                else:
+                    await asyncio.to_thread(ids.keep_generation, *found)
+            session_id, generation = found if found is not None else (ids.new_id(), 0)
         if self.session_persistence:
             for room in self.sio.rooms(sid, namespace=self.namespace):
                 if room not in (sid, session_id):
                     await self.sio.leave_room(sid, room, namespace=self.namespace)
             await self.sio.enter_room(sid, session_id, namespace=self.namespace)
-        await self.sio.save_session(sid, {"session_id": session_id}, namespace=self.namespace)
-        await self.sio.emit("session_token", ids.sign(SOCKETIO, session_id), room=sid, namespace=self.namespace)
+        await self.sio.save_session(sid, {"session_id": session_id, "generation": generation}, namespace=self.namespace)
+        await self.sio.emit("session_token", ids.sign_generation(session_id, generation), room=sid, namespace=self.namespace)
         await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
         if data.get("handover") and not handed_over:
             await self._notice(sid, HANDOVER_FAILED_TEXT)
@@ -131,12 +139,16 @@ class SessionSocketIOInput(SocketIOInput):
         others = [entry[0] if isinstance(entry, tuple) else entry
                   for entry in self.sio.manager.get_participants(self.namespace or "/", session_id)]
         for other in others:
-            if other == keep:
-                continue
-            await self.sio.leave_room(other, session_id, namespace=self.namespace)
-            await self.sio.save_session(other, {}, namespace=self.namespace)
-            await self.sio.emit("session_ended", {"reason": "handed_over", "text": HANDED_OVER_TEXT},
-                                room=other, namespace=self.namespace)
+            if other != keep:
+                await self._retire(other, session_id)
+
+    async def _retire(self, sid: str, session_id: str) -> None:
+        """This socket leaves a conversation that was handed over, and is told so."""
+        if self.session_persistence:
+            await self.sio.leave_room(sid, session_id, namespace=self.namespace)
+        await self.sio.save_session(sid, {}, namespace=self.namespace)
+        await self.sio.emit("session_ended", {"reason": "handed_over", "text": HANDED_OVER_TEXT},
+                            room=sid, namespace=self.namespace)
 
     async def _notice(self, sid: str, text: str) -> None:
         await self.sio.emit(self.bot_message_evt, {"text": text}, room=sid, namespace=self.namespace)
@@ -154,6 +166,10 @@ class SessionSocketIOInput(SocketIOInput):
             sender_id = session.get("session_id")
             if not sender_id:
                 await self._notice(sid, NO_SESSION_TEXT)
+                return
+            current = await asyncio.to_thread(shared_ids().generation, sender_id)
+            if current is not None and current != session.get("generation", 0):
+                await self._retire(sid, sender_id)  # handed over through another replica meanwhile
                 return
         else:
             sender_id = sid
