@@ -402,3 +402,20 @@ def test_the_window_opens_once_every_sender_is_past_its_untimed_opening(rest_ser
     samples = asyncio.run(load.concurrent(url, slow_opening, senders=8, duration=0.3, warmup=0.0))
     # The openings take 0.6 s, twice the window: a window opened at the start would time nothing.
     assert samples.errors == 0 and len(samples.latencies) >= 8
+
+
+def test_distractor_documents_are_valid_marked_synthetic_and_reproducible(tmp_path):
+    """The scale check's generator (bench/distractors.py): documents the knowledge base accepts,
+    every one marked synthetic, of every kind, the same for the same seed."""
+    from bench.distractors import KINDS, SOURCE, SYNTHETIC_PREFIX, generate
+    from bot.knowledge.chunking import split_document
+    from bot.knowledge.documents import load_documents
+
+    paths = generate(10, tmp_path / "a")
+    docs = load_documents(tmp_path / "a")
+    assert len(docs) == 10 and {d.id.rsplit("-", 1)[-1] for d in docs} == set(KINDS)
+    assert all(d.id.startswith(SYNTHETIC_PREFIX) and d.source == SOURCE and d.issuer and d.date for d in docs)
+    assert all(len(split_document(d)) >= 3 for d in docs)
+    assert any("| 收到政府信息公开申请（件） |" in d.body for d in docs)  # annual reports carry a table
+    again = generate(10, tmp_path / "b")
+    assert [p.read_text(encoding="utf-8") for p in paths] == [p.read_text(encoding="utf-8") for p in again]
