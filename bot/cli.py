@@ -50,6 +50,15 @@ def model_prepare() -> None:
         return
     path = ensure_default_model(settings.models_dir)
     click.echo(f"嵌入模型就绪：{path}")
+    from bot.embeddings.onnx_runtime import ONNX_ENV, onnx_enabled, read_onnx_marker
+
+    marker = read_onnx_marker(path) or {}
+    if not onnx_enabled():
+        click.echo(f"{ONNX_ENV}=0：嵌入用 PyTorch")
+    elif marker.get("ok"):
+        click.echo(f"ONNX Runtime 图已导出并与原模型核对（最大差异 {marker.get('max_abs_difference', 0):.1e}），查询和建索引都用它")
+    else:
+        click.echo(f"ONNX Runtime 图不可用，嵌入用 PyTorch：{marker.get('error', '未导出')}")
 
 
 @main.group()
