@@ -324,7 +324,9 @@ def kb_search(query: str | None, top_k: int, as_json: bool) -> None:
               help="tune：编号为奇数的对话（调参用）；heldout：编号为偶数的（只用来报告）")
 @click.option("--failures/--no-failures", default=True, show_default=True)
 @click.option("--replies", is_flag=True, help="失败的对话同时显示回复的开头")
-def eval_conversations(set_files, rasa_url: str, token: str, half: str, failures: bool, replies: bool) -> None:
+@click.option("--rest-token", envvar="GOVBOT_REST_TOKEN", default=None,
+              help="REST 通道的本机关服务器令牌（默认取 GOVBOT_REST_TOKEN）：带上它，评测不受按地址限流")
+def eval_conversations(set_files, rasa_url: str, token: str, half: str, failures: bool, replies: bool, rest_token: str | None) -> None:
     """Play a conversation set through a running assistant's REST channel and report per route."""
     import asyncio
 
@@ -334,7 +336,7 @@ def eval_conversations(set_files, rasa_url: str, token: str, half: str, failures
     if not cases:
         _fail("对话集中没有符合条件的对话")
     try:
-        results = asyncio.run(run_cases(rasa_url, token, cases))
+        results = asyncio.run(run_cases(rasa_url, token, cases, rest_token=rest_token))
     except Exception as exc:  # connection refused, 401 …: say what to check
         _fail(f"无法与 {rasa_url} 的助手对话（{exc}）；请先 make run，并提供正确的令牌")
     report = summarise(results)

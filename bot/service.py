@@ -25,6 +25,9 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
+# How much of a document's title a question must name for that document to beat a service item
+# that shares only generic words (bot.knowledge.retriever.Retriever.title_matches, 0–1).
+SPECIFIC_TITLE = 0.6
 
 
 @dataclass(frozen=True)
@@ -152,15 +155,20 @@ class KnowledgeService:
     ) -> Reply:
         """A service-item field answer when the question is about one, a referral when it is another
         agency's business, else a knowledge answer; an elliptical question is read with `subject`."""
+        query, answer = None, None
         try:
             desk = self.desk
             named = bool(chosen_item) or bool(desk and (desk.named_items(question) or desk.recognised_item(question)))
             if not named and (referral := self.referrals.find(question)) is not None:
                 return Reply(self.referrals.reply(referral), found=False, referral=True)
-            query = None
             about_here = self._about_this_agency(question, issuers)
             if desk is not None and (chosen_item or about_here):
                 query = desk.understand(question, previous_item, chosen_item)
+                if query.item is not None and not chosen_item and not query.follow_up:
+                    # 「电子商务专项资金拟支持项目公示是哪天发布的」 names a notice, not the item that shares 专项资金.
+                    answer = self.answer(with_subject(question, subject), issuers)
+                    if self._names_another_document(question, answer, query.item.doc_id):
+                        query = replace(query, item=None, fields=())
                 item_answer = desk.answer(query) if query.item is not None else None
                 if item_answer is not None:
                     code = item_answer.item.code if item_answer.item else previous_item
@@ -178,7 +186,8 @@ class KnowledgeService:
                     )
         except Exception:
             log.exception("service-item answer failed; falling back to retrieval")
-        answer = self.answer(with_subject(question, subject), issuers)
+        if answer is None:
+            answer = self.answer(with_subject(question, subject), issuers)
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
@@ -213,6 +222,22 @@ class KnowledgeService:
         if named:
             return self._desk is not None and self._desk.catalogue.agency in named
         return not retriever.names_unknown_place(question, named)
+
+    def _names_another_document(self, question: str, answer: Answer, item_doc: str | None) -> bool:
+        """Whether the answer cites a published document whose title the question names (its
+        programme, year or kind: the title's rare words), other than the item's own guide."""
+        if not answer.found or not answer.hits:
+            return False
+        cited = answer.hits[0].passage
+        if cited.doc_id == item_doc:
+            return False
+        if cited.doc_id.startswith("faq-") or self._desk is not None and cited.doc_id in {i.doc_id for i in self._desk.catalogue.items}:
+            return False  # an FAQ answer or another item: the desk's own recognition decides
+        if all(hit.passage.doc_id != item_doc for hit in answer.hits):
+            return True  # retrieval finds nothing of the item's guide near the top: only words were shared
+        passages = self.retriever.index.passages
+        position = next((i for i, p in enumerate(passages) if p is cited), None)
+        return position is not None and float(self.retriever.title_matches(question)[position]) >= SPECIFIC_TITLE
 
     def _item_of(self, answer: Answer) -> str | None:
         if not answer.found or not answer.hits or self._desk is None:

@@ -235,3 +235,13 @@ def test_fresh_questions_through_the_rest_channel(fresh_servers, fresh_service):
             failures.append((item["q"], reply[:120]))
     print(f"REST channel: {answered}/{len(chosen)} answered with the fact and the citation; missed: {failures}")
     assert answered / len(chosen) >= REST_FLOOR, failures
+
+
+def test_a_named_notice_beats_the_service_item_that_shares_its_generic_words(fresh_service):
+    """Specific beats generic (issue 15 item 3): 专项资金 is also an alias of the catalogue's
+    市级商务发展专项资金申报, but the question names the e-commerce fund's public notice."""
+    notice = fresh_service.reply("电子商务专项资金拟支持项目公示是哪天发布的")
+    assert "电子商务发展专项资金拟支持项目的公示" in notice.text and "SW-GG-006" not in notice.text, notice.text
+    # The item itself, asked for by its name, still gets its card.
+    item = fresh_service.reply("市级商务发展专项资金申报要交什么材料")
+    assert "SW-GG-006" in item.text and "申请材料" in item.text, item.text
