@@ -297,10 +297,10 @@ def heldout_report(servers):
 
 
 def test_blind_heldout_conversations_end_right(heldout_report):
-    """Floors a little below what was measured when the held-out half was first read (see README)."""
-    assert heldout_report.rate >= 0.60, "\n".join(heldout_report.lines())
+    """Floors a little below what was measured (sets A, B and C, even halves: 66.1%; see README)."""
+    assert heldout_report.rate >= 0.63, "\n".join(heldout_report.lines())
 
 
 def test_blind_heldout_routing(heldout_report):
     assert heldout_report.questions_misrouted / heldout_report.questions < 0.03, heldout_report.lines()
-    assert heldout_report.requests_missed / heldout_report.requests < 0.35, heldout_report.lines()
+    assert heldout_report.requests_missed / heldout_report.requests < 0.20, heldout_report.lines()
