@@ -276,3 +276,17 @@ def test_requests_in_everyday_words(text, expected):
 
 def test_a_new_request_after_leaving_words_is_that_request():
     assert route("不投诉了，我要申请信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("能不能把你们局去年的部门预算发我一份", "apply_disclosure"),
+        ("我想要一份你们局2023年的部门决算", "apply_disclosure"),
+        # Asking about applying, politely or not, stays a question.
+        ("能不能问一下申请公开要多久", "ask_knowledge"),
+        ("申请公开要多久", "ask_knowledge"),
+    ],
+)
+def test_a_polite_request_for_a_document_is_a_request(text, expected):
+    assert route(text, *ranked("apply_disclosure", 0.9)).intent == expected

@@ -54,7 +54,7 @@ _CANCEL = re.compile(
 # Words that ask for the action itself, per action intent.
 _CUES = {
     APPLY: re.compile(
-        r"申请|依申请|公开|调取|调阅|查阅|(要|发|寄|给).{0,8}(文件|信息|资料|材料|数据|记录|档案|预算|决算)|"
+        r"申请|依申请|公开|调取|调阅|查阅|(要|发|寄|给|提供).{0,14}(文件|信息|资料|材料|数据|记录|档案|预算|决算|报告|名单|批复|合同)|"
         r"(文件|信息|资料|数据|记录|档案|预算|决算).{0,6}(发|寄|给)(我|给我)"
     ),
     COMPLAIN: re.compile(
@@ -246,9 +246,15 @@ def _head(text: str) -> str:
     return text
 
 
+# 「能不能把你们去年的预算发我一份」: a polite request, worded as a question.
+_POLITE_ASK = re.compile(r"(能不能|可不可以|能否|可否|麻烦|请)(你们|您|贵局)?(把|帮我|给我|发我|寄给我|提供)")
+
+
 def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
     cue, want, how = action_cue(action, text), wants_action(text), is_question(text) or bool(_CONTACT_WORDS.search(text))
+    if action == APPLY and cue and _POLITE_ASK.search(text) and not _ASKS_ABOUT.search(text):
+        want, how = True, False
     if not cue:
         # The classifier is sure, the words say nothing either way: ask rather than guess.
         if confidence >= ACTION_SURE and not how and action != STATUS:  # a status query always names its request
