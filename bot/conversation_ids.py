@@ -127,10 +127,13 @@ class ConversationIds:
     def redeem_handover(self, token: object) -> tuple[str, int] | None:
         """(conversation, its new generation) for a valid hand-over token the first time it is
         presented; None otherwise."""
-        conversation_id = self.verify(HANDOVER, token)
-        if conversation_id is None:
+        value = self._unsign(HANDOVER, token)
+        conversation_id = value.split(".", 1)[0] if value is not None else None
+        if conversation_id is None or not CONVERSATION_ID.match(conversation_id):
             return None
-        key = f"{_USED_PREFIX}/{hashlib.sha256(str(token).encode()).hexdigest()[:32]}"
+        # Keyed by the signed content (id and nonce), not the token's text: base64 has more than one
+        # spelling of the same signature, and a respelled copy must count as used too.
+        key = f"{_USED_PREFIX}/{hashlib.sha256(value.encode()).hexdigest()[:32]}"
         try:
             if self._used_storage().incr(key, self.handover_max_age + 60) != 1:
                 return None
