@@ -147,6 +147,7 @@ function start(root) {
         ? "这一步需要输入文字，本机无法输入。"
         : "正在办理中，随时可以取消。";
     if (formNow.keys) setKeyboard(true, formNow.tracking ? "tracking" : "digits");
+    else if (keyboard.dataset.mode) setKeyboard(false); // the number keys were for a step now over
   }
 
   function cancelForm() {
