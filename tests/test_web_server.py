@@ -125,3 +125,33 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("GOVBOT_KIOSK_IDLE_SECONDS", "两分钟")
     with pytest.raises(ValueError, match="应为整数"):
         WebConfig.from_env()
+
+
+def test_favicon_is_served_from_the_bundle(built):
+    icon = (ROOT / "web" / "src" / "favicon.ico").read_bytes()
+    (built / "favicon.ico").write_bytes(icon)
+
+    async def get_icon():
+        async with TestClient(TestServer(create_app(config(dist_dir=built)), host="127.0.0.1")) as client:
+            response = await client.get("/favicon.ico")
+            return response.status, response.headers["Content-Type"], await response.read()
+
+    assert asyncio.run(get_icon()) == (200, "image/x-icon", icon)
+    (built / "favicon.ico").unlink()
+    [(status, _, body)] = fetch(config(dist_dir=built), "/favicon.ico")
+    assert status == 404 and "没有这个文件" in body
+
+
+def test_suggested_questions_are_the_first_faq_entries_for_any_site(built):
+    """The widget on an agency's own site reads them from this server: 3–5 FAQ questions, any origin."""
+    import json
+
+    from bot.web.topics import kiosk_topics
+
+    faq = [q["label"] for q in kiosk_topics(ROOT / "knowledge")["questions"]]
+    (s1, h1, b1), (_, _, b2), (_, _, b3) = fetch(
+        config(dist_dir=built), "/api/suggestions", "/api/suggestions?limit=9", "/api/suggestions?limit=x"
+    )
+    assert s1 == 200 and h1["Access-Control-Allow-Origin"] == "*"
+    assert [q["label"] for q in json.loads(b1)["questions"]] == faq[:4]
+    assert len(json.loads(b2)["questions"]) == 5 and len(json.loads(b3)["questions"]) == 4
