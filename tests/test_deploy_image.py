@@ -178,6 +178,10 @@ def test_images_carry_their_version():
     assert not image.endswith(":latest") and "${GOVBOT_VERSION" in image, image
     example = (ROOT / "deploy" / "govbot.env.example").read_text(encoding="utf-8")
     assert re.search(r"^GOVBOT_VERSION=\d+\.\d+\.\d+$", example, re.M)
+    # Kubernetes: the same version, never a moving tag.
+    for manifest in sorted((ROOT / "deploy" / "kubernetes").glob("*.yaml")):
+        for image in re.findall(r"^\s+image:\s*(\S+)", manifest.read_text(encoding="utf-8"), re.M):
+            assert image.rsplit(":", 1)[-1] == project, (manifest.name, image)
 
 
 MUST_BE_IGNORED = [
