@@ -197,6 +197,8 @@ class Servers:
         self.action_url = f"http://127.0.0.1:{action_port}"
         self.cases = cases
         self.rasa_token = rasa_token
+        # The REST channel's trusted-server token (this module's; a second import as tests.conftest has another).
+        self.rest_token = REST_TOKEN
 
     def tracker(self, sender: str) -> dict:
         """The conversation as Rasa's tracker store holds it (API with token)."""

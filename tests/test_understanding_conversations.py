@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot.understanding.evaluation import load_cases, run_cases, summarise
-from tests.conftest import REST_TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -293,7 +292,7 @@ def heldout_report(servers):
 
     cases = load_cases(sorted(BLIND.glob("conversations_*.yml")), "heldout")
     assert len(cases) >= 100
-    return summarise(asyncio.run(run_cases(servers.rasa_url, servers.rasa_token, cases, rest_token=REST_TOKEN)))
+    return summarise(asyncio.run(run_cases(servers.rasa_url, servers.rasa_token, cases, rest_token=servers.rest_token)))
 
 
 def test_blind_heldout_conversations_end_right(heldout_report):
