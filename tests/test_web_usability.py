@@ -286,6 +286,15 @@ def test_widget_completes_a_tracking_number_it_has_shown(phone, web):
     """A number typed without its letters is completed when the conversation has shown exactly one such number."""
     page = phone
     panel = open_widget(page, web)
+    # A suggested question while a number is asked for leaves the lookup and is answered.
+    widget_ask(panel, "办到哪了")
+    expect(last_reply(page, ".gb-log")).to_contain_text("请输入回执号")
+    suggestion = panel.get_by_role("group", name="您可以试试这些问题：").get_by_role("button").first
+    question = suggestion.inner_text()
+    suggestion.click()
+    expect(panel.locator(".gb-cite").last).to_be_visible()
+    users = [e["text"] for e in web.servers.tracker(page.evaluate("window.GovbotWidget.sessionId"))["events"] if e["event"] == "user"]
+    assert users[-2:] == ["/cancel_request", question]
     for text in ("我想提个建议", "建议", "希望政府信息公开栏目按月份归档，方便查找", "门户网站"):
         widget_ask(panel, text)
     widget_ask(panel, "匿名")

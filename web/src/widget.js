@@ -152,7 +152,15 @@ function start(script) {
   const handlers = {
     reply: (button) => { say(button.said || button.title, button.payload); input.focus(); },
     feedback: (kind) => { say(FEEDBACK[kind].said, FEEDBACK[kind].payload); input.focus(); },
-    ask: (text) => { say(text); input.focus(); },
+    ask: (text) => {
+      // A suggestion or hint while a tracking number is asked for: leave the lookup first.
+      if (formNow.tracking) {
+        setForm("");
+        connection.send("/cancel_request");
+      }
+      say(text);
+      input.focus();
+    },
   };
   const show = (entry) => {
     const node = renderEntry(entry, handlers);
