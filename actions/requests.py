@@ -349,13 +349,17 @@ class ActionCancelRequest(Action):
                 text=f"您的{KIND_NAMES.get(entry.kind, '申请')}已经确认提交{number}，无法在这里撤回。"
                 "如需撤回，请联系工作人员或说「转人工」。还有什么可以帮您？"
             )
+        elif tracker.active_loop.get("name") == "status_form":
+            dispatcher.utter_message(text="好的，已取消进度查询。还有什么可以帮您？")
         elif tracker.get_slot("request_kind") or tracker.active_loop.get("name"):
             dispatcher.utter_message(text="好的，已取消，您填写的信息不会提交，也已删除。还有什么可以帮您？")
         else:
             dispatcher.utter_message(text="好的。当前没有正在办理的申请。还有什么可以帮您？")
         desk.drafts.forget(tracker.sender_id)
         last = [SlotSet("last_request_key", entry.idempotency_key)] if entry is not None else []
-        return [ActiveLoop(None)] + _clear_request() + last
+        # A left look-up starts afresh next time: 「办到哪了」 asks for the number again.
+        lookup = [SlotSet("tracking_number", None), SlotSet("phone_last4", None)]
+        return [ActiveLoop(None)] + _clear_request() + lookup + last
 
 
 class ActionAskTrackingNumber(Action):

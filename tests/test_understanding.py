@@ -290,3 +290,17 @@ def test_a_new_request_after_leaving_words_is_that_request():
 )
 def test_a_polite_request_for_a_document_is_a_request(text, expected):
     assert route(text, *ranked("apply_disclosure", 0.9)).intent == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("依申请公开的流程", True),  # a topic button pressed while the number is asked for
+        ("GK261123482919", False),
+        ("261123482919", False),
+        ("回执号找不到了", False),  # the person has no number: offered a person instead
+        ("好的", False),
+    ],
+)
+def test_words_without_a_number_during_a_lookup_are_a_question(text, expected):
+    assert is_question_during_form(text, "ask_knowledge", "tracking_number") is expected

@@ -162,6 +162,25 @@ def test_cancel_words_leave_a_form_at_any_step(servers, leave):
     assert "action_cancel_request" in turn_actions(servers, user)
 
 
+def test_a_left_status_lookup_forgets_its_number(servers):
+    user = sender()
+    reply_of(servers, user, "我的申请办到哪了")
+    reply, _ = reply_of(servers, user, "GK261123482919")
+    reply, _ = reply_of(servers, user, "取消")
+    assert "已取消进度查询" in reply and "不会提交" not in reply, reply
+    assert servers.tracker(user)["slots"]["tracking_number"] is None
+    reply, _ = reply_of(servers, user, "我的申请办到哪了")
+    assert "回执号" in reply and "最后4位" not in reply, reply
+
+
+def test_a_question_during_a_lookup_is_answered_and_the_number_asked_again(servers):
+    user = sender()
+    reply_of(servers, user, "我的申请办到哪了")
+    reply, _ = reply_of(servers, user, "依申请公开的办理流程")
+    assert "来源：" in reply and "回执号由两个字母" not in reply, reply
+    assert "回执号" in reply and active_loop(servers, user) == "status_form"
+
+
 def test_a_new_request_leaves_the_status_form(servers):
     user = sender()
     reply_of(servers, user, "查一下我之前那个申请办得咋样了")

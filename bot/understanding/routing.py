@@ -285,6 +285,9 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
 FREE_TEXT_SLOTS = frozenset({"complaint_matter", "complaint_target", "postal_address"})
 NEVER_A_QUESTION_SLOTS = frozenset({"info_description"})
 FREE_TEXT_QUESTION_MAX_CHARS = 20
+# Slots that take a number: words without one, other than 「没有回执号」, are a question.
+NUMBER_SLOTS = frozenset({"tracking_number", "phone_last4"})
+_DIGIT = re.compile(r"[0-9０-９]")
 
 
 def is_question_during_form(text: str, intent: str | None, slot: str | None) -> bool:
@@ -292,6 +295,9 @@ def is_question_during_form(text: str, intent: str | None, slot: str | None) -> 
     if not slot or slot in NEVER_A_QUESTION_SLOTS or intent != KNOWLEDGE:
         return False
     text = normalize(text)
+    if slot in NUMBER_SLOTS:
+        # 「依申请公开的流程」 typed (or a topic button pressed) while a number is asked for is no number.
+        return not _DIGIT.search(text) and not has_no_tracking_number(text) and content_length(text) >= 4
     if not text or text.startswith("/") or not is_question(text):
         return False
     return slot not in FREE_TEXT_SLOTS or content_length(text) <= FREE_TEXT_QUESTION_MAX_CHARS
