@@ -15,7 +15,10 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
 from bot import request_forms as rf
-from bot.case_desk import KIND_NAMES, find_last4, find_tracking_number, get_case_desk, request_key, resume_delivery
+from bot.case_desk import (
+    KIND_NAMES, complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
+    resume_delivery,
+)
 from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
@@ -31,6 +34,10 @@ REQUEST_SLOTS = (
     "complaint_matter", "complaint_target", "anonymous", "contact_consent",
 )
 FORM_OF_KIND = {rf.DISCLOSURE: "disclosure_form", rf.COMPLAINT: "complaint_form", rf.SUGGESTION: "complaint_form"}
+DIGITS_ONLY_TEXT = (
+    "请在数字前加上回执号开头的两个字母：GK（政府信息公开申请）、TS（投诉）、JY（建议）或 RG（转人工），"
+    "例如 GK261123482919。"
+)
 NO_NUMBER_TEXT = (
     "没有回执号也不要紧：工作人员可以根据您申请时留下的姓名和电话帮您查询进度。"
     "需要的话请点「转人工服务」；不查了请点「取消」。找到回执号后也可以直接输入。"
@@ -382,8 +389,14 @@ class ValidateStatusForm(_AnswersQuestions):
     def name(self) -> str:
         return "validate_status_form"
 
-    def validate_tracking_number(self, value, dispatcher, tracker, domain):
+    async def validate_tracking_number(self, value, dispatcher, tracker, domain):
         number = find_tracking_number(value)
+        digits = None if number else digits_only_number(value)
+        if digits:  # typed without its letters: the number this conversation was given, if just one fits
+            number = complete_tracking_number(digits, await get_case_desk().conversation_numbers(tracker.sender_id))
+            if not number:
+                dispatcher.utter_message(text=DIGITS_ONLY_TEXT)
+                return {"tracking_number": None}
         if not number and has_no_tracking_number(value):
             dispatcher.utter_message(text=NO_NUMBER_TEXT, buttons=NO_NUMBER_BUTTONS)
             return {"tracking_number": None}

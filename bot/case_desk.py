@@ -39,6 +39,19 @@ def find_tracking_number(text: object) -> str | None:
     return match.group(0) if match else None
 
 
+def digits_only_number(text: object) -> str | None:
+    """「261123482919」: the twelve digits of a tracking number typed without its two letters (a kiosk
+    keypad, a phone's number pad)."""
+    cleaned = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", str(text or "")))
+    return cleaned if re.fullmatch(r"\d{12}", cleaned) else None
+
+
+def complete_tracking_number(digits: str, known: list[str]) -> str | None:
+    """The one number this conversation was given that ends in `digits`; None if none or several."""
+    matches = {number for number in known if number[2:] == digits}
+    return matches.pop() if len(matches) == 1 else None
+
+
 def find_last4(text: object) -> str | None:
     digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", str(text or "")))
     return digits if len(digits) == 4 else None
@@ -106,6 +119,11 @@ class CaseDesk:
             else:
                 lines.append(f"· {name}：未能登记，请联系工作人员")
         return lines
+
+    async def conversation_numbers(self, conversation_id: str) -> list[str]:
+        """The tracking numbers this conversation's requests were given."""
+        entries = await asyncio.to_thread(self.outbox.entries_for_conversation, conversation_id)
+        return [entry.tracking_number for entry in entries if entry.delivered and entry.tracking_number]
 
     async def case_status(self, tracking_number: str, phone_last4: str) -> str:
         try:

@@ -302,3 +302,19 @@ def test_correcting_one_field_of_a_suggestion_asks_only_that_field_again(servers
     summary = say(servers, user, "政务服务大厅")
     assert "请核对您的建议信息" in summary and "政务服务大厅" in summary and "门户网站" not in summary
     assert TRACKING.search(say(servers, user, "/confirm_request")).group(1).startswith("JY")
+
+
+def test_a_tracking_number_typed_without_its_letters(servers):
+    """A kiosk keypad or a phone's number pad gives the twelve digits only: the number this
+    conversation was given is completed; digits nobody here was given get the letters asked for."""
+    user = sender()
+    fill_disclosure(servers, user, phone="13700003333")
+    number = TRACKING.search(say(servers, user, "确认提交")).group(1)
+    say(servers, user, "我的申请办到哪了")
+    assert "最后4位" in say(servers, user, number[2:])
+    assert "已收到" in say(servers, user, "3333")
+
+    other = sender()
+    say(servers, other, "查询办理进度")
+    reply = say(servers, other, number[2:])
+    assert "两个字母" in reply and "最后4位" not in reply, reply

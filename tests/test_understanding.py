@@ -304,3 +304,13 @@ def test_a_polite_request_for_a_document_is_a_request(text, expected):
 )
 def test_words_without_a_number_during_a_lookup_are_a_question(text, expected):
     assert is_question_during_form(text, "ask_knowledge", "tracking_number") is expected
+
+
+def test_twelve_digits_complete_only_a_number_this_conversation_was_given():
+    from bot.case_desk import complete_tracking_number, digits_only_number
+
+    assert digits_only_number("2611 2348 2919") == "261123482919"
+    assert digits_only_number("GK261123482919") is None and digits_only_number("12345") is None
+    assert complete_tracking_number("261123482919", ["GK261123482919", "TS261124000011"]) == "GK261123482919"
+    assert complete_tracking_number("261123482919", []) is None
+    assert complete_tracking_number("261123482919", ["GK261123482919", "TS261123482919"]) is None
