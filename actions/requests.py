@@ -16,9 +16,10 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 
 from bot import request_forms as rf
 from bot.case_desk import (
-    KIND_NAMES, complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
+    complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
     resume_delivery,
 )
+from bot.request_kinds import name_in_sentence
 from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
@@ -272,7 +273,7 @@ class ActionSubmitRequest(Action):
             last = tracker.get_slot("last_request_key")
             entry = await desk.outbox.astatus(last) if last else None
             if entry is not None and entry.tracking_number:
-                dispatcher.utter_message(text=f"您的{KIND_NAMES.get(entry.kind, '申请')}已经提交过了，回执号：{entry.tracking_number}。无需重复提交。")
+                dispatcher.utter_message(text=f"您的{name_in_sentence(entry.kind)}已经提交过了，回执号：{entry.tracking_number}。无需重复提交。")
             elif entry is not None:
                 dispatcher.utter_message(text="您的申请已经保存，正在提交中，无需重复提交。")
             else:
@@ -353,7 +354,7 @@ class ActionCancelRequest(Action):
             # Already confirmed (the turn that submitted it was lost): say so instead of promising otherwise.
             number = f"，回执号：{entry.tracking_number}" if entry.tracking_number else "，正在提交中"
             dispatcher.utter_message(
-                text=f"您的{KIND_NAMES.get(entry.kind, '申请')}已经确认提交{number}，无法在这里撤回。"
+                text=f"您的{name_in_sentence(entry.kind)}已经确认提交{number}，无法在这里撤回。"
                 "如需撤回，请联系工作人员或说「转人工」。还有什么可以帮您？"
             )
         elif tracker.active_loop.get("name") == "status_form":

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from bot.case_client import CaseLookupLocked, CaseRejected, CaseSystemUnavailable
 from bot.drafts import DraftStore
 from bot.outbox import Deliverer, Outbox, derive_idempotency_key
+from bot.request_kinds import TRACKING_NUMBER, name_in_sentence
 
 log = logging.getLogger(__name__)
 
-TRACKING_NUMBER = re.compile(r"(GK|TS|JY|RG)\d{12}")  # bot.tracking_numbers.PATTERN
-KIND_NAMES = {"disclosure": "政府信息公开申请", "complaint": "投诉", "suggestion": "建议", "handoff": "人工服务请求"}
 # How long the person waits for a tracking number before being told delivery continues in the background.
 DELIVER_NOW_SECONDS = 4.0
 
@@ -76,7 +75,7 @@ class CaseDesk:
         """Commit to the outbox first, then try to deliver within a few seconds."""
         self.ensure_deliverer()
         entry = await self.outbox.aenqueue(kind, payload, key)
-        name = KIND_NAMES.get(kind, "申请")
+        name = name_in_sentence(kind)
         if not entry.delivered:
             try:
                 await self.outbox.deliver_now(key, timeout=DELIVER_NOW_SECONDS)
@@ -111,7 +110,7 @@ class CaseDesk:
         entries = await asyncio.to_thread(self.outbox.entries_for_conversation, conversation_id)
         lines = []
         for entry in entries:
-            name = KIND_NAMES.get(entry.kind, "申请")
+            name = name_in_sentence(entry.kind)
             if entry.delivered and entry.tracking_number:
                 lines.append(f"· {name}：回执号 {entry.tracking_number}")
             elif entry.pending:

@@ -14,9 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot import validation
+from bot import request_kinds, validation
 
-DISCLOSURE, COMPLAINT, SUGGESTION = "disclosure", "complaint", "suggestion"
+DISCLOSURE, COMPLAINT, SUGGESTION = request_kinds.DISCLOSURE.code, request_kinds.COMPLAINT.code, request_kinds.SUGGESTION.code
 
 CITIZEN, ORGANISATION = "公民", "法人或其他组织"
 RESIDENT_ID = "居民身份证"
@@ -319,7 +319,8 @@ def correctable_fields(kind: str | None, slots: dict) -> list[str]:
 
 def summary(kind: str | None, slots: dict) -> str:
     """What the person confirms: every field, personal numbers masked."""
-    title = {DISCLOSURE: "政府信息公开申请", COMPLAINT: "投诉", SUGGESTION: "建议"}.get(kind or "", "申请")
+    # Only the three form kinds have a summary; anything else reads 「申请」 as before.
+    title = request_kinds.name_in_sentence(kind) if kind in (DISCLOSURE, COMPLAINT, SUGGESTION) else request_kinds.UNKNOWN_NAME
     lines = [f"请核对您的{title}信息："]
     for field in required_fields(kind, slots):
         value = slots.get(field)

@@ -10,11 +10,11 @@ the century, 20, which no new number does before 2100; they are accepted without
 
 from __future__ import annotations
 
-import re
 import secrets
 
-PREFIXES = ("GK", "TS", "JY", "RG")
-PATTERN = re.compile(r"(GK|TS|JY|RG)\d{12}")
+from bot.request_kinds import PREFIXES, TRACKING_NUMBER as PATTERN
+
+__all__ = ["PATTERN", "PREFIXES", "is_legacy", "luhn_digit", "new_number", "plausible"]
 RANDOM_DIGITS = 5
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterable
 
 from bot.rasa_action_failure import FAILED_ACTION_KEY
+from bot.request_kinds import KINDS
 from bot.validation import redact
 
 KNOWLEDGE_ACTION = "action_answer_knowledge"
@@ -23,7 +24,7 @@ HANDOFF_ACTION = "action_handoff"
 SUBMIT_ACTION = "action_submit_request"
 FEEDBACK = {"feedback_helpful": "helpful", "feedback_unhelpful": "unhelpful"}
 REASONS = {"not_found": "知识库未找到", "fallback": "未能理解", "out_of_scope": "超出服务范围"}
-KIND_LABELS = {"disclosure": "政府信息公开申请", "complaint": "投诉", "suggestion": "建议", "handoff": "转人工"}
+KIND_LABELS = {kind.code: kind.short_label for kind in KINDS}
 CITED_TITLE = re.compile(r"来源：《([^》]+)》")
 
 

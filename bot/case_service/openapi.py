@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 from . import __version__
-from .validation import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_MIN, MAX_LIMIT, MAX_NOTE_CHARS
+from .validation import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_MIN, MAX_LIMIT, MAX_NOTE_CHARS, TRACKING_NUMBER_PATTERN
 from .workflow import (
     ACTION_LABELS,
     KIND_LABELS,
@@ -47,7 +47,7 @@ _NULLABLE_DATETIME = {**_DATETIME, "nullable": True}
 _NULLABLE_DATE = {"type": "string", "format": "date", "nullable": True, "example": "2026-12-21"}
 _TRACKING = {
     "type": "string",
-    "pattern": "^(%s)[0-9]{12,}$" % "|".join(KIND_PREFIXES.values()),
+    "pattern": TRACKING_NUMBER_PATTERN.pattern,
     "example": "GK261123482919",
     "description": "Prefix by kind (" + ", ".join(f"{p} {k.value}" for k, p in KIND_PREFIXES.items())
     + ") + receipt date YYMMDD (Asia/Shanghai) + 5 random digits + a Luhn check digit over those 11 digits. "

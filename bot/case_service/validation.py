@@ -10,14 +10,16 @@ import json
 import re
 from dataclasses import dataclass
 
+from bot.request_kinds import PREFIX_GROUP
+
 from .errors import ApiError
-from .workflow import KIND_PREFIXES, Action, Kind, ReplyType, Status
+from .workflow import Action, Kind, ReplyType, Status
 
 IDEMPOTENCY_KEY_MIN = 8
 IDEMPOTENCY_KEY_MAX = 128
 # Visible ASCII only: keys travel in an HTTP header and are compared byte for byte.
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")
-TRACKING_NUMBER_PATTERN = re.compile(r"^(%s)[0-9]{12,}$" % "|".join(KIND_PREFIXES.values()))
+TRACKING_NUMBER_PATTERN = re.compile(r"^%s[0-9]{12,}$" % PREFIX_GROUP)
 _PHONE_CHARACTERS = re.compile(r"^[0-9+\-() ]+$")
 
 CREATE_FIELDS = {"kind", "channel", "conversation_id", "applicant", "request", "transcript"}

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bot import request_kinds
+
 from .config import DISCLOSURE_WORKING_DAYS, EXTENSION_WORKING_DAYS
 from .deadlines import WorkingDayCalendar
 from .errors import ApiError
@@ -22,20 +24,9 @@ class Kind(str, Enum):
     HANDOFF = "handoff"
 
 
-KIND_LABELS = {
-    Kind.DISCLOSURE: "政府信息公开申请",
-    Kind.COMPLAINT: "投诉",
-    Kind.SUGGESTION: "建议",
-    Kind.HANDOFF: "转人工服务",
-}
-
-# Tracking-number prefixes: 公开 GK, 投诉 TS, 建议 JY, 人工 RG.
-KIND_PREFIXES = {
-    Kind.DISCLOSURE: "GK",
-    Kind.COMPLAINT: "TS",
-    Kind.SUGGESTION: "JY",
-    Kind.HANDOFF: "RG",
-}
+# Labels and tracking-number prefixes come from the one vocabulary (bot.request_kinds).
+KIND_LABELS = {Kind(kind.code): kind.label for kind in request_kinds.KINDS}
+KIND_PREFIXES = {Kind(kind.code): kind.prefix for kind in request_kinds.KINDS}
 
 
 class Status(str, Enum):
