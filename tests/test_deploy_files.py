@@ -66,7 +66,9 @@ def test_yamllint_finds_no_problem(path):
 
 def test_kubernetes_manifests_match_the_api_schemas():
     objects = all_k8s_objects()
-    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "ConfigMap", "Job", "PersistentVolumeClaim", "Ingress"}
+    assert {o["kind"] for o in objects} >= {
+        "Deployment", "Service", "ConfigMap", "Job", "PersistentVolumeClaim", "Ingress", "PodDisruptionBudget"
+    }
     for obj in objects:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
@@ -120,6 +122,7 @@ def test_probes_use_paths_the_services_really_serve():
         "case-service": case_paths,
         "actions": {"/health", "/ready", "/metrics", "/webhook"},  # bot.action_server + rasa_sdk
         "rasa": {"/"},
+        "web": set(re.findall(r'add_get\("([^"{]+)"', (ROOT / "bot" / "web" / "app.py").read_text(encoding="utf-8"))),
     }
     for _obj, container in containers("Deployment"):
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -191,3 +194,145 @@ def test_compose_runs_nginx_on_the_rendered_template_in_front_of_every_replica()
     assert env["ACTION_ENDPOINT_URL"] == "http://proxy:5055/webhook" and env["GOVBOT_RASA_URL"] == "http://proxy:5005"
     assert "listen 5005;" in text and "listen 5055;" in text and "client_max_body_size 1m;" in text
     assert not any("balancer" in str(s.get("command", "")) for s in services.values())
+
+
+# ---- issue 20 item 2: every part deployed, every channel configured, no replica lost to an update ----
+
+PARTS = {"rasa": "bot.rasa_cli", "actions": "bot.action_server", "case-service": "bot.case_service", "web": "bot.web"}
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def _command(service_or_container: dict) -> str:
+    command = service_or_container.get("command", "")
+    return " ".join(map(str, command)) if isinstance(command, list) else str(command)
+
+
+def _k8s_env(container: dict) -> set[str]:
+    config = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        config.update(next(o for o in all_k8s_objects() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name)["data"])
+    return set(config) | {v["name"] for v in container.get("env", [])}
+
+
+def _k8s_container(component: str) -> dict:
+    [(_, container)] = [
+        (o, c) for o, c in containers("Deployment") if o["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
+    return container
+
+
+def _compose_env(service: str) -> set[str]:
+    spec = _compose()["services"][service]
+    names = set(spec.get("environment") or {})
+    if spec.get("env_file"):
+        names |= set(re.findall(r"^(\w+)=", (DEPLOY / "govbot.env.example").read_text(encoding="utf-8"), re.M))
+    return names
+
+
+def test_every_part_runs_in_compose_and_kubernetes():
+    services = _compose()["services"]
+    for component, module in PARTS.items():
+        assert any(f"-m {module}" in _command(s) for s in services.values()), component
+        assert f"-m {module}" in _command(_k8s_container(component)), component
+    # The web server is behind the compose nginx (published on loopback only) and the Kubernetes Ingress.
+    proxy = services["proxy"]
+    assert "./nginx/compose-web.conf:/etc/nginx/conf.d/web.conf:ro" in proxy["volumes"]
+    web_conf = (DEPLOY / "nginx" / "compose-web.conf").read_text(encoding="utf-8")
+    assert "server web:8080" in web_conf and "listen 8080;" in web_conf and "--port 8080" in _command(services["web"])
+    assert all(port.startswith("127.0.0.1:") for port in proxy["ports"]) and "127.0.0.1:8080:8080" in proxy["ports"]
+    assert not any(s.get("ports") for name, s in services.items() if name != "proxy")
+    [ingress] = [o for o in all_k8s_objects() if o["kind"] == "Ingress"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths["/"] == "govbot-web" and paths["/socket.io"] == paths["/webhooks/wechat/webhook"] == "govbot-rasa"
+    assert "/webhook" not in paths and not any(p.startswith(("/model", "/conversations")) for p in paths)
+    services_k8s = {o["metadata"]["name"] for o in all_k8s_objects() if o["kind"] == "Service"}
+    assert set(paths.values()) <= services_k8s
+
+
+def _wechat_variables() -> set[str]:
+    text = (ROOT / "bot" / "channels" / "wechat.py").read_text(encoding="utf-8")
+    return set(re.findall(r'"(WECHAT_[A-Z_]+)"', text)) - {"WECHAT_API_BASE"}  # the API's address has a default
+
+
+def test_every_channel_gets_its_configuration():
+    wechat = _wechat_variables()
+    assert {"WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY"} <= wechat
+    rasa_needs = wechat | {"GOVBOT_WEB_ORIGINS", "GOVBOT_SESSION_SECRET", "GOVBOT_RASA_TOKEN", "GOVBOT_ACTION_TOKEN"}
+    web_needs = {"GOVBOT_WEB_RASA_URL", "GOVBOT_WEB_PUBLIC_URL"}
+    case_needs = {"GOVBOT_CASE_CALENDAR", "GOVBOT_CASE_DATABASE_URL", "GOVBOT_CASE_STAFF_TOKEN"}
+    for needs, compose_service, component in (
+        (rasa_needs, "rasa-1", "rasa"), (web_needs, "web", "web"), (case_needs, "case-service", "case-service")
+    ):
+        assert needs <= _compose_env(compose_service), (compose_service, needs - _compose_env(compose_service))
+        assert needs <= _k8s_env(_k8s_container(component)), (component, needs - _k8s_env(_k8s_container(component)))
+    # WeChat secrets come from an optional Secret: without it the endpoint answers 503, nothing else breaks.
+    for variable in _k8s_container("rasa")["env"]:
+        if variable["name"].startswith("WECHAT_"):
+            ref = variable["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == "govbot-wechat" and ref["optional"] is True, variable["name"]
+    # The web server holds no secret at all.
+    assert not _compose()["services"]["web"].get("env_file")
+    assert not any("valueFrom" in v for v in _k8s_container("web").get("env", []))
+    # The calendar the case service is told to read is mounted there, and it is a calendar the service accepts.
+    from bot.case_service.deadlines import WorkingDayCalendar
+
+    path = _compose()["x-govbot"]["environment"]["GOVBOT_CASE_CALENDAR"]
+    mount = next(v for v in _compose()["services"]["case-service"]["volumes"] if v.endswith(":ro"))
+    source, target, _ = mount.split(":")
+    assert path.startswith(target + "/")
+    WorkingDayCalendar.from_file(DEPLOY / source.removeprefix("./") / path.removeprefix(target + "/"))
+    case = _k8s_container("case-service")
+    config = documents(DEPLOY / "kubernetes" / "configmap.yaml")
+    k8s_path = config[0]["data"]["GOVBOT_CASE_CALENDAR"]
+    [mounted] = [m for m in case["volumeMounts"] if k8s_path.startswith(m["mountPath"] + "/")]
+    calendar_map = next(d for d in config if d["metadata"]["name"] == "govbot-case-calendar")
+    assert k8s_path.removeprefix(mounted["mountPath"] + "/") in calendar_map["data"]
+    assert yaml.safe_load(calendar_map["data"]["calendar.yml"]) == yaml.safe_load(
+        (DEPLOY / "calendar" / "calendar.yml").read_text(encoding="utf-8")
+    )
+
+
+def test_rolling_updates_and_disruptions_never_take_the_last_replica():
+    deployments = [o for o in all_k8s_objects() if o["kind"] == "Deployment"]
+    budgets = [o for o in all_k8s_objects() if o["kind"] == "PodDisruptionBudget"]
+    assert {o["metadata"]["labels"]["app.kubernetes.io/component"] for o in deployments} == set(PARTS)
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        assert deployment["spec"]["replicas"] >= 2, name
+        strategy = deployment["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0, name
+        assert strategy["rollingUpdate"]["maxSurge"] >= 1, name
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+        assert len(covering) == 1, name
+        assert covering[0]["spec"].get("minAvailable", 0) >= 1 and "maxUnavailable" not in covering[0]["spec"], name
+        assert covering[0]["spec"]["minAvailable"] < deployment["spec"]["replicas"], name  # a drain can still proceed
+
+
+def _memory_mib(quantity: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)([A-Za-z]*)", str(quantity)).groups()
+    factor = {"Mi": 1, "Gi": 1024, "m": 1, "g": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20}[unit]
+    return float(number) * factor
+
+
+def test_memory_requests_are_sized_from_the_bench_peaks():
+    """Requests (compose: reservations) at least the peak `make bench` measured per process, as the
+    README's benchmark reports it; limits leave room above it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    line = re.search(r"^峰值内存：.*$", readme, re.M).group(0)
+    peaks = {
+        "rasa": float(re.search(r"本助手 rasa (\d+) MiB", line).group(1)),
+        "actions": float(re.search(r"动作服务 (\d+) MiB", line).group(1)),
+        "case-service": float(re.search(r"办件系统 (\d+) MiB", line).group(1)),
+    }
+    compose_services = {"rasa": "rasa-1", "actions": "action-1", "case-service": "case-service"}
+    for component, peak in peaks.items():
+        resources = _k8s_container(component)["resources"]
+        assert peak <= _memory_mib(resources["requests"]["memory"]) < _memory_mib(resources["limits"]["memory"]), component
+        compose_resources = _compose()["services"][compose_services[component]]["deploy"]["resources"]
+        reserved = _memory_mib(compose_resources["reservations"]["memory"])
+        assert peak <= reserved < _memory_mib(compose_resources["limits"]["memory"]), component
