@@ -336,3 +336,36 @@ def test_memory_requests_are_sized_from_the_bench_peaks():
         compose_resources = _compose()["services"][compose_services[component]]["deploy"]["resources"]
         reserved = _memory_mib(compose_resources["reservations"]["memory"])
         assert peak <= reserved < _memory_mib(compose_resources["limits"]["memory"]), component
+
+
+def test_compose_nginx_files_together_pass_nginx_t(tmp_path):
+    """deploy/nginx/compose.conf and compose-web.conf share one http block in the `proxy` container:
+    together they must pass `nginx -t` (no clashing upstream or map names, ports or directives). The
+    compose host names (rasa-1, web, …) resolve only inside compose, so loopback stands in for them
+    and the listen ports become free ones here."""
+    import socket
+    import subprocess
+
+    from bot import proxy_config
+
+    binary = proxy_config.nginx_binary()
+    if binary is None:
+        from tests.conftest import service_missing
+
+        service_missing("nginx (make nginx: Debian's nginx package)")
+    http = "\n".join((DEPLOY / "nginx" / name).read_text(encoding="utf-8") for name in ("compose.conf", "compose-web.conf"))
+    http = re.sub(r"server [a-z][\w-]*:(\d+)", r"server 127.0.0.1:\1", http)
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    listens = sorted(set(re.findall(r"listen (\d+);", http)))
+    assert listens == ["5005", "5055", "8080"]
+    for port in listens:
+        http = http.replace(f"listen {port};", f"listen 127.0.0.1:{free_port()};")
+    http = http.replace("access_log /dev/stdout", f"access_log {tmp_path}/access.log")
+    (tmp_path / "nginx.conf").write_text(proxy_config.render_main(tmp_path, http, "1"), encoding="utf-8")
+    done = subprocess.run([*proxy_config.command(tmp_path, binary), "-t"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
