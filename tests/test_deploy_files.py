@@ -261,7 +261,9 @@ def _wechat_variables() -> set[str]:
 def test_every_channel_gets_its_configuration():
     wechat = _wechat_variables()
     assert {"WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_AES_KEY"} <= wechat
-    rasa_needs = wechat | {"GOVBOT_WEB_ORIGINS", "GOVBOT_SESSION_SECRET", "GOVBOT_RASA_TOKEN", "GOVBOT_ACTION_TOKEN"}
+    rasa_needs = wechat | {
+        "GOVBOT_WEB_ORIGINS", "GOVBOT_SESSION_SECRET", "GOVBOT_RASA_TOKEN", "GOVBOT_ACTION_TOKEN", "GOVBOT_REST_TOKEN"
+    }
     web_needs = {"GOVBOT_WEB_RASA_URL", "GOVBOT_WEB_PUBLIC_URL"}
     case_needs = {"GOVBOT_CASE_CALENDAR", "GOVBOT_CASE_DATABASE_URL", "GOVBOT_CASE_STAFF_TOKEN"}
     for needs, compose_service, component in (
