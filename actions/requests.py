@@ -1,6 +1,7 @@
 """Formal requests in the chat: disclosure applications, complaints and suggestions, status, handoff.
 
-Thin Rasa glue: checking answers lives in bot.request_forms, delivery and status in bot.case_desk.
+Thin Rasa glue: checking answers lives in bot.request_forms, delivery and status in bot.case_desk,
+and what these actions say in actions.texts.
 Full ID numbers, phones and emails go to the draft store in the turn they are typed; slots keep
 masked forms only (and the tracker store masks the message text too).
 """
@@ -19,12 +20,12 @@ from bot.case_desk import (
     complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
     resume_delivery,
 )
-from bot.request_kinds import name_in_sentence
 from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
 from bot.understanding.routing import has_no_tracking_number, is_question_during_form
 from bot.validation import redact
+from actions import texts
 from actions.knowledge_reply import answer_question
 
 log = logging.getLogger(__name__)
@@ -35,23 +36,6 @@ REQUEST_SLOTS = (
     "complaint_matter", "complaint_target", "anonymous", "contact_consent",
 )
 FORM_OF_KIND = {rf.DISCLOSURE: "disclosure_form", rf.COMPLAINT: "complaint_form", rf.SUGGESTION: "complaint_form"}
-DIGITS_ONLY_TEXT = (
-    "请在数字前加上回执号开头的两个字母：GK（政府信息公开申请）、TS（投诉）、JY（建议）或 RG（转人工），"
-    "例如 GK261123482919。"
-)
-NO_NUMBER_TEXT = (
-    "没有回执号也不要紧：工作人员可以根据您申请时留下的姓名和电话帮您查询进度。"
-    "需要的话请点「转人工服务」；不查了请点「取消」。找到回执号后也可以直接输入。"
-)
-NO_NUMBER_BUTTONS = [
-    {"title": "转人工服务", "payload": "/request_human"},
-    {"title": "取消", "payload": "/cancel_request"},
-]
-SUMMARY_BUTTONS = [
-    {"title": "确认提交", "payload": "/confirm_request"},
-    {"title": "修改", "payload": "/correct_request"},
-    {"title": "取消", "payload": "/cancel_request"},
-]
 
 
 def _slots(tracker: Tracker) -> dict:
@@ -76,7 +60,7 @@ def _clear_request() -> list[dict]:
 
 def _show_summary(dispatcher, tracker: Tracker, kind: str, slots: dict, lead: str = "") -> list[dict]:
     """The summary with its buttons, remembered (as a slot, so only if Rasa records this turn) as seen."""
-    dispatcher.utter_message(text=lead + rf.summary(kind, slots), buttons=SUMMARY_BUTTONS)
+    dispatcher.utter_message(text=lead + rf.summary(kind, slots), buttons=texts.SUMMARY_BUTTONS)
     return [SlotSet("request_summary_digest", rf.summary_digest(kind, slots, tracker.get_slot("request_instance")))]
 
 
@@ -179,13 +163,7 @@ class ValidateDisclosureForm(_RequestValidation):
             return {"info_description": None}
         check = rf.check_info_description(value)
         if not check.ok and rf.is_complaint_in_disguise(value):
-            dispatcher.utter_message(
-                text=check.hint,
-                buttons=[
-                    {"title": "转为投诉/建议", "payload": "/file_complaint"},
-                    {"title": "取消申请", "payload": "/cancel_request"},
-                ],
-            )
+            dispatcher.utter_message(text=check.hint, buttons=texts.COMPLAINT_IN_DISGUISE_BUTTONS)
             return {"info_description": None}
         return self._accept(check, "info_description", dispatcher, tracker, value)
 
@@ -215,7 +193,7 @@ class ValidateComplaintForm(_RequestValidation):
         return self._accept(rf.check_anonymous(value), "anonymous", dispatcher, tracker, value)
 
     def validate_contact_consent(self, value, dispatcher, tracker, domain):
-        check = rf.check_yes_no(value, "工作人员可能需要联系您了解情况，您同意吗？请回答「同意」或「不同意」。")
+        check = rf.check_yes_no(value, texts.CONTACT_CONSENT_HINT)
         return self._accept(check, "contact_consent", dispatcher, tracker, value)
 
 
@@ -230,17 +208,13 @@ class ActionStartRequest(Action):
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = rf.COMPLAINT if intent == "file_complaint" else rf.DISCLOSURE
         if kind == rf.COMPLAINT and tracker.get_slot("request_kind") == rf.DISCLOSURE:
-            dispatcher.utter_message(text=rf.ART39_REASON + "下面为您转为投诉/建议登记。")
+            dispatcher.utter_message(text=rf.ART39_REASON + texts.ART39_TURNED_INTO_COMPLAINT)
         events = _clear_request() + [SlotSet("request_kind", kind), SlotSet("request_instance", uuid.uuid4().hex)]
         get_case_desk().drafts.forget(tracker.sender_id)
         if kind == rf.DISCLOSURE:
-            dispatcher.utter_message(
-                text="好的，我来帮您填写政府信息公开申请。按照《政府信息公开条例》第二十九条，需要您提供姓名或名称、"
-                "身份证明、联系方式、所需信息的描述，以及获取信息的形式和方式；不需要说明申请用途。"
-                "随时可以说「取消」退出，或说「转人工」。"
-            )
+            dispatcher.utter_message(text=texts.DISCLOSURE_START)
         else:
-            dispatcher.utter_message(text="好的，我来帮您登记投诉或建议。随时可以说「取消」退出。")
+            dispatcher.utter_message(text=texts.COMPLAINT_START)
         return events
 
 
@@ -251,7 +225,7 @@ class ActionRequestSummary(Action):
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
         kind = _kind(tracker)
         if not kind:
-            dispatcher.utter_message(text="当前没有正在填写的申请。需要申请政府信息公开，请说「我要申请政府信息公开」。")
+            dispatcher.utter_message(text=texts.NO_REQUEST_TO_SUMMARISE)
             return []
         return _show_summary(dispatcher, tracker, kind, _slots(tracker))
 
@@ -273,28 +247,28 @@ class ActionSubmitRequest(Action):
             last = tracker.get_slot("last_request_key")
             entry = await desk.outbox.astatus(last) if last else None
             if entry is not None and entry.tracking_number:
-                dispatcher.utter_message(text=f"您的{name_in_sentence(entry.kind)}已经提交过了，回执号：{entry.tracking_number}。无需重复提交。")
+                dispatcher.utter_message(text=texts.already_submitted(entry.kind, entry.tracking_number))
             elif entry is not None:
-                dispatcher.utter_message(text="您的申请已经保存，正在提交中，无需重复提交。")
+                dispatcher.utter_message(text=texts.SUBMISSION_STILL_SAVING)
             else:
-                dispatcher.utter_message(text="当前没有待提交的申请。")
+                dispatcher.utter_message(text=texts.NOTHING_TO_SUBMIT)
             return []
         slots = _slots(tracker)
         unanswered = [field for field in rf.required_fields(kind, slots) if slots.get(field) in (None, "")]
         if unanswered:
-            dispatcher.utter_message(text="申请还没有填写完整，我们接着填。")
+            dispatcher.utter_message(text=texts.FORM_NOT_COMPLETE)
             return [FollowupAction(FORM_OF_KIND[kind])]
         private = desk.drafts.get_all(tracker.sender_id)
         missing = rf.missing_private(kind, slots, private)
         if missing:
-            dispatcher.utter_message(text=f"为保护您的个人信息，{rf.FIELD_LABELS[missing[0]]}需要重新输入一次。")
+            dispatcher.utter_message(text=texts.retype_private_field(rf.FIELD_LABELS[missing[0]]))
             return [SlotSet(name, None) for name in missing] + [FollowupAction(FORM_OF_KIND[kind])]
         if tracker.get_slot("request_summary_digest") != rf.summary_digest(kind, slots, instance):
-            return _show_summary(dispatcher, tracker, kind, slots, lead="提交前请先核对以下信息。\n")
+            return _show_summary(dispatcher, tracker, kind, slots, lead=texts.SUMMARY_BEFORE_SUBMITTING)
         channel = (tracker.get_latest_input_channel() or "rest")
         payload = rf.build_payload(kind, slots, private, channel, tracker.sender_id)
         if kind == rf.DISCLOSURE and payload["applicant"].get("phone") is None:
-            dispatcher.utter_message(text="缺少联系电话，请先补充。")
+            dispatcher.utter_message(text=texts.PHONE_MISSING)
             return [SlotSet("phone", None), FollowupAction("disclosure_form")]
         key = request_key(tracker.sender_id, instance, kind)
         submission = await desk.submit(kind, payload, key)
@@ -312,7 +286,7 @@ class ActionCorrectRequest(Action):
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
         kind = _kind(tracker)
         if not kind:
-            dispatcher.utter_message(text="当前没有正在填写的申请，无需修改。")
+            dispatcher.utter_message(text=texts.NOTHING_TO_CORRECT)
             return []
         slots = _slots(tracker)
         field = next(tracker.get_latest_entity_values("request_field"), None)
@@ -321,7 +295,7 @@ class ActionCorrectRequest(Action):
         if not field:
             fields = rf.correctable_fields(kind, slots)
             dispatcher.utter_message(
-                text="请问要修改哪一项？",
+                text=texts.WHICH_FIELD_TO_CORRECT,
                 buttons=[
                     {"title": rf.FIELD_LABELS[f], "payload": f'/correct_request{{"request_field": "{f}"}}'}
                     for f in fields
@@ -336,7 +310,7 @@ class ActionCorrectRequest(Action):
         if field == "delivery_method":
             events += [SlotSet("email", None), SlotSet("postal_address", None)]
         get_case_desk().drafts.forget(tracker.sender_id, field)
-        dispatcher.utter_message(text=f"好的，请重新提供{rf.FIELD_LABELS[field]}。")
+        dispatcher.utter_message(text=texts.provide_again(rf.FIELD_LABELS[field]))
         return events + [FollowupAction(FORM_OF_KIND[kind])]
 
 
@@ -352,17 +326,13 @@ class ActionCancelRequest(Action):
             entry = None  # the case system refused it: nothing was filed, so cancelling is what it looks like
         if entry is not None:
             # Already confirmed (the turn that submitted it was lost): say so instead of promising otherwise.
-            number = f"，回执号：{entry.tracking_number}" if entry.tracking_number else "，正在提交中"
-            dispatcher.utter_message(
-                text=f"您的{name_in_sentence(entry.kind)}已经确认提交{number}，无法在这里撤回。"
-                "如需撤回，请联系工作人员或说「转人工」。还有什么可以帮您？"
-            )
+            dispatcher.utter_message(text=texts.cannot_withdraw(entry.kind, entry.tracking_number))
         elif tracker.active_loop.get("name") == "status_form":
-            dispatcher.utter_message(text="好的，已取消进度查询。还有什么可以帮您？")
+            dispatcher.utter_message(text=texts.STATUS_LOOKUP_CANCELLED)
         elif tracker.get_slot("request_kind") or tracker.active_loop.get("name"):
-            dispatcher.utter_message(text="好的，已取消，您填写的信息不会提交，也已删除。还有什么可以帮您？")
+            dispatcher.utter_message(text=texts.REQUEST_CANCELLED)
         else:
-            dispatcher.utter_message(text="好的。当前没有正在办理的申请。还有什么可以帮您？")
+            dispatcher.utter_message(text=texts.NOTHING_TO_CANCEL)
         desk.drafts.forget(tracker.sender_id)
         last = [SlotSet("last_request_key", entry.idempotency_key)] if entry is not None else []
         # A left look-up starts afresh next time: 「办到哪了」 asks for the number again.
@@ -379,10 +349,7 @@ class ActionAskTrackingNumber(Action):
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
         resume_delivery()
         lines = await get_case_desk().conversation_requests(tracker.sender_id)
-        text = "请输入回执号（例如 GK261123482919）。"
-        if lines:
-            text = "您在本次对话中提交过：\n" + "\n".join(lines) + "\n" + text
-        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(text=texts.ask_tracking_number(lines))
         return []
 
 
@@ -396,23 +363,23 @@ class ValidateStatusForm(_AnswersQuestions):
         if digits:  # typed without its letters: the number this conversation was given, if just one fits
             number = complete_tracking_number(digits, await get_case_desk().conversation_numbers(tracker.sender_id))
             if not number:
-                dispatcher.utter_message(text=DIGITS_ONLY_TEXT)
+                dispatcher.utter_message(text=texts.DIGITS_ONLY)
                 return {"tracking_number": None}
         if not number and has_no_tracking_number(value):
-            dispatcher.utter_message(text=NO_NUMBER_TEXT, buttons=NO_NUMBER_BUTTONS)
+            dispatcher.utter_message(text=texts.NO_NUMBER, buttons=texts.NO_NUMBER_BUTTONS)
             return {"tracking_number": None}
         if not number:
-            dispatcher.utter_message(text="回执号由两个字母和12位数字组成，例如 GK261123482919，请核对后再输入。")
+            dispatcher.utter_message(text=texts.TRACKING_NUMBER_FORMAT)
             return {"tracking_number": None}
         if not plausible(number):  # a typo caught by the check digit costs none of the few allowed look-ups
-            dispatcher.utter_message(text=f"回执号 {number} 的最后一位校验码对不上，可能输错了一位，请对照回执核对后再输入。")
+            dispatcher.utter_message(text=texts.check_digit_mismatch(number))
             return {"tracking_number": None}
         return {"tracking_number": number}
 
     def validate_phone_last4(self, value, dispatcher, tracker, domain):
         digits = find_last4(value)
         if not digits:
-            dispatcher.utter_message(text="请输入申请时所留联系电话的最后4位数字。")
+            dispatcher.utter_message(text=texts.ASK_PHONE_LAST4)
             return {"phone_last4": None}
         return {"phone_last4": digits}
 
@@ -454,12 +421,5 @@ class ActionHandoff(Action):
         submission = await desk.submit("handoff", payload, key)
         desk.drafts.forget(tracker.sender_id)
         agency = load_agency(get_service().settings.knowledge_dir)
-        if submission.tracking_number:
-            head = f"已为您转接人工服务（编号 {submission.tracking_number}），工作人员会在本对话中回复您。"
-        else:
-            head = "已为您登记人工服务请求，工作人员会尽快在本对话中回复您。"
-        dispatcher.utter_message(
-            text=f"{head}人工服务时间：{agency.get('hours', '工作日')}。"
-            f"非工作时间请留言，或拨打 {agency.get('phone', '本机关咨询电话')}。在工作人员结束人工服务之前，我不会再自动回复。"
-        )
+        dispatcher.utter_message(text=texts.handed_off(submission.tracking_number, agency))
         return [ActiveLoop(None)] + _clear_request() + [ConversationPaused()]

@@ -60,3 +60,12 @@ def test_every_label_is_used_where_it_was():
     # Each kind's label, sentence name and short label is read by some consumer above.
     used = set(REPORT_LABELS.values()) | {"转人工服务", "人工服务请求"}
     assert all({k.label, k.in_sentence, k.short_label} <= used for k in rk.KINDS)
+
+
+def test_the_digits_only_hint_lists_the_prefixes_from_the_vocabulary():
+    from actions import texts
+
+    assert texts.DIGITS_ONLY == (
+        "请在数字前加上回执号开头的两个字母：GK（政府信息公开申请）、TS（投诉）、JY（建议）或 RG（转人工），"
+        "例如 GK261123482919。"
+    )
