@@ -20,6 +20,7 @@ from bot.case_desk import (
     complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
     resume_delivery,
 )
+from bot.request_kinds import HANDOFF
 from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
@@ -410,15 +411,15 @@ class ActionHandoff(Action):
             if e.get("event") in ("user", "bot") and e.get("text")
         ][-40:]
         payload = {
-            "kind": "handoff",
+            "kind": HANDOFF.code,
             "channel": tracker.get_latest_input_channel() or "rest",
             "conversation_id": tracker.sender_id,
             "applicant": {},
             "request": {"reason": redact(tracker.latest_message.get("text") or "")},
             "transcript": transcript,
         }
-        key = request_key(tracker.sender_id, uuid.uuid4().hex, "handoff")
-        submission = await desk.submit("handoff", payload, key)
+        key = request_key(tracker.sender_id, uuid.uuid4().hex, HANDOFF.code)
+        submission = await desk.submit(HANDOFF.code, payload, key)
         desk.drafts.forget(tracker.sender_id)
         agency = load_agency(get_service().settings.knowledge_dir)
         dispatcher.utter_message(text=texts.handed_off(submission.tracking_number, agency))

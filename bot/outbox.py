@@ -80,6 +80,7 @@ from bot.case_client import (
     validate_key,
 )
 from bot.private_files import private_sqlite_file
+from bot.request_kinds import KINDS as REQUEST_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'outbox.db'}"
 
 PENDING, DELIVERED, REJECTED = "pending", "delivered", "rejected"
-KINDS = ("disclosure", "complaint", "suggestion", "handoff")
+KINDS = tuple(kind.code for kind in REQUEST_KINDS)
 STUB_FIELDS = ("kind", "channel", "conversation_id")
 # 4xx answers that say the bot is misconfigured (token, URL), not that the request is bad: keep retrying.
 CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405})

@@ -35,6 +35,9 @@ def test_case_service_uses_the_vocabulary():
     from bot.case_service.workflow import KIND_LABELS, KIND_PREFIXES, Kind
 
     assert {k.value for k in Kind} == set(rk.BY_CODE)
+    from bot.outbox import KINDS as OUTBOX_KINDS
+
+    assert OUTBOX_KINDS == ("disclosure", "complaint", "suggestion", "handoff")
     assert {k.value: v for k, v in KIND_LABELS.items()} == {
         "disclosure": "政府信息公开申请", "complaint": "投诉", "suggestion": "建议", "handoff": "转人工服务",
     }
