@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bot.knowledge.chunking import Passage, is_table_row
 from bot.knowledge.retriever import Hit
@@ -50,10 +51,21 @@ def citation(passage: Passage) -> str:
     return "来源：" + "，".join(parts)
 
 
+@lru_cache(maxsize=16384)
+def _words(text: str) -> frozenset[str]:
+    """A sentence's jieba words, kept: the same passages' sentences are judged question after question."""
+    return frozenset(tokenize(text))
+
+
+@lru_cache(maxsize=16384)
+def _pairs(text: str) -> frozenset[str]:
+    return frozenset(char_bigrams(text))
+
+
 def _relevance(sentence: str, query_tokens: dict[str, float], query_bigrams: dict[str, float]) -> float:
-    tokens = set(tokenize(sentence))
+    tokens = _words(sentence)
     overlap = sum(w for t, w in query_tokens.items() if t in tokens)
-    bigrams = char_bigrams(sentence)
+    bigrams = _pairs(sentence)
     return overlap + 0.5 * sum(w for b, w in query_bigrams.items() if b in bigrams)
 
 
@@ -85,10 +97,10 @@ def select_sentences(question: str, text: str, title: str = "") -> str:
     # A row is judged by its own cells: the column names every row repeats tell rows apart no more
     # than they tell a row from the text around the table.
     judged = [_row_cells(sentence) if i in rows else sentence for i, sentence in enumerate(sentences)]
-    unit_tokens = [set(tokenize(unit)) for unit in judged]
-    unit_bigrams = [char_bigrams(unit) for unit in judged]
-    query_tokens = _weights(set(tokenize(question)), unit_tokens, set(tokenize(title)), len)
-    query_bigrams = _weights(char_bigrams(question), unit_bigrams, char_bigrams(title), lambda _: 1.0)
+    unit_tokens = [_words(unit) for unit in judged]
+    unit_bigrams = [_pairs(unit) for unit in judged]
+    query_tokens = _weights(set(tokenize(question)), unit_tokens, _words(title), len)
+    query_bigrams = _weights(char_bigrams(question), unit_bigrams, _pairs(title), lambda _: 1.0)
     scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
     if _ASKS_PERIOD.search(question):  # the sentence that states the period answers 「几天内」
         scores = [score + (2.0 if _PERIOD.search(unit) else 0.0) for score, unit in zip(scores, judged)]
