@@ -439,5 +439,82 @@ def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_r
     click.echo(f"{'将删除' if dry_run else '已删除'} {count} 个超过 {days:g} 天未活动的对话")
 
 
+def _tracker_url(db_url: str | None, endpoints: Path) -> str | None:
+    """The tracker database: --tracker-db-url, else endpoints.yml's tracker_store; None when in memory."""
+    from bot.tracker_db import sql_url_from_endpoints
+
+    if db_url:
+        return db_url
+    if not endpoints.is_file():
+        return None
+    try:
+        return sql_url_from_endpoints(endpoints)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _outbox_url(url: str | None) -> str:
+    from bot.outbox import DEFAULT_DATABASE_URL
+
+    return url or os.environ.get("GOVBOT_OUTBOX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+
+
+def _case_url(url: str | None) -> str:
+    from bot.case_service.config import DEFAULT_DATABASE_URL
+
+    return url or os.environ.get("GOVBOT_CASE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+
+
+@main.command("erase")
+@click.option("--case", "tracking_number", metavar="案件编号", help="按案件编号（查询编号）查找")
+@click.option("--phone", metavar="手机号码", help="按申请人手机号码查找")
+@click.option("--operator", default=lambda: os.environ.get("USER") or "unknown", show_default="当前系统用户",
+              help="执行人（记入审计记录）")
+@click.option("--reason", default="", help="依据，如删除申请的受理编号（记入审计记录，不要填个人信息）")
+@click.option("--dry-run", is_flag=True, help="只列出将删除的内容，不删除")
+@click.option("--yes", is_flag=True, help="不再询问确认")
+@click.option("--case-db-url", help="案件数据库（默认 GOVBOT_CASE_DATABASE_URL，未设置时 var/cases.db）")
+@click.option("--outbox-db-url", help="outbox 与表单草稿数据库（默认 GOVBOT_OUTBOX_DATABASE_URL，未设置时 var/outbox.db）")
+@click.option("--tracker-db-url", help="对话存储数据库（默认从 --endpoints 的 tracker_store 读取）")
+@click.option("--endpoints", type=click.Path(dir_okay=False, path_type=Path), default=Path("endpoints.yml"), show_default=True)
+def erase(tracking_number, phone, operator, reason, dry_run, yes, case_db_url, outbox_db_url, tracker_db_url, endpoints) -> None:
+    """Erase one person's data (PIPL) from cases, outbox, drafts and conversations, with an audit entry."""
+    import sqlalchemy as sa
+
+    from bot.erasure import Eraser
+
+    if bool(tracking_number) == bool(phone):
+        _fail("请用 --case 指定案件编号，或用 --phone 指定手机号码（二者选一）")
+    eraser = Eraser(_case_url(case_db_url), _outbox_url(outbox_db_url), _tracker_url(tracker_db_url, endpoints))
+    try:
+        try:
+            plan = eraser.plan(tracking_number=tracking_number, phone=phone)
+        except ValueError as exc:
+            _fail(str(exc))
+        who = f"案件编号 {tracking_number}" if tracking_number else "该手机号码"
+        if plan.empty:
+            click.echo(f"未找到与{who}相关的个人数据，未作任何删除。")
+            return
+        click.echo(f"与{who}相关的数据：")
+        for line in plan.lines():
+            click.echo(f"  {line}")
+        if dry_run:
+            click.echo("（试运行，未删除任何数据）")
+            return
+        if not yes and not click.confirm("确认永久删除以上数据？删除后无法恢复", default=False):
+            click.echo("已取消，未删除任何数据。")
+            return
+        done = eraser.erase(plan, operator=operator, identifier_kind="case" if tracking_number else "phone", reason=reason)
+    except sa.exc.SQLAlchemyError as exc:
+        _fail(f"数据库操作失败：{type(exc).__name__}（{str(exc).splitlines()[0][:200]}）")
+    finally:
+        eraser.close()
+    click.echo(
+        f"已删除：案件 {done['cases']} 件，outbox 记录 {done['outbox']} 条，表单草稿 {done['drafts']} 项，"
+        f"对话记录事件 {done['tracker_events']} 条（{done['conversations']} 个对话）。"
+    )
+    click.echo(f"已记入审计记录（执行人 {operator}；不含被删除的个人信息）。")
+
+
 if __name__ == "__main__":
     main()
