@@ -516,5 +516,39 @@ def erase(tracking_number, phone, operator, reason, dry_run, yes, case_db_url, o
     click.echo(f"已记入审计记录（执行人 {operator}；不含被删除的个人信息）。")
 
 
+@main.command("expire")
+@click.option("--drafts-older-than", "draft_days", type=click.FloatRange(min=0), default=None,
+              help="删除最后填写时间早于这么多天的未提交表单草稿（默认 GOVBOT_DRAFT_RETENTION_DAYS，未设置时 1；0 为不删除）")
+@click.option("--rejected-older-than", "rejected_days", type=click.FloatRange(min=0), default=None,
+              help="被案件系统拒收超过这么多天的请求只保留类别、渠道和对话编号（默认 GOVBOT_REJECTED_PAYLOAD_DAYS，未设置时 30；0 为不清除）")
+@click.option("--outbox-db-url", help="outbox 与表单草稿数据库（默认 GOVBOT_OUTBOX_DATABASE_URL，未设置时 var/outbox.db）")
+@click.option("--dry-run", is_flag=True, help="只统计，不删除")
+def expire(draft_days, rejected_days, outbox_db_url, dry_run) -> None:
+    """Expire abandoned form drafts and rejected requests' full content (the deliverer also does it hourly)."""
+    import sqlalchemy as sa
+
+    from bot.outbox import make_engine
+    from bot.retention import draft_retention_days, expire_personal_data, rejected_payload_days
+
+    try:
+        draft_days = draft_retention_days() if draft_days is None else draft_days
+        rejected_days = rejected_payload_days() if rejected_days is None else rejected_days
+    except ValueError as exc:
+        _fail(str(exc))
+    engine = make_engine(_outbox_url(outbox_db_url))
+    try:
+        done = expire_personal_data(engine, dry_run=dry_run, draft_days=draft_days, rejected_days=rejected_days)
+    except sa.exc.SQLAlchemyError as exc:
+        _fail(f"数据库操作失败：{type(exc).__name__}（{str(exc).splitlines()[0][:200]}）")
+    finally:
+        engine.dispose()
+    verb = "将" if dry_run else "已"
+    drafts = f"{verb}删除 {done['drafts']} 个对话的未提交表单草稿（超过 {draft_days:g} 天）" if draft_days > 0 else "表单草稿：不删除（保留期为 0）"
+    rejected = (f"{verb}清除 {done['rejected']} 条被拒请求的完整内容（超过 {rejected_days:g} 天）" if rejected_days > 0
+                else "被拒请求：不清除（保留期为 0）")
+    click.echo(drafts)
+    click.echo(rejected)
+
+
 if __name__ == "__main__":
     main()

@@ -668,7 +668,9 @@ class Deliverer:
     each entry also carries its own next_attempt_at, so several deliverers sharing one outbox spread out.
     """
 
-    def __init__(self, outbox: Outbox, *, poll_interval: float = 1.0, worker_id: str | None = None) -> None:
+    def __init__(
+        self, outbox: Outbox, *, poll_interval: float = 1.0, worker_id: str | None = None, expiry_interval: float = 3600.0
+    ) -> None:
         self.outbox = outbox
         self.poll_interval = poll_interval
         self.worker_id = worker_id or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -679,6 +681,9 @@ class Deliverer:
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._dirty = False  # payloads scrubbed since the last WAL checkpoint
+        # Abandoned drafts and old rejected payloads expire when idle (bot.retention), first on start.
+        self.expiry_interval = expiry_interval
+        self._last_expiry = float("-inf")
 
     @property
     def running(self) -> bool:
@@ -764,6 +769,9 @@ class Deliverer:
                 continue
             # Nothing due: tidy up (a checkpoint that could not finish earlier), then wait for the
             # next poll or a wake-up.
+            if time.monotonic() - self._last_expiry >= self.expiry_interval:
+                self._last_expiry = time.monotonic()
+                await self._expire()
             if self._dirty or checkpoint_pending(self.outbox.engine):
                 self._dirty = False
                 try:
@@ -771,6 +779,20 @@ class Deliverer:
                 except Exception:
                     log.warning("outbox deliverer %s: WAL checkpoint failed", self.worker_id, exc_info=True)
             await self._sleep(self.poll_interval, wakeable=True)
+
+    async def _expire(self) -> None:
+        """Runs the expiry of drafts and rejected payloads; a failure waits for the next interval."""
+        from bot.retention import expire_personal_data
+
+        try:
+            done = await asyncio.to_thread(
+                expire_personal_data, self.outbox.engine, table=self.outbox.table.name
+            )
+        except Exception as exc:
+            log.warning("outbox deliverer %s: expiry failed (%s)", self.worker_id, type(exc).__name__)
+            return
+        if any(done.values()):
+            log.info("过期个人数据：删除未提交草稿 %d 个对话，清除被拒请求内容 %d 条", done["drafts"], done["rejected"])
 
     async def drain(self, timeout: float) -> bool:
         """Wait until nothing is pending (or `timeout` passes); True when drained. For tests and shutdown."""

@@ -11,6 +11,18 @@ Two ways it runs:
   GOVBOT_TRACKER_PURGE_INTERVAL seconds (default 3600), triggered by a save;
 - `govbot tracker purge --older-than DAYS` for a cron job or by hand (SQL backends).
 
+Personal data outside the tracker expires too (`expire_personal_data`), in the action server's
+outbox database:
+- form drafts (bot.drafts: full ID numbers, phones, emails typed into a form never confirmed nor
+  cancelled) are deleted once the conversation's latest draft is older than
+  GOVBOT_DRAFT_RETENTION_DAYS (default 1: a Rasa session expires after 60 minutes without carrying
+  slots over, so an older draft can no longer be submitted; 0 keeps them);
+- a rejected outbox entry keeps its full payload for GOVBOT_REJECTED_PAYLOAD_DAYS (default 30: staff
+  may need to see what was refused and contact the person), then only the stub (kind, channel,
+  conversation_id) a delivered entry keeps; 0 keeps payloads.
+The outbox deliverer runs it when idle, at most once per EXPIRY_INTERVAL; `govbot data expire` runs
+it by hand or from cron.
+
 With the SQL backend a conversation's age is the largest `timestamp` among its rows in Rasa's
 `events` table; the in-memory backend looks at the last event of each stored tracker.
 """
@@ -21,6 +33,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -30,6 +43,9 @@ from bot.envvars import env_number
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 180.0
+DEFAULT_DRAFT_DAYS = 1.0
+DEFAULT_REJECTED_PAYLOAD_DAYS = 30.0
+EXPIRY_INTERVAL = 3600.0
 DEFAULT_PURGE_INTERVAL = 3600.0
 DAY = 86400.0
 
@@ -37,6 +53,16 @@ DAY = 86400.0
 def retention_days(environ: dict | None = None) -> float:
     """GOVBOT_TRACKER_RETENTION_DAYS; 0 means conversations are never purged."""
     return env_number("GOVBOT_TRACKER_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, environ=environ)
+
+
+def draft_retention_days(environ: dict | None = None) -> float:
+    """GOVBOT_DRAFT_RETENTION_DAYS; 0 keeps abandoned drafts."""
+    return env_number("GOVBOT_DRAFT_RETENTION_DAYS", DEFAULT_DRAFT_DAYS, environ=environ)
+
+
+def rejected_payload_days(environ: dict | None = None) -> float:
+    """GOVBOT_REJECTED_PAYLOAD_DAYS; 0 keeps rejected entries' payloads."""
+    return env_number("GOVBOT_REJECTED_PAYLOAD_DAYS", DEFAULT_REJECTED_PAYLOAD_DAYS, environ=environ)
 
 
 def purge_interval(environ: dict | None = None) -> float:
@@ -140,3 +166,85 @@ class PeriodicPurge:
             return
         if deleted:
             log.info("已删除 %d 个超过 %g 天未活动的对话", deleted, self.days)
+
+
+_drafts = sa.table("request_drafts", sa.column("conversation_id"), sa.column("updated_at"))
+
+
+def _naive_utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+
+
+def expire_drafts(engine: sa.engine.Engine, days: float, now: float | None = None, dry_run: bool = False) -> int:
+    """Deletes the drafts of every conversation whose latest draft is older than `days`; returns
+    the number of conversations. A conversation still typing (a newer field) keeps all its fields."""
+    if days <= 0:
+        return 0
+    cutoff = _naive_utc(cutoff_for(days, now))
+    if engine.dialect.name != "sqlite":
+        cutoff = cutoff.replace(tzinfo=timezone.utc)  # timestamptz
+    with engine.begin() as connection:
+        if not sa.inspect(connection).has_table("request_drafts"):
+            return 0
+        stale = (
+            sa.select(_drafts.c.conversation_id)
+            .group_by(_drafts.c.conversation_id)
+            .having(sa.func.max(_drafts.c.updated_at) < cutoff)
+        ).subquery()
+        count = connection.execute(sa.select(sa.func.count()).select_from(stale)).scalar() or 0
+        if count and not dry_run:
+            connection.execute(
+                sa.delete(_drafts).where(_drafts.c.conversation_id.in_(sa.select(stale.c.conversation_id)))
+            )
+    if count and not dry_run:
+        from bot.outbox import checkpoint_wal
+
+        checkpoint_wal(engine)
+    return int(count)
+
+
+def scrub_rejected_payloads(engine: sa.engine.Engine, days: float, now: float | None = None, dry_run: bool = False,
+                            table: str = "outbox") -> int:
+    """Replaces the payload of rejected entries last updated more than `days` ago by its stub
+    (as delivery does); returns how many entries were (or, with `dry_run`, would be) scrubbed."""
+    from bot.outbox import REJECTED, STUB_FIELDS, _stub, checkpoint_wal
+
+    if days <= 0:
+        return 0
+    t = sa.table(table, sa.column("id"), sa.column("status"), sa.column("payload"), sa.column("updated_at"))
+    cutoff = _naive_utc(cutoff_for(days, now))
+    scrubbed = 0
+    with engine.begin() as connection:
+        if not sa.inspect(connection).has_table(table):
+            return 0
+        rows = connection.execute(
+            sa.select(t.c.id, t.c.payload).where(t.c.status == REJECTED, t.c.updated_at < cutoff)
+        ).all()
+        for row in rows:
+            try:
+                payload = json.loads(row.payload)
+            except ValueError:
+                payload = {}
+            if isinstance(payload, dict) and set(payload) <= set(STUB_FIELDS):
+                continue  # already a stub
+            scrubbed += 1
+            if not dry_run:
+                stub = _stub(payload) if isinstance(payload, dict) else {name: None for name in STUB_FIELDS}
+                connection.execute(
+                    sa.update(t).where(t.c.id == row.id).values(payload=json.dumps(stub, ensure_ascii=False))
+                )
+    if scrubbed and not dry_run:
+        checkpoint_wal(engine)
+    return scrubbed
+
+
+def expire_personal_data(engine: sa.engine.Engine, now: float | None = None, dry_run: bool = False,
+                         draft_days: float | None = None, rejected_days: float | None = None,
+                         table: str = "outbox") -> dict[str, int]:
+    """Both expiries on the outbox's database, with the configured ages unless given."""
+    draft_days = draft_retention_days() if draft_days is None else draft_days
+    rejected_days = rejected_payload_days() if rejected_days is None else rejected_days
+    return {
+        "drafts": expire_drafts(engine, draft_days, now, dry_run),
+        "rejected": scrub_rejected_payloads(engine, rejected_days, now, dry_run, table),
+    }

@@ -162,3 +162,168 @@ def test_retention_setting(monkeypatch):
     monkeypatch.setenv("GOVBOT_TRACKER_RETENTION_DAYS", "many")
     with pytest.raises(ValueError):
         RedactingTrackerStore()
+
+
+# -- expiry of abandoned drafts and rejected payloads (outbox database) ------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_url(request, tmp_path):
+    """The outbox database: a SQLite file, or a private schema of the shared PostgreSQL `test` database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outbox.db'}"
+        return
+    user = require_postgres()
+    schema = f"expiry_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(f"postgresql://{user}@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"postgresql://{user}@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _outbox(url):
+    from bot.case_client import CaseClient
+    from bot.outbox import Outbox
+
+    return Outbox(url, CaseClient("http://127.0.0.1:9", "x" * 32), retry_base=0.01, retry_cap=0.05)
+
+
+def _age_drafts(engine, conversation_id: str, field: str, days: float) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime.now(timezone.utc) - timedelta(days=days)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE request_drafts SET updated_at = :at WHERE conversation_id = :c AND field = :f"),
+            {"at": at if engine.dialect.name != "sqlite" else at.replace(tzinfo=None), "c": conversation_id, "f": field},
+        )
+
+
+def _entries(outbox, days_and_status):
+    """Entries with a payload naming a phone each, their status and age set directly."""
+    from datetime import timedelta
+
+    from bot.outbox import _utcnow
+
+    keys = []
+    for i, (days, status) in enumerate(days_and_status):
+        key = uuid.uuid4().hex
+        payload = {"channel": "web", "conversation_id": f"c{i}", "applicant": {"name": "王五", "phone": f"1360013{i:04d}"}}
+        entry = outbox.enqueue("complaint", payload, key)
+        with outbox.engine.begin() as connection:
+            connection.execute(sa.update(outbox.table).where(outbox.table.c.id == entry.id).values(
+                status=status, updated_at=_utcnow() - timedelta(days=days)))
+        keys.append(key)
+    return keys
+
+
+def test_abandoned_drafts_expire_whole_conversations_only(outbox_url, tmp_path):
+    from bot.drafts import DraftStore
+    from bot.retention import expire_drafts
+
+    outbox = _outbox(outbox_url)
+    drafts = DraftStore(outbox.engine)
+    for conversation in ("abandoned", "typing", "fresh"):
+        drafts.put(conversation, "id_number", f"11010119900307{len(conversation):04d}")
+        drafts.put(conversation, "phone", "13800138000")
+    _age_drafts(outbox.engine, "abandoned", "id_number", 3)
+    _age_drafts(outbox.engine, "abandoned", "phone", 2)
+    _age_drafts(outbox.engine, "typing", "id_number", 3)  # its phone was typed just now
+
+    assert expire_drafts(outbox.engine, 1, dry_run=True) == 1
+    assert drafts.get_all("abandoned")
+    assert expire_drafts(outbox.engine, 0) == 0  # 0 keeps drafts
+    assert expire_drafts(outbox.engine, 1) == 1
+    assert drafts.get_all("abandoned") == {}
+    assert set(drafts.get_all("typing")) == {"id_number", "phone"} and drafts.get_all("fresh")
+    if outbox.is_sqlite:
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.db*"))
+        assert b"110101199003070009" not in stored and b"110101199003070005" in stored
+    outbox.close()
+
+
+def test_rejected_entries_keep_only_the_stub_after_the_period(outbox_url, tmp_path):
+    from bot.retention import scrub_rejected_payloads
+
+    outbox = _outbox(outbox_url)
+    old_rejected, new_rejected, old_pending = _entries(outbox, [(40, "rejected"), (5, "rejected"), (40, "pending")])
+
+    assert scrub_rejected_payloads(outbox.engine, 30, dry_run=True) == 1
+    assert "applicant" in outbox.status(old_rejected).payload
+    assert scrub_rejected_payloads(outbox.engine, 30) == 1
+    assert outbox.status(old_rejected).payload == {"kind": "complaint", "channel": "web", "conversation_id": "c0"}
+    assert outbox.status(old_rejected).rejected  # status, error and dates stay for the statistics
+    assert outbox.status(new_rejected).payload["applicant"]["phone"] == "13600130001"
+    assert outbox.status(old_pending).payload["applicant"]["phone"] == "13600130002"  # still to be delivered
+    assert scrub_rejected_payloads(outbox.engine, 30) == 0  # a stub is not scrubbed twice
+    if outbox.is_sqlite:
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.db*"))
+        assert b"13600130000" not in stored and b"13600130001" in stored
+    outbox.close()
+
+
+def test_cli_expires_with_the_configured_or_given_ages(outbox_url):
+    from bot.drafts import DraftStore
+
+    outbox = _outbox(outbox_url)
+    drafts = DraftStore(outbox.engine)
+    drafts.put("abandoned", "phone", "13800138000")
+    _age_drafts(outbox.engine, "abandoned", "phone", 3)
+    (old_rejected,) = _entries(outbox, [(10, "rejected")])
+    govbot = [str(VENV_BIN / "govbot"), "expire", "--outbox-db-url", outbox_url]
+    env = {**os.environ, "GOVBOT_DRAFT_RETENTION_DAYS": "2", "GOVBOT_REJECTED_PAYLOAD_DAYS": "7"}
+
+    dry = subprocess.run(govbot + ["--dry-run"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "将删除 1 个对话的未提交表单草稿（超过 2 天）" in dry.stdout
+    assert "将清除 1 条被拒请求的完整内容（超过 7 天）" in dry.stdout
+    kept = subprocess.run(govbot + ["--rejected-older-than", "0", "--drafts-older-than", "5"],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert "已删除 0 个对话" in kept.stdout and "不清除（保留期为 0）" in kept.stdout, kept.stdout + kept.stderr
+    assert drafts.get_all("abandoned") and "applicant" in outbox.status(old_rejected).payload
+    done = subprocess.run(govbot, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert "已删除 1 个对话" in done.stdout and "已清除 1 条" in done.stdout, done.stdout + done.stderr
+    assert drafts.get_all("abandoned") == {} and "applicant" not in outbox.status(old_rejected).payload
+    outbox.close()
+
+
+def test_deliverer_expires_when_idle(outbox_url, monkeypatch):
+    from bot.drafts import DraftStore
+    from bot.outbox import Deliverer
+
+    monkeypatch.setenv("GOVBOT_REJECTED_PAYLOAD_DAYS", "30")
+    monkeypatch.delenv("GOVBOT_DRAFT_RETENTION_DAYS", raising=False)  # default: 1 day
+    outbox = _outbox(outbox_url)
+    drafts = DraftStore(outbox.engine)
+    drafts.put("abandoned", "phone", "13800138000")
+    _age_drafts(outbox.engine, "abandoned", "phone", 1.5)
+    (old_rejected,) = _entries(outbox, [(31, "rejected")])
+
+    async def scenario():
+        deliverer = Deliverer(outbox, poll_interval=0.05)
+        deliverer.start()
+        for _ in range(100):
+            if not drafts.get_all("abandoned") and "applicant" not in outbox.status(old_rejected).payload:
+                break
+            await asyncio.sleep(0.05)
+        await deliverer.stop()
+
+    asyncio.run(scenario())
+    assert drafts.get_all("abandoned") == {}
+    assert "applicant" not in outbox.status(old_rejected).payload
+    outbox.close()
+
+
+def test_expiry_settings():
+    from bot.retention import draft_retention_days, rejected_payload_days
+
+    assert draft_retention_days({}) == 1 and rejected_payload_days({}) == 30
+    assert draft_retention_days({"GOVBOT_DRAFT_RETENTION_DAYS": "0.5"}) == 0.5
+    assert rejected_payload_days({"GOVBOT_REJECTED_PAYLOAD_DAYS": "0"}) == 0
+    with pytest.raises(ValueError, match="GOVBOT_REJECTED_PAYLOAD_DAYS"):
+        rejected_payload_days({"GOVBOT_REJECTED_PAYLOAD_DAYS": "-3"})
