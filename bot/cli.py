@@ -550,5 +550,53 @@ def expire(draft_days, rejected_days, outbox_db_url, dry_run) -> None:
     click.echo(rejected)
 
 
+@main.group()
+def db() -> None:
+    """Backup and restore of the PostgreSQL database (pg_dump/pg_restore)."""
+
+
+_DB_URL_HELP = "数据库地址，如 postgresql://govbot@db.example.gov.cn:5432/govbot（默认取 GOVBOT_DATABASE_URL；带密码的地址请放在环境变量中，不要写在命令行上）"
+
+
+@db.command("backup")
+@click.option("--db-url", envvar="GOVBOT_DATABASE_URL", required=True, help=_DB_URL_HELP)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="备份文件（pg_dump 自定义格式，权限 0600）")
+def db_backup(db_url: str, out: Path) -> None:
+    """Back up the whole database to one file (it holds personal data: readable by its owner only)."""
+    from bot.db_backup import BackupError, backup
+
+    try:
+        size = backup(db_url, out)
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"已备份到 {out}（{size / 1024:.1f} KB，仅本用户可读）。备份含个人信息，请按本机关规定加密保存并定期删除。")
+
+
+@db.command("restore")
+@click.argument("backup_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db-url", envvar="GOVBOT_DATABASE_URL", required=True, help=_DB_URL_HELP)
+@click.option("--yes", is_flag=True, help="不再询问确认")
+def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
+    """Restore a backup: the tables it contains are replaced by the backup's content (one transaction)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.db_backup import BackupError, restore
+
+    try:
+        where = make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - restore() explains
+        where = "（地址无法解析）"
+    if not yes and not click.confirm(
+        f"将用 {backup_file} 覆盖 {where} 中备份所含的全部表（备份之后写入的数据会丢失），请先停止各服务。继续？", default=False
+    ):
+        click.echo("已取消，数据库未改动。")
+        return
+    try:
+        restore(db_url, backup_file)
+    except BackupError as exc:
+        _fail(f"{exc}（已整体回滚，数据库未改动）")
+    click.echo(f"已从 {backup_file} 恢复到 {where}。")
+
+
 if __name__ == "__main__":
     main()
