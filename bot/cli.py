@@ -465,10 +465,19 @@ def _case_url(url: str | None) -> str:
     return url or os.environ.get("GOVBOT_CASE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
 
 
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 @main.command("erase")
 @click.option("--case", "tracking_number", metavar="案件编号", help="按案件编号（查询编号）查找")
 @click.option("--phone", metavar="手机号码", help="按申请人手机号码查找")
-@click.option("--operator", default=lambda: os.environ.get("USER") or "unknown", show_default="当前系统用户",
+@click.option("--operator", default=lambda: _login_name(), show_default="当前系统用户",
               help="执行人（记入审计记录）")
 @click.option("--reason", default="", help="依据，如删除申请的受理编号（记入审计记录，不要填个人信息）")
 @click.option("--dry-run", is_flag=True, help="只列出将删除的内容，不删除")
@@ -501,7 +510,7 @@ def erase(tracking_number, phone, operator, reason, dry_run, yes, case_db_url, o
         if dry_run:
             click.echo("（试运行，未删除任何数据）")
             return
-        if not yes and not click.confirm("确认永久删除以上数据？删除后无法恢复", default=False):
+        if not yes and not click.confirm("确认永久删除以上数据？删除后无法恢复（输入 y 确认）", default=False):
             click.echo("已取消，未删除任何数据。")
             return
         done = eraser.erase(plan, operator=operator, identifier_kind="case" if tracking_number else "phone", reason=reason)
@@ -510,7 +519,7 @@ def erase(tracking_number, phone, operator, reason, dry_run, yes, case_db_url, o
     finally:
         eraser.close()
     click.echo(
-        f"已删除：案件 {done['cases']} 件，outbox 记录 {done['outbox']} 条，表单草稿 {done['drafts']} 项，"
+        f"已删除：案件 {done['cases']} 件，发件箱记录 {done['outbox']} 条，表单草稿 {done['drafts']} 项，"
         f"对话记录事件 {done['tracker_events']} 条（{done['conversations']} 个对话）。"
     )
     click.echo(f"已记入审计记录（执行人 {operator}；不含被删除的个人信息）。")

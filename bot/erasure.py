@@ -95,7 +95,7 @@ class ErasurePlan:
         tracker = f"{self.tracker_events} 条" if self.tracker_checked else "未检查（对话存于 Rasa 进程内存或未配置）"
         return [
             f"办理案件：{len(self.case_ids)} 件（编号：{numbers}）",
-            f"待发送/已发送记录（outbox）：{len(self.outbox_ids)} 条",
+            f"发件箱记录（待发送、已发送、被拒）：{len(self.outbox_ids)} 条",
             f"未提交的表单草稿：{self.drafts} 项",
             f"涉及对话：{len(self.conversation_ids)} 个，对话记录事件：{tracker}",
         ]
