@@ -189,3 +189,13 @@ def test_nothing_found_and_bad_arguments_are_said_in_chinese(urls):
 
 def test_phone_key_ignores_formatting_and_country_code():
     assert phone_key("+86 138-0013-8000") == phone_key("008613800138000") == "13800138000"
+
+
+def test_in_memory_tracker_store_is_said_not_checked(urls):
+    urls, _directory = urls
+    people = populate(urls)
+    command = [str(VENV_BIN / "govbot"), "erase", "--phone", people["a"]["phone"], "--dry-run",
+               "--case-db-url", urls["cases"], "--outbox-db-url", urls["outbox"], "--endpoints", str(ROOT / "endpoints.yml")]
+    dry = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert "未检查（对话存于 Rasa 进程内存或未配置）" in dry.stdout and "办理案件：1 件" in dry.stdout
