@@ -95,14 +95,26 @@ def test_failures_are_explained_and_change_nothing(databases, tmp_path):
     assert not (tmp_path / "x.dump").exists() and not list(tmp_path.glob("*.partial"))
 
 
-def test_password_goes_to_the_environment_not_the_command_line(monkeypatch, tmp_path):
-    seen = {}
+def test_password_goes_to_the_environment_not_the_command_line(databases, monkeypatch, tmp_path):
+    """The real pg_dump runs, behind a wrapper on PATH that records the arguments and environment it
+    was started with (the local server's trust authentication accepts any password)."""
+    import shutil
+    import sys
 
-    def fake_run(command, env, **kwargs):
-        seen["command"], seen["env"] = command, env
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
-    backup("postgresql+psycopg2://govbot:s3cret-pw@db.example:5432/govbot", tmp_path / "b.dump")
-    assert "s3cret-pw" not in " ".join(seen["command"]) and seen["env"]["PGPASSWORD"] == "s3cret-pw"
-    assert "--dbname=postgresql://govbot@db.example:5432/govbot" in seen["command"]
+    password = f"pw-{uuid.uuid4().hex}"
+    url = sa.engine.make_url(databases[0]).set(password=password).render_as_string(hide_password=False)
+    wrappers, record = tmp_path / "bin", tmp_path / "started.txt"
+    wrappers.mkdir()
+    wrapper = wrappers / "pg_dump"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        f"open({str(record)!r}, 'w').write(repr(sys.argv) + '\\n' + os.environ.get('PGPASSWORD', ''))\n"
+        f"os.execv({shutil.which('pg_dump')!r}, [{shutil.which('pg_dump')!r}] + sys.argv[1:])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+    backup(url, tmp_path / "b.dump")
+    arguments, given = record.read_text().split("\n", 1)
+    assert password not in arguments and given == password
+    assert (tmp_path / "b.dump").stat().st_size > 0
