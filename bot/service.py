@@ -224,8 +224,9 @@ class KnowledgeService:
         return not retriever.names_unknown_place(question, named)
 
     def _names_another_document(self, question: str, answer: Answer, item_doc: str | None) -> bool:
-        """Whether the answer cites a published document whose title the question names (its
-        programme, year or kind: the title's rare words), other than the item's own guide."""
+        """Whether the answer cites a published document, not the item's own guide, that the question
+        names (the title's rare words: programme, year, kind) or that retrieval puts above every
+        passage of the item's guide: the item then shared only generic words with the question."""
         if not answer.found or not answer.hits:
             return False
         cited = answer.hits[0].passage
