@@ -222,10 +222,29 @@ class Servers:
         return [m.get("text", "") for m in self.send(sender, message)]
 
 
+def copy_knowledge(service, base: Path) -> tuple[Path, Path]:
+    """A copy of knowledge/ and of its published index (vectors reused: nothing is embedded again;
+    the model directory is shared), for a stack whose knowledge a test changes."""
+    knowledge, cache = base / "knowledge", base / "cache"
+    shutil.copytree(service.settings.knowledge_dir, knowledge)
+    index = service.retriever.index
+    shutil.copytree(service.settings.index_dir / index.key, cache / "index" / index.key)
+    generated = service.settings.index_dir / "generated_phrasings.json"
+    if generated.exists():
+        shutil.copy2(generated, cache / "index" / generated.name)
+    (cache / "index" / "CURRENT").write_text(index.key + "\n")
+    (cache / "models").symlink_to(service.settings.models_dir, target_is_directory=True)
+    return knowledge, cache
+
+
 @pytest.fixture(scope="session")
-def servers(rasa_model, knowledge_service):
-    """A real action server and Rasa server on free loopback ports, as `make run` starts them."""
+def servers(rasa_model, knowledge_service, tmp_path_factory):
+    """A real action server and Rasa server on free loopback ports, as `make run` starts them.
+
+    They (and the `web` fixture's server) read a copy of knowledge/ and its index, so the console's
+    knowledge pages can change what the assistant answers without touching the project's own."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    knowledge, cache = copy_knowledge(knowledge_service, tmp_path_factory.mktemp("stack-knowledge"))
     rasa_port, action_port, case_port = free_port(), free_port(), free_port()
     web_port = free_port()  # the web server (widget, kiosk) the `web` fixture starts; Rasa allows its origin
     state = ARTIFACTS / "state"
@@ -238,6 +257,7 @@ def servers(rasa_model, knowledge_service):
     env = local_services_env(
         rasa_port, action_port, case_port, state,
         GOVBOT_RASA_TOKEN=rasa_token, GOVBOT_WEB_ORIGINS=f"http://127.0.0.1:{web_port}",
+        GOVBOT_KNOWLEDGE_DIR=str(knowledge), GOVBOT_CACHE_DIR=str(cache),
     )
     action_log = ARTIFACTS / "action-server.log"
     rasa_log = ARTIFACTS / "rasa-server.log"
@@ -260,6 +280,7 @@ def servers(rasa_model, knowledge_service):
         wait_until(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
         started = Servers(rasa_port, action_port, cases, rasa_token)
         started.web_port = web_port
+        started.knowledge_dir, started.cache_dir = knowledge, cache
         yield started
     finally:
         cases.stop()
@@ -290,7 +311,10 @@ def web(servers):
     """`python -m bot.web` on the port whose origin the `servers` Rasa allows (built bundle required)."""
     if not (WEB_DIST / "govbot-widget.js").exists():
         raise RuntimeError("web/dist is missing: build the widget first with `make web`")
-    env = dict(os.environ, GOVBOT_WEB_RASA_URL=servers.rasa_url, GOVBOT_WEB_PORT=str(servers.web_port))
+    env = dict(
+        os.environ, GOVBOT_WEB_RASA_URL=servers.rasa_url, GOVBOT_WEB_PORT=str(servers.web_port),
+        GOVBOT_KNOWLEDGE_DIR=str(servers.knowledge_dir), GOVBOT_CACHE_DIR=str(servers.cache_dir),
+    )
     log = ARTIFACTS / "web-server.log"
     process = subprocess.Popen(
         [str(VENV_BIN / "python"), "-m", "bot.web", "--host", "127.0.0.1"],
