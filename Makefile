@@ -25,7 +25,7 @@ WEB_BUNDLE := web/dist/govbot-widget.js
 WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help setup venv model index train validate run shell test clean distclean web browser fonts bench nginx
+.PHONY: help setup venv model index train validate run shell test clean distclean web browser fonts bench nginx prometheus
 
 help:
 	@echo "make run    — 安装环境、准备模型、构建知识库索引、训练并启动助手"
@@ -76,7 +76,7 @@ bench: index train
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
-test: index train web browser nginx
+test: index train web browser nginx prometheus
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 # Web widget and kiosk bundle (web/dist): `npm ci` when the lock file changes, esbuild when sources change.
@@ -97,6 +97,12 @@ browser: fonts
 # Only the binary is used: each stack runs it as the invoking user with its own config under var/.
 nginx:
 	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends nginx; }
+
+# promtool, which checks and unit-tests the alert rules (deploy/prometheus, tests/test_prometheus.py), from
+# Debian's prometheus package. Only the binary is used: the package's Prometheus service is not needed.
+prometheus:
+	@test -x /usr/bin/promtool || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends prometheus \
+		&& { $(SUDO) systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
 
 # A Chinese font for the analytics charts and the browser screenshots, whether or not Chromium was
 # already there: installed whenever the charts find none (bot.analytics.report.cjk_font).

@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import NOT_FOUND_BUTTONS, typed_question
+from bot.monitoring import count_reply
 from bot.service import get_service
 
 
@@ -26,6 +27,7 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, qu
         chosen_item=next(tracker.get_latest_entity_values("service_item"), None),
         subject=tracker.get_slot("topic"),
     )
+    count_reply(reply.found, bool(reply.referral))  # the not-found rate on /metrics (Prometheus)
     buttons = reply.buttons or (NOT_FOUND_BUTTONS if not reply.found and not reply.referral else None)
     # Recorded in the bot event's metadata (not shown to the person) for `govbot analytics`.
     knowledge = {"found": reply.found, "doc_id": reply.doc_id, "service_item": reply.service_item, "referral": reply.referral}

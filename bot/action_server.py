@@ -13,7 +13,10 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
   (for monitoring and alerts, not for routing; the case service may be down: the outbox keeps
   requests until it is back);
 * GET /metrics — JSON: outbox pending count and oldest pending age, delivered/rejected counts,
-  background deliverer state, index key, query-vector cache hits and misses.
+  background deliverer state, index key, query-vector cache hits and misses. Prometheus' text
+  format instead when asked for it (Accept: text/plain or application/openmetrics-text, as
+  Prometheus sends, or ?format=prometheus): requests by route, knowledge replies by outcome,
+  outbox entries by status and the oldest pending entry's age (bot.outbox_metrics).
 
 /webhook and /actions answer only the Rasa server: they need GOVBOT_ACTION_TOKEN as a Bearer token
 (bot.action_auth), and the server does not start without one.
@@ -32,8 +35,12 @@ import os
 import sys
 import time
 
+from bot import monitoring
+from bot.outbox_metrics import OutboxCollector
+
 log = logging.getLogger(__name__)
 
+SERVICE = "actions"
 CHECK_TIMEOUT = 3.0
 
 
@@ -108,11 +115,13 @@ def add_routes(app) -> None:
     async def ready_requests(_request):
         return await _ready("requests")
 
-    async def metrics(_request):
+    async def metrics(request):
         from bot.case_desk import get_case_desk
-
         from bot.service import get_service
 
+        if monitoring.wants_prometheus(request.headers.get("accept"), request.args.get("format")):
+            body, content_type = await asyncio.to_thread(monitoring.exposition, request.headers.get("accept"))
+            return response.raw(body, content_type=content_type)
         started = time.monotonic()
         body: dict = {"index": await _index_state()}
         embedder = vars(get_service()).get("embedder")  # only once loaded
@@ -144,6 +153,20 @@ def add_routes(app) -> None:
         except Exception:  # the first action call tries again (bot.case_desk.resume_delivery)
             log.exception("outbox delivery could not start yet")
 
+    async def start_timer(request):
+        request.ctx.govbot_started = time.perf_counter()
+
+    async def count(request, resp):
+        started = getattr(request.ctx, "govbot_started", None)
+        if started is None or resp is None:
+            return
+        route = request.route
+        path = "/" + route.path.lstrip("/") if route is not None else monitoring.UNMATCHED
+        monitoring.observe(SERVICE, SERVICE, path, request.method, resp.status, started)
+
+    app.register_middleware(start_timer, "request")
+    app.register_middleware(count, "response")
+    monitoring.register_once(OutboxCollector())
     app.add_route(ready, "/ready", methods=["GET"])
     app.add_route(ready_requests, "/ready/requests", methods=["GET"])
     app.add_route(metrics, "/metrics", methods=["GET"])

@@ -18,10 +18,13 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy.exc import OperationalError
 
+from bot.monitoring import register_once
+
 from .config import AGENCY_TIMEZONE, CaseServiceConfig
 from .conversation_release import resume_conversation
 from .deadlines import WorkingDayCalendar
 from .errors import ApiError, lookup_locked, not_found
+from .metrics import DeadlineCollector, count_requests, metrics
 from .openapi import openapi_document
 from .store import CaseStore, IdempotencyConflict, NewCase
 from .validation import (
@@ -284,6 +287,7 @@ ROUTES = [
     web.get("/health", health),
     web.get("/live", live),
     web.get("/ready", ready),
+    web.get("/metrics", metrics),  # Prometheus (bot.case_service.metrics)
     web.get("/openapi.json", openapi),
     web.post("/cases", create_case),
     web.get("/cases", list_cases),
@@ -299,7 +303,9 @@ def create_app(
     calendar: WorkingDayCalendar | None = None,
 ) -> web.Application:
     """Build the app; `clock` is injectable so tests can pin the receipt date."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[count_requests, error_middleware, auth_middleware], client_max_size=config.max_body_bytes
+    )
     app[CONFIG_KEY] = config
     app[CLOCK_KEY] = clock
     calendar = calendar if calendar is not None else WorkingDayCalendar.from_file(config.calendar_path)
@@ -316,6 +322,7 @@ def create_app(
     app[TOKENS_KEY] = tokens
     app[STORE_KEY] = CaseStore(config.database_url)
     app.add_routes(ROUTES)
+    register_once(DeadlineCollector(app[STORE_KEY], clock))
 
     async def start(app: web.Application) -> None:
         await asyncio.to_thread(app[STORE_KEY].create_tables)

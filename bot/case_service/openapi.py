@@ -259,6 +259,19 @@ _PATHS = {
             },
         }
     },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics: requests by route, open cases by distance to their deadline",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format (OpenMetrics when the Accept header asks for it)",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
     "/live": {
         "get": {
             "operationId": "live",

@@ -367,6 +367,17 @@ class CaseStore:
                     continue
         raise ApiError(503, "busy", "系统繁忙，请稍后重试")
 
+    def open_deadlines(self) -> list[tuple[str, dt.date, int]]:
+        """(kind, deadline, number of open cases) for cases whose answer period is running (metrics)."""
+        open_statuses = [Status.RECEIVED.value, Status.CORRECTION_REQUESTED.value, Status.EXTENDED.value]
+        with self._sessions() as session, session.begin():
+            rows = session.execute(
+                select(CaseRow.kind, CaseRow.deadline, func.count())
+                .where(CaseRow.status.in_(open_statuses), CaseRow.deadline.isnot(None))
+                .group_by(CaseRow.kind, CaseRow.deadline)
+            ).all()
+        return [(kind, deadline, int(n)) for kind, deadline, n in rows]
+
     def list_cases(self, status: Status | None, kind: Kind | None, limit: int, offset: int) -> tuple[list[CaseRecord], int]:
         conditions = []
         if status is not None:

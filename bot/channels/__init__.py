@@ -7,3 +7,7 @@
 Every public channel passes typed text through `bot.channels.guard.screen` (rate limit, length,
 control characters) before Rasa sees it.
 """
+
+import bot.rasa_metrics  # noqa: E402  (Rasa imports the channels before it builds its app)
+
+bot.rasa_metrics.install()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 
+from bot import monitoring
 from bot.knowledge.documents import DocumentError
 from bot.knowledge.sources import load_agency
 
@@ -42,6 +44,29 @@ def _csp(config: WebConfig) -> str:
         f"connect-src 'self' {_socket_origins(config.rasa_url)}; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'self'; object-src 'none'"
     )
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler):
+    """Requests by route for Prometheus (bot.monitoring); outermost, so it sees every status."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else monitoring.UNMATCHED
+        monitoring.observe("web", "web", route, request.method, status, started)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = monitoring.exposition(request.headers.get("Accept"))  # no collector queries anything
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 @web.middleware
@@ -114,7 +139,7 @@ def _dumps(data) -> str:
 
 
 def create_app(config: WebConfig) -> web.Application:
-    app = web.Application(middlewares=[security_headers])
+    app = web.Application(middlewares=[count_requests, security_headers])
     app[CONFIG_KEY] = config
     app[TEMPLATES_KEY] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -126,5 +151,6 @@ def create_app(config: WebConfig) -> web.Application:
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/kiosk/topics", topics)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     assets.add_routes(app)
     return app
