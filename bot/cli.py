@@ -607,5 +607,10 @@ def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
     click.echo(f"已从 {backup_file} 恢复到 {where}。")
 
 
+from bot.console.cli import staff  # noqa: E402 - the staff console's accounts (govbot staff …)
+
+main.add_command(staff)
+
+
 if __name__ == "__main__":
     main()

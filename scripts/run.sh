@@ -44,6 +44,7 @@ if [[ "$PROFILE" == "production" ]]; then
   export GOVBOT_TRACKER_DATABASE_URL=${GOVBOT_TRACKER_DATABASE_URL:-$GOVBOT_DATABASE_URL}
   export GOVBOT_OUTBOX_DATABASE_URL=${GOVBOT_OUTBOX_DATABASE_URL:-$GOVBOT_DATABASE_URL}
   export GOVBOT_CASE_DATABASE_URL=${GOVBOT_CASE_DATABASE_URL:-$GOVBOT_DATABASE_URL}
+  export GOVBOT_CONSOLE_DATABASE_URL=${GOVBOT_CONSOLE_DATABASE_URL:-$GOVBOT_DATABASE_URL}
   export GOVBOT_REDIS_HOST=${GOVBOT_REDIS_HOST:-127.0.0.1} GOVBOT_REDIS_PORT=${GOVBOT_REDIS_PORT:-6379}
   export GOVBOT_REDIS_DB=${GOVBOT_REDIS_DB:-1} GOVBOT_REDIS_PASSWORD=${GOVBOT_REDIS_PASSWORD:-}
   export GOVBOT_REDIS_KEY_PREFIX=${GOVBOT_REDIS_KEY_PREFIX:-govbot}
@@ -144,6 +145,8 @@ else
 fi
 # Portal demo page with the chat widget (/) and the service-hall kiosk (/kiosk); bundle from `make web`.
 WEB_PORT=${GOVBOT_WEB_PORT:-8080}
+# Staff console (/console): on a fresh machine the first admin, whose password is shown once below.
+console_admin=$(.venv/bin/govbot staff init)
 export GOVBOT_WEB_PORT="$WEB_PORT" GOVBOT_WEB_RASA_URL=${GOVBOT_WEB_RASA_URL:-$GOVBOT_RASA_URL}
 supervise web .venv/bin/python -m bot.web --host 127.0.0.1
 
@@ -170,10 +173,12 @@ while (( SECONDS < start_deadline )); do
 政务公开咨询助手已启动：Rasa http://127.0.0.1:${RASA_PORT}（REST 与 socketio），动作服务 http://127.0.0.1:${ACTION_PORT}，
 办件系统（参考实现）http://127.0.0.1:${CASE_PORT}（接口说明 /openapi.json）
 网站咨询挂件演示页 http://127.0.0.1:${WEB_PORT}/ ，政务大厅自助终端 http://127.0.0.1:${WEB_PORT}/kiosk
+工作人员控制台 http://127.0.0.1:${WEB_PORT}/console（账号用 .venv/bin/govbot staff create 创建）
 试一试：curl -s http://127.0.0.1:${RASA_PORT}/webhooks/rest/webhook -H 'Content-Type: application/json' \\
           -d '{"sender":"demo","message":"上海市商务委2020年对政务新媒体提了什么要求"}'
 或另开终端运行 .venv/bin/rasa shell。按 Ctrl-C 停止。
 MSG
+      if [[ -n "$console_admin" ]]; then echo "$console_admin"; fi
       if [[ -n "${WECHAT_TOKEN:-}" ]]; then
         echo "微信公众号回调：http://127.0.0.1:${RASA_PORT}/webhooks/wechat/webhook（经 HTTPS 反向代理对外提供，见 README「微信公众号接入」）"
       fi

@@ -1,4 +1,5 @@
-"""aiohttp application: portal demo page (/), kiosk (/kiosk), bundle (/static/…), topics API.
+"""aiohttp application: portal demo page (/), kiosk (/kiosk), bundle (/static/…), topics API,
+staff console (/console, bot.console).
 
 Pages carry a Content-Security-Policy that allows scripts, styles and images only from this server
 and connections only to it and to Rasa: the widget and kiosk load nothing from anywhere else.
@@ -16,6 +17,7 @@ import jinja2
 from aiohttp import web
 
 from bot import monitoring
+from bot.console import setup_console
 from bot.knowledge.documents import DocumentError
 from bot.knowledge.sources import load_agency
 
@@ -75,7 +77,7 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if response.content_type == "text/html":
-        response.headers["Content-Security-Policy"] = _csp(request.app[CONFIG_KEY])
+        response.headers["Content-Security-Policy"] = _csp(request.config_dict[CONFIG_KEY])
         response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -153,4 +155,5 @@ def create_app(config: WebConfig) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     assets.add_routes(app)
+    setup_console(app, config.console, _agency_name(config))
     return app

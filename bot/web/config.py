@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.console.config import ConsoleConfig
 from bot.envvars import env_number
 from bot.settings import PROJECT_ROOT, Settings
 
@@ -26,6 +27,8 @@ class WebConfig:
     kiosk_idle_seconds: int = DEFAULT_IDLE_SECONDS
     dist_dir: Path = PROJECT_ROOT / "web" / "dist"
     knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    # The staff console (/console): its database, the case service it calls, the first admin.
+    console: ConsoleConfig = ConsoleConfig()
 
     @property
     def portal_url(self) -> str:
@@ -45,4 +48,5 @@ class WebConfig:
             kiosk_idle_seconds=env_number("GOVBOT_KIOSK_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, minimum=MIN_IDLE_SECONDS, integer=True),
             dist_dir=Path(dist).resolve() if dist else cls.dist_dir,
             knowledge_dir=Settings.from_env().knowledge_dir,
+            console=ConsoleConfig.from_env(),
         )

@@ -1,0 +1,34 @@
+"""Staff console settings from the environment; the defaults work with `make run` (embedded SQLite)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bot.envvars import env_secret
+from bot.settings import PROJECT_ROOT
+
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'console.db'}"
+DEFAULT_CASE_URL = "http://127.0.0.1:8100"
+FIRST_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    # Staff accounts, sessions, sign-in failures and the audit log.
+    database_url: str = DEFAULT_DATABASE_URL
+    # The case service the console is a staff client of (bot.case_service, token role `staff`).
+    case_url: str = DEFAULT_CASE_URL
+    case_staff_token: str = ""
+    # The first admin's password on a machine without accounts (empty: a random one is printed once).
+    admin_password: str = ""
+
+    @classmethod
+    def from_env(cls) -> "ConsoleConfig":
+        env = os.environ.get
+        return cls(
+            database_url=env("GOVBOT_CONSOLE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            case_url=(env("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL).rstrip("/"),
+            case_staff_token=env("GOVBOT_CASE_STAFF_TOKEN", "").strip(),
+            admin_password=env_secret("GOVBOT_CONSOLE_ADMIN_PASSWORD"),
+        )
