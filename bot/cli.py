@@ -607,6 +607,38 @@ def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
     click.echo(f"已从 {backup_file} 恢复到 {where}。")
 
 
+@db.command("upgrade")
+@click.option("--outbox-db-url", envvar="GOVBOT_OUTBOX_DATABASE_URL", default=None,
+              help="发件箱数据库（默认取 GOVBOT_OUTBOX_DATABASE_URL，否则 var/outbox.db）")
+@click.option("--case-db-url", envvar="GOVBOT_CASE_DATABASE_URL", default=None,
+              help="参考办件系统数据库（默认取 GOVBOT_CASE_DATABASE_URL，否则 var/cases.db）")
+def db_upgrade(outbox_db_url: str | None, case_db_url: str | None) -> None:
+    """Bring the outbox and case databases to the newest schema (bot.migrations; the services also do it at start)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import migrations
+    from bot.case_service.config import DEFAULT_DATABASE_URL as CASE_DEFAULT
+    from bot.case_service.store import make_engine as case_engine
+    from bot.outbox import DEFAULT_DATABASE_URL as OUTBOX_DEFAULT
+    from bot.outbox import make_engine as outbox_engine
+
+    for label, name, url, make in (
+        ("发件箱数据库", "outbox", outbox_db_url or OUTBOX_DEFAULT, outbox_engine),
+        ("办件数据库", "cases", case_db_url or CASE_DEFAULT, case_engine),
+    ):
+        try:
+            engine = make(url)
+            try:
+                migrations.upgrade(engine, name)
+                with engine.connect() as connection:
+                    revision = migrations.current(connection, name)
+            finally:
+                engine.dispose()
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            _fail(f"{label}无法升级：{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        click.echo(f"{label}：{revision}（最新）")
+
+
 from bot.console.cli import staff  # noqa: E402 - the staff console's accounts (govbot staff …)
 
 main.add_command(staff)

@@ -94,6 +94,7 @@ STUB_FIELDS = ("kind", "channel", "conversation_id")
 CONFIGURATION_STATUSES = frozenset({401, 403, 404, 405})
 SQLITE_BUSY_TIMEOUT = 10.0
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")  # index names stay under 63 chars
+DEFAULT_TABLE_NAME = "outbox"  # the table bot.migrations manages
 
 
 def new_idempotency_key() -> str:
@@ -299,7 +300,7 @@ class Outbox:
         database_url: str | None = None,
         client: CaseClient | None = None,
         *,
-        table_name: str = "outbox",
+        table_name: str = DEFAULT_TABLE_NAME,
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
         lease_seconds: float | None = None,
@@ -322,7 +323,14 @@ class Outbox:
         self._create_schema()
 
     def _create_schema(self) -> None:
-        create_schema(self.metadata, self.engine)
+        """The outbox database's tables by its migrations (bot.migrations); a table of another
+        name (tests keep theirs apart) is created directly."""
+        if self.table.name == DEFAULT_TABLE_NAME:
+            from bot import migrations
+
+            migrations.upgrade(self.engine, "outbox")
+        else:
+            create_schema(self.metadata, self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
