@@ -218,3 +218,96 @@ def test_sign_out_ends_the_session(console):
     response = session.post(f"{console.url}/console/logout", data={"csrf_token": token}, timeout=30)
     assert "/console/login" in response.url
     assert "/console/login" in session.get(f"{console.url}/console/accounts", timeout=30).url
+
+
+# --- 办件 ---
+
+def test_a_case_filed_through_the_case_service_is_listed_and_opened_with_full_identifiers(console, clerk, admin):
+    case = console.new_case()
+    number = case["tracking_number"]
+    page = clerk.get(f"{console.url}/console/cases", timeout=30)
+    assert page.status_code == 200 and number in page.text and "政府信息公开申请" in page.text and "剩 20 个工作日" in page.text
+    # The list shows no identifier; the case page shows them in full, and the view is logged.
+    assert "11010519491231002X" not in page.text and "13800138000" not in page.text
+    detail = clerk.get(f"{console.url}/console/cases/{number}", timeout=30)
+    assert detail.status_code == 200
+    for text in ("11010519491231002X", "13800138000", "张三", "2024年本区老旧小区改造项目清单", "本次查看已记录", case["deadline"]):
+        assert text in detail.text
+    log = admin.get(f"{console.url}/console/accounts", timeout=30).text
+    assert f"<td>clerk</td><td>查看办件</td><td>{number}</td>" in log.replace("\n", "")
+    # Filters: by kind and status through the case service.
+    complaint = console.new_case("complaint", matter="窗口办事排队时间过长", target="政务服务中心")["tracking_number"]
+    listed = clerk.get(f"{console.url}/console/cases", params={"kind": "complaint"}, timeout=30).text
+    assert complaint in listed and number not in listed
+    listed = clerk.get(f"{console.url}/console/cases", params={"status": "answered"}, timeout=30).text
+    assert number not in listed and complaint not in listed and "没有符合条件的办件" in listed
+    # Opening by number; a malformed one is explained.
+    opened = clerk.get(f"{console.url}/console/cases", params={"number": number.lower()}, timeout=30)
+    assert opened.url.endswith(f"/console/cases/{number}")
+    bad = clerk.get(f"{console.url}/console/cases", params={"number": "GK123"}, timeout=30)
+    assert "不是有效的受理编号" in bad.text
+    missing = clerk.get(f"{console.url}/console/cases/GK000000000000", timeout=30)
+    assert missing.status_code == 404 and "没有这个受理编号的办件" in missing.text
+
+
+def transition(session, console, number: str, action: str, **fields) -> requests.Response:
+    token = csrf_of(session.get(f"{console.url}/console/cases/{number}", timeout=30).text)
+    return session.post(
+        f"{console.url}/console/cases/{number}/transitions", data={"action": action, "csrf_token": token, **fields}, timeout=30
+    )
+
+
+def test_transitions_reach_the_case_service(console, clerk):
+    number = console.new_case()["tracking_number"]
+    response = transition(clerk, console, number, "request_correction", note="请补充信息的文号")
+    assert response.status_code == 200 and "已完成：告知补正" in response.text and "补正期间暂停计时" in response.text
+    assert console.cases.staff("GET", f"/cases/{number}").json()["status"] == "correction_requested"
+    response = transition(clerk, console, number, "receive_correction")
+    assert "已完成：收到补正材料" in response.text and "剩 20 个工作日" in response.text
+    response = transition(clerk, console, number, "extend", note="需会商")
+    assert "已完成：延长答复期限" in response.text and "（已延长一次）" in response.text
+    assert console.cases.staff("GET", f"/cases/{number}").json()["extended"] is True
+    # 答复 of a disclosure application needs the Art. 36 reply type; the service's refusal is shown.
+    response = transition(clerk, console, number, "answer")
+    assert response.status_code == 400 and "须填写答复类型" in response.text
+    response = transition(clerk, console, number, "answer", reply_type="partially_disclosed", note="部分涉及个人隐私")
+    assert "已完成：答复" in response.text and "部分公开" in response.text
+    case = console.cases.staff("GET", f"/cases/{number}").json()
+    assert case["status"] == "answered" and case["reply_type"] == "partially_disclosed"
+    assert [h["note"] for h in case["history"]][-1] == "部分涉及个人隐私"
+    # A transition the service refuses (a second extension): its Chinese reason, nothing changed.
+    response = transition(clerk, console, number, "extend")
+    assert response.status_code == 409 and "未能延长答复期限" in response.text
+    assert console.cases.staff("GET", f"/cases/{number}").json()["status"] == "answered"
+    # Without the CSRF token nothing happens.
+    response = clerk.post(f"{console.url}/console/cases/{number}/transitions", data={"action": "close"}, timeout=30)
+    assert response.status_code == 403
+    assert console.cases.staff("GET", f"/cases/{number}").json()["status"] == "answered"
+
+
+def test_deadline_highlighting_counts_working_days():
+    import datetime as dt
+
+    from bot.case_service.deadlines import WorkingDayCalendar
+    from bot.console.cases import DeadlineInfo, deadline_info
+
+    calendar = WorkingDayCalendar()
+    today = dt.date(2026, 3, 6)  # a Friday
+    open_case = {"status": "received"}
+    assert deadline_info({**open_case, "deadline": "2026-03-11"}, today, calendar) == DeadlineInfo("剩 3 个工作日", "due-soon", 3)
+    assert deadline_info({**open_case, "deadline": "2026-03-12"}, today, calendar).css == ""
+    assert deadline_info({**open_case, "deadline": "2026-03-06"}, today, calendar).text == "今天到期"
+    assert deadline_info({**open_case, "deadline": "2026-03-04"}, today, calendar) == DeadlineInfo("已超期 2 个工作日", "overdue", -2)
+    # National holidays are not working days (2026-10-01..07 National Day).
+    assert deadline_info({**open_case, "deadline": "2026-10-08"}, dt.date(2026, 9, 30), calendar).working_days_left == 1
+    assert deadline_info({"status": "answered", "deadline": "2026-03-04"}, today, calendar).css == ""
+    assert deadline_info({"status": "correction_requested", "deadline": None}, today, calendar).text == "补正期间暂停计时"
+
+
+def test_case_service_outage_is_explained(console, clerk):
+    console.cases.stop()
+    try:
+        response = clerk.get(f"{console.url}/console/cases", timeout=30)
+        assert response.status_code == 503 and "办件系统暂时无法访问" in response.text
+    finally:
+        console.cases.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.envvars import env_secret
 from bot.settings import PROJECT_ROOT
@@ -20,6 +21,8 @@ class ConsoleConfig:
     # The case service the console is a staff client of (bot.case_service, token role `staff`).
     case_url: str = DEFAULT_CASE_URL
     case_staff_token: str = ""
+    # The agency's extra holidays and working days, as the case service reads them (days left).
+    calendar_path: Path | None = None
     # The first admin's password on a machine without accounts (empty: a random one is printed once).
     admin_password: str = ""
 
@@ -31,4 +34,5 @@ class ConsoleConfig:
             case_url=(env("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL).rstrip("/"),
             case_staff_token=env("GOVBOT_CASE_STAFF_TOKEN", "").strip(),
             admin_password=env_secret("GOVBOT_CONSOLE_ADMIN_PASSWORD"),
+            calendar_path=Path(env("GOVBOT_CASE_CALENDAR", "").strip()).expanduser() if env("GOVBOT_CASE_CALENDAR", "").strip() else None,
         )
