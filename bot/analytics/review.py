@@ -15,14 +15,14 @@ from typing import Iterable
 from bot.analytics.metrics import FEEDBACK, GIVE_UP_ACTION, KNOWLEDGE_METADATA, NOT_FOUND_PREFIX, _typed
 from bot.validation import redact
 
-KINDS = {"not_found": "知识库未找到", "fallback": "未能理解", "unhelpful": "👎 没有帮助"}
+KINDS = {"not_found": "知识库未找到", "fallback": "未能理解", "out_of_scope": "超出服务范围", "unhelpful": "👎 没有帮助"}
 
 
 @dataclass(frozen=True)
 class ReviewItem:
     when: datetime
     channel: str
-    kind: str  # not_found, fallback or unhelpful
+    kind: str  # not_found, fallback, out_of_scope or unhelpful
     question: str
     answer: str
     doc_id: str | None = None  # the document the answer cited (👎)
@@ -59,6 +59,8 @@ def review_items(events: Iterable[dict], tz: tzinfo) -> list[ReviewItem]:
                 if pending_fallback is not None:
                     items.append(_item(pending_fallback[1], tz, channel, "fallback", pending_fallback[0], text, None))
                     pending_fallback = None
+                if (event.get("metadata") or {}).get("utter_action") == "utter_out_of_scope" and question:
+                    items.append(_item(when, tz, channel, "out_of_scope", question, text, None))
                 if isinstance(knowledge, dict):
                     answer, doc_id = text, knowledge.get("doc_id")
                     if not knowledge.get("found", not text.startswith(NOT_FOUND_PREFIX)) and question:

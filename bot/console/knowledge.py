@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -206,11 +207,13 @@ EVENTS_SOURCE_KEY = web.AppKey("knowledge_events", object)
 
 
 def tracker_events(low: float, high: float) -> list[dict]:
-    """The period's events from the SQL tracker store endpoints.yml configures (as `govbot analytics`)."""
+    """The period's events from the SQL tracker store: GOVBOT_TRACKER_DATABASE_URL (the production
+    profile sets it) or the one endpoints.yml configures, read as `govbot analytics` reads it."""
     from bot.analytics.store import load_events, url_from_endpoints
     from bot.settings import PROJECT_ROOT
 
-    return load_events(url_from_endpoints(PROJECT_ROOT / "endpoints.yml"), low, high)
+    url = os.environ.get("GOVBOT_TRACKER_DATABASE_URL", "").strip() or url_from_endpoints(PROJECT_ROOT / "endpoints.yml")
+    return load_events(url, low, high)
 
 
 def _review(request: web.Request, days: int) -> list[dict]:
