@@ -20,6 +20,8 @@ from bot.case_desk import (
     complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
     resume_delivery,
 )
+from bot.handoff import ACTIVE, marker
+from bot.handoff.hours import staffed_now
 from bot.request_kinds import HANDOFF
 from bot.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
@@ -422,5 +424,10 @@ class ActionHandoff(Action):
         submission = await desk.submit(HANDOFF.code, payload, key)
         desk.drafts.forget(tracker.sender_id)
         agency = load_agency(get_service().settings.knowledge_dir)
-        dispatcher.utter_message(text=texts.handed_off(submission.tracking_number, agency))
+        staffed = staffed_now(agency)
+        text = (texts.handed_off if staffed else texts.handed_off_closed)(submission.tracking_number, agency)
+        # The widget and kiosk show 「人工服务中」 from this marker (bot.handoff).
+        custom = marker(ACTIVE)
+        custom["data"]["staffed"] = staffed
+        dispatcher.utter_message(text=text, json_message=custom)
         return [ActiveLoop(None)] + _clear_request() + [ConversationPaused()]

@@ -112,3 +112,15 @@ def handed_off(tracking_number: str | None, agency: dict) -> str:
         f"{head}人工服务时间：{hours}。"
         f"非工作时间请留言，或拨打 {phone}。在工作人员结束人工服务之前，我不会再自动回复。"
     )
+
+
+def handed_off_closed(tracking_number: str | None, agency: dict) -> str:
+    """转人工 outside service hours (bot.handoff.hours): said at once, with a way to leave a message."""
+    hours, phone = agency.get("hours", "工作日"), agency.get("phone", "本机关咨询电话")
+    number = f"（编号 {tracking_number}）" if tracking_number else ""
+    return (
+        f"现在是非工作时间，暂时没有工作人员在线（人工服务时间：{hours}）。"
+        f"您可以直接在这里留言{number}，并留下联系电话，工作人员上班后会尽快回复您；"
+        f"留了电话的，也可以凭编号和电话后4位查询办理情况。急事请在工作时间拨打 {phone}。"
+        "在工作人员结束人工服务之前，我不会再自动回复。"
+    )

@@ -74,13 +74,16 @@ except ImportError as error:  # pragma: no cover - depends on the deployment
 
 # Rasa loads this module in every profile, so the Rasa-process fix for the action-response
 # schema check (bench: ~190 ms of every action call) and the reply to a failed action are
-# applied from here, and so is the action server's shared secret (bot.action_auth).
+# applied from here, and so are the action server's shared secret (bot.action_auth) and the
+# live handoff's relay (bot.handoff.relay).
 import bot.action_auth  # noqa: E402
 import bot.rasa_action_failure  # noqa: E402
 import bot.rasa_speedups  # noqa: E402
+import bot.handoff.relay  # noqa: E402
 
 bot.rasa_speedups.install()
 bot.rasa_action_failure.install()
+bot.handoff.relay.install()  # messages typed during a live handoff reach its case (bot.handoff)
 bot.action_auth.install()
 
 _T = TypeVar("_T")

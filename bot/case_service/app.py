@@ -21,7 +21,8 @@ from sqlalchemy.exc import OperationalError
 from bot.monitoring import register_once
 
 from .config import AGENCY_TIMEZONE, CaseServiceConfig
-from .conversation_release import resume_conversation
+from .handoff_api import HANDOFF_STORE_KEY, SIGNAL_KEY, Signal, handlers as handoff_handlers, handoff_finished
+from .handoff_store import HandoffStore
 from .deadlines import WorkingDayCalendar
 from .errors import ApiError, lookup_locked, not_found
 from .metrics import DeadlineCollector, count_requests, metrics
@@ -276,10 +277,15 @@ async def transition_case(request: web.Request) -> web.Response:
     if case is None:
         raise not_found()
     logger.info("case %s: %s -> %s", case.tracking_number, body.action.value, case.status.value)
-    config = request.app[CONFIG_KEY]
-    if case.kind == Kind.HANDOFF and case.status in (Status.ANSWERED, Status.CLOSED) and config.rasa_url:
-        await resume_conversation(config.rasa_url, config.rasa_token or "", case.conversation_id)
+    if case.kind == Kind.HANDOFF and case.status in (Status.ANSWERED, Status.CLOSED):
+        await handoff_finished(request.app, case, now)  # the bot resumes and says so (bot.handoff)
     return json_response(staff_view(case))
+
+
+# Live handoff (bot.case_service.handoff_api): citizen messages in, staff replies out, a feed.
+_citizen_message, _handoff_feed, _case_messages, _staff_message = handoff_handlers(
+    requires, _read_body, _now, STORE_KEY, CONFIG_KEY, ROLE_BOT, ROLE_STAFF
+)
 
 
 # The route table; the OpenAPI test checks each of these is documented.
@@ -293,6 +299,10 @@ ROUTES = [
     web.get("/cases", list_cases),
     web.get("/cases/{tracking_number}", get_case),
     web.post("/cases/{tracking_number}/transitions", transition_case),
+    web.post("/handoff-messages", _citizen_message),
+    web.get("/handoff-messages", _handoff_feed),
+    web.get("/cases/{tracking_number}/messages", _case_messages),
+    web.post("/cases/{tracking_number}/messages", _staff_message),
 ]
 
 
@@ -321,6 +331,8 @@ def create_app(
         raise ValueError("GOVBOT_CASE_BOT_TOKEN 与 GOVBOT_CASE_STAFF_TOKEN 不能相同")
     app[TOKENS_KEY] = tokens
     app[STORE_KEY] = CaseStore(config.database_url)
+    app[HANDOFF_STORE_KEY] = HandoffStore(app[STORE_KEY])
+    app[SIGNAL_KEY] = Signal()
     app.add_routes(ROUTES)
     register_once(DeadlineCollector(app[STORE_KEY], clock))
 

@@ -411,6 +411,89 @@ _PATHS = {
     },
 }
 
+_HANDOFF_MESSAGE = {
+    "type": "object",
+    "required": ["id", "tracking_number", "role", "author", "text", "at"],
+    "properties": {
+        "id": {"type": "integer", "description": "Increasing over all handoffs: the feed's cursor"},
+        "tracking_number": _TRACKING,
+        "role": {"type": "string", "enum": ["citizen", "staff", "system"]},
+        "author": {"type": "string", "description": "Staff account that replied (empty otherwise)"},
+        "text": {"type": "string", "description": "Citizen text arrives masked (ID numbers, phones, e-mails)"},
+        "at": _DATETIME,
+    },
+}
+_TEXT_BODY = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "maxLength": 2000}, "author": {"type": "string", "maxLength": 64}},
+}
+_PATHS.update({
+    "/handoff-messages": {
+        "post": {
+            "operationId": "addCitizenMessage",
+            "summary": "A message the person typed after a 转人工 handoff (role: bot)",
+            "description": "Stored with the conversation's open handoff case. `phone`, when the message carried one, "
+            "becomes the case's contact (if it has none), so the handoff's tracking number can be looked up.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["conversation_id", "text"],
+                "properties": {"conversation_id": {"type": "string", "maxLength": 128},
+                               "text": {"type": "string", "maxLength": 2000}, "phone": {"type": "string"}},
+            }}}},
+            "responses": {
+                "201": _json("Stored", {"type": "object", "properties": {"tracking_number": _TRACKING, "id": {"type": "integer"}}}),
+                "400": _error("Invalid body"),
+                "401": _error("Missing or wrong token"),
+                "404": _error("The conversation has no open handoff"),
+            },
+        },
+        "get": {
+            "operationId": "handoffFeed",
+            "summary": "Handoff messages newer than `after`, waiting up to `wait` seconds for one (role: staff)",
+            "parameters": [
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 25, "default": 0}},
+            ],
+            "responses": {
+                "200": _json("Messages in order", {"type": "object", "properties": {
+                    "items": {"type": "array", "items": _HANDOFF_MESSAGE}, "last_id": {"type": "integer"}}}),
+                "400": _error("Invalid parameter"),
+                "401": _error("Missing or wrong token"),
+                "403": _error("Not a staff token"),
+            },
+        },
+    },
+    "/cases/{tracking_number}/messages": {
+        "get": {
+            "operationId": "handoffMessages",
+            "summary": "All messages of one handoff case (role: staff)",
+            "parameters": [_TRACKING_PARAMETER],
+            "responses": {
+                "200": _json("Messages in order", {"type": "object", "properties": {"items": {"type": "array", "items": _HANDOFF_MESSAGE}}}),
+                "401": _error("Missing or wrong token"),
+                "403": _error("Not a staff token"),
+                "404": _error("No such handoff case"),
+            },
+        },
+        "post": {
+            "operationId": "replyToHandoff",
+            "summary": "A staff reply, delivered into the person's conversation on its channel (role: staff)",
+            "description": "socket.io (widget, kiosk) and WeChat at once through Rasa's HTTP API; REST with the caller's "
+            "next message. `delivered` says whether Rasa accepted it.",
+            "parameters": [_TRACKING_PARAMETER],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _TEXT_BODY}}},
+            "responses": {
+                "201": _json("Stored", {"type": "object", "properties": {"message": _HANDOFF_MESSAGE, "delivered": {"type": "boolean"}}}),
+                "400": _error("Invalid body"),
+                "401": _error("Missing or wrong token"),
+                "403": _error("Not a staff token"),
+                "404": _error("No such handoff case"),
+                "409": _error("The handoff has ended"),
+            },
+        },
+    },
+})
+
 _DOCUMENT = {
     "openapi": "3.0.3",
     "info": {

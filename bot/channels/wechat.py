@@ -306,6 +306,12 @@ class WeChatInput(InputChannel):
             if self.shared is not None:
                 log.info("微信渠道状态（防重放、重试去重、编号选项）存于 Redis，供所有 Rasa 副本共享")
 
+    def get_output_channel(self):
+        """Messages written in from outside (a staff reply, bot.handoff) go out as customer-service messages."""
+        from bot.handoff.wechat_push import WeChatPushOutput
+
+        return WeChatPushOutput(self.api) if self.api.configured else None
+
     # --- request authentication -------------------------------------------------------------
 
     def _fresh(self, timestamp: str) -> bool:

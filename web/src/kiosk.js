@@ -101,7 +101,19 @@ function start(root) {
 
   const main = el("div", { class: "gk-main" });
   const convo = el("section", { class: "gk-convo", "aria-label": "对话区" });
-  convo.append(log, formBar, composer, keyboard);
+  // While a person handles the conversation (bot.handoff): visible, and announced to screen readers.
+  const humanBar = el("p", { class: "gk-human", role: "status" });
+  let handoff = false;
+  const setHuman = (active, staffed = true) => {
+    handoff = active;
+    humanBar.hidden = !active;
+    humanBar.textContent = !active ? "" : staffed
+      ? "人工服务中：工作人员会在这里回复您。"
+      : "人工服务中（非工作时间）：请留言，工作人员上班后回复。";
+    root.dataset.handoff = active ? "active" : "";
+  };
+  setHuman(false);
+  convo.append(humanBar, log, formBar, composer, keyboard);
   main.append(convo, side);
 
   const overlay = el("div", { class: "gk-overlay" });
@@ -164,7 +176,7 @@ function start(root) {
     used = true;
     show({ who: "user", text });
     turnStart = null;
-    setWaiting(true);
+    setWaiting(!handoff); // a person answers in their own time: no 「正在查找答案」
     log.scrollTop = log.scrollHeight;
     connection.send(payload);
   }
@@ -208,6 +220,11 @@ function start(root) {
         root.dataset.sessionId = id;
       },
       onMessage: (message) => {
+        if (message.govbot_handoff) {
+          setHuman(message.govbot_handoff === "active", message.staffed !== false);
+          activity();
+          return;
+        }
         const entry = botEntry(message);
         if (!entry.text && !entry.buttons.length) return;
         setWaiting(false);
@@ -384,6 +401,7 @@ function start(root) {
     turnStart = null;
     botTexts = [];
     setForm("");
+    setHuman(false);
     log.replaceChildren(el("p", { class: "gb-msg gb-note gk-greeting" }, greeting(stacked.matches)));
     for (const store of [localStorage, sessionStorage]) {
       try {

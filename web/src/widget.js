@@ -134,7 +134,17 @@ function start(script) {
   formBar.hidden = true;
   const cancelBtn = el("button", { type: "button", class: "gb-cancel" }, "取消办理");
   formBar.append(el("span", {}, "正在办理中，随时可以取消。"), cancelBtn);
-  panel.append(header, log, status, formBar, form);
+  // While a person handles the conversation (bot.handoff): visible, and announced to screen readers.
+  const humanBar = el("p", { class: "gb-human", role: "status" });
+  const setHuman = (handoff) => {
+    state.handoff = handoff || null;
+    humanBar.hidden = !handoff;
+    humanBar.textContent = !handoff ? "" : handoff.staffed === false
+      ? "人工服务中（非工作时间）：请留言并留下联系电话，工作人员上班后回复。"
+      : "人工服务中：工作人员会在这里回复您。";
+    root.dataset.handoff = handoff ? "active" : "";
+  };
+  panel.append(header, humanBar, log, status, formBar, form);
   root.append(launcher, panel);
   document.body.append(root);
 
@@ -216,7 +226,7 @@ function start(script) {
     save();
     show(entry);
     turnStart = null;
-    setWaiting(true);
+    setWaiting(!state.handoff); // a person answers in their own time: no 「正在查找答案」
     scroll();
     connection.send(payload);
   }
@@ -258,6 +268,11 @@ function start(script) {
         save();
       },
       onMessage: (message) => {
+        if (message.govbot_handoff) {
+          setHuman(message.govbot_handoff === "active" ? { staffed: message.staffed !== false } : null);
+          save();
+          return;
+        }
         const entry = botEntry(message);
         if (!entry.text && !entry.buttons.length) return;
         setWaiting(false);
@@ -300,6 +315,7 @@ function start(script) {
     state.sessionId = null;
     state.sessionToken = null;
     state.entries = [];
+    setHuman(null);
     save();
     turnStart = null;
     renderAll();
@@ -320,6 +336,7 @@ function start(script) {
     input.focus();
   });
 
+  setHuman(state.handoff);
   renderAll();
   loadSuggestions();
   connect();
