@@ -181,10 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cors", nargs="*", default=None, help="allowed CORS origins (default: none; Rasa calls this server, not browsers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot.log_files import configure
+
+    configure(f"actions-{args.port}", logging.DEBUG if args.verbose else logging.INFO)  # + GOVBOT_LOG_DIR files
 
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.plugin import plugin_manager

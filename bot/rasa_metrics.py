@@ -4,7 +4,8 @@ Rasa builds its Sanic app in `rasa.core.run.configure_app`, after it has importe
 channels named in credentials.yml. Every channel of this project lives in bot.channels, whose
 package import calls `install()`: the wrapped configure_app adds request/response middleware and
 the /metrics route to the app Rasa returns, so `rasa run` and `python -m bot.rasa_cli run` alike
-serve them. Nothing else of Rasa changes.
+serve them. With GOVBOT_LOG_DIR set, the server's log also goes to its bounded file (bot.log_files).
+Nothing else of Rasa changes.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def install() -> bool:
     original = rasa_run.configure_app
 
     def configure_app(*args, **kwargs):
+        import sys
+
+        from bot.log_files import attach, port_from_argv
+
+        attach(f"rasa-{port_from_argv(sys.argv, 5005)}")  # GOVBOT_LOG_DIR: this server's bounded log file
         app = original(*args, **kwargs)
         try:
             attach(app)

@@ -25,10 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot.log_files import configure
+
+    configure(f"case-service-{args.port}", logging.DEBUG if args.verbose else logging.INFO)  # + GOVBOT_LOG_DIR files
 
     from .app import PathOnlyAccessLogger, create_app
 
