@@ -51,7 +51,7 @@ def console(servers, tmp_path_factory):
         GOVBOT_CONSOLE_DATABASE_URL=database, GOVBOT_CONSOLE_ADMIN_PASSWORD="admin-" + secrets.token_urlsafe(12),
         GOVBOT_CASE_URL=servers.cases.url, GOVBOT_CASE_STAFF_TOKEN=servers.cases.env["GOVBOT_CASE_STAFF_TOKEN"],
         GOVBOT_WEB_PORT=str(port), GOVBOT_WEB_RASA_URL=servers.rasa_url,
-        GOVBOT_CANNED_REPLIES_FILE=str(state / "canned.txt"),
+        GOVBOT_CANNED_REPLIES_PATH=str(state / "canned.txt"),
     )
     log = ARTIFACTS / "handoff-console-web.log"
     process = subprocess.Popen(

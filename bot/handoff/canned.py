@@ -1,6 +1,6 @@
 """Canned replies the inbox offers: a short list staff edit on the inbox page (one reply a line).
 
-Kept in a text file (GOVBOT_CANNED_REPLIES_FILE, default var/canned_replies.txt) so every web server
+Kept in a text file (GOVBOT_CANNED_REPLIES_PATH, default var/canned_replies.txt) so every web server
 process reads the same list; until someone saves one, DEFAULT_REPLIES apply.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.settings import PROJECT_ROOT
 
-FILE_ENV = "GOVBOT_CANNED_REPLIES_FILE"
+FILE_ENV = "GOVBOT_CANNED_REPLIES_PATH"
 MAX_REPLIES = 30
 MAX_CHARS = 500
 DEFAULT_REPLIES = (
