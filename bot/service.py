@@ -18,16 +18,21 @@ from bot.knowledge.agency_contacts import contact_answer
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
-from bot.service_items import ServiceItemDesk
+from bot.service_items import ItemQuery, ServiceItemDesk
 from bot.understanding.follow_up import next_subject, with_subject
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
+from bot.text import normalize
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
 # How much of a document's title a question must name for that document to beat a service item
 # that shares only generic words (bot.knowledge.retriever.Retriever.title_matches, 0–1).
 SPECIFIC_TITLE = 0.6
+# How much of an item's name (bot.service_items.ServiceItemDesk.similarities) a question with another
+# agency's words must still say to stay with this agency's item.
+PARTLY_NAMED = 0.5
+ITEM_FIELDS = ("materials", "conditions", "procedure", "result", "online", "legal_basis", "basic")
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,7 @@ class KnowledgeService:
     def answer(self, question: str, issuers: set[str] | None = None) -> Answer:
         """Never raises: a failure becomes an apology the user can read, and a log entry."""
         try:
+            question = self.retriever.homophones.repair(question)
             hits = self.search(question, issuers=issuers)
             return compose_answer(question, hits, self.settings.answer_threshold)
         except Exception:
@@ -157,10 +163,16 @@ class KnowledgeService:
         agency's business, else a knowledge answer; an elliptical question is read with `subject`."""
         query, answer = None, None
         try:
+            question = self.retriever.homophones.repair(question)
             desk = self.desk
             named = bool(chosen_item) or bool(desk and (desk.named_items(question) or desk.recognised_item(question)))
             if not named and (referral := self.referrals.find(question)) is not None:
-                return Reply(self.referrals.reply(referral), found=False, referral=True)
+                field_in_focus = self._field_naming(referral, question, desk, previous_item)
+                if field_in_focus is not None:  # 「营业执照每次都要交吗」 after an item's materials
+                    card = desk.answer(ItemQuery(item=desk.item(previous_item), fields=(field_in_focus,), follow_up=True))
+                    return Reply(card.message, service_item=previous_item, found=card.complete, doc_id=card.item.doc_id, subject=subject)
+                if not self._half_names_item(question, desk):
+                    return Reply(self.referrals.reply(referral), found=False, referral=True)
             about_here = self._about_this_agency(question, issuers)
             if desk is not None and (chosen_item or about_here):
                 query = desk.understand(question, previous_item, chosen_item)
@@ -214,6 +226,25 @@ class KnowledgeService:
     @cached_property
     def referrals(self) -> ReferralDesk:
         return ReferralDesk(self.settings.knowledge_dir, str(self.agency.get("name") or "本机关"))
+
+    @staticmethod
+    def _half_names_item(question: str, desk: ServiceItemDesk | None) -> bool:
+        """Another agency's words (营业执照) in a question that still half-names one of this agency's
+        items, clearly ahead of the rest: 「二手车行营业执照刚下来，最晚啥时候要去备案」."""
+        ranked = desk.similarities(question) if desk is not None else []
+        return bool(ranked) and ranked[0][1] >= PARTLY_NAMED and (len(ranked) == 1 or ranked[1][1] < ranked[0][1])
+
+    @staticmethod
+    def _field_naming(referral, question: str, desk: ServiceItemDesk | None, previous_item: str | None) -> str | None:
+        """The field of the item in focus that itself lists the other agency's words the question
+        uses (营业执照 among an import licence's materials): the question is about that field."""
+        item = desk.item(previous_item) if desk is not None else None
+        words = referral.matches(normalize(question)) if item is not None else None
+        if not words:
+            return None
+        return next(
+            (key for key in ITEM_FIELDS if all(word in item.field_text(key) for word in words.split("+"))), None
+        )
 
     def _about_this_agency(self, question: str, issuers: set[str] | None) -> bool:
         """The catalogue is this agency's: 「楚雄州商务局的依申请公开流程」 is answered from 楚雄's documents."""

@@ -35,7 +35,12 @@ _to_simplified = opencc.OpenCC("t2s")
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100}
 # 「第三十三条」「第33条」, and 「条例33条」 where 条例 makes "33条" an article, not a count.
-_ARTICLE = re.compile(r"(?:第|(?<=条例))\s*([0-9]{1,3}|[零〇一二两三四五六七八九十百]{1,7})\s*条")
+_NUMERAL = r"([0-9]{1,3}|[零〇一二两三四五六七八九十百]{1,7})"
+_ARTICLE = re.compile(
+    rf"(?:第|(?<=条例))\s*{_NUMERAL}\s*条"
+    # A follow-up names the next article without 第: 「那十五条呢」「十六条」 (not 「有三条」, a count).
+    rf"|(?:^|(?<=[那和及与、，,再看查说讲问]))\s*{_NUMERAL}\s*条(?=\s*(?:呢|吗|说|讲|是|规定|怎么|写|的|内容|[?？。!！]|$))"
+)
 
 
 def normalize(text: str) -> str:
@@ -97,10 +102,15 @@ def article_numbers(text: str) -> set[int]:
     """Article numbers a question cites: 「第三十三条」「第33条」「条例33条」 all give 33."""
     found = set()
     for match in _ARTICLE.finditer(normalize(text)):
-        number = chinese_number(match.group(1))
+        number = chinese_number(match.group(1) or match.group(2))
         if number:
             found.add(number)
     return found
+
+
+def without_articles(text: str) -> str:
+    """The text with its article references taken out: a follow-up naming another article replaces them."""
+    return _ARTICLE.sub("", normalize(text))
 
 
 def article_label(number: int) -> str:

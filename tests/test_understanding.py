@@ -64,8 +64,23 @@ def test_routing(text, classifier, expected):
 
 
 def test_request_and_question_at_once_is_asked_about():
-    decision = route("我要投诉你们局信息公开不作为 该找谁投诉", *ranked("file_complaint", 0.95))
+    decision = route("我想投诉，怎么弄", *ranked("file_complaint", 0.95))
     assert decision.intent == "nlu_fallback" and decision.offer == "file_complaint"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我要投诉你们局信息公开不作为 该找谁投诉", "我要是想投诉你们信息公开不答复 该向谁投诉", "我要举报一家企业 用信息公开申请的方式行不行"],
+)
+def test_weighing_a_way_or_asking_whom_is_a_question(text):
+    assert route(text, *ranked("file_complaint", 0.95)).intent == "ask_knowledge"
+
+
+def test_a_long_request_is_read_by_its_first_clause():
+    text = "帮我弄个信息公开申请 我想要咱市大型商业网点规划那份文件"
+    assert route(text, *ranked("ask_knowledge", 0.6)).intent == "apply_disclosure"
+    # …unless what follows asks something.
+    assert route("帮我弄个信息公开申请 要是没有的话你们会怎么答复", *ranked("ask_knowledge", 0.6)).intent == "ask_knowledge"
 
 
 def test_a_doubtful_vote_without_request_words_is_asked_about():

@@ -19,6 +19,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ import numpy as np
 import yaml
 
 from bot.knowledge.chunking import METADATA_SECTION, Passage
+from bot.knowledge.homophones import HomophoneRepair
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.phrasings import subjects
 from bot.text import article_label, article_numbers, char_bigrams, normalize_query, tokenize
@@ -227,6 +229,13 @@ class Retriever:
         frequency = Counter(b for pairs in self._title_bigrams for b in pairs)
         rare = max(2.0, TITLE_RARE_SHARE * len(published))
         self._title_weights = {b: math.log(rare / n) for b, n in frequency.items() if n < rare}
+
+    @cached_property
+    def homophones(self) -> HomophoneRepair:
+        """Pinyin-slip repair (申清→申请) learnt from this index's words and the staff's colloquial terms."""
+        texts = {p.title for p in self.index.passages}
+        texts.update(p.text for p in self.index.passages)
+        return HomophoneRepair(texts, [word for pair in self.query_terms for word in pair])
 
     def expand(self, query: str) -> str:
         """The question plus the document terms for the colloquial phrases it uses (query_terms.yml):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.understanding.routing import content_length
-from bot.text import normalize
+from bot.text import article_numbers, normalize, without_articles
 
 _LEADS = re.compile(r"^(那|那么|那要|那得|那如果|还有|另外|再问下?|再问一下|对了|顺便问下?|还想问下?)")
 _TRAILING_NE = re.compile(r"呢[?？。!！~\s]*$")
@@ -38,6 +38,8 @@ def is_elliptical(text: str) -> bool:
 def with_subject(question: str, subject: str | None) -> str:
     """What is searched: the follow-up together with the subject it leans on."""
     if subject and is_elliptical(question):
+        if article_numbers(question):  # 「那十五条呢」 after 第十四条 asks for 15 only
+            subject = without_articles(subject)
         return f"{subject}，{question}"
     return question
 

@@ -228,7 +228,14 @@ def _explicit_request(text: str) -> str | None:
     text = _head(text)
     if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= 30:
         return STATUS  # 「我上周交的申请有结果了吗」: their own request's progress
-    if not wants_action(text) or content_length(text) > 24:
+    if content_length(text) > 24:
+        # 「帮我弄个信息公开申请 我想要咱市商业网点规划那份文件」: the first clause says what it is,
+        # unless the rest asks something (「我要投诉 该找谁」).
+        first, rest = _first_clause(text)
+        if not rest or is_question(rest) or content_length(first) < 4 or content_length(first) > 24:
+            return None
+        text = first
+    if not wants_action(text):
         return None
     actions = [action for action in ACTION_INTENTS if action_cue(action, text)]
     if STATUS in actions and not _GENERAL.search(text):
@@ -246,6 +253,22 @@ def _head(text: str) -> str:
     return text
 
 
+_CLAUSE_BREAK = re.compile(r"[\s,，。!！;；]+")
+
+
+def _first_clause(text: str) -> tuple[str, str]:
+    """The message's first clause and the rest (「帮我弄个申请 我想要那份文件」)."""
+    text = text.strip()
+    match = _CLAUSE_BREAK.search(text)
+    return (text[: match.start()], text[match.end():]) if match else (text, "")
+
+
+# 「我要是想投诉…该向谁投诉」「我要举报 用信息公开申请的方式行不行」: weighing a way or asking whom,
+# not filing yet.
+_DELIBERATES = re.compile(
+    r"要是|如果|假如|万一|(找|向|跟|对)谁|哪个部门|哪个单位|"
+    r"(用|通过|以|走).{0,12}(方式|办法|渠道|途径|形式|程序).{0,4}(行不行|可不可以|能不能|可以吗|行吗|可以不|成不)"
+)
 # 「能不能把你们去年的预算发我一份」: a polite request, worded as a question.
 _POLITE_ASK = re.compile(r"(能不能|可不可以|能否|可否|麻烦|请)(你们|您|贵局)?(把|帮我|给我|发我|寄给我|提供)")
 
@@ -271,7 +294,7 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
         return Route(KNOWLEDGE, "asks how the request works")
     if want and how:
         # 「我想投诉，怎么弄」 wants it done; 「我想问问投诉要多久」 asks about it.
-        if _ASKS_ABOUT.search(text):
+        if _ASKS_ABOUT.search(text) or _DELIBERATES.search(text):
             return Route(KNOWLEDGE, "asks about the request")
         return Route(FALLBACK, "request and question", offer=action)
     # Neither: 「投诉」「举报一家店卖假货」 — a request if the classifier is sure, else ask.

@@ -1,0 +1,81 @@
+"""Questions as people type them on a phone: pinyin slips, bare article numbers, other agencies'
+words about this agency's own items. Through the real knowledge service and index."""
+
+import pytest
+
+from bot.knowledge.homophones import HomophoneRepair
+from bot.text import article_numbers
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("我要申清信息工开", "我要申请信息公开"),
+        ("传针号多少 我要把申请表传过去", "传真号多少 我要把申请表传过去"),
+        ("我爸要给你们寄封信 油编多少", "我爸要给你们寄封信 邮编多少"),
+        ("预付卡被案材料交上去 几天能办下来", "预付卡备案材料交上去 几天能办下来"),
+        ("今年拍买企业啥时候抽查", "今年拍卖企业啥时候抽查"),
+    ],
+)
+def test_pinyin_slips_become_the_domain_word(knowledge_service, typed, meant):
+    assert knowledge_service.retriever.homophones.repair(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["拍卖行改个名字要多久", "我是寄平信申请的", "什么情况下才会收信息处理费", "年报填报遇到不懂的找谁", "你们局长叫啥名字"],
+)
+def test_words_that_merely_sound_alike_stay_as_typed(knowledge_service, typed):
+    assert knowledge_service.retriever.homophones.repair(typed) == typed
+
+
+def test_only_characteristic_words_are_restored():
+    repair = HomophoneRepair(["申请公开的期限。申请人可以申请。申请信息公开。"] * 3)
+    assert repair.repair("申清") == "申请"
+    assert repair.repair("改个") == "改个"  # 改革 is not a word of this corpus
+
+
+def test_a_slip_is_answered_like_the_word_it_stands_for(knowledge_service):
+    reply = knowledge_service.reply("传针号多少 我要把申请表传过去")
+    assert reply.found and "0000-12345679" in reply.text
+
+
+@pytest.mark.parametrize("text, number", [("那十五条呢", 15), ("十六条", 16), ("15条呢", 15), ("那第十五条呢", 15)])
+def test_a_bare_article_number_is_an_article(text, number):
+    assert article_numbers(text) == {number}
+
+
+def test_a_count_of_items_is_not_an_article():
+    assert article_numbers("不予公开的有三条规定吗") == set()
+
+
+def test_a_follow_up_naming_the_next_article_gets_that_article(knowledge_service):
+    first = knowledge_service.reply("条例第十四条说的啥")
+    assert first.text.startswith("第十四条")
+    nxt = knowledge_service.reply("那十五条呢", subject=first.subject)
+    assert nxt.text.startswith("第十五条")
+    assert knowledge_service.reply("十六条", subject=first.subject).text.startswith("第十六条")
+
+
+def test_another_agencys_word_in_the_item_in_focus_is_about_that_item(knowledge_service):
+    materials = knowledge_service.reply("自动进口许可证要交啥材料")
+    follow = knowledge_service.reply("营业执照每次都要交吗", previous_item=materials.service_item, subject=materials.subject)
+    assert not follow.referral and "首次申请时提供" in follow.text
+
+
+def test_a_half_named_item_wins_over_another_agencys_word(knowledge_service):
+    reply = knowledge_service.reply("二手车行营业执照刚下来 最晚啥时候要去备案")
+    assert not reply.referral and "2个月内" in reply.text
+    assert knowledge_service.reply("个体户营业执照每年要年检吗").referral
+
+
+@pytest.mark.parametrize(
+    "question, deadline",
+    [
+        ("我们废品站搬了个地方 备案要改吗 有没有时间限制", "自变更之日起30日内"),
+        ("新开的4S店 执照下来以后多会儿之前要把信息报上去", "90日内"),
+    ],
+)
+def test_the_applicants_own_deadline_is_told_not_the_processing_time(knowledge_service, question, deadline):
+    reply = knowledge_service.reply(question)
+    assert deadline in reply.text and "办理时限" not in reply.text
