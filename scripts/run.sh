@@ -109,15 +109,15 @@ supervise() {
 supervise case-service .venv/bin/python -m bot.case_service --host 127.0.0.1 --port "$CASE_PORT"
 # The HTTP API is on only with a token: the case service uses it to resume a conversation after 转人工.
 # Browsers may call Rasa (REST, socket.io) only from these origins: the pages embedding the widget.
+# bot.rasa_cli turns them into Rasa's --cors, as in compose and Kubernetes; the socket.io channel reads them too.
 export GOVBOT_WEB_ORIGINS=${GOVBOT_WEB_ORIGINS:-http://127.0.0.1:${GOVBOT_WEB_PORT:-8080}}
-IFS=',' read -r -a web_origins <<< "${GOVBOT_WEB_ORIGINS// /}"
 # SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
 export SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576}
 start_rasa() {  # start_rasa NAME PORT
   # bot.rasa_cli is `rasa` with the API token read from GOVBOT_RASA_TOKEN, never on the command line (ps).
   supervise "$1" \
   .venv/bin/python -m bot.rasa_cli run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
-    --interface 127.0.0.1 --port "$2" --cors "${web_origins[@]}" \
+    --interface 127.0.0.1 --port "$2" \
     --enable-api
 }
 if [[ "$PROFILE" == "production" ]]; then

@@ -371,3 +371,44 @@ def test_compose_nginx_files_together_pass_nginx_t(tmp_path):
     (tmp_path / "nginx.conf").write_text(proxy_config.render_main(tmp_path, http, "1"), encoding="utf-8")
     done = subprocess.run([*proxy_config.command(tmp_path, binary), "-t"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ---- CORS: compose, Kubernetes and make run allow exactly GOVBOT_WEB_ORIGINS (bot.rasa_cli.cors_arguments) ----
+
+
+def _rasa_argv(command: list[str] | str) -> list[str]:
+    import shlex
+
+    words = shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
+    assert words[:3] == ["python", "-m", "bot.rasa_cli"], words
+    return words[3:]
+
+
+def test_rasa_allows_the_widget_origins_the_same_way_everywhere(monkeypatch):
+    """No deployment names --cors itself: bot.rasa_cli derives it from GOVBOT_WEB_ORIGINS, which the
+    socket.io channel reads too, so the REST preflight and the socket allow the same sites.
+    (tests/test_security.py checks the result on the stack scripts/run.sh starts.)"""
+    from bot.rasa_cli import rasa_arguments
+
+    origins = "https://www.example.gov.cn, https://zwgk.example.gov.cn/"
+    monkeypatch.setenv("GOVBOT_WEB_ORIGINS", origins)
+    expected = ["https://www.example.gov.cn", "https://zwgk.example.gov.cn"]
+    services = _compose()["services"]
+    k8s = _k8s_container("rasa")
+    commands = {name: _rasa_argv(services[name]["command"]) for name in services if re.fullmatch(r"rasa-\d+", name)}
+    commands["kubernetes"] = _rasa_argv([*k8s["command"], *k8s.get("args", [])])
+    run_sh = (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
+    assert not re.search(r"^[^#]*--cors", run_sh, re.M) and "bot.rasa_cli run" in run_sh
+    for where, argv in commands.items():
+        assert not any(a.startswith("--cors") for a in argv), where
+        final = rasa_arguments(argv, "token")
+        at = final.index("--cors")
+        assert final[at + 1:at + 3] == expected and final[-1] == "--auth-token=token", (where, final)
+    # Every place that runs Rasa gives it GOVBOT_WEB_ORIGINS (a real site, never *).
+    assert "GOVBOT_WEB_ORIGINS" in _compose_env("rasa-1") and "GOVBOT_WEB_ORIGINS" in _k8s_env(k8s)
+    config = documents(DEPLOY / "kubernetes" / "configmap.yaml")[0]["data"]
+    assert config["GOVBOT_WEB_ORIGINS"].startswith("https://") and "*" not in config["GOVBOT_WEB_ORIGINS"]
+    assert re.search(r"^GOVBOT_WEB_ORIGINS=https://", (DEPLOY / "govbot.env.example").read_text(encoding="utf-8"), re.M)
+    monkeypatch.setenv("GOVBOT_WEB_ORIGINS", "*")
+    with pytest.raises(ValueError, match="不能设为"):
+        rasa_arguments(commands["kubernetes"], "token")

@@ -522,8 +522,9 @@ def _session_processes(leader: int) -> list[int]:
 def test_rasa_cli_refuses_an_open_api_or_a_token_on_the_command_line():
     from bot.rasa_cli import rasa_arguments
 
-    assert rasa_arguments(["run", "--enable-api"], "t0k") == ["run", "--enable-api", "--auth-token=t0k"]
-    assert rasa_arguments(["run"], "") == ["run"]
+    cors = ["--cors", "https://www.example.gov.cn"]  # given: nothing derived from GOVBOT_WEB_ORIGINS here
+    assert rasa_arguments(["run", *cors, "--enable-api"], "t0k") == ["run", *cors, "--enable-api", "--auth-token=t0k"]
+    assert rasa_arguments(["run", *cors], "") == ["run", *cors]
     for argv, token in ((["run", "--enable-api"], ""), (["run", "--auth-token=x"], "t"), (["run", "--auth-token", "x"], "t")):
         with pytest.raises(ValueError):
             rasa_arguments(argv, token)
