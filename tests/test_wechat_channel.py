@@ -702,3 +702,27 @@ def test_configuration_comes_from_the_environment_only(monkeypatch):
     ):
         with pytest.raises(WeChatConfigError):
             WeChatConfig.from_env({**good, **bad})
+
+
+# --- live 转人工: a staff reply reaches a WeChat user (bot.handoff) ------------------------------
+
+
+def test_staff_reply_and_end_of_handoff_reach_the_wechat_user_as_customer_service_messages(wechat, plain):
+    """The case service writes a staff reply into the conversation through Rasa's HTTP API
+    (bot.handoff.rasa_push, output channel `wechat`): the channel sends it with the customer-service
+    API, as it would have no passive reply to carry it. The end of the handoff goes the same way,
+    and the bot answers the next message again."""
+    from bot.handoff.rasa_push import end_handoff, send_staff_message
+
+    api, user = wechat["api"], openid()
+    assert plain.post(text_xml(user, "转人工")).status_code == 200  # the conversation is now paused for staff
+    before = len(api.pushes(user))
+    delivered = asyncio.run(send_staff_message(plain.rasa_url, plain.rasa_token, user, "wechat", "您好，我是信息公开办的小王。"))
+    assert delivered
+    pushed = api.wait_for(user, before + 1)
+    assert pushed[before] == "【工作人员】您好，我是信息公开办的小王。"
+    assert asyncio.run(end_handoff(plain.rasa_url, plain.rasa_token, user, "wechat"))
+    pushed = api.wait_for(user, before + 2)
+    assert "人工服务已结束" in pushed[before + 1]
+    reply = plain.reply(plain.post(text_xml(user, "你好")))
+    assert "您好" in str(getattr(reply, "content", reply))
