@@ -32,7 +32,9 @@ SPECIFIC_TITLE = 0.6
 # How much of an item's name (bot.service_items.ServiceItemDesk.similarities) a question with another
 # agency's words must still say to stay with this agency's item.
 PARTLY_NAMED = 0.5
-ITEM_FIELDS = ("materials", "conditions", "procedure", "result", "online", "legal_basis", "basic")
+SPECIFIC_NAME_BIGRAMS = 2  # …and say this much of what singles the item out (二手车, not just 备案)
+# What an applicant brings or must meet: where another agency's document (营业执照) appears in an item.
+BROUGHT_FIELDS = ("materials", "conditions")
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,9 @@ class KnowledgeService:
         """Another agency's words (营业执照) in a question that still half-names one of this agency's
         items, clearly ahead of the rest: 「二手车行营业执照刚下来，最晚啥时候要去备案」."""
         ranked = desk.similarities(question) if desk is not None else []
-        return bool(ranked) and ranked[0][1] >= PARTLY_NAMED and (len(ranked) == 1 or ranked[1][1] < ranked[0][1])
+        if not ranked or ranked[0][1] < PARTLY_NAMED or len(ranked) > 1 and ranked[1][1] >= ranked[0][1]:
+            return False
+        return desk.specific_overlap(question, ranked[0][0]) >= SPECIFIC_NAME_BIGRAMS
 
     @staticmethod
     def _field_naming(referral, question: str, desk: ServiceItemDesk | None, previous_item: str | None) -> str | None:
@@ -240,10 +244,10 @@ class KnowledgeService:
         uses (营业执照 among an import licence's materials): the question is about that field."""
         item = desk.item(previous_item) if desk is not None else None
         words = referral.matches(normalize(question)) if item is not None else None
-        if not words:
-            return None
+        if not words or set(desk.asked_fields(question)) - set(BROUGHT_FIELDS):
+            return None  # 「那海关的收发货人备案在哪办」 asks where to do the other agency's business
         return next(
-            (key for key in ITEM_FIELDS if all(word in item.field_text(key) for word in words.split("+"))), None
+            (key for key in BROUGHT_FIELDS if all(word in item.field_text(key) for word in words.split("+"))), None
         )
 
     def _about_this_agency(self, question: str, issuers: set[str] | None) -> bool:

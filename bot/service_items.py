@@ -10,6 +10,7 @@ items as choices; an unclear field gets the item's summary.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.item_recognizer import ItemRecognizer
@@ -55,6 +56,7 @@ _DEADLINE_CLAUSE = re.compile(
 _FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
 _FOLLOW_UP_MAX_CHARS = 4
 FUZZY_MIN_SIMILARITY = 0.3
+GENERIC_NAME_ITEMS = 3
 FUZZY_CONFIDENT = 0.7
 FUZZY_MARGIN = 0.15
 
@@ -93,6 +95,9 @@ class ServiceItemDesk:
             for name in {item.name, *item.aliases}:
                 names.append((normalize(name).lower(), item))
         self._names = sorted(names, key=lambda pair: -len(pair[0]))  # longest first
+        # Bigrams many items' names share (备案, 审批, 经营): they name a kind of item, not one item.
+        spread = Counter(b for item in catalogue.items for b in {g for n in (item.name, *item.aliases) for g in char_bigrams(normalize(n).lower())})
+        self._generic = frozenset(b for b, n in spread.items() if n >= GENERIC_NAME_ITEMS)
         self._recognizer = ItemRecognizer(catalogue)
 
     def item(self, code: str | None) -> ServiceItem | None:
@@ -113,6 +118,11 @@ class ServiceItemDesk:
                 scored[item.code] = max(scored.get(item.code, 0.0), coverage)
         ranked = sorted(scored.items(), key=lambda kv: -kv[1])
         return [(self._by_code[code], score) for code, score in ranked]
+
+    def specific_overlap(self, text: str, item: ServiceItem) -> int:
+        """How many of the bigrams that single out `item` among the catalogue (not 备案, 审批) the text says."""
+        grams = char_bigrams(normalize(text).lower()) - self._generic
+        return max((len(grams & char_bigrams(name)) for name, owner in self._names if owner is item), default=0)
 
     def closest(self, text: str, limit: int = 3) -> list[ServiceItem]:
         return [item for item, score in self.similarities(text)[:limit] if score >= FUZZY_MIN_SIMILARITY]

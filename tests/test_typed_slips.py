@@ -79,3 +79,14 @@ def test_a_half_named_item_wins_over_another_agencys_word(knowledge_service):
 def test_the_applicants_own_deadline_is_told_not_the_processing_time(knowledge_service, question, deadline):
     reply = knowledge_service.reply(question)
     assert deadline in reply.text and "办理时限" not in reply.text
+
+
+def test_a_slip_jieba_split_oddly_is_found_too(knowledge_service):
+    # jieba reads 「去备按」 as 去备|按: the run of non-words is read two characters at a time.
+    repaired = knowledge_service.retriever.homophones.repair("合同签完了几天之内要去备按？")
+    assert repaired == "合同签完了几天之内要去备案？"
+
+
+def test_another_agencys_business_named_after_an_item_is_still_referred(knowledge_service):
+    first = knowledge_service.reply("外贸公司现在还用去商务局备案吗")
+    assert knowledge_service.reply("那海关的收发货人备案在哪办", previous_item=first.service_item, subject=first.subject).referral

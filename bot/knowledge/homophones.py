@@ -70,24 +70,37 @@ class HomophoneRepair:
             return None
         return word
 
+    def _is_word(self, token: str) -> bool:
+        return token in self._known or jieba.dt.FREQ.get(token, 0) > 0
+
     def repair(self, text: str) -> str:
-        """The text with each slip replaced by the domain word it sounds like; unchanged otherwise."""
+        """The text with each slip replaced by the domain word it sounds like; unchanged otherwise.
+
+        A slip hides in a run of pieces jieba could not make words of (single characters and unknown
+        pairs: 「去备|按」 for 去备案); each run is read two characters at a time, left to right.
+        """
         if not text or not self._by_sound:
             return text
-        tokens = jieba.lcut(text)
         out: list[str] = []
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            if len(token) == 2 and (word := self._restore(token)):
-                out.append(word)
-                i += 1
+        run = ""
+        for token in jieba.lcut(text):
+            if len(token) == 1 or len(token) == 2 and not self._is_word(token):
+                run += token
                 continue
-            if len(token) == 1 and i + 1 < len(tokens) and len(tokens[i + 1]) == 1:
-                if word := self._restore(token + tokens[i + 1]):
-                    out.append(word)
-                    i += 2
-                    continue
+            out.append(self._repair_run(run))
             out.append(token)
-            i += 1
+            run = ""
+        out.append(self._repair_run(run))
+        return "".join(out)
+
+    def _repair_run(self, run: str) -> str:
+        out, i = [], 0
+        while i < len(run):
+            word = self._restore(run[i : i + 2]) if i + 1 < len(run) else None
+            if word:
+                out.append(word)
+                i += 2
+            else:
+                out.append(run[i])
+                i += 1
         return "".join(out)
