@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,6 +27,7 @@ logger = logging.getLogger(__name__)
 ADMIN_KEY = web.AppKey("knowledge_admin", KnowledgeAdmin)
 BEIJING = ZoneInfo("Asia/Shanghai")  # staff read times in Beijing time, whatever the server's zone
 REVIEW_DAYS = (1, 7, 30)
+MAX_REVIEW_ROWS = 100
 CHANNELS = {"socketio": "网页挂件 / 自助终端", "rest": "REST 接口", "wechat": "微信公众号", "unknown": "—"}
 ACCEPT = ",".join(SUPPORTED)
 
@@ -182,16 +182,22 @@ async def try_page(request: web.Request) -> web.Response:
 
 @require_role("admin")
 async def review_page(request: web.Request) -> web.Response:
-    admin = _admin(request)
+    from . import CONSOLE_CONFIG_KEY
+    from .events import EventsUnavailable, period_events
+
     try:
         days = int(request.query.get("days", "7"))
     except ValueError:
         days = 7
     days = days if days in REVIEW_DAYS else 7
+    end = datetime.now(BEIJING)
+    start = datetime.combine(date.fromordinal(end.date().toordinal() - days + 1), datetime.min.time(), BEIJING)
     items, error = [], ""
     try:
-        items = await asyncio.to_thread(_review, request, days)
-    except ReviewUnavailable as exc:
+        # The SQL tracker store, or Rasa's events export for the default in-memory store (bot.console.events).
+        events = await period_events(request.config_dict[CONSOLE_CONFIG_KEY], start.timestamp(), (end + timedelta(minutes=1)).timestamp())
+        items = await asyncio.to_thread(_review, _admin(request), events)
+    except EventsUnavailable as exc:
         error = str(exc)
     return render(
         request, "knowledge/review.html", title="待处理问题", section="knowledge", tab="review", items=items,
@@ -199,35 +205,10 @@ async def review_page(request: web.Request) -> web.Response:
     )
 
 
-class ReviewUnavailable(RuntimeError):
-    """The conversation store cannot be read; the message says what to configure."""
-
-
-EVENTS_SOURCE_KEY = web.AppKey("knowledge_events", object)
-
-
-def tracker_events(low: float, high: float) -> list[dict]:
-    """The period's events from the SQL tracker store: GOVBOT_TRACKER_DATABASE_URL (the production
-    profile sets it) or the one endpoints.yml configures, read as `govbot analytics` reads it."""
-    from bot.analytics.store import load_events, url_from_endpoints
-    from bot.settings import PROJECT_ROOT
-
-    url = os.environ.get("GOVBOT_TRACKER_DATABASE_URL", "").strip() or url_from_endpoints(PROJECT_ROOT / "endpoints.yml")
-    return load_events(url, low, high)
-
-
-def _review(request: web.Request, days: int) -> list[dict]:
-    """The period's unanswered and 👎 questions, each with the sections retrieval suggests for it."""
-    source = request.config_dict[EVENTS_SOURCE_KEY]
-    end = datetime.now(BEIJING)
-    start = datetime.combine(date.fromordinal(end.date().toordinal() - days + 1), datetime.min.time(), BEIJING)
-    try:
-        events = source(start.timestamp(), (end + timedelta(minutes=1)).timestamp())
-    except Exception as exc:  # noqa: BLE001 - TrackerStoreError and the like carry Chinese text
-        raise ReviewUnavailable(str(exc)) from exc
-    admin = _admin(request)
+def _review(admin: KnowledgeAdmin, events: list[dict]) -> list[dict]:
+    """The unanswered and 👎 questions, newest first, each with the sections retrieval suggests for it."""
     rows = []
-    for item in review_items(events, BEIJING)[:100]:
+    for item in review_items(events, BEIJING)[:MAX_REVIEW_ROWS]:
         hits = admin.service.search(item.question)
         suggestions = list(dict.fromkeys((h.passage.doc_id, _section(h.passage), h.passage.title) for h in hits))
         rows.append({"item": item, "suggestions": suggestions})
@@ -259,11 +240,10 @@ async def attach(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/knowledge/review?days={form.get('days', '7')}&job={job.id}")
 
 
-def setup(app: web.Application, admin: KnowledgeAdmin | None = None, events_source=None) -> None:
+def setup(app: web.Application, admin: KnowledgeAdmin | None = None) -> None:
     """Add the pages to the web server's app (bot.console.setup_console); the
     knowledge service (embedding model) is loaded on the first visit, not here."""
     app[ADMIN_KEY] = admin or KnowledgeAdmin()
-    app[EVENTS_SOURCE_KEY] = events_source or tracker_events
     app.router.add_get("/console/knowledge", documents_page)
     app.router.add_post("/console/knowledge/upload", upload)
     app.router.add_get("/console/knowledge/jobs/{job_id}", job_status)
