@@ -300,23 +300,35 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
+# The staff console's first admin (account `admin`) on the `web` fixture's server.
+CONSOLE_ADMIN_PASSWORD = "console-" + secrets.token_urlsafe(16)
+
+
 class WebServer:
-    """The project's web server (bot.web) in front of the `servers` Rasa: portal, kiosk, bundle."""
+    """The project's web server (bot.web) in front of the `servers` Rasa: portal, kiosk, bundle, console."""
 
     def __init__(self, port: int, servers: Servers) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.servers = servers
+        self.console_admin_password = CONSOLE_ADMIN_PASSWORD
 
 
 @pytest.fixture(scope="session")
-def web(servers):
+def web(servers, tmp_path_factory):
     """`python -m bot.web` on the port whose origin the `servers` Rasa allows (built bundle required)."""
     if not (WEB_DIST / "govbot-widget.js").exists():
         raise RuntimeError("web/dist is missing: build the widget first with `make web`")
+    console_db = f"sqlite:///{tmp_path_factory.mktemp('console') / 'console.db'}"
     env = dict(
         os.environ, GOVBOT_WEB_RASA_URL=servers.rasa_url, GOVBOT_WEB_PORT=str(servers.web_port),
         GOVBOT_KNOWLEDGE_DIR=str(servers.knowledge_dir), GOVBOT_CACHE_DIR=str(servers.cache_dir),
+        # The staff console (/console): its own database, the stack's case service and Rasa, a known admin.
+        GOVBOT_CONSOLE_DATABASE_URL=console_db,
+        GOVBOT_CONSOLE_ADMIN_PASSWORD=CONSOLE_ADMIN_PASSWORD,
+        GOVBOT_RASA_URL=servers.rasa_url, GOVBOT_RASA_TOKEN=servers.rasa_token,
     )
+    if servers.cases is not None:
+        env.update(GOVBOT_CASE_URL=servers.cases.url, GOVBOT_CASE_STAFF_TOKEN=servers.cases.env["GOVBOT_CASE_STAFF_TOKEN"])
     log = ARTIFACTS / "web-server.log"
     process = subprocess.Popen(
         [str(VENV_BIN / "python"), "-m", "bot.web", "--host", "127.0.0.1"],
@@ -324,7 +336,9 @@ def web(servers):
     )
     try:
         wait_until(f"http://127.0.0.1:{servers.web_port}/health", process, log, timeout=60)
-        yield WebServer(servers.web_port, servers)
+        started = WebServer(servers.web_port, servers)
+        started.console_db = console_db  # for `govbot staff … --db-url`
+        yield started
     finally:
         process.terminate()
         try:

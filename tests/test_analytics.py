@@ -145,7 +145,7 @@ def test_counts_of_the_day(report, conversations):
     assert int(day["助手消息"]) >= conversations["messages"]
     assert (int(day["有帮助"]), int(day["没帮助"])) == (1, 1)
     assert read_csv(out / "channels.csv") == [
-        {"渠道": "rest", "对话数": str(conversations["senders"]), "用户消息": str(conversations["messages"])}
+        {"渠道": "REST 接口", "对话数": str(conversations["senders"]), "用户消息": str(conversations["messages"])}
     ]
     assert f"对话 {conversations['senders']} 个，用户消息 {conversations['messages']} 条" in output
     assert "👍 1 / 👎 1" in output

@@ -311,3 +311,34 @@ def test_case_service_outage_is_explained(console, clerk):
         assert response.status_code == 503 and "办件系统暂时无法访问" in response.text
     finally:
         console.cases.start()
+
+
+# --- 统计 ---
+
+def test_analytics_without_rasa_says_why_in_chinese(console, clerk):
+    response = clerk.get(f"{console.url}/console/analytics", timeout=30)
+    assert response.status_code == 503 and "未配置 Rasa 的令牌（GOVBOT_RASA_TOKEN）" in response.text
+    bad = clerk.get(f"{console.url}/console/analytics", params={"from": "2026-13-01"}, timeout=30)
+    assert "日期格式应为 年-月-日" in bad.text
+
+
+def test_channels_are_counted_apart():
+    import datetime as dt
+
+    from bot.analytics.metrics import Period, compute
+
+    noon = dt.datetime(2026, 11, 2, 4, tzinfo=dt.timezone.utc).timestamp()  # 12:00 in Beijing
+
+    def user(sender, channel, metadata=None):
+        return {"event": "user", "timestamp": noon, "sender_id": sender, "text": "你好", "input_channel": channel,
+                "metadata": metadata or {}, "parse_data": {"intent": {"name": "greet"}}}
+
+    events = [
+        user("a", "socketio", {"surface": "widget"}), user("b", "socketio", {"surface": "kiosk"}),
+        user("b", "socketio", {"surface": "kiosk"}), user("c", "wechat"), user("d", "rest"), user("e", "socketio"),
+    ]
+    from zoneinfo import ZoneInfo
+
+    stats = compute(events, Period(dt.date(2026, 11, 2), dt.date(2026, 11, 2), ZoneInfo("Asia/Shanghai")), lambda text: [])
+    assert {k: v["user_messages"] for k, v in stats.per_channel.items()} == {"widget": 1, "kiosk": 2, "wechat": 1, "rest": 1, "socketio": 1}
+    assert stats.per_channel["kiosk"]["conversations"] == 1

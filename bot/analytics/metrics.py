@@ -74,6 +74,24 @@ class Stats:
     failures: Counter = field(default_factory=Counter)  # (date, action name) -> count
 
 
+# The widget and the kiosk both speak socket.io; each says which it is in the message's metadata.
+SURFACES = ("widget", "kiosk")
+CHANNEL_LABELS = {
+    "widget": "网站挂件", "kiosk": "自助终端", "wechat": "微信公众号", "rest": "REST 接口",
+    "socketio": "网页（挂件或终端）", "unknown": "未知",
+}
+
+
+def channel_of(event: dict) -> str | None:
+    """widget, kiosk, wechat, rest …: the input channel, with socket.io split by the page that sent it."""
+    channel = event.get("input_channel")
+    if channel == "socketio":
+        surface = (event.get("metadata") or {}).get("surface")
+        if surface in SURFACES:
+            return surface
+    return channel
+
+
 def _typed(text: str | None) -> bool:
     return bool(text) and not text.startswith("/")
 
@@ -93,7 +111,7 @@ class _Conversation:
 
     def user(self, event: dict, day: date) -> None:
         stats = self.stats
-        self.channel = event.get("input_channel") or self.channel
+        self.channel = channel_of(event) or self.channel
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or "unknown"
         stats.user_messages += 1
         stats.per_day[day]["user_messages"] += 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bot.analytics.metrics import KIND_LABELS, REASONS, Stats
+from bot.analytics.metrics import CHANNEL_LABELS, KIND_LABELS, REASONS, Stats
 from bot.analytics.themes import Theme
 from bot.validation import redact
 
@@ -80,7 +80,7 @@ def tables(stats: Stats, themes: list[Theme], names: Names) -> dict[str, list[di
             for day, c in sorted(stats.per_day.items())
         ],
         "channels": [
-            {"渠道": channel, "对话数": c["conversations"], "用户消息": c["user_messages"]}
+            {"渠道": CHANNEL_LABELS.get(channel, channel), "对话数": c["conversations"], "用户消息": c["user_messages"]}
             for channel, c in sorted(stats.per_channel.items(), key=lambda kv: -kv[1]["user_messages"])
         ],
         "intents": [
@@ -113,7 +113,7 @@ def tables(stats: Stats, themes: list[Theme], names: Names) -> dict[str, list[di
             for theme in themes
         ],
         "unanswered": [
-            {"日期": u.day.isoformat(), "渠道": u.channel, "原因": REASONS.get(u.reason, u.reason), "问题": redact(u.text)}
+            {"日期": u.day.isoformat(), "渠道": CHANNEL_LABELS.get(u.channel, u.channel), "原因": REASONS.get(u.reason, u.reason), "问题": redact(u.text)}
             for u in sorted(stats.unanswered, key=lambda u: (u.day, u.reason, u.text))
         ],
         "handoffs": [

@@ -21,6 +21,11 @@ class ConsoleConfig:
     # The case service the console is a staff client of (bot.case_service, token role `staff`).
     case_url: str = DEFAULT_CASE_URL
     case_staff_token: str = ""
+    # Where the analytics read conversations: the SQL tracker store when set, else Rasa's events
+    # export (bot.channels.events_export, needs Rasa's API token) — the default in-memory store.
+    tracker_database_url: str = ""
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = ""
     # The agency's extra holidays and working days, as the case service reads them (days left).
     calendar_path: Path | None = None
     # The first admin's password on a machine without accounts (empty: a random one is printed once).
@@ -34,5 +39,8 @@ class ConsoleConfig:
             case_url=(env("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL).rstrip("/"),
             case_staff_token=env("GOVBOT_CASE_STAFF_TOKEN", "").strip(),
             admin_password=env_secret("GOVBOT_CONSOLE_ADMIN_PASSWORD"),
+            tracker_database_url=env("GOVBOT_TRACKER_DATABASE_URL", "").strip(),
+            rasa_url=(env("GOVBOT_RASA_URL", "").strip() or cls.rasa_url).rstrip("/"),
+            rasa_token=env_secret("GOVBOT_RASA_TOKEN"),
             calendar_path=Path(env("GOVBOT_CASE_CALENDAR", "").strip()).expanduser() if env("GOVBOT_CASE_CALENDAR", "").strip() else None,
         )

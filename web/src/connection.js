@@ -6,7 +6,7 @@ import { io } from "socket.io-client";
 
 export class ChatConnection {
   /**
-   * @param {{server: string, path?: string, sessionToken?: string|null, handover?: string|null,
+   * @param {{server: string, path?: string, surface?: "widget"|"kiosk", sessionToken?: string|null, handover?: string|null,
    *          onMessage: (m: object) => void, onSession?: (id: string) => void,
    *          onToken?: (token: string) => void, onEnded?: (e: object) => void,
    *          onStatus?: (s: "connecting"|"online"|"offline") => void}} options
@@ -81,7 +81,10 @@ export class ChatConnection {
       this.queue.push(text);
       return;
     }
-    this.socket.emit("user_uttered", { message: text, session_id: this.sessionId });
+    const message = { message: text, session_id: this.sessionId };
+    // Which page sent it (widget or kiosk, both on socket.io): the staff analytics show them apart.
+    if (this.options.surface) message.metadata = { surface: this.options.surface };
+    this.socket.emit("user_uttered", message);
   }
 
   /** Ends this connection; a new ChatConnection with no session token starts a new conversation. */

@@ -213,6 +213,7 @@ function start(root) {
     delete root.dataset.sessionId;
     connection = new ChatConnection({
       server: config.server,
+      surface: "kiosk",
       path: config.path,
       onEnded: () => reset(), // handed over to a phone: nothing of it stays on this screen
       onSession: (id) => {

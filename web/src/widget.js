@@ -256,6 +256,7 @@ function start(script) {
   function connect() {
     connection = new ChatConnection({
       server: config.server,
+      surface: "widget",
       path: config.path,
       sessionToken: state.sessionToken,
       handover: ((token) => ((handover = null), token))(handover), // presented once
