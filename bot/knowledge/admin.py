@@ -143,7 +143,9 @@ class KnowledgeAdmin:
             try:
                 document = to_document(path, issuer=issuer.strip() or None, title=title.strip() or None)
             except DocumentError as exc:
-                raise AdminError(str(exc).replace(str(path), name).replace("--title", "「标题」").replace("--issuer", "「发布机关」")) from exc
+                message = str(exc).replace(str(path), name)
+                message = message.replace("请用 --title 指定", "请在「标题」中填写").replace("请用 --issuer 指定", "请在「发布机关」中填写")
+                raise AdminError(message) from exc
         with self._files_lock:
             known = self.service.retriever.index.documents
             if document.id in known or (self.documents_dir / f"{document.id}.md").exists():
