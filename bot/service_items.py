@@ -223,6 +223,9 @@ class ServiceItemDesk:
                     missing.append(key)
                 continue
             lines.append(f"{FIELD_TITLES[key]}：{item.field_text(key)}")
+            if key == "location" and "online" not in query.fields and item.online:
+                # 「出口许可证在哪申请」: for many items the real "where" is an online system.
+                lines.append(f"{FIELD_TITLES['online']}：{item.field_text('online')}")
         if missing and not lines:
             # Say so rather than answer a neighbouring field; show what the record has on timing.
             text = (

@@ -90,3 +90,18 @@ def test_a_slip_jieba_split_oddly_is_found_too(knowledge_service):
 def test_another_agencys_business_named_after_an_item_is_still_referred(knowledge_service):
     first = knowledge_service.reply("外贸公司现在还用去商务局备案吗")
     assert knowledge_service.reply("那海关的收发货人备案在哪办", previous_item=first.service_item, subject=first.subject).referral
+
+
+@pytest.mark.parametrize(
+    "question, contact",
+    [("你们邮箱是啥 想发个邮件问点事", "email"), ("传真号多少 我要把申请表传过去", "fax"), ("我爸要给你们寄封信 邮编多少", "postcode")],
+)
+def test_a_contact_question_with_its_purpose_is_still_a_contact_question(question, contact):
+    from bot.knowledge.agency_contacts import asked_contact
+
+    assert asked_contact(question) == contact
+
+
+def test_where_to_apply_also_says_how_to_apply_online(knowledge_service):
+    reply = knowledge_service.reply("我是外贸公司的 出口许可证在哪申请")
+    assert "办理地点" in reply.text and "商务部业务系统统一平台" in reply.text

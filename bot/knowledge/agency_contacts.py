@@ -43,9 +43,19 @@ class ContactAnswer:
     passage: Passage
 
 
+# A clause that asks something; the others only say why (「想发个邮件问点事」「我要把申请表传过去」).
+_ASKS = re.compile(r"怎么|咋|如何|多久|多少|几|哪|什么|啥|谁|吗|么|呢|[?？]|能不能|可不可以|是不是|有没有|行不行")
+_CLAUSES = re.compile(r"[\s,，。;；!！]+")
+
+
 def asked_contact(question: str) -> str | None:
-    """The agency.yml field a short contact question asks for, if that is all it asks."""
+    """The agency.yml field a short contact question asks for, if that is all it asks: the one
+    asking clause names the contact, any other clause only says what it is for."""
     text = normalize(question)
+    clauses = [c for c in _CLAUSES.split(text) if c]
+    asking = [c for c in clauses if _ASKS.search(c)]
+    if len(clauses) > 1 and len(asking) == 1:
+        text = asking[0]
     for key, _, pattern in CONTACT_FIELDS:
         if pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
