@@ -329,3 +329,14 @@ def test_twelve_digits_complete_only_a_number_this_conversation_was_given():
     assert complete_tracking_number("261123482919", ["GK261123482919", "TS261124000011"]) == "GK261123482919"
     assert complete_tracking_number("261123482919", []) is None
     assert complete_tracking_number("261123482919", ["GK261123482919", "TS261123482919"]) is None
+
+
+@pytest.mark.parametrize("text", ["不交呢", "不去行吗", "不带身份证可以不"])
+def test_a_no_that_asks_back_is_a_question(text):
+    assert route(text, *ranked("deny", 0.9)).intent == "ask_knowledge"
+
+
+@pytest.mark.parametrize("text", ["不用了", "不是", "好的"])
+def test_a_plain_yes_or_no_stays_social(text):
+    intent = "affirm" if text == "好的" else "deny"
+    assert route(text, *ranked(intent, 0.9)).intent in (intent, "cancel_request")

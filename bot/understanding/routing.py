@@ -108,6 +108,7 @@ _DOMAIN = re.compile(
     r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送"
 )
 SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
+_ASKS_BACK = re.compile(r"(呢|吗|么|行不|可以不|[?？])\W*$")
 OUT_OF_SCOPE_CONFIDENT = 0.5
 
 
@@ -119,6 +120,8 @@ def is_social(text: str, intent: str) -> bool:
         return False
     if content_length(text) > SOCIAL_MAX.get(intent, SOCIAL_MAX_CHARS + 4):
         return False
+    if intent in ("affirm", "deny") and _ASKS_BACK.search(text):
+        return False  # 「不交呢」「不去行吗」 ask what happens then
     return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
 _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
