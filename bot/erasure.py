@@ -3,7 +3,7 @@
 A person is found by a phone number, or by a case (tracking) number, which stands for the phone
 of that case's applicant (plus the case itself when its phone is missing). What belongs to them:
 - cases in the case service's database whose number matches, or whose applicant phone matches
-  (their history rows go with them by ON DELETE CASCADE; failed look-ups of the number too);
+  (their history rows and live-handoff messages go with them; failed look-ups of the number too);
 - outbox entries whose tracking number is one of those cases, or whose payload names the phone;
 - the conversations those cases and entries came from: their form drafts and their tracker events;
   drafts whose phone field matches add their conversation too.
@@ -33,6 +33,7 @@ _cases = sa.table(
     "cases", sa.column("id"), sa.column("tracking_number"), sa.column("conversation_id"), sa.column("applicant")
 )
 _case_events = sa.table("case_events", sa.column("case_id"))
+_handoff_messages = sa.table("handoff_messages", sa.column("case_id"))  # live 转人工 (bot.handoff)
 _lookup_failures = sa.table("lookup_failures", sa.column("tracking_number"))
 _outbox = sa.table(
     "outbox", sa.column("id"), sa.column("tracking_number"), sa.column("conversation_id"), sa.column("payload")
@@ -209,6 +210,8 @@ class Eraser:
             with engine.begin() as connection:
                 if plan.case_ids:
                     connection.execute(sa.delete(_case_events).where(_case_events.c.case_id.in_(plan.case_ids)))
+                    if _has(connection, "handoff_messages"):
+                        connection.execute(sa.delete(_handoff_messages).where(_handoff_messages.c.case_id.in_(plan.case_ids)))
                     done["cases"] = connection.execute(sa.delete(_cases).where(_cases.c.id.in_(plan.case_ids))).rowcount
                 if numbers and _has(connection, "lookup_failures"):
                     connection.execute(sa.delete(_lookup_failures).where(_lookup_failures.c.tracking_number.in_(numbers)))

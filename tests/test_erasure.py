@@ -21,6 +21,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.case_client import CaseClient
+from bot.case_service.handoff_store import HandoffMessageRow
 from bot.case_service.store import CaseStore, NewCase
 from bot.case_service.workflow import Kind
 from bot.drafts import DraftStore
@@ -78,6 +79,10 @@ def populate(urls) -> dict:
             channel="web", conversation_id=conversation, applicant=applicant,
             request={"description": f"{person['name']}申请公开的信息"}, transcript=None, received_at=now, deadline=None,
         ))
+        with cases.engine.begin() as connection:  # what the person typed to staff in a live handoff (bot.handoff)
+            case_id = connection.execute(sa.text("SELECT id FROM cases WHERE tracking_number = :n"), {"n": record.tracking_number}).scalar_one()
+            connection.execute(sa.insert(HandoffMessageRow.__table__).values(
+                case_id=case_id, role="citizen", author="", text=f"我是{person['name']}，想问申请进度", at=now))
         payload = {"kind": "disclosure", "channel": "web", "conversation_id": conversation, "applicant": applicant}
         delivered = outbox.enqueue("disclosure", payload, uuid.uuid4().hex)
         rejected = outbox.enqueue("complaint", {**payload, "kind": "complaint", "conversation_id": later}, uuid.uuid4().hex)
