@@ -155,7 +155,7 @@ async def case_list(request: web.Request) -> web.Response:
     except CaseServiceError as exc:
         error = exc.message
     if number:
-        error = f"「{number}」不是有效的受理编号（两个字母加 12 位数字，如 GK202501020123）。"
+        error = f"「{number}」不是有效的受理编号（两个字母加 12 位数字，如 GK261123482919）。"
     filters = {"status": status, "kind": kind, "due": due}
     base = {k: v for k, v in filters.items() if v}
     pages = max(1, -(-total // PAGE_SIZE))

@@ -207,7 +207,7 @@ class ConsoleStore:
         if self.count_users():
             return None
         try:
-            return self.create_user(username, password, "admin", "管理员")
+            return self.create_user(username, password, "admin")
         except AccountError:
             if self.count_users():  # another process made it first
                 return None
