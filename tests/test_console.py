@@ -342,3 +342,28 @@ def test_channels_are_counted_apart():
     stats = compute(events, Period(dt.date(2026, 11, 2), dt.date(2026, 11, 2), ZoneInfo("Asia/Shanghai")), lambda text: [])
     assert {k: v["user_messages"] for k, v in stats.per_channel.items()} == {"widget": 1, "kiosk": 2, "wechat": 1, "rest": 1, "socketio": 1}
     assert stats.per_channel["kiosk"]["conversations"] == 1
+
+
+def test_overdue_and_due_soon_cases_are_highlighted_and_filtered(console, clerk):
+    import datetime as dt
+    import sqlite3
+
+    from bot.case_service.deadlines import WorkingDayCalendar
+
+    late, soon, later = (console.new_case()["tracking_number"] for _ in range(3))
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    calendar = WorkingDayCalendar()
+    # Deadlines moved in the case service's own database, as if the cases had been received weeks ago.
+    with sqlite3.connect(console.cases.env["GOVBOT_CASE_DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE cases SET deadline = ? WHERE tracking_number = ?", ((today - dt.timedelta(days=10)).isoformat(), late))
+        db.execute("UPDATE cases SET deadline = ? WHERE tracking_number = ?", (calendar.add_working_days(today, 2).isoformat(), soon))
+    page = clerk.get(f"{console.url}/console/cases", timeout=30).text
+    row = lambda number: page.split(f'<a href="/console/cases/{number}">')[0].rsplit("<tr", 1)[1]  # noqa: E731
+    assert 'class="overdue"' in row(late) and 'class="due-soon"' in row(soon) and 'class=""' in row(later)
+    assert "已超期" in page and "剩 2 个工作日" in page
+    overdue = clerk.get(f"{console.url}/console/cases", params={"due": "overdue"}, timeout=30).text
+    assert late in overdue and soon not in overdue and later not in overdue
+    due_soon = clerk.get(f"{console.url}/console/cases", params={"due": "due_soon"}, timeout=30).text
+    assert soon in due_soon and late not in due_soon and later not in due_soon
+    detail = clerk.get(f"{console.url}/console/cases/{late}", timeout=30).text
+    assert 'class="badge overdue"' in detail
