@@ -16,6 +16,7 @@ import time
 
 import pytest
 import requests
+import yaml
 from playwright.sync_api import expect
 
 from tests.conftest import ARTIFACTS, ROOT, SCREENSHOTS, VENV_BIN, free_port, wait_until
@@ -159,13 +160,21 @@ def test_upload_is_answered_with_its_citation_in_a_real_conversation(uploaded, a
     assert f"title: {TITLE}" in stored and f"issuer: {ISSUER}" in stored
     shoot(admin_page, "documents")
     # The action server picked the new index up by itself (no restart, no training).
-    deadline, reply = time.monotonic() + 30, ""
-    while time.monotonic() < deadline:
-        reply = "\n".join(web.servers.texts(f"kb-console-{secrets.token_hex(4)}", QUESTION))
-        if FACT in reply:
-            break
-        time.sleep(1)
+    reply = _reply_within(web, QUESTION, FACT)
     assert FACT in reply and f"来源：《{TITLE}》" in reply, reply
+
+
+def test_a_file_that_cannot_be_used_is_refused_on_the_page(uploaded, admin_page, web, tmp_path):
+    page = admin_page
+    bad = tmp_path / "统计报表.xls"
+    bad.write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 64)
+    page.goto(web.url + "/console/knowledge")
+    page.get_by_label(re.compile("^文件")).set_input_files(str(bad))
+    page.get_by_role("button", name="上传并更新知识库").click()
+    expect(page.locator("#kb-progress-text")).to_contain_text("不支持的文件类型 .xls")
+    expect(page.get_by_role("button", name="上传并更新知识库")).to_be_enabled()
+    documents = {p.name for p in (web.servers.knowledge_dir / "documents").iterdir()}
+    assert documents == {p.name for p in (ROOT / "knowledge" / "documents").iterdir()} | {f"{uploaded['id']}.md"}
 
 
 def test_try_box_shows_the_answer_and_the_top_passages_with_scores(uploaded, admin_page, web):
@@ -184,6 +193,17 @@ def test_try_box_shows_the_answer_and_the_top_passages_with_scores(uploaded, adm
     # The same answer the assistant gives in a conversation.
     said = "\n".join(web.servers.texts(f"kb-try-{secrets.token_hex(4)}", QUESTION))
     assert page.locator("#kb-answer").inner_text().strip() == said.strip()
+
+
+def _reply_within(web, question: str, wanted: str, seconds: float = 30) -> str:
+    """The assistant's reply once it contains `wanted` (the action server checks for a new index once a second)."""
+    deadline, reply = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        reply = "\n".join(web.servers.texts(f"kb-{secrets.token_hex(4)}", question))
+        if wanted in reply:
+            break
+        time.sleep(1)
+    return reply
 
 
 def _wait_for_build(page) -> None:
@@ -242,6 +262,18 @@ def test_staff_and_generated_phrasings_edited_and_deleted(uploaded, admin_page, 
     _wait_for_build(page)
     expect(page.get_by_label("修改自动问法：图书馆春节哪几天不开")).to_have_count(0)
 
+    # A staff phrasing reaches the running assistant: a question it answered from the wrong
+    # document is answered from the section the phrasing was added to.
+    colloquial = "过完年哪天能去借书"
+    before = "\n".join(web.servers.texts(f"kb-before-{secrets.token_hex(4)}", colloquial))
+    assert "2月13日" not in before, before
+    reopening = page.locator("section.kb-section", has=page.get_by_role("heading", name="二、恢复开放"))
+    reopening.get_by_label("新增问法").fill(colloquial)
+    reopening.get_by_role("button", name="添加").click()
+    _wait_for_build(page)
+    after = _reply_within(web, colloquial, "2月13日")
+    assert "2月13日" in after and f"来源：《{TITLE}》" in after, after
+
     # Bad input: an empty or overlong phrasing gets a Chinese error and changes nothing.
     before = questions_file.read_text(encoding="utf-8")
     section = page.locator("section.kb-section", has=page.get_by_role("heading", name="一、闭馆安排"))
@@ -278,8 +310,8 @@ def test_unanswered_and_thumbs_down_questions_attached_as_phrasings(uploaded, ad
     down.get_by_role("combobox").select_option(target)
     down.get_by_role("button", name="加为问法").click()
     _wait_for_build(page)
-    questions = (web.servers.knowledge_dir / "questions.yml").read_text(encoding="utf-8")
-    assert f"{uploaded['id']}:\n  二、恢复开放:\n  - {QUESTION}" in questions, questions[-400:]
+    questions = yaml.safe_load((web.servers.knowledge_dir / "questions.yml").read_text(encoding="utf-8"))
+    assert QUESTION in questions[uploaded["id"]]["二、恢复开放"]
     page.goto(web.url + f"/console/knowledge/documents/{uploaded['id']}")
     section = page.locator("section.kb-section", has=page.get_by_role("heading", name="二、恢复开放"))
     expect(section.get_by_label(f"修改问法：{QUESTION}")).to_be_visible()

@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ruamel.yaml import YAML
@@ -30,8 +31,10 @@ from bot.knowledge.ingest import SUPPORTED, to_document, write_document
 from bot.knowledge.phrasings import EDITS_FILE, REPLACE_KEY, load_edits, save_edit
 from bot.knowledge.questions import MAX_QUESTION_CHARS, QUESTIONS_FILE, load_questions, section_key, section_matches
 from bot.knowledge.sources import load_knowledge
-from bot.service import KnowledgeService
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.service import KnowledgeService
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class _CountingEmbedder:
 class KnowledgeAdmin:
     """Documents, sections, phrasings and trial answers of one knowledge directory."""
 
-    def __init__(self, settings: Settings | None = None, service: KnowledgeService | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, service: "KnowledgeService | None" = None) -> None:
         self.settings = settings or Settings.from_env()
         self._service = service
         self._service_lock = threading.Lock()
@@ -101,10 +104,13 @@ class KnowledgeAdmin:
         self.jobs: dict[str, Job] = {}
 
     @property
-    def service(self) -> KnowledgeService:
-        """The answering service, loaded on first use (the embedding model is large)."""
+    def service(self) -> "KnowledgeService":
+        """The answering service, loaded on first use: it brings PyTorch and the embedding model
+        (~0.8 GB), which a web server whose knowledge pages nobody opens should not carry."""
         with self._service_lock:
             if self._service is None:
+                from bot.service import KnowledgeService
+
                 self._service = KnowledgeService(self.settings)
             return self._service
 
