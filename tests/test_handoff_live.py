@@ -239,3 +239,27 @@ def test_widget_handoff_reply_and_end(citizen_page, clerk_page, console, servers
 
 def test_kiosk_handoff_reply_and_end(citizen_page, clerk_page, console, servers, web):
     run_handoff(Kiosk(citizen_page, web), clerk_page, console, servers)
+
+
+def test_canned_replies_are_edited_on_the_inbox_page_with_csrf(console):
+    session = requests.Session()
+    session.headers["Accept"] = "text/html"
+    login = session.get(f"{console.url}/console/login", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+    username, password = console.accounts["clerk"]
+    assert session.post(f"{console.url}/console/login", timeout=30,
+                        data={"username": username, "password": password, "csrf_token": token}).ok
+    page = session.get(f"{console.url}/console/inbox", timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+    refused = session.post(f"{console.url}/console/inbox/canned", data={"replies": "伪造的回复"}, timeout=30)
+    assert refused.status_code == 403 and "伪造的回复" not in session.get(f"{console.url}/console/inbox", timeout=30).text
+    too_many = session.post(f"{console.url}/console/inbox/canned", timeout=30,
+                            data={"csrf_token": token, "replies": "\n".join(f"回复{i}" for i in range(31))})
+    assert too_many.status_code == 400 and "常用回复最多 30 条" in too_many.text
+    saved = session.post(f"{console.url}/console/inbox/canned", timeout=30,
+                         data={"csrf_token": token, "replies": "您好，这里是信息公开办。\n\n请留下您的电话。\n"})
+    assert saved.status_code == 200 and "常用回复已保存" in saved.text
+    assert ">您好，这里是信息公开办。\n请留下您的电话。</textarea>" in saved.text  # blank lines dropped
+    empty = session.post(f"{console.url}/console/inbox/RG261206000000/reply", data={"csrf_token": token, "text": " "}, timeout=30)
+    assert empty.status_code == 400 and "回复内容不能为空" in empty.text
