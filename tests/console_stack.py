@@ -95,6 +95,7 @@ def start_console_stack(state: Path, log_name: str):
         GOVBOT_CONSOLE_DATABASE_URL=console_db,
         GOVBOT_CONSOLE_ADMIN_PASSWORD=ADMIN_PASSWORD,
         GOVBOT_WEB_PORT=str(web_port),
+        GOVBOT_TRUSTED_PROXIES="127.0.0.1",  # as make run: the local HTTPS proxy names the client
     )
     cases = CaseService(case_port, env, ARTIFACTS / f"{log_name}-case-service.log")
     cases.start()

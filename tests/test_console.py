@@ -367,3 +367,16 @@ def test_overdue_and_due_soon_cases_are_highlighted_and_filtered(console, clerk)
     assert soon in due_soon and late not in due_soon and later not in due_soon
     detail = clerk.get(f"{console.url}/console/cases/{late}", timeout=30).text
     assert 'class="badge overdue"' in detail
+
+
+def test_many_failures_from_one_address_lock_that_address_only(console):
+    def attempt(address: str, username: str, password: str) -> requests.Response:
+        session = requests.Session()
+        session.headers["X-Forwarded-For"] = address  # from the trusted local proxy (GOVBOT_TRUSTED_PROXIES)
+        return sign_in(session, console.url, username, password)
+
+    for n in range(20):
+        assert attempt("203.0.113.7", f"guess{n}", "wrong-password").status_code == 401
+    locked = attempt("203.0.113.7", "admin", ADMIN_PASSWORD)
+    assert locked.status_code == 429 and "登录失败次数过多" in locked.text
+    assert attempt("198.51.100.9", "admin", ADMIN_PASSWORD).status_code == 200

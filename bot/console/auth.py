@@ -24,6 +24,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from bot.rate_limit import address_key
+from bot.rate_limit import client_address as rate_limit_address
+
 from .store import ConsoleStore, StaffSession, StaffUser
 
 logger = logging.getLogger(__name__)
@@ -61,7 +64,11 @@ def csrf_token(request: web.Request) -> str:
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or ""
+    """The client's address (IPv6 by /64); behind a trusted proxy, from its X-Forwarded-For (bot.rate_limit)."""
+    from . import CONSOLE_CONFIG_KEY
+
+    proxies = request.config_dict[CONSOLE_CONFIG_KEY].trusted_proxies
+    return address_key(rate_limit_address(request.remote, request.headers.get("X-Forwarded-For"), proxies))
 
 
 def is_https(request: web.Request) -> bool:

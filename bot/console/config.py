@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.envvars import env_secret
+from bot.rate_limit import trusted_proxies
 from bot.settings import PROJECT_ROOT
 
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'console.db'}"
@@ -30,6 +31,8 @@ class ConsoleConfig:
     calendar_path: Path | None = None
     # The first admin's password on a machine without accounts (empty: a random one is printed once).
     admin_password: str = ""
+    # Reverse proxies whose X-Forwarded-For names the client (sign-in throttling per address).
+    trusted_proxies: tuple = ()
 
     @classmethod
     def from_env(cls) -> "ConsoleConfig":
@@ -42,5 +45,6 @@ class ConsoleConfig:
             tracker_database_url=env("GOVBOT_TRACKER_DATABASE_URL", "").strip(),
             rasa_url=(env("GOVBOT_RASA_URL", "").strip() or cls.rasa_url).rstrip("/"),
             rasa_token=env_secret("GOVBOT_RASA_TOKEN"),
+            trusted_proxies=trusted_proxies(env("GOVBOT_TRUSTED_PROXIES", "")),
             calendar_path=Path(env("GOVBOT_CASE_CALENDAR", "").strip()).expanduser() if env("GOVBOT_CASE_CALENDAR", "").strip() else None,
         )
