@@ -612,19 +612,23 @@ def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
               help="发件箱数据库（默认取 GOVBOT_OUTBOX_DATABASE_URL，否则 var/outbox.db）")
 @click.option("--case-db-url", envvar="GOVBOT_CASE_DATABASE_URL", default=None,
               help="参考办件系统数据库（默认取 GOVBOT_CASE_DATABASE_URL，否则 var/cases.db）")
-def db_upgrade(outbox_db_url: str | None, case_db_url: str | None) -> None:
-    """Bring the outbox and case databases to the newest schema (bot.migrations; the services also do it at start)."""
+@click.option("--console-db-url", envvar="GOVBOT_CONSOLE_DATABASE_URL", default=None,
+              help="工作人员控制台数据库（默认取 GOVBOT_CONSOLE_DATABASE_URL，否则 var/console.db）")
+def db_upgrade(outbox_db_url: str | None, case_db_url: str | None, console_db_url: str | None) -> None:
+    """Bring the outbox, case and console databases to the newest schema (bot.migrations; the services also do it at start)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot import migrations
     from bot.case_service.config import DEFAULT_DATABASE_URL as CASE_DEFAULT
     from bot.case_service.store import make_engine as case_engine
     from bot.outbox import DEFAULT_DATABASE_URL as OUTBOX_DEFAULT
+    from bot.console.config import DEFAULT_DATABASE_URL as CONSOLE_DEFAULT
     from bot.outbox import make_engine as outbox_engine
 
     for label, name, url, make in (
         ("发件箱数据库", "outbox", outbox_db_url or OUTBOX_DEFAULT, outbox_engine),
         ("办件数据库", "cases", case_db_url or CASE_DEFAULT, case_engine),
+        ("控制台数据库", "console", console_db_url or CONSOLE_DEFAULT, case_engine),
     ):
         try:
             engine = make(url)

@@ -1,6 +1,7 @@
 """Schema migrations (issue 20 item 5, bot.migrations): upgrade from an empty database and from the
-schema earlier versions created at start, on SQLite files and the local PostgreSQL; the migrated
-schema is the one the code's tables describe (Alembic's own comparison)."""
+schema earlier versions created at start, on SQLite files and the local PostgreSQL, for the outbox,
+case and staff console databases; the migrated schema is the one the code's tables describe
+(Alembic's own comparison)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from bot import migrations
 from tests.conftest import PG_DATABASE, PG_HOST, PG_PORT, require_postgres
 
 OUTBOX_TABLES = {"outbox", "request_drafts", "erasure_audit"}
-CASE_TABLES = {"cases", "case_events", "lookup_failures"}
+CASE_TABLES = {"cases", "case_events", "lookup_failures", "handoff_messages"}
+CONSOLE_TABLES = {"console_users", "console_sessions", "console_login_failures", "console_audit"}
+VERSION_TABLES = {"alembic_version_outbox", "alembic_version_cases", "alembic_version_console"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,10 +61,22 @@ def outbox_models() -> sa.MetaData:
 
 
 def case_models() -> sa.MetaData:
+    import bot.case_service.handoff_store  # noqa: F401 - registers handoff_messages on the models' Base
     from bot.case_service.store import Base
 
+    assert set(Base.metadata.tables) == CASE_TABLES  # a new model table must be listed (and migrated)
     metadata = sa.MetaData()
     for name in sorted(CASE_TABLES):
+        Base.metadata.tables[name].to_metadata(metadata)
+    return metadata
+
+
+def console_models() -> sa.MetaData:
+    from bot.console.store import Base
+
+    assert set(Base.metadata.tables) == CONSOLE_TABLES
+    metadata = sa.MetaData()
+    for name in sorted(CONSOLE_TABLES):
         Base.metadata.tables[name].to_metadata(metadata)
     return metadata
 
@@ -102,26 +117,53 @@ def test_drafts_table_in_the_test_matches_the_code(tmp_path):
 
 def test_an_empty_database_gets_every_table_at_the_newest_revision(database_url):
     from bot.case_service.store import CaseStore
+    from bot.console.store import ConsoleStore
     from bot.outbox import Outbox
 
     outbox = Outbox(database_url)  # what the action server and govbot do when they start
     cases = CaseStore(database_url)
     cases.create_tables()  # what the case service does when it starts
+    console = ConsoleStore(database_url)
+    console.create_tables()  # what the web server and `govbot staff` do when they open it
     try:
-        assert tables(outbox.engine) >= OUTBOX_TABLES | CASE_TABLES | {"alembic_version_outbox", "alembic_version_cases"}
+        assert tables(outbox.engine) == OUTBOX_TABLES | CASE_TABLES | CONSOLE_TABLES | VERSION_TABLES
         assert revision(outbox.engine, "outbox") == migrations.head("outbox")
-        assert revision(cases.engine, "cases") == migrations.head("cases")
+        assert revision(cases.engine, "cases") == migrations.head("cases") == "cases_0002"
+        assert revision(console.engine, "console") == migrations.head("console")
         assert differences(outbox.engine, outbox_models()) == []
         assert differences(cases.engine, case_models()) == []
+        assert differences(console.engine, console_models()) == []
         changed = outbox_models()  # the comparison does see a table that differs from the code
         changed.tables["outbox"].append_column(sa.Column("priority", sa.Integer))
         assert [d[0] for d in differences(outbox.engine, changed)] == ["add_column"]
         # The migrated tables work: an entry goes in and comes out.
         entry = outbox.enqueue("suggestion", {"text": "路灯坏了"}, "k" * 32)
         assert outbox.status("k" * 32).id == entry.id
+        console.create_user("zhangsan", "correct-horse-1", "admin")
+        assert console.verify_password("zhangsan", "correct-horse-1")
+        handoff_case_takes_messages(cases)
     finally:
         outbox.close()
         cases.dispose()
+        console.dispose()
+
+
+def handoff_case_takes_messages(cases) -> None:
+    """A handoff case and its live messages go in, come out, and go with the case."""
+    from bot.case_service.handoff_store import CITIZEN, HandoffStore
+    from bot.case_service.store import NewCase
+    from bot.case_service.workflow import KIND_PREFIXES, Kind
+
+    now = dt.datetime.now(dt.timezone.utc)
+    case, _ = cases.create_case(NewCase(
+        idempotency_key=uuid.uuid4().hex, request_hash="0" * 64, kind=Kind.HANDOFF, prefix=KIND_PREFIXES[Kind.HANDOFF], channel="rest",
+        conversation_id="conv-handoff", applicant={"name": "张三"}, request={"question": "转人工"}, transcript=None,
+        received_at=now, deadline=None,
+    ))
+    store = HandoffStore(cases)
+    _, message = store.add_citizen_message("conv-handoff", "我想问一下进度", None, now)
+    assert [m.text for m in store.case_messages(case.tracking_number)] == ["我想问一下进度"]
+    assert store.last_id() == message.id
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url):
@@ -134,7 +176,11 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url
     old = outbox_models()
     old.remove(old.tables["erasure_audit"])  # created only by the first erasure: may well be missing
     old.create_all(engine)
-    case_models().create_all(engine)
+    old_cases = case_models()
+    old_cases.remove(old_cases.tables["handoff_messages"])  # came after the first revision
+    old_cases.create_all(engine)
+    old_console = console_models()  # the console's create_all before it had migrations
+    old_console.create_all(engine)
     now = dt.datetime(2026, 1, 5, 9, 0)
     with engine.begin() as connection:
         connection.execute(old.tables["outbox"].insert().values(
@@ -144,18 +190,32 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url
         connection.execute(old.tables["request_drafts"].insert().values(
             conversation_id="c1", field="phone", value="13800138000", updated_at=now.replace(tzinfo=dt.timezone.utc),
         ))
-    assert not {"alembic_version_outbox", "alembic_version_cases"} & tables(engine)
+    engine.dispose()
+    from bot.console.store import ConsoleStore
+
+    console = ConsoleStore(database_url)  # an account made by the console of before (its create_all)
+    console.create_user("lisi", "old-password-1", "admin", "李四")
+    console.audit("lisi", "sign_in", client="10.0.0.1")
+    console.dispose()
+    engine = make_engine(database_url)
+    assert not VERSION_TABLES & tables(engine)
     engine.dispose()
 
     outbox = Outbox(database_url)
     cases = CaseStore(database_url)
     cases.create_tables()
+    console = ConsoleStore(database_url)
+    console.create_tables()
     try:
         assert revision(outbox.engine, "outbox") == migrations.head("outbox")
         assert revision(cases.engine, "cases") == migrations.head("cases")
-        assert "erasure_audit" in tables(outbox.engine)
+        assert revision(console.engine, "console") == migrations.head("console")
+        assert "erasure_audit" in tables(outbox.engine) and "handoff_messages" in tables(cases.engine)
         assert differences(outbox.engine, outbox_models()) == []
         assert differences(cases.engine, case_models()) == []
+        assert differences(console.engine, console_models()) == []
+        assert console.verify_password("lisi", "old-password-1") and console.get_user("lisi").display_name == "李四"
+        assert [(e.username, e.action) for e in console.audit_entries()] == [("lisi", "sign_in")]
         assert outbox.status("a" * 32).payload == {"text": "旧数据"}
         assert outbox.lag()[0] == 1
         from bot.drafts import DraftStore
@@ -167,6 +227,51 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url
         assert revision(outbox.engine, "outbox") == migrations.head("outbox") and outbox.lag()[0] == 1
     finally:
         outbox.close()
+        cases.dispose()
+        console.dispose()
+
+
+def test_a_case_database_of_the_previous_version_keeps_its_handoff_messages(database_url):
+    """The previous case service migrated to cases_0001 and then made handoff_messages with
+    create_all: cases_0002 adopts that table with its rows (no error, nothing lost)."""
+    import bot.case_service.handoff_store as handoff_store
+    from bot.case_service.store import CaseStore
+
+    cases = CaseStore(database_url)
+    try:
+        migrations.upgrade(cases.engine, "cases", "cases_0001")
+        assert "handoff_messages" not in tables(cases.engine)
+        handoff_store.HandoffMessageRow.__table__.create(cases.engine)  # the create_all of before
+        handoff_case_takes_messages(cases)
+        assert revision(cases.engine, "cases") == "cases_0001"
+
+        cases.create_tables()  # what the case service does when it starts
+        assert revision(cases.engine, "cases") == migrations.head("cases") == "cases_0002"
+        assert differences(cases.engine, case_models()) == []
+        messages = handoff_store.HandoffStore(cases).messages_after(0)
+        assert [(m.role, m.text) for m in messages] == [(handoff_store.CITIZEN, "我想问一下进度")]
+        # Deleted with its case, as the foreign key says.
+        from bot.case_service.store import CaseRow
+
+        with cases._sessions() as session, session.begin():
+            session.delete(session.get(CaseRow, 1))
+        assert handoff_store.HandoffStore(cases).messages_after(0) == []
+    finally:
+        cases.dispose()
+
+
+def test_a_case_database_at_the_first_revision_gets_the_handoff_table(database_url):
+    """A database migrated to cases_0001 before live handoffs existed (no create_all since)."""
+    from bot.case_service.store import CaseStore
+
+    cases = CaseStore(database_url)
+    try:
+        migrations.upgrade(cases.engine, "cases", "cases_0001")
+        cases.create_tables()
+        assert revision(cases.engine, "cases") == migrations.head("cases")
+        assert differences(cases.engine, case_models()) == []
+        handoff_case_takes_messages(cases)
+    finally:
         cases.dispose()
 
 
@@ -213,10 +318,15 @@ def test_govbot_db_upgrade_reports_the_revisions(tmp_path):
     from bot.cli import main as cli
 
     outbox_url, case_url = f"sqlite:///{tmp_path / 'outbox.db'}", f"sqlite:///{tmp_path / 'cases.db'}"
-    result = CliRunner().invoke(cli, ["db", "upgrade", "--outbox-db-url", outbox_url, "--case-db-url", case_url])
+    console_url = f"sqlite:///{tmp_path / 'console.db'}"
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--outbox-db-url", outbox_url, "--case-db-url", case_url,
+                                      "--console-db-url", console_url])
     assert result.exit_code == 0, result.output
     assert f"发件箱数据库：{migrations.head('outbox')}（最新）" in result.output
     assert f"办件数据库：{migrations.head('cases')}" in result.output
+    assert f"控制台数据库：{migrations.head('console')}（最新）" in result.output
     assert tables(sa.create_engine(outbox_url)) >= OUTBOX_TABLES and tables(sa.create_engine(case_url)) >= CASE_TABLES
-    bad = CliRunner().invoke(cli, ["db", "upgrade", "--outbox-db-url", "postgresql://nobody@127.0.0.1:1/none", "--case-db-url", case_url])
+    assert tables(sa.create_engine(console_url)) == CONSOLE_TABLES | {"alembic_version_console"}
+    bad = CliRunner().invoke(cli, ["db", "upgrade", "--outbox-db-url", "postgresql://nobody@127.0.0.1:1/none", "--case-db-url", case_url,
+                                   "--console-db-url", console_url])
     assert bad.exit_code != 0 and "错误" in bad.output and "Traceback" not in bad.output

@@ -261,12 +261,11 @@ class CaseStore:
         self._sessions = sessionmaker(self.engine, future=True, expire_on_commit=False)
 
     def create_tables(self) -> None:
-        """Brings the database to the newest schema (bot.migrations, history "cases"); a model table
-        no migration creates yet is still created here, as before migrations (checkfirst)."""
+        """Brings the database to the newest schema: the migrations (bot.migrations, history "cases")
+        are the only source of the tables; a new model table needs a new revision."""
         from bot import migrations
 
         migrations.upgrade(self.engine, "cases")
-        Base.metadata.create_all(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -173,7 +173,11 @@ class ConsoleStore:
         self.policy = policy
 
     def create_tables(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Brings the database to the newest schema (bot.migrations, history "console"): an empty one
+        gets every table, one created before migrations is adopted with its accounts."""
+        from bot import migrations
+
+        migrations.upgrade(self.engine, "console")
 
     def dispose(self) -> None:
         self.engine.dispose()

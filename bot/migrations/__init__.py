@@ -1,10 +1,12 @@
 """Schema migrations (Alembic) of the project's own tables, run when a service opens its database.
 
-Two databases, two migration histories, each with its own version table so they can share one
-PostgreSQL database or live apart (two SQLite files in the default profile):
+Three databases, three migration histories, each with its own version table so they can share one
+PostgreSQL database or live apart (SQLite files in the default profile):
 
-* `outbox` — the outbox database: outbox, request_drafts, erasure_audit (action server, govbot);
-* `cases`  — the reference case service: cases, case_events, lookup_failures.
+* `outbox`  — the outbox database: outbox, request_drafts, erasure_audit (action server, govbot);
+* `cases`   — the reference case service: cases, case_events, lookup_failures, handoff_messages;
+* `console` — the staff console (web server, `govbot staff`): console_users, console_sessions,
+  console_login_failures, console_audit.
 
 `upgrade(engine, "outbox")` brings a database to the newest revision: an empty one gets every table,
 one created before migrations existed (tables there, no version table) is adopted by the first
@@ -28,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-HISTORIES = ("outbox", "cases")
+HISTORIES = ("outbox", "cases", "console")
 # Engines already brought to head in this process, per history (by engine: two in-memory SQLite
 # engines share a URL but not a database).
 _done: dict[str, "weakref.WeakSet[Engine]"] = {name: weakref.WeakSet() for name in HISTORIES}
