@@ -380,3 +380,13 @@ def test_many_failures_from_one_address_lock_that_address_only(console):
     locked = attempt("203.0.113.7", "admin", ADMIN_PASSWORD)
     assert locked.status_code == 429 and "登录失败次数过多" in locked.text
     assert attempt("198.51.100.9", "admin", ADMIN_PASSWORD).status_code == 200
+
+
+def test_unknown_console_pages_answer_in_chinese(console, clerk):
+    response = clerk.get(f"{console.url}/console/no-such-page", timeout=30)
+    assert response.status_code == 404 and "没有这个页面" in response.text and "工作人员控制台" in response.text
+    response = clerk.get(f"{console.url}/console/cases/not-a-number", timeout=30)
+    assert response.status_code == 404 and "没有这个受理编号的办件" in response.text
+    # Not signed in: the sign-in page, whatever the path.
+    anonymous = requests.get(f"{console.url}/console/no-such-page", headers={"Accept": "text/html"}, timeout=30)
+    assert "/console/login" in anonymous.url

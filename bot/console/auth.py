@@ -143,7 +143,13 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             if session is not None:
                 await audit(request, "csrf_refused", path)
             return refuse(request, 403, "页面已过期或请求来源不明，操作未执行。请刷新页面后重试。")
-    return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPNotFound as exc:  # aiohttp's own is English: "404: Not Found"
+        given = exc.text or ""
+        return refuse(request, 404, given if given and not given.startswith("404") else "没有这个页面。")
+    except web.HTTPMethodNotAllowed:
+        return refuse(request, 405, "这个页面不接受这种请求。")
 
 
 def require_role(role: str) -> Callable[[Handler], Handler]:
