@@ -111,6 +111,8 @@ def test_deployments_have_replicas_probes_and_limits():
     services = [o for o in all_k8s_objects() if o["kind"] == "Service"]
     pod_labels = [o["spec"]["template"]["metadata"]["labels"] for o in deployments.values()]
     for service in services:
+        if service["metadata"]["name"] == INTERNAL_ONLY:  # selects no pod on purpose (test_metrics_…)
+            continue
         assert any(service["spec"]["selector"].items() <= labels.items() for labels in pod_labels), service["metadata"]["name"]
 
 
@@ -340,15 +342,13 @@ def test_memory_requests_are_sized_from_the_bench_peaks():
         assert peak <= reserved < _memory_mib(compose_resources["limits"]["memory"]), component
 
 
-def test_compose_nginx_files_together_pass_nginx_t(tmp_path):
-    """deploy/nginx/compose.conf and compose-web.conf share one http block in the `proxy` container:
-    together they must pass `nginx -t` (no clashing upstream or map names, ports or directives). The
-    compose host names (rasa-1, web, …) resolve only inside compose, so loopback stands in for them
-    and the listen ports become free ones here."""
-    import socket
-    import subprocess
-
+def _compose_nginx(tmp_path: Path, backend: str | None = None) -> tuple[list[str], dict[str, int]]:
+    """deploy/nginx/compose.conf and compose-web.conf in one http block, as the `proxy` container has
+    them, runnable here: the compose host names (rasa-1, web, …) resolve only inside compose, so
+    `backend` (default: loopback on the same port) stands in for every one of them, and the listen
+    ports become free ones. The nginx argv and {compose port: local port}."""
     from bot import proxy_config
+    from tests.conftest import free_port
 
     binary = proxy_config.nginx_binary()
     if binary is None:
@@ -356,21 +356,128 @@ def test_compose_nginx_files_together_pass_nginx_t(tmp_path):
 
         service_missing("nginx (make nginx: Debian's nginx package)")
     http = "\n".join((DEPLOY / "nginx" / name).read_text(encoding="utf-8") for name in ("compose.conf", "compose-web.conf"))
-    http = re.sub(r"server [a-z][\w-]*:(\d+)", r"server 127.0.0.1:\1", http)
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
-
+    http = re.sub(r"server [a-z][\w-]*:(\d+)", (lambda m: f"server {backend}") if backend else r"server 127.0.0.1:\1", http)
     listens = sorted(set(re.findall(r"listen (\d+);", http)))
     assert listens == ["5005", "5055", "8080"]
+    ports = {}
     for port in listens:
-        http = http.replace(f"listen {port};", f"listen 127.0.0.1:{free_port()};")
+        ports[port] = free_port()
+        http = http.replace(f"listen {port};", f"listen 127.0.0.1:{ports[port]};")
     http = http.replace("access_log /dev/stdout", f"access_log {tmp_path}/access.log")
     (tmp_path / "nginx.conf").write_text(proxy_config.render_main(tmp_path, http, "1"), encoding="utf-8")
-    done = subprocess.run([*proxy_config.command(tmp_path, binary), "-t"], capture_output=True, text=True)
+    return proxy_config.command(tmp_path, binary), ports
+
+
+def test_compose_nginx_files_together_pass_nginx_t(tmp_path):
+    """Together the two files must pass `nginx -t` (no clashing upstream or map names, ports or directives)."""
+    import subprocess
+
+    argv, _ = _compose_nginx(tmp_path)
+    done = subprocess.run([*argv, "-t"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ---- /metrics stays internal: Prometheus scrapes each replica directly, no proxy hands it out ----
+
+INTERNAL_ONLY = "govbot-internal-only"
+METRICS_PATHS = ["/metrics", "/metrics/", "/metrics?format=prometheus", "//metrics", "/%6Detrics", "/metrics/../metrics"]
+
+
+def _ingress_backend(ingress: dict, path: str) -> str:
+    """The Service an Ingress sends `path` to, by the API's rules: an Exact path first, then the
+    longest Prefix path matching whole path elements."""
+    path = path.split("?", 1)[0]
+    best, best_length = None, -1
+    for rule in ingress["spec"]["rules"]:
+        for entry in rule["http"]["paths"]:
+            candidate, kind = entry["path"], entry["pathType"]
+            service = entry["backend"]["service"]["name"]
+            if kind == "Exact" and path == candidate:
+                return service
+            prefix = candidate.rstrip("/")
+            if kind == "Prefix" and (path == prefix or path.startswith(prefix + "/")) and len(prefix) > best_length:
+                best, best_length = service, len(prefix)
+    assert best is not None, path
+    return best
+
+
+def test_the_ingress_never_sends_metrics_to_a_pod():
+    """The Ingress sends `/` to the web server, whose /metrics would then be public: /metrics (and
+    below) goes to a Service that no pod backs: no selector, no Endpoints, no EndpointSlice."""
+    objects = all_k8s_objects()
+    [ingress] = [o for o in objects if o["kind"] == "Ingress"]
+    for path in ("/metrics", "/metrics/", "/metrics?format=prometheus", "/metrics/x"):
+        assert _ingress_backend(ingress, path) == INTERNAL_ONLY, path
+    for path in ("/", "/kiosk", "/static/widget.js", "/metricsx", "/console/metrics"):
+        assert _ingress_backend(ingress, path) == "govbot-web", path
+    assert _ingress_backend(ingress, "/socket.io/") == _ingress_backend(ingress, "/webhooks/rest/webhook") == "govbot-rasa"
+    [internal] = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == INTERNAL_ONLY]
+    assert "selector" not in internal["spec"]
+    assert not [o for o in objects if o["kind"] in {"Endpoints", "EndpointSlice"}]
+    # Prometheus reaches the pods itself, not through the Ingress.
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "kubernetes-scrape.yml").read_text(encoding="utf-8"))
+    assert all(job.get("kubernetes_sd_configs", [{}])[0].get("role") == "pod" for job in scrape["scrape_configs"]), scrape
+
+
+def test_compose_nginx_answers_404_for_metrics_on_every_port(tmp_path):
+    """The compose nginx (and so scripts/run.sh's, rendered from the same template) in front of a
+    backend that would answer every path: /metrics in any spelling gets nginx's 404 on the Rasa,
+    action-server and web ports, while other paths still reach the backend."""
+    import http.server
+    import subprocess
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    class Backend(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = f"backend {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    argv, ports = _compose_nginx(tmp_path, f"127.0.0.1:{backend.server_address[1]}")
+    nginx = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def get(port: int, path: str) -> tuple[int, str]:
+        # http.client sends the path as given (no normalising), as a hostile client would.
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            connection.close()
+
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                get(ports["8080"], "/")
+                break
+            except OSError:
+                assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read().decode() if nginx.poll() else "nginx slow"
+                time.sleep(0.1)
+        for compose_port, port in ports.items():
+            assert get(port, "/kiosk") == (200, "backend /kiosk"), compose_port
+            for path in METRICS_PATHS:
+                status, body = get(port, path)
+                assert status == 404 and "backend" not in body, (compose_port, path, status, body)
+            assert get(port, "/metricsx")[0] == 200, compose_port  # only the metrics path itself
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        backend.shutdown()
+        backend.server_close()
 
 
 # ---- CORS: compose, Kubernetes and make run allow exactly GOVBOT_WEB_ORIGINS (bot.rasa_cli.cors_arguments) ----
