@@ -297,7 +297,7 @@ def test_unanswered_and_thumbs_down_questions_attached_as_phrasings(uploaded, ad
 
     page.goto(web.url + "/console/knowledge/review?days=1")
     rows = page.locator("table.kb-review tbody tr")
-    down = rows.filter(has_text="👎").filter(has_text=QUESTION)
+    down = rows.filter(has_text="群众点了没有帮助").filter(has_text=QUESTION)
     expect(down).to_have_count(1)
     expect(down.locator(".kb-given")).to_contain_text(FACT)  # the answer that was given
     missed = rows.filter(has_text=UNANSWERABLE)

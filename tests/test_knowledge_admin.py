@@ -109,11 +109,16 @@ def test_review_pairs_each_question_with_the_answer_given():
         bot(6, "抱歉，没有找到相关内容", sender="b", knowledge={"found": False}),
         user(7, "讲个笑话", "out_of_scope", sender="c"),
         bot(8, "这个问题超出了我的服务范围", sender="c", utter_action="utter_out_of_scope"),
+        user(8.5, "住房公积金怎么提取", "ask_knowledge", sender="e"),
+        bot(8.6, "住房公积金的提取属于住房公积金管理中心的职责……", sender="e", knowledge={"found": False, "referral": True}),
         user(9, "您好", "greet", sender="d"),
         bot(10, "您好！", sender="d"),
     ]
     items = review_items(events, timezone.utc)
-    assert [(i.kind, i.channel) for i in items] == [("out_of_scope", "socketio"), ("not_found", "rest"), ("unhelpful", "socketio")]
-    unhelpful = items[2]
+    assert [(i.kind, i.channel) for i in items] == [
+        ("referral", "socketio"), ("out_of_scope", "socketio"), ("not_found", "rest"), ("unhelpful", "socketio"),
+    ]
+    assert items[0].kind_label == "属其他机关（已告知去处）"
+    unhelpful = items[3]
     assert unhelpful.question == "条例第三十三条说了什么" and unhelpful.answer.startswith("行政机关收到申请") and unhelpful.doc_id == "reg"
-    assert "13800138000" not in items[1].question and items[1].answer == "抱歉，没有找到相关内容"
+    assert "13800138000" not in items[2].question and items[2].answer == "抱歉，没有找到相关内容"

@@ -15,14 +15,17 @@ from typing import Iterable
 from bot.analytics.metrics import FEEDBACK, GIVE_UP_ACTION, KNOWLEDGE_METADATA, NOT_FOUND_PREFIX, _typed
 from bot.validation import redact
 
-KINDS = {"not_found": "知识库未找到", "fallback": "未能理解", "out_of_scope": "超出服务范围", "unhelpful": "👎 没有帮助"}
+KINDS = {
+    "not_found": "知识库未找到", "referral": "属其他机关（已告知去处）", "fallback": "未能理解",
+    "out_of_scope": "超出服务范围", "unhelpful": "群众点了没有帮助",
+}
 
 
 @dataclass(frozen=True)
 class ReviewItem:
     when: datetime
     channel: str
-    kind: str  # not_found, fallback, out_of_scope or unhelpful
+    kind: str  # a key of KINDS
     question: str
     answer: str
     doc_id: str | None = None  # the document the answer cited (👎)
@@ -64,7 +67,8 @@ def review_items(events: Iterable[dict], tz: tzinfo) -> list[ReviewItem]:
                 if isinstance(knowledge, dict):
                     answer, doc_id = text, knowledge.get("doc_id")
                     if not knowledge.get("found", not text.startswith(NOT_FOUND_PREFIX)) and question:
-                        items.append(_item(when, tz, channel, "not_found", question, text, None))
+                        kind = "referral" if knowledge.get("referral") else "not_found"
+                        items.append(_item(when, tz, channel, kind, question, text, None))
     return sorted(items, key=lambda i: i.when, reverse=True)
 
 
