@@ -105,7 +105,7 @@ def test_a_question_about_applying_is_answered_not_a_form(servers):
 
 def test_a_doubtful_request_is_asked_about_with_buttons_and_the_button_starts_the_form(servers):
     user = sender()
-    reply, buttons = reply_of(servers, user, "我要投诉你们局信息公开不作为 该找谁投诉")
+    reply, buttons = reply_of(servers, user, "我想投诉你们局信息公开不作为，怎么弄")
     assert "您是想现在就登记投诉或建议吗" in reply, reply
     assert active_loop(servers, user) not in FORMS  # only Rasa's clarification loop, no form yet
     payloads = [b["payload"] for b in buttons]
@@ -116,7 +116,7 @@ def test_a_doubtful_request_is_asked_about_with_buttons_and_the_button_starts_th
 
 def test_the_clarification_answers_the_question_when_the_person_says_so(servers):
     user = sender()
-    reply_of(servers, user, "我要投诉你们局信息公开不作为 该找谁投诉")
+    reply_of(servers, user, "我想投诉你们局信息公开不作为，怎么弄")
     reply, _ = reply_of(servers, user, "/ask_knowledge")
     assert "来源：" in reply and active_loop(servers, user) is None, reply
 
