@@ -223,4 +223,7 @@ def test_analytics_show_widget_kiosk_and_rest_apart_on_the_default_store(context
     assert after["kiosk"] - before["kiosk"] == 1
     assert after["rest"] - before["rest"] == 1
     assert after["wechat"] == before["wechat"]
+    for viewport in VIEWPORTS:  # the page with traffic in it (the empty one is checked by axe above)
+        page.set_viewport_size(viewport)
+        page.screenshot(path=SCREENSHOTS / f"console-analytics-traffic-{viewport['width']}x{viewport['height']}.png", full_page=True)
     expect(page.get_by_text("日期按北京时间计算")).to_be_visible()
