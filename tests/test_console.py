@@ -195,6 +195,56 @@ def test_staff_init_creates_the_first_admin_once_with_a_printed_password(console
     assert store.verify_password("admin", password) and store.get_user("admin").is_admin
 
 
+def test_the_web_server_and_case_service_migrated_their_databases_at_start(console):
+    """The stack's web server made its console database, and the case service its case database, by
+    the migrations alone (bot.migrations: version tables at the newest revision, every table there)."""
+    import sqlalchemy as sa
+
+    from bot import migrations
+
+    for url, name, tables in (
+        (console.console_db, "console", {"console_users", "console_sessions", "console_login_failures", "console_audit"}),
+        (console.env["GOVBOT_CASE_DATABASE_URL"], "cases", {"cases", "case_events", "lookup_failures", "handoff_messages"}),
+    ):
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                assert migrations.current(connection, name) == migrations.head(name), name
+                assert set(sa.inspect(connection).get_table_names()) == tables | {migrations.version_table(name)}
+        finally:
+            engine.dispose()
+
+
+def test_govbot_staff_adopts_a_console_database_from_before_migrations(console, tmp_path):
+    """A console database the previous version made (create_all, no version table) keeps its
+    accounts when `govbot staff` opens it; the migrations then record it at the newest revision."""
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from bot import migrations
+    from bot.console.store import Base, ConsoleStore
+    from tests.conftest import ROOT, VENV_BIN
+
+    db = f"sqlite:///{tmp_path / 'old-console.db'}"
+    old = ConsoleStore(db)
+    Base.metadata.create_all(old.engine)  # what ConsoleStore.create_tables did before migrations
+    old.create_user("wangwu", "wangwu-password-1", "staff", "王五")
+    old.dispose()
+    listed = subprocess.run(
+        [str(VENV_BIN / "govbot"), "staff", "list", "--db-url", db],
+        cwd=ROOT, env=console.env, capture_output=True, text=True, timeout=60,
+    )
+    assert listed.returncode == 0 and "wangwu\t工作人员\t可用\t王五" in listed.stdout, listed.stderr
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as connection:
+            assert migrations.current(connection, "console") == migrations.head("console")
+    finally:
+        engine.dispose()
+    assert ConsoleStore(db).verify_password("wangwu", "wangwu-password-1")
+
+
 def test_password_change_ends_sessions(console):
     console.create_account("zhou", "zhou-password-1")
     session = console.session("zhou", "zhou-password-1")
