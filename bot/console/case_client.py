@@ -16,7 +16,7 @@ from .config import ConsoleConfig
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT = aiohttp.ClientTimeout(total=15)
+TIMEOUT = aiohttp.ClientTimeout(total=30)  # a busy host: staff would rather wait than retry
 SESSION_KEY = web.AppKey("console_case_http", aiohttp.ClientSession)
 
 
