@@ -93,8 +93,7 @@ async def change_password(request: web.Request) -> web.Response:
     except AccountError as exc:
         return page(str(exc), status=400)
     await audit(request, "password_change", user.username)
-    response = web.HTTPFound("/console/login")
-    raise response  # every session of the account ended with the change: sign in again
+    raise web.HTTPFound("/console/login")  # every session of the account ended with the change: sign in again
 
 
 def setup(app: web.Application) -> None:

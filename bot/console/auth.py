@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import math
 import secrets
@@ -118,8 +119,6 @@ def refuse(request: web.Request, status: int, message: str) -> web.Response:
 
 
 def _dumps(data) -> str:
-    import json
-
     return json.dumps(data, ensure_ascii=False)
 
 
