@@ -163,6 +163,7 @@ def until(check, timeout: float = 60.0):
 
 
 def run_handoff(citizen, clerk_page, console, servers, shots: str | None = None) -> None:
+    clerk_page.goto(console.url + "/console/inbox")  # the clerk is already looking at the inbox
     # The citizen asks for a person: told so at once, and the widget shows 「人工服务中」.
     citizen.say("转人工")
     expect(citizen.bot.last).to_contain_text("已为您转接人工服务", timeout=TIMEOUT)
@@ -185,8 +186,10 @@ def run_handoff(citizen, clerk_page, console, servers, shots: str | None = None)
     )
     assert looked_up.status_code == 200 and looked_up.json()["tracking_number"] == number
 
-    # The clerk's inbox: the handoff with its channel, waiting time and masked transcript.
-    clerk_page.goto(console.url + "/console/inbox")
+    # The clerk hears of the new handoff without reloading; the list shows it with its channel,
+    # waiting time and masked transcript.
+    expect(clerk_page.locator("#inbox-new")).to_be_visible()
+    clerk_page.get_by_role("link", name="刷新列表").click()
     card = clerk_page.locator(f"#case-{number}")
     expect(card).to_be_visible()
     expect(card).to_contain_text("网站挂件 / 自助终端")
@@ -221,7 +224,7 @@ def run_handoff(citizen, clerk_page, console, servers, shots: str | None = None)
 
     # 结束人工服务: the citizen is told, 「人工服务中」 goes away, and the bot answers again.
     card.get_by_role("button", name="结束人工服务").click()
-    expect(clerk_page.locator("p.notice[role=status]")).to_contain_text("已结束人工服务")
+    expect(clerk_page.locator("p.notice[role=status]:not(#inbox-new)")).to_contain_text("已结束人工服务")
     expect(clerk_page.locator(f"#case-{number}")).to_have_count(0)
     expect(citizen.bot.last).to_contain_text("人工服务已结束")
     expect(citizen.human).to_be_hidden()

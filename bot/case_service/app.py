@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from bot.monitoring import register_once
 
 from .config import AGENCY_TIMEZONE, CaseServiceConfig
-from .handoff_api import HANDOFF_STORE_KEY, SIGNAL_KEY, Signal, handlers as handoff_handlers, handoff_finished
+from .handoff_api import HANDOFF_STORE_KEY, SIGNAL_KEY, Signal, handlers as handoff_handlers, handoff_finished, handoff_started
 from .handoff_store import HandoffStore
 from .deadlines import WorkingDayCalendar
 from .errors import ApiError, lookup_locked, not_found
@@ -212,6 +212,8 @@ async def create_case(request: web.Request) -> web.Response:
         raise ApiError(409, "idempotency_conflict", "该 Idempotency-Key 已用于内容不同的请求，请为新请求使用新的值") from None
     if created:
         logger.info("case %s created (kind=%s, channel=%s)", case.tracking_number, case.kind.value, case.channel)
+        if case.kind == Kind.HANDOFF:
+            await handoff_started(request.app, case, now)  # the staff inbox hears of it at once
     view = staff_view(case) if request["role"] == ROLE_STAFF else bot_view(case)
     headers = {"Location": f"/cases/{case.tracking_number}"}
     if not created:

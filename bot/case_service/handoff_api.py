@@ -145,6 +145,15 @@ def handlers(requires, read_body, now, store_key, config_key, role_bot, role_sta
     return citizen_message, feed, case_messages, staff_message
 
 
+STARTED_NOTE = "群众请求人工服务，等待工作人员接入。"
+
+
+async def handoff_started(app: web.Application, case, now) -> None:
+    """A new handoff: a system message, so the inbox's live feed hears of it without a reload."""
+    await asyncio.to_thread(app[HANDOFF_STORE_KEY].add_message, case.tracking_number, SYSTEM, "", STARTED_NOTE, now)
+    app[SIGNAL_KEY].notify()
+
+
 async def handoff_finished(app: web.Application, case, now) -> None:
     """After 答复/办结 of a handoff: the bot resumes, the person is told, the inbox shows it ended."""
     config = app[_config_key(app)]
@@ -166,4 +175,4 @@ def _dumps(data) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-__all__ = ["CITIZEN", "HANDOFF_STORE_KEY", "SIGNAL_KEY", "Signal", "handlers", "handoff_finished"]
+__all__ = ["CITIZEN", "HANDOFF_STORE_KEY", "SIGNAL_KEY", "Signal", "handlers", "handoff_finished", "handoff_started"]

@@ -57,7 +57,8 @@ class InboxClient:
 
     async def feed(self, after: int, wait: int = 20) -> tuple[list[dict], int]:
         body = await self._call("GET", "/handoff-messages", params={"after": str(after), "wait": str(wait)}, timeout=wait + 15)
-        return list(body.get("items") or []), int(body.get("last_id") or after)
+        last = body.get("last_id")
+        return list(body.get("items") or []), int(last) if isinstance(last, int) else after
 
     async def reply(self, tracking_number: str, text: str, author: str) -> dict:
         return await self._call("POST", f"/cases/{tracking_number}/messages", json={"text": text, "author": author})

@@ -16,7 +16,7 @@
   function append(item) {
     const card = document.getElementById("case-" + item.tracking_number);
     if (!card) {
-      if (item.role === "citizen") fresh.hidden = false; // a handoff that started after the page was drawn
+      if (item.role !== "staff") fresh.hidden = false; // a handoff that started after the page was drawn
       return;
     }
     const thread = card.querySelector(".thread");
