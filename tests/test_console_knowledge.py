@@ -1,6 +1,6 @@
-"""The console's 知识库 pages end to end: headless Chromium signed in as an admin on the project's web
-server, in front of the session's real Rasa and action servers, which read the same copy of
-knowledge/ (tests/conftest.py `servers`). A document uploaded in the console is answered, with its
+"""The console's 知识库 pages end to end: headless Chromium signed in as an admin on the session's web
+server (tests/conftest.py `web`), in front of the session's real Rasa and action servers, which read
+the same copy of knowledge/ (`servers`); the document is removed again at the end. A document uploaded in the console is answered, with its
 citation, in a conversation on Rasa's REST channel; phrasings are added, edited and deleted, and a
 staff phrasing changes what the assistant answers; 试一试 shows the same answer with the passages
 and scores; a question the assistant could not answer, listed with the answer it gave, is attached
@@ -10,10 +10,8 @@ and 1920×1080 and checked with axe-core (no serious or critical violation)."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import subprocess
 import time
 
 import pytest
@@ -21,7 +19,7 @@ import requests
 import yaml
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS, ROOT, SCREENSHOTS, VENV_BIN, free_port, wait_until
+from tests.conftest import ROOT, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -75,56 +73,26 @@ def shoot(page, name: str) -> None:
         assert axe_violations(page) == [], (name, width)
 
 
-class ConsoleWeb:
-    """`python -m bot.web` with the console, reading the same knowledge copy as the `servers` stack."""
-
-    def __init__(self, url: str, servers, accounts: dict) -> None:
-        self.url, self.servers, self.accounts = url, servers, accounts
-
-
 @pytest.fixture(scope="module")
-def web(servers, tmp_path_factory):
+def accounts(web):
+    """The session web server's first admin, and a staff account made in its console database."""
     from bot.console.store import ConsoleStore
 
-    state = tmp_path_factory.mktemp("kb-console")
-    port = free_port()
-    database = f"sqlite:///{state / 'console.db'}"
-    admin = ("admin", "admin-" + secrets.token_urlsafe(12))
-    staff = ("clerk", "clerk-" + secrets.token_urlsafe(12))
-    env = dict(
-        {k: v for k, v in os.environ.items() if not k.startswith(("GOVBOT_", "WECHAT_"))},
-        GOVBOT_KNOWLEDGE_DIR=str(servers.knowledge_dir), GOVBOT_CACHE_DIR=str(servers.cache_dir),
-        GOVBOT_CONSOLE_DATABASE_URL=database, GOVBOT_CONSOLE_ADMIN_PASSWORD=admin[1],
-        GOVBOT_CASE_URL=servers.cases.url, GOVBOT_CASE_STAFF_TOKEN=servers.cases.env["GOVBOT_CASE_STAFF_TOKEN"],
-        GOVBOT_WEB_PORT=str(port), GOVBOT_WEB_RASA_URL=servers.rasa_url,
-        GOVBOT_RASA_URL=servers.rasa_url, GOVBOT_RASA_TOKEN=servers.rasa_token,
-    )
-    log = ARTIFACTS / "console-knowledge-web.log"
-    process = subprocess.Popen(
-        [str(VENV_BIN / "python"), "-m", "bot.web", "--host", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-    )
+    staff = (f"kb-clerk-{secrets.token_hex(3)}", "clerk-" + secrets.token_urlsafe(12))
+    store = ConsoleStore(web.console_db)
     try:
-        wait_until(f"http://127.0.0.1:{port}/console/login", process, log, timeout=60)
-        store = ConsoleStore(database)
         store.create_user(*staff, role="staff")
-        store.dispose()
-        console = ConsoleWeb(f"http://127.0.0.1:{port}", servers, {"admin": admin, "staff": staff})
-        yield console
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        store.dispose()
+    return {"admin": ("admin", web.console_admin_password), "staff": staff}
 
 
 @pytest.fixture(scope="module")
-def admin_page(browser, web):
+def admin_page(browser, web, accounts):
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
-    sign_in(page, web, *web.accounts["admin"])
+    sign_in(page, web, *accounts["admin"])
     yield page
     context.close()
 
@@ -326,23 +294,29 @@ def test_unanswered_and_thumbs_down_questions_attached_as_phrasings(uploaded, ad
     assert FACT in reply and f"来源：《{TITLE}》" in reply, reply
 
 
-def test_staff_account_is_refused(web, browser):
+def test_staff_account_is_refused(web, browser, accounts, uploaded):
+    """Pages and changes alike: a staff account gets 403, even with its own valid CSRF token."""
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     try:
-        sign_in(page, web, *web.accounts["staff"])
-        for path in ("/console/knowledge", "/console/knowledge/try?q=x", "/console/knowledge/review"):
+        sign_in(page, web, *accounts["staff"])
+        for path in ("/console/knowledge", "/console/knowledge/try?q=x", "/console/knowledge/review",
+                     f"/console/knowledge/documents/{uploaded['id']}"):
             response = page.goto(web.url + path)
             assert response.status == 403, path
             expect(page.get_by_role("alert")).to_contain_text("只对管理员开放")
+        token = page.locator("input[name=csrf_token]").first.input_value()  # the sign-out form's
         cookies = {c["name"]: c["value"] for c in context.cookies()}
     finally:
         context.close()
-    upload = requests.post(
-        web.url + "/console/knowledge/upload", cookies=cookies, timeout=30,
-        files={"file": ("a.txt", "示例".encode())}, headers={"Accept": "application/json"},
-    )
-    assert upload.status_code == 403
+    headers = {"Accept": "application/json", "X-CSRF-Token": token}
+    upload = requests.post(web.url + "/console/knowledge/upload", cookies=cookies, timeout=30, headers=headers,
+                           files={"file": ("a.txt", "示例".encode())})
+    assert upload.status_code == 403 and "只对管理员开放" in upload.text
+    removal = requests.post(web.url + f"/console/knowledge/documents/{uploaded['id']}/remove", cookies=cookies,
+                            timeout=30, headers=headers)
+    assert removal.status_code == 403
+    assert (web.servers.knowledge_dir / "documents" / f"{uploaded['id']}.md").exists()
 
 
 def test_admin_post_without_csrf_token_is_refused(admin_page, web, uploaded):
