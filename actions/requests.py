@@ -399,6 +399,12 @@ class ActionCheckStatus(Action):
         return [SlotSet("tracking_number", None), SlotSet("phone_last4", None)]
 
 
+def _surface(tracker: Tracker) -> dict:
+    """Widget or kiosk (both socket.io), as the page says in the message metadata: the inbox shows it."""
+    surface = (tracker.latest_message.get("metadata") or {}).get("surface")
+    return {"surface": surface} if surface in ("widget", "kiosk") else {}
+
+
 class ActionHandoff(Action):
     """转人工: a handoff case with the (masked) transcript, then the bot stays quiet until staff release it."""
 
@@ -417,7 +423,7 @@ class ActionHandoff(Action):
             "channel": tracker.get_latest_input_channel() or "rest",
             "conversation_id": tracker.sender_id,
             "applicant": {},
-            "request": {"reason": redact(tracker.latest_message.get("text") or "")},
+            "request": {"reason": redact(tracker.latest_message.get("text") or ""), **_surface(tracker)},
             "transcript": transcript,
         }
         key = request_key(tracker.sender_id, uuid.uuid4().hex, HANDOFF.code)

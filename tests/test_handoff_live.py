@@ -117,6 +117,8 @@ def messages(servers, number: str) -> list[dict]:
 class Widget:
     """The citizen's side in the portal widget."""
 
+    channel_label = "网站咨询挂件"
+
     def __init__(self, page, web) -> None:
         self.page = page
         page.goto(web.url + "/")
@@ -135,6 +137,8 @@ class Widget:
 
 class Kiosk:
     """The citizen's side at the service-hall kiosk (its input has no on-screen keyboard needed here)."""
+
+    channel_label = "政务大厅自助终端"
 
     def __init__(self, page, web) -> None:
         self.page = page
@@ -192,7 +196,7 @@ def run_handoff(citizen, clerk_page, console, servers, shots: str | None = None)
     clerk_page.get_by_role("link", name="刷新列表").click()
     card = clerk_page.locator(f"#case-{number}")
     expect(card).to_be_visible()
-    expect(card).to_contain_text("网站挂件 / 自助终端")
+    expect(card).to_contain_text(citizen.channel_label)
     expect(card.locator(".waiting")).to_contain_text("已等待")
     expect(card.locator(".thread")).to_contain_text("转人工")
     expect(card.locator(".thread")).to_contain_text("138****5678")

@@ -41,8 +41,14 @@ def client(request: web.Request) -> InboxClient:
     return InboxClient(config.case_url, config.case_staff_token)
 
 
+SURFACE_LABELS = {"widget": "网站咨询挂件", "kiosk": "政务大厅自助终端"}
+
+
 def channel_label(case: dict) -> str:
-    """Widget and kiosk share the socket.io channel; the kiosk is told apart by its metadata when present."""
+    """Widget and kiosk share the socket.io channel; the page says which it is (request.surface)."""
+    surface = (case.get("request") or {}).get("surface")
+    if case.get("channel") == "socketio" and surface in SURFACE_LABELS:
+        return SURFACE_LABELS[surface]
     return CHANNEL_LABELS.get(case.get("channel", ""), case.get("channel") or "未知渠道")
 
 
