@@ -88,7 +88,7 @@ def clerk_page(browser, console):
 
 @pytest.fixture
 def citizen_page(browser, web):
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
     yield page
@@ -117,7 +117,7 @@ def messages(servers, number: str) -> list[dict]:
 class Widget:
     """The citizen's side in the portal widget."""
 
-    channel_label = "网站咨询挂件"
+    channel_label, name = "网站咨询挂件", "widget"
 
     def __init__(self, page, web) -> None:
         self.page = page
@@ -138,7 +138,7 @@ class Widget:
 class Kiosk:
     """The citizen's side at the service-hall kiosk (its input has no on-screen keyboard needed here)."""
 
-    channel_label = "政务大厅自助终端"
+    channel_label, name = "政务大厅自助终端", "kiosk"
 
     def __init__(self, page, web) -> None:
         self.page = page
@@ -173,6 +173,8 @@ def run_handoff(citizen, clerk_page, console, servers, shots: str | None = None)
     expect(citizen.bot.last).to_contain_text("已为您转接人工服务", timeout=TIMEOUT)
     expect(citizen.human).to_be_visible()
     expect(citizen.human).to_contain_text("人工服务中")
+    citizen.page.screenshot(path=SCREENSHOTS / f"handoff-{citizen.name}-active.png")
+    assert axe_violations(citizen.page) == []  # the 「人工服务中」 state is accessible too
     conversation = citizen.conversation_id()
     case = handoff_case(servers, conversation)
     number = case["tracking_number"]
