@@ -58,7 +58,11 @@ async def send_staff_message(rasa_url: str, rasa_token: str, conversation_id: st
 
 
 async def end_handoff(rasa_url: str, rasa_token: str, conversation_id: str, channel: str) -> bool:
-    """Tells the person, then resumes the bot (a `restart`, see case_service.conversation_release).
+    """Tells the person, then resumes the bot.
+
+    `restart` rather than Rasa's `resume`: messages typed while paused were stored without replies,
+    and a fresh dialogue state (the history stays in the tracker store) keeps the bot from answering
+    those turns.
 
     The notice goes before the restart: events after it would count as the new session's start,
     and Rasa would then skip action_session_start on the next message (its dialogue state would
