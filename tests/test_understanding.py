@@ -340,3 +340,39 @@ def test_a_no_that_asks_back_is_a_question(text):
 def test_a_plain_yes_or_no_stays_social(text):
     intent = "affirm" if text == "好的" else "deny"
     assert route(text, *ranked(intent, 0.9)).intent in (intent, "cancel_request")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("申请公开 我要2022年以来单用途预付卡备案企业的名单", "apply_disclosure"),
+        ("把你们局2024年培训费支出明细给我整一份 纸质的寄我家", "apply_disclosure"),
+        ("举报二手车市场 卖事故车说是无事故", "file_complaint"),
+        ("建议：政务服务中心二楼加个饮水机", "file_complaint"),  # the form then asks 投诉还是建议
+        ("你听不懂 换个人", "request_human"),
+        ("叫你们负责的来", "request_human"),
+        ("转rengong", "request_human"),
+        ("上回那个事咋样了", "check_status"),
+        ("我交的材料你们看了没", "check_status"),
+        ("能帮我看看我前几天的申请通过没有吗", "check_status"),
+    ],
+)
+def test_requests_said_in_their_own_words(text, expected):
+    assert route(text, *ranked("ask_knowledge", 0.6)).intent == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "申请公开的答复有几种",
+        "想举报废品站 需要提供哪些证据",
+        "人工客服几点上班",
+        "没有回执号还能查进度吗",
+        "不想跑腿 事项能网上办吗",
+        "我要去窗口当面申请公开 周末去有人不",
+        "投诉",
+    ],
+)
+def test_questions_with_request_words_are_not_requests(text):
+    decision = route(text, *ranked("ask_knowledge", 0.6))
+    assert decision.intent in ("ask_knowledge", "nlu_fallback"), decision

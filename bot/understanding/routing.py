@@ -46,6 +46,17 @@ _HUMAN = re.compile(
     rf"(找|叫|让|请|换)(一?个|一下|下)?(你们)?(的)?{_STAFF}(直接|当面)?(来|出来|过来|说|聊|讲|谈|沟通|接)|"
     rf"(跟|和|与|同)(你们)?(的)?{_STAFF}(直接|当面)?(说|聊|讲|谈|沟通|对话|反映)"
 )
+# Calling a person by any name: 「换个人」「叫你们负责的来」「来个人啊」「转rengong」「让科室的人给我回个电话」.
+_SUMMONS = re.compile(
+    r"rengong|ren gong|"
+    r"(转|接|找|叫|换|来|让|请|弄|安排|要)(一?个|一下|下)?(你们)?(的)?(懂\S{0,4}的)?"
+    r"(人|同志|老师|负责的|领导|接线员|值班的?|科室的人|窗口的老师|工作人员|人工|真人|活人|客服)"
+    r"(来|过来|出来|说话|跟我|和我|给我|对接|接|回电|打电话|直接|当面|吧|啊|呗|$)|"
+    r"(给我|帮我)(接|转)(人|人工|一下)|(人|人工)呢[?？!！]*$|可以人工|能人工|"
+    r"(跟|和|同)(你们)?(局里|信息公开办|科室|窗口)?的?(人|同志|老师|工作人员)(直接)?(聊|说|讲|谈|沟通)"
+)
+# Questions about the human service itself (its hours, its number), as opposed to asking for it.
+_ABOUT_THE_SERVICE = re.compile(r"几点|几时|时间|多少|电话|号码|周末|工作日|(什么时候|啥时候)(上班|下班)|开吗|开门|收费|要钱|只有")
 # Leaving a form or a request.
 _CANCEL = re.compile(
     r"^(我|俺)?(算了|不办了|不弄了|不填了|不申请了|不投诉了|不举报了|不建议了|不查了|不要了|不用了|取消|退出|撤销|撤了|放弃|先不|暂时不|不想(办|弄|填|申请|投诉|举报|查)了?)"
@@ -67,6 +78,8 @@ _CUES = {
         r"收到(了)?没|没(信|消息|动静|回音|下文|音讯)|走到哪|哪个环节|哪一步|催(一下|一催|催)?|准信|给不给|批(了)?没|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
+        r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|能给我|追一下|"
+        r"(办理|处理|进展|审核)情况|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
     ),
@@ -124,14 +137,20 @@ def is_social(text: str, intent: str) -> bool:
         return False  # 「不交呢」「不去行吗」 ask what happens then
     return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
-_GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|几天|多长时间|多少天")
+_GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|(?<!前)几天|多长时间|多少天")
 # The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
 _OWN_REQUEST = re.compile(
     r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)|"
     # 「上礼拜寄的申请信」「申请都交了半个月了」「申请已经提交了」: a submission already made, said without 我.
     r"(上礼拜|上星期|上周|上个?月|月初|前几天|前两天|前天|昨天|之前|早就)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映)|"
     r"(寄|交|递|提交|申请|投诉|举报)(了|过)?(都)?(快|有)?[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)|"
-    r"(已经|都|早)(提交|交|递|寄|申请)(了|过|上去)"
+    r"(已经|都|早)(提交|交|递|寄|申请)(了|过|上去)|"
+    # 「上回那个事咋样了」「我周一来过 交了个申请」「我们单位上个月申请的」「我交上去的东西」
+    r"(上回|上次|之前|前阵子|前些天|那天|周[一二三四五六日]|昨天|上个月)(那个|的|来过)?.{0,10}(事|申请|投诉|举报|材料|意见|建议|信|交)|"
+    r"(我|俺|我们|咱)(单位|公司)?.{0,6}(申请|投诉|举报|反映|提|交|填|写信|补|寄|登记|问)(的|了|过|上去|都)|"
+    # 「传真过去的申请」「申请编号我有」「那个答复书寄了没」: what only the person's own case has.
+    r"(传真|寄|交|递)(过去|上去|出去)的(申请|材料|信)|(回执号|编号|申请号|受理号)(我)?有|(答复书|告知书|决定书)(寄|发|出)|"
+    r"给你们写信"
 )
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
 _CONTACT_WORDS = re.compile(r"网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码")
@@ -161,7 +180,71 @@ def content_length(text: str) -> int:
 
 
 def asks_for_human(text: str) -> bool:
-    return bool(_HUMAN.search(normalize(text)))
+    text = normalize(text)
+    if _HUMAN.search(text) or _SUMMONS.search(text):
+        # 「人工客服几点上班」「人工服务只有工作日吗」 ask about the service, not for it.
+        return not (_ABOUT_THE_SERVICE.search(text) and not _SUMMONS.search(text))
+    return False
+
+
+# A request that names itself: 「申请公开：…」「举报二手车市场卖事故车」「建议：大厅加个饮水机」. The clause
+# holding the request word must not ask anything (「申请公开要多久」); when another clause asks
+# something, the person is asked which they mean.
+_NAMED = (
+    (APPLY, re.compile(r"依申请公开|申请(政府)?信息公开|申[请清情](一下)?公开|公开申请|信息公开申请|走(个|一下)?申请(程序)?")),
+    (COMPLAIN, re.compile(r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))")),
+    (COMPLAIN, re.compile(
+        r"^(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
+        r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))"
+    )),
+    # 「把你们局2024年培训费支出明细给我整一份」: a document asked for without the word 申请.
+    (APPLY, re.compile(
+        r"(要|给我|帮我|麻烦|把|想把).{0,30}(一份|调一下|整一份|搞一份|发我|寄我|发一下|寄给我|给我发|给我寄)"
+        r"(?<=.)|(一份|调一下).{0,24}(名单|明细|清单|文件|通报|制度|标准|结果|数据|记录|报告|批复|决定|汇总|预算|决算)"
+    )),
+)
+BARE_REQUEST_CHARS = 4
+# 「我想问问…」「先了解一下」: the person says they are asking (not 咨询电话, a thing).
+_SAYS_ASKING = re.compile(r"问问|问一下|问下|请问|想问|咨询一下|了解一下|打听|请教")
+_DOCUMENT_WORDS = re.compile(r"名单|明细|清单|文件|通报|制度|标准|材料|结果|数据|记录|报告|批复|决定|汇总|预算|决算|经费|支出")
+# A clause that asks rather than files: interrogatives, and 「一般」「还是」「的话」 (how it usually goes, which way, if).
+_ASKS_IN_CLAUSE = re.compile(r"一般|还是|的话|吧$|免费|收费|算不算")
+_NAMED_OFFERS_SUGGESTION = re.compile(r"建议|提议|意见|想法|点子|主意|看法")
+# 「你们管不管」「查不查」 after a grievance: a complaint said as a question, so it is offered, not started.
+_GRIEVANCE_ASK = re.compile(r"(管不管|查不查|管一管|管管|有人管吗|能管吗|不管吗|查一查|处理不处理)")
+_INTERROGATIVE = re.compile(
+    r"怎么|咋|如何|怎样|多久|多长|几天|几个|多少|哪|什么|啥|谁|吗|么|呢|吧$|是否|能不能|可不可以|可以不|行不行|要不要|"
+    r"需不需要|有没有|是不是|[?？]|收费|免费"
+)
+
+
+def named_request(text: str) -> Route | None:
+    """A request the message names in words of its own (see _NAMED), or None."""
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
+    for action, pattern in _NAMED:
+        holder = next((c for c in clauses if pattern.search(c)), None)
+        if holder is None or _clause_asks(_without_greeting(holder)):
+            continue
+        if action == APPLY and "申" not in text and not _DOCUMENT_WORDS.search(text):
+            continue  # 「给我发一下」 alone asks for a document only when it names one
+        if content_length(_without_greeting(text)) <= BARE_REQUEST_CHARS:
+            return None  # a bare 「投诉」 may be a question about complaints: the classifier decides
+        if _SAYS_ASKING.search(text) or _DELIBERATES.search(text):
+            return None
+        if any(_clause_asks(c) for c in clauses if c is not holder):
+            return None  # 「我要申请公开，大概多久能答复」 asks how it goes: the rest of the routing decides
+        return Route(action, "request named")
+    if _GRIEVANCE_ASK.search(text) and content_length(text) >= 10:
+        return Route(FALLBACK, "grievance asked about", offer=COMPLAIN)
+    return None
+
+
+def _clause_asks(clause: str) -> bool:
+    return is_question(clause) or bool(_ASKS_IN_CLAUSE.search(clause))
+
+
+def _without_greeting(text: str) -> str:
+    return re.sub(r"^(你好|您好|喂|诶|哎|嘛|那个)+", "", text)
 
 
 def wants_to_cancel(text: str) -> bool:
@@ -205,6 +288,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return Route(CANCEL, "cancel words")
     if explicit:
         return Route(explicit, "request words")
+    if (named := named_request(text)) is not None:
+        return named
     top = intent
     if intent == FALLBACK:
         top = next((r.get("name") for r in ranking if r.get("name") != FALLBACK), KNOWLEDGE) or KNOWLEDGE
@@ -276,6 +361,10 @@ _DELIBERATES = re.compile(
 _POLITE_ASK = re.compile(r"(能不能|可不可以|能否|可否|麻烦|请)(你们|您|贵局)?(把|帮我|给我|发我|寄给我|提供)")
 
 
+# 「怎么查申请进度」「查进度需要啥信息」: how checking works, asked by someone without a case in mind.
+_HOW_TO_CHECK = re.compile(r"怎么查|咋查|如何查|在哪(看|查)|哪里(看|查)|需要啥|需要什么|还能查|能不能查|可以查")
+
+
 def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
     cue, want, how = action_cue(action, text), wants_action(text), is_question(text) or bool(_CONTACT_WORDS.search(text))
@@ -287,6 +376,8 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
             return Route(FALLBACK, f"{action} by the classifier alone", offer=action)
         return Route(KNOWLEDGE, f"{action} without request words")
     if action == STATUS:
+        if how and not _OWN_REQUEST.search(text) and _HOW_TO_CHECK.search(text):
+            return Route(KNOWLEDGE, "asks how to check progress")  # 「没有回执号还能查进度吗」
         # 「我的申请办到哪了」 is a question by its nature; the words themselves ask for the status.
         if want or confidence >= ACTION_CONFIDENT:
             return Route(STATUS, "asks for the progress of a request")
