@@ -98,7 +98,8 @@
         .then(({ ok, body }) => {
           if (!ok) throw new Error(body.error || "发送失败");
           box.value = "";
-          status.textContent = body.delivered ? "已送达对方。" : "已保存，对方下次发消息时会收到。";
+          // REST callers receive it with their next message; false means Rasa could not be reached.
+          status.textContent = body.delivered ? "已送达对方。" : "回复已记入工单，但暂时没能送达对方（对话服务不可用），请稍后重发或电话联系。";
         })
         .catch((error) => { status.textContent = "没有发出：" + error.message; })
         .finally(() => { button.disabled = false; });
