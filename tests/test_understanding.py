@@ -365,6 +365,8 @@ def test_requests_said_in_their_own_words(text, expected):
     "text",
     [
         "申请公开的答复有几种",
+        "依申请公开的办理流程",
+        "申请公开要交啥材料",
         "想举报废品站 需要提供哪些证据",
         "人工客服几点上班",
         "没有回执号还能查进度吗",

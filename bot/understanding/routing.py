@@ -191,7 +191,11 @@ def asks_for_human(text: str) -> bool:
 # holding the request word must not ask anything (「申请公开要多久」); when another clause asks
 # something, the person is asked which they mean.
 _NAMED = (
-    (APPLY, re.compile(r"依申请公开|申请(政府)?信息公开|申[请清情](一下)?公开|公开申请|信息公开申请|走(个|一下)?申请(程序)?")),
+    (APPLY, re.compile(
+        r"(依申请公开|申请(政府)?信息公开|申[请清情](一下)?公开|公开申请|信息公开申请|走(个|一下)?申请(程序)?)"
+        # 「依申请公开的办理流程」「申请公开要多久」 are about the procedure
+        r"(?!(的|要|需|得|后|以后|时|是|有|能|可以|一般|流程|程序|条件|材料|期限|费用|怎么|咋|如何))"
+    )),
     (COMPLAIN, re.compile(r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))")),
     (COMPLAIN, re.compile(
         r"^(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
