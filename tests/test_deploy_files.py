@@ -278,9 +278,8 @@ def test_every_channel_gets_its_configuration():
         if variable["name"].startswith("WECHAT_"):
             ref = variable["valueFrom"]["secretKeyRef"]
             assert ref["name"] == "govbot-wechat" and ref["optional"] is True, variable["name"]
-    # The web server holds no secret at all.
+    # The web server gets only the staff console's secrets (test_the_staff_console_gets_its_settings), not govbot.env.
     assert not _compose()["services"]["web"].get("env_file")
-    assert not any("valueFrom" in v for v in _k8s_container("web").get("env", []))
     # The calendar the case service is told to read is mounted there, and it is a calendar the service accepts.
     from bot.case_service.deadlines import WorkingDayCalendar
 
@@ -519,3 +518,187 @@ def test_rasa_allows_the_widget_origins_the_same_way_everywhere(monkeypatch):
     monkeypatch.setenv("GOVBOT_WEB_ORIGINS", "*")
     with pytest.raises(ValueError, match="不能设为"):
         rasa_arguments(commands["kubernetes"], "token")
+
+
+# ---- the staff console (/console, bot/console/) inside the web server ----
+
+CONSOLE_SECRETS = {
+    # variable: the key of govbot-secrets (Kubernetes) and of govbot.env (compose) it comes from
+    "GOVBOT_CASE_STAFF_TOKEN": "GOVBOT_CASE_STAFF_TOKEN",
+    "GOVBOT_RASA_TOKEN": "GOVBOT_RASA_TOKEN",
+    "GOVBOT_CONSOLE_DATABASE_URL": "GOVBOT_DATABASE_URL",
+    "GOVBOT_TRACKER_DATABASE_URL": "GOVBOT_DATABASE_URL",
+    "GOVBOT_CONSOLE_ADMIN_PASSWORD": "GOVBOT_CONSOLE_ADMIN_PASSWORD",
+}
+KNOWLEDGE_DIR = "/var/lib/govbot/cache/knowledge"
+
+
+def _k8s_values(container: dict) -> dict[str, str]:
+    """Plain values a container gets: its ConfigMaps', then its own `value`s."""
+    values = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        values.update(next(o for o in all_k8s_objects() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name)["data"])
+    values.update({v["name"]: v["value"] for v in container.get("env", []) if "value" in v})
+    return values
+
+
+def _k8s_pod(component: str) -> dict:
+    [obj] = [o for o in all_k8s_objects() if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
+             and o["kind"] in {"Deployment", "Job"}]
+    return obj["spec"]["template"]["spec"]
+
+
+def _mounted_at(pod: dict, container: dict, path: str) -> dict:
+    """The pod volume mounted over `path` in `container`."""
+    [mount] = [m for m in container.get("volumeMounts", []) if path == m["mountPath"] or path.startswith(m["mountPath"] + "/")]
+    return next(v for v in pod["volumes"] if v["name"] == mount["name"]) | {"readOnly": mount.get("readOnly", False)}
+
+
+def test_the_staff_console_gets_its_settings():
+    """The web server runs the console: the case service's URL and staff token, Rasa's URL and API token, the
+    tracker store for analytics, a PostgreSQL console database, the first admin's password, the calendar,
+    the trusted proxies, in compose and Kubernetes; every secret from a secret reference, never a literal."""
+    from bot.console.config import ConsoleConfig
+    from bot.rate_limit import trusted_proxies
+
+    needs = set(CONSOLE_SECRETS) | {"GOVBOT_CASE_URL", "GOVBOT_RASA_URL", "GOVBOT_CASE_CALENDAR", "GOVBOT_TRUSTED_PROXIES"}
+    # Every one of them is a variable the console really reads.
+    source = (ROOT / "bot" / "console" / "config.py").read_text(encoding="utf-8")
+    assert needs <= set(re.findall(r'"(GOVBOT_[A-Z_]+)"', source)), needs - set(re.findall(r'"(GOVBOT_[A-Z_]+)"', source))
+
+    # Compose: interpolated from govbot.env (--env-file), which lists each key; plain settings point at compose's services.
+    web = _compose()["services"]["web"]
+    env = web["environment"]
+    assert needs <= set(env), needs - set(env)
+    example = (DEPLOY / "govbot.env.example").read_text(encoding="utf-8")
+    for variable, key in CONSOLE_SECRETS.items():
+        assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", env[variable]), (variable, env[variable])
+        assert re.search(rf"^{key}=\S", example, re.M), key
+    assert env["GOVBOT_CASE_URL"] == _compose()["x-govbot"]["environment"]["GOVBOT_CASE_URL"] == "http://case-service:8100"
+    assert env["GOVBOT_RASA_URL"] == "http://proxy:5005"
+    assert "./calendar:/etc/govbot/calendar:ro" in web["volumes"]
+    assert env["GOVBOT_CASE_CALENDAR"] == _compose()["x-govbot"]["environment"]["GOVBOT_CASE_CALENDAR"]
+    assert trusted_proxies(env["GOVBOT_TRUSTED_PROXIES"]), env["GOVBOT_TRUSTED_PROXIES"]
+    assert {"postgres", "case-service"} <= set(web["depends_on"])
+
+    # Kubernetes: secrets by secretKeyRef from govbot-secrets (required: the console cannot work without them).
+    container = _k8s_container("web")
+    refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container.get("env", []) if "valueFrom" in v}
+    for variable, key in CONSOLE_SECRETS.items():
+        assert refs.get(variable) == {"name": "govbot-secrets", "key": key}, (variable, refs.get(variable))
+    values = _k8s_values(container)
+    assert needs - set(CONSOLE_SECRETS) <= set(values), needs - set(CONSOLE_SECRETS) - set(values)
+    assert values["GOVBOT_CASE_URL"] == "http://govbot-case-service:8100" and values["GOVBOT_RASA_URL"] == "http://govbot-rasa:5005"
+    assert trusted_proxies(values["GOVBOT_TRUSTED_PROXIES"]), values["GOVBOT_TRUSTED_PROXIES"]
+    # The calendar is mounted where GOVBOT_CASE_CALENDAR points, from the same ConfigMap as the case service's.
+    calendar = _mounted_at(_k8s_pod("web"), container, values["GOVBOT_CASE_CALENDAR"])
+    assert calendar["configMap"]["name"] == "govbot-case-calendar"
+    # The secret's creation command in configmap.yaml names the new key.
+    assert "GOVBOT_CONSOLE_ADMIN_PASSWORD=" in (DEPLOY / "kubernetes" / "configmap.yaml").read_text(encoding="utf-8")
+
+    # With these values, the console's configuration reads as intended (PostgreSQL, not the SQLite default).
+    import os
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update({k: v for k, v in values.items() if k.startswith("GOVBOT_")})
+        os.environ.update({
+            "GOVBOT_CONSOLE_DATABASE_URL": "postgresql://govbot:x@postgres.internal:5432/govbot",
+            "GOVBOT_CASE_STAFF_TOKEN": "staff", "GOVBOT_RASA_TOKEN": "rasa", "GOVBOT_CONSOLE_ADMIN_PASSWORD": "admin-pass",
+        })
+        config = ConsoleConfig.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert config.database_url.startswith("postgresql://") and config.case_url == "http://govbot-case-service:8100"
+    assert config.case_staff_token == "staff" and config.rasa_token == "rasa" and config.admin_password == "admin-pass"
+    assert str(config.calendar_path) == values["GOVBOT_CASE_CALENDAR"] and config.trusted_proxies
+
+
+def _readme_knowledge_memory_mib() -> float:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## 维护知识库"):readme.index("## 配置")]
+    return float(re.search(r"常驻内存约 ([\d.]+) GB", section).group(1)) * 1024
+
+
+def test_the_console_knowledge_pages_share_the_knowledge_and_index_with_the_action_servers():
+    """The knowledge pages edit GOVBOT_KNOWLEDGE_DIR and publish into GOVBOT_CACHE_DIR/index; the action servers
+    switch to a published index within a second only if they read the same directories (the index job builds
+    from them too). The web server then holds the embedding model: memory for the README's figure."""
+    peak = _readme_knowledge_memory_mib()
+    assert peak >= 1000
+
+    # Compose: one named volume, the same paths for the web server, both action servers and the index job.
+    services = _compose()["services"]
+    for name in ("web", "action-1", "action-2", "index-build"):
+        env = services[name]["environment"]
+        assert env["GOVBOT_KNOWLEDGE_DIR"] == KNOWLEDGE_DIR and env["GOVBOT_CACHE_DIR"] == "/var/lib/govbot/cache", name
+        assert "knowledge-cache:/var/lib/govbot/cache" in services[name]["volumes"], name
+    resources = services["web"]["deploy"]["resources"]
+    assert peak <= _memory_mib(resources["reservations"]["memory"]) < _memory_mib(resources["limits"]["memory"])
+
+    # Kubernetes: the same PVC, writable for the web server and the job, read-only for the action servers.
+    claims = {}
+    for component, container in (("web", _k8s_container("web")), ("actions", _k8s_container("actions")),
+                                 ("index-build", _k8s_pod("index-build")["containers"][0])):
+        values = _k8s_values(container)
+        assert values["GOVBOT_KNOWLEDGE_DIR"] == KNOWLEDGE_DIR, component
+        assert KNOWLEDGE_DIR.startswith(values["GOVBOT_CACHE_DIR"] + "/"), component
+        volume = _mounted_at(_k8s_pod(component), container, KNOWLEDGE_DIR)
+        claims[component] = (volume["persistentVolumeClaim"]["claimName"], volume["readOnly"])
+    assert claims == {
+        "web": ("govbot-knowledge-cache", False), "index-build": ("govbot-knowledge-cache", False),
+        "actions": ("govbot-knowledge-cache", True),
+    }
+    [claim] = [o for o in all_k8s_objects() if o["kind"] == "PersistentVolumeClaim"]
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]
+    assert _k8s_pod("web")["securityContext"]["fsGroup"] == 10001  # the image's user may write the volume
+    resources = _k8s_container("web")["resources"]
+    assert peak <= _memory_mib(resources["requests"]["memory"]) < _memory_mib(resources["limits"]["memory"])
+    # Rasa keeps the image's knowledge/ (it does not mount the volume).
+    assert "GOVBOT_KNOWLEDGE_DIR" not in _k8s_env(_k8s_container("rasa"))
+    assert "GOVBOT_KNOWLEDGE_DIR" not in services["rasa-1"]["environment"]
+
+    # Uploads of up to 20 MB pass the compose nginx on /console/ (the rest of the site keeps its small limit).
+    from bot.knowledge.admin import MAX_UPLOAD_BYTES
+
+    web_conf = (DEPLOY / "nginx" / "compose-web.conf").read_text(encoding="utf-8")
+    console = re.search(r"location /console/ \{(.*?)\}", web_conf, re.S).group(1)
+    assert _memory_mib(re.search(r"client_max_body_size (\d+m);", console).group(1)) * 2**20 > MAX_UPLOAD_BYTES
+
+
+def _seed_commands() -> dict[str, str]:
+    """The shell commands that seed the shared knowledge directory, as the container's sh receives them."""
+    job = _k8s_pod("index-build")["containers"][0]
+    init = _k8s_pod("web")["initContainers"][0]
+    compose = _compose()["services"]["index-build"]["command"]
+    commands = {"job": job["command"], "web-init": init["command"], "compose": [c.replace("$$", "$") for c in compose]}
+    for where, command in commands.items():
+        assert command[:2] == ["sh", "-c"], where
+    return {where: command[2] for where, command in commands.items()}
+
+
+def test_the_knowledge_directory_is_seeded_once_then_left_to_staff(tmp_path):
+    """Run the seeding commands: an empty volume gets the image's knowledge/; a second run (new pod, job re-run)
+    keeps what staff changed in the console; the index is then built from the volume."""
+    import shutil
+    import subprocess
+
+    commands = _seed_commands()
+    assert commands["job"].endswith("exec govbot kb build") and commands["compose"].endswith("exec govbot kb build")
+    for where, command in commands.items():
+        app = tmp_path / where / "app"
+        shutil.copytree(ROOT / "knowledge", app / "knowledge", ignore=shutil.ignore_patterns("*.pyc"))
+        target = tmp_path / where / "volume" / "knowledge"
+        run = command.replace("exec govbot kb build", "exec true")
+        env = {"PATH": "/usr/bin:/bin", "GOVBOT_KNOWLEDGE_DIR": str(target)}
+        subprocess.run(["sh", "-c", run], cwd=app, env=env, check=True, timeout=60)
+        assert (target / "agency.yml").read_bytes() == (ROOT / "knowledge" / "agency.yml").read_bytes(), where
+        assert sorted(p.name for p in (target / "documents").iterdir()) == sorted(
+            p.name for p in (ROOT / "knowledge" / "documents").iterdir()), where
+        (target / "questions.yml").write_text("# staff edit\n", encoding="utf-8")
+        (app / "knowledge" / "agency.yml").write_text("name: changed in a new image\n", encoding="utf-8")
+        subprocess.run(["sh", "-c", run], cwd=app, env=env, check=True, timeout=60)
+        assert (target / "questions.yml").read_text(encoding="utf-8") == "# staff edit\n", where
+        assert (target / "agency.yml").read_bytes() == (ROOT / "knowledge" / "agency.yml").read_bytes(), where
