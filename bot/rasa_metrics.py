@@ -66,9 +66,9 @@ def install() -> bool:
     def configure_app(*args, **kwargs):
         import sys
 
-        from bot.log_files import attach, port_from_argv
+        from bot import log_files
 
-        attach(f"rasa-{port_from_argv(sys.argv, 5005)}")  # GOVBOT_LOG_DIR: this server's bounded log file
+        log_files.attach(f"rasa-{log_files.port_from_argv(sys.argv, 5005)}")  # GOVBOT_LOG_DIR: bounded log file
         app = original(*args, **kwargs)
         try:
             attach(app)
