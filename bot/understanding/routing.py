@@ -197,6 +197,7 @@ _NAMED = (
         r"(?!(的|要|需|得|后|以后|时|是|有|能|可以|一般|流程|程序|条件|材料|期限|费用|怎么|咋|如何))"
     )),
     (COMPLAIN, re.compile(r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))")),
+    # A suggestion starts the same form, which then asks 投诉还是建议 (the form's complaint_type).
     (COMPLAIN, re.compile(
         r"^(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
         r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))"
@@ -204,7 +205,7 @@ _NAMED = (
     # 「把你们局2024年培训费支出明细给我整一份」: a document asked for without the word 申请.
     (APPLY, re.compile(
         r"(要|给我|帮我|麻烦|把|想把).{0,30}(一份|调一下|整一份|搞一份|发我|寄我|发一下|寄给我|给我发|给我寄)"
-        r"(?<=.)|(一份|调一下).{0,24}(名单|明细|清单|文件|通报|制度|标准|结果|数据|记录|报告|批复|决定|汇总|预算|决算)"
+        r"|(一份|调一下).{0,24}(名单|明细|清单|文件|通报|制度|标准|结果|数据|记录|报告|批复|决定|汇总|预算|决算)"
     )),
 )
 BARE_REQUEST_CHARS = 4
@@ -213,13 +214,8 @@ _SAYS_ASKING = re.compile(r"问问|问一下|问下|请问|想问|咨询一下|�
 _DOCUMENT_WORDS = re.compile(r"名单|明细|清单|文件|通报|制度|标准|材料|结果|数据|记录|报告|批复|决定|汇总|预算|决算|经费|支出")
 # A clause that asks rather than files: interrogatives, and 「一般」「还是」「的话」 (how it usually goes, which way, if).
 _ASKS_IN_CLAUSE = re.compile(r"一般|还是|的话|吧$|免费|收费|算不算")
-_NAMED_OFFERS_SUGGESTION = re.compile(r"建议|提议|意见|想法|点子|主意|看法")
 # 「你们管不管」「查不查」 after a grievance: a complaint said as a question, so it is offered, not started.
 _GRIEVANCE_ASK = re.compile(r"(管不管|查不查|管一管|管管|有人管吗|能管吗|不管吗|查一查|处理不处理)")
-_INTERROGATIVE = re.compile(
-    r"怎么|咋|如何|怎样|多久|多长|几天|几个|多少|哪|什么|啥|谁|吗|么|呢|吧$|是否|能不能|可不可以|可以不|行不行|要不要|"
-    r"需不需要|有没有|是不是|[?？]|收费|免费"
-)
 
 
 def named_request(text: str) -> Route | None:
