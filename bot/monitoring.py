@@ -82,3 +82,27 @@ def register_once(collector) -> None:
         if type(existing) is type(collector):
             REGISTRY.unregister(existing)
     REGISTRY.register(collector)
+
+
+def aiohttp_request_counter(service: str):
+    """The outermost aiohttp middleware of `service` (case service, web server): requests by route
+    template, with the status any inner error middleware settled on."""
+    from aiohttp import web
+
+    @web.middleware
+    async def count_requests(request: web.Request, handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else UNMATCHED
+            observe(service, service, route, request.method, status, started)
+
+    return count_requests

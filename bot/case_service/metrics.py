@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
-import time
 from typing import Callable
 
 from aiohttp import web
@@ -70,22 +69,8 @@ class DeadlineCollector:
         yield family
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler) -> web.StreamResponse:
-    """Outermost middleware: sees the status the error middleware settled on."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else monitoring.UNMATCHED
-        monitoring.observe(SERVICE, SERVICE, route, request.method, status, started)
+# Outermost middleware: sees the status the error middleware settled on.
+count_requests = monitoring.aiohttp_request_counter(SERVICE)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,22 +47,8 @@ def _csp(config: WebConfig) -> str:
     )
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler):
-    """Requests by route for Prometheus (bot.monitoring); outermost, so it sees every status."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else monitoring.UNMATCHED
-        monitoring.observe("web", "web", route, request.method, status, started)
+# Requests by route for Prometheus; outermost, so it sees every status.
+count_requests = monitoring.aiohttp_request_counter("web")
 
 
 async def metrics(request: web.Request) -> web.Response:
