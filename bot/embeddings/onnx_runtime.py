@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.settings import IndexSettings
+
 log = logging.getLogger(__name__)
 
 ONNX_DIRNAME = "onnx"
@@ -38,7 +40,7 @@ CHECK_FILE = "check_vectors.npz"
 # Bump when the exported graph or the check changes, so ensure_onnx exports again.
 ONNX_FORMAT = 2
 OPSET = 17
-ONNX_ENV = "GOVBOT_ONNX"  # 0 keeps ONNX Runtime out (PyTorch: TorchScript for queries, eager for passages)
+ONNX_ENV = IndexSettings.variable("onnx").name  # 0 keeps ONNX Runtime out (PyTorch: TorchScript for queries, eager for passages)
 # Largest difference allowed between a unit vector from the graph and one from the eager model.
 TOLERANCE = 1e-5
 # Texts the export is checked on: short and long, queries and passages, several padded together.
@@ -60,7 +62,7 @@ class OnnxUnavailable(RuntimeError):
 
 
 def onnx_enabled() -> bool:
-    return os.environ.get(ONNX_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return IndexSettings.from_env().onnx
 
 
 def _versions() -> dict:

@@ -15,18 +15,17 @@ in-process matrix (bot.knowledge.qdrant_store); the default stays in-process.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from bot.knowledge.index import KnowledgeIndex, current_key, load_index
 from bot.service import KnowledgeService
-from bot.settings import Settings
+from bot.settings import IndexSettings, Settings
 
 log = logging.getLogger(__name__)
 
-INDEX_MODES = ("build", "published")
-VECTOR_STORES = ("memory", "qdrant")
-DEFAULT_WAIT_SECONDS = 300.0
+INDEX_MODES = IndexSettings.variable("index_mode").choices
+VECTOR_STORES = IndexSettings.variable("vector_store").choices
+DEFAULT_WAIT_SECONDS = IndexSettings.index_wait_seconds
 
 
 class IndexNotPublished(RuntimeError):
@@ -94,9 +93,7 @@ class ConfigurableKnowledgeService(KnowledgeService):
 
 def service_from_env(settings: Settings | None = None) -> ConfigurableKnowledgeService:
     """The service as GOVBOT_INDEX_MODE (build|published) and GOVBOT_VECTOR_STORE (memory|qdrant) say."""
-    mode = os.environ.get("GOVBOT_INDEX_MODE", "build").strip().lower() or "build"
-    if mode not in INDEX_MODES:
-        raise ValueError(f"GOVBOT_INDEX_MODE 应为 {' 或 '.join(INDEX_MODES)}，当前为 {mode!r}")
-    store = os.environ.get("GOVBOT_VECTOR_STORE", "memory").strip().lower() or "memory"
-    wait = float(os.environ.get("GOVBOT_INDEX_WAIT_SECONDS", "") or DEFAULT_WAIT_SECONDS)
-    return ConfigurableKnowledgeService(settings, published=mode == "published", vector_store=store, wait_seconds=wait)
+    index = IndexSettings.from_env()
+    return ConfigurableKnowledgeService(
+        settings, published=index.index_mode == "published", vector_store=index.vector_store, wait_seconds=index.index_wait_seconds
+    )

@@ -22,18 +22,18 @@ like the index directories). Selected with GOVBOT_VECTOR_STORE=qdrant:
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 import numpy as np
 
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.retriever import QueryEmbedder, Retriever
+from bot.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COLLECTION = "govbot_passages"
-DEFAULT_CANDIDATES = 100
+DEFAULT_COLLECTION = IndexSettings.qdrant_collection
+DEFAULT_CANDIDATES = IndexSettings.qdrant_candidates
 KEEP_COLLECTIONS = 2
 UPLOAD_BATCH = 256
 OUTSIDE = -1.0  # the lowest cosine: passages Qdrant did not return never outrank those it did
@@ -42,10 +42,10 @@ OUTSIDE = -1.0  # the lowest cosine: passages Qdrant did not return never outran
 def client_from_env():
     from qdrant_client import QdrantClient
 
-    url = os.environ.get("GOVBOT_QDRANT_URL", "").strip()
-    if url:
-        return QdrantClient(url=url, api_key=os.environ.get("GOVBOT_QDRANT_API_KEY") or None, timeout=10)
-    return QdrantClient(path=os.environ.get("GOVBOT_QDRANT_PATH", "").strip() or ":memory:")
+    settings = IndexSettings.from_env()
+    if settings.qdrant_url:
+        return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key or None, timeout=10)
+    return QdrantClient(path=settings.qdrant_path)
 
 
 class QdrantRetriever(Retriever):
@@ -73,8 +73,8 @@ class QdrantRetriever(Retriever):
             index,
             embedder,
             aliases,
-            collection_prefix=os.environ.get("GOVBOT_QDRANT_COLLECTION", "").strip() or DEFAULT_COLLECTION,
-            candidates=int(os.environ.get("GOVBOT_QDRANT_CANDIDATES", "") or DEFAULT_CANDIDATES),
+            collection_prefix=(settings := IndexSettings.from_env()).qdrant_collection,
+            candidates=settings.qdrant_candidates,
             **weights,
         )
 
