@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import Any, Awaitable, Callable, Dict, FrozenSet, Iterable, Optional, Text, TypeVar
 
@@ -64,6 +63,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 try:
     from bot.private_files import private_sqlite_file
     from bot.retention import PeriodicPurge
+    from bot.settings.retention import RetentionSettings
     from bot.validation import redact, redact_identifier_answer
 except ImportError as error:  # pragma: no cover - depends on the deployment
     # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
@@ -97,10 +97,11 @@ except ImportError:  # pragma: no cover - SQLAlchemy comes with Rasa
 
 
 def _retry_seconds() -> float:
+    variable = RetentionSettings.variable("tracker_retry_seconds")
     try:
-        return max(0.0, float(os.environ.get("GOVBOT_TRACKER_RETRY_SECONDS", "") or 10.0))
-    except ValueError:
-        return 10.0
+        return max(0.0, variable.read())
+    except ValueError:  # read while a request waits: the default, not an error
+        return variable.default
 
 
 __all__ = [

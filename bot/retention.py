@@ -38,35 +38,35 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from bot.envvars import env_number
+from bot.settings.retention import RetentionSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION_DAYS = 180.0
-DEFAULT_DRAFT_DAYS = 1.0
-DEFAULT_REJECTED_PAYLOAD_DAYS = 30.0
+DEFAULT_RETENTION_DAYS = RetentionSettings.tracker_days
+DEFAULT_DRAFT_DAYS = RetentionSettings.draft_days
+DEFAULT_REJECTED_PAYLOAD_DAYS = RetentionSettings.rejected_payload_days
 EXPIRY_INTERVAL = 3600.0
-DEFAULT_PURGE_INTERVAL = 3600.0
+DEFAULT_PURGE_INTERVAL = RetentionSettings.purge_interval
 DAY = 86400.0
 
 
 def retention_days(environ: dict | None = None) -> float:
     """GOVBOT_TRACKER_RETENTION_DAYS; 0 means conversations are never purged."""
-    return env_number("GOVBOT_TRACKER_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, environ=environ)
+    return RetentionSettings.from_env(environ).tracker_days
 
 
 def draft_retention_days(environ: dict | None = None) -> float:
     """GOVBOT_DRAFT_RETENTION_DAYS; 0 keeps abandoned drafts."""
-    return env_number("GOVBOT_DRAFT_RETENTION_DAYS", DEFAULT_DRAFT_DAYS, environ=environ)
+    return RetentionSettings.from_env(environ).draft_days
 
 
 def rejected_payload_days(environ: dict | None = None) -> float:
     """GOVBOT_REJECTED_PAYLOAD_DAYS; 0 keeps rejected entries' payloads."""
-    return env_number("GOVBOT_REJECTED_PAYLOAD_DAYS", DEFAULT_REJECTED_PAYLOAD_DAYS, environ=environ)
+    return RetentionSettings.from_env(environ).rejected_payload_days
 
 
 def purge_interval(environ: dict | None = None) -> float:
-    return env_number("GOVBOT_TRACKER_PURGE_INTERVAL", DEFAULT_PURGE_INTERVAL, environ=environ) or DEFAULT_PURGE_INTERVAL
+    return RetentionSettings.from_env(environ).purge_interval or DEFAULT_PURGE_INTERVAL
 
 
 def cutoff_for(days: float, now: float | None = None) -> float:

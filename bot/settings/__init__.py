@@ -8,8 +8,9 @@ deploy/govbot.env.example from the same declarations.
 
 from bot.settings.knowledge import DEFAULT_MODEL, PROJECT_ROOT, IndexSettings, Settings
 from bot.settings.parse import Area, Variable, env_number, env_secret, env_var
+from bot.settings.retention import RetentionSettings
 
-__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "PROJECT_ROOT", "Settings", "Variable", "env_number", "env_secret", "env_var"]
+__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "PROJECT_ROOT", "RetentionSettings", "Settings", "Variable", "env_number", "env_secret", "env_var"]
 
 # The areas in the order deploy/govbot.env.example lists them.
-AREAS: list[type[Area]] = [Settings, IndexSettings]
+AREAS: list[type[Area]] = [Settings, IndexSettings, RetentionSettings]
