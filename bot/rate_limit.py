@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,14 +39,14 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from bot.envvars import env_number
+from bot.settings.limits import LimitSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PER_MINUTE = 30
-DEFAULT_PER_ADDRESS = 120
-DEFAULT_MAX_CONCURRENT = 64
-DEFAULT_STORAGE = "memory://"
+DEFAULT_PER_MINUTE = LimitSettings.per_minute
+DEFAULT_PER_ADDRESS = LimitSettings.per_address
+DEFAULT_MAX_CONCURRENT = LimitSettings.max_concurrent
+DEFAULT_STORAGE = LimitSettings.storage_url
 RATE_LIMITED_TEXT = "您发送消息过于频繁，请稍后再试。"
 BUSY_TEXT = "系统繁忙，请稍后再试。"
 BUSY_RETRY_SECONDS = 5
@@ -81,16 +80,12 @@ class RateLimitConfig:
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "RateLimitConfig":
-        env = os.environ if environ is None else environ
+        limits = LimitSettings.from_env(environ)
         # 0 means no limit.
-        per_minute = env_number("GOVBOT_RATE_LIMIT_PER_MINUTE", DEFAULT_PER_MINUTE, integer=True, environ=env)
-        per_address = env_number("GOVBOT_RATE_LIMIT_PER_ADDRESS", DEFAULT_PER_ADDRESS, integer=True, environ=env)
-        max_concurrent = env_number("GOVBOT_MAX_CONCURRENT_MESSAGES", DEFAULT_MAX_CONCURRENT, integer=True, environ=env)
-        storage_url = str(env.get("GOVBOT_RATE_LIMIT_STORAGE", "")).strip() or DEFAULT_STORAGE
-        if not storage_url.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
-            raise ValueError(f"环境变量 GOVBOT_RATE_LIMIT_STORAGE 应为 memory:// 或 redis://…，当前为 {storage_url!r}")
-        proxies = trusted_proxies(str(env.get("GOVBOT_TRUSTED_PROXIES", "")))
-        return cls(per_minute, storage_url, per_address, proxies, max_concurrent)
+        if not limits.storage_url.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError(f"环境变量 GOVBOT_RATE_LIMIT_STORAGE 应为 memory:// 或 redis://…，当前为 {limits.storage_url!r}")
+        proxies = trusted_proxies(limits.trusted_proxies)
+        return cls(limits.per_minute, limits.storage_url, limits.per_address, proxies, limits.max_concurrent)
 
     @property
     def enabled(self) -> bool:

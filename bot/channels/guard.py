@@ -20,9 +20,9 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot import rate_limit
-from bot.envvars import env_number
+from bot.settings.limits import LimitSettings
 
-DEFAULT_MAX_MESSAGE_CHARS = 2000
+DEFAULT_MAX_MESSAGE_CHARS = LimitSettings.max_message_chars
 
 EMPTY_TEXT = "您好，请输入您要咨询的问题，例如「怎么申请政府信息公开」。"
 TOO_LONG_TEXT = (
@@ -52,7 +52,7 @@ def _removals() -> dict[int, str | None]:
 
 
 def max_message_chars(environ: dict | None = None) -> int:
-    return env_number("GOVBOT_MAX_MESSAGE_CHARS", DEFAULT_MAX_MESSAGE_CHARS, minimum=1, integer=True, environ=environ)
+    return LimitSettings.from_env(environ).max_message_chars
 
 
 def clean_message(text: str) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 from functools import partial
 from typing import Any, Awaitable, Callable
@@ -56,10 +55,11 @@ from bot.channels.guard import (
 )
 from bot.conversation_ids import REST, shared_ids
 from bot.envvars import env_secret
+from bot.settings.limits import LimitSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 256 * 1024  # a 2,000-character message is ~12 KB even with \\u escapes
+DEFAULT_MAX_BODY_BYTES = LimitSettings.rest_max_body_bytes
 MAX_SENDER_CHARS = 128
 MAX_METADATA_BYTES = 4096
 _CHANNEL_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
@@ -79,13 +79,7 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 
 
 def max_body_bytes(environ: dict | None = None) -> int:
-    env = os.environ if environ is None else environ
-    value = str(env.get("GOVBOT_REST_MAX_BODY_BYTES", "")).strip()
-    if not value:
-        return DEFAULT_MAX_BODY_BYTES
-    if not value.isdigit() or int(value) <= 0:
-        raise ValueError(f"环境变量 GOVBOT_REST_MAX_BODY_BYTES 应为正整数（字节），当前为 {value!r}")
-    return int(value)
+    return LimitSettings.from_env(environ).rest_max_body_bytes
 
 
 class BadRequest(Exception):

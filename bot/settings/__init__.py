@@ -6,11 +6,12 @@ subprocesses can set variables per process. `python -m bot.settings --env-exampl
 deploy/govbot.env.example from the same declarations.
 """
 
+from bot.settings.limits import LimitSettings
 from bot.settings.knowledge import DEFAULT_MODEL, PROJECT_ROOT, IndexSettings, Settings
 from bot.settings.parse import Area, Variable, env_number, env_secret, env_var
 from bot.settings.retention import RetentionSettings
 
-__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "PROJECT_ROOT", "RetentionSettings", "Settings", "Variable", "env_number", "env_secret", "env_var"]
+__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "LimitSettings", "PROJECT_ROOT", "RetentionSettings", "Settings", "Variable", "env_number", "env_secret", "env_var"]
 
 # The areas in the order deploy/govbot.env.example lists them.
-AREAS: list[type[Area]] = [Settings, IndexSettings, RetentionSettings]
+AREAS: list[type[Area]] = [Settings, IndexSettings, RetentionSettings, LimitSettings]
