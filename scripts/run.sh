@@ -152,7 +152,9 @@ supervise web .venv/bin/python -m bot.web --host 127.0.0.1
 
 # Rasa takes 1–4 minutes to load on a busy 2-core machine (two replicas in production).
 start_deadline=$(( SECONDS + ${GOVBOT_START_TIMEOUT:-900} ))
-# Production: every replica itself, not just one of them through nginx.
+# Production: every replica itself, not just one of them through nginx. The replicas are asked
+# directly first: a probe through nginx while one is still loading would make nginx leave it out for
+# fail_timeout, and a replica that dies in that window would leave nginx with no live upstream.
 replica_urls=()
 if [[ "$PROFILE" == "production" ]]; then
   for i in $(seq 1 "$RASA_REPLICAS"); do replica_urls+=("http://127.0.0.1:$((RASA_BASE_PORT + i))/"); done
@@ -164,7 +166,7 @@ replicas_ready() {
 }
 ready=
 while (( SECONDS < start_deadline )); do
-  if curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1 && replicas_ready; then
+  if replicas_ready && curl -fsS "http://127.0.0.1:${RASA_PORT}/" >/dev/null 2>&1; then
     if curl -fsS "http://127.0.0.1:${ACTION_PORT}/ready" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${CASE_PORT}/health" >/dev/null 2>&1 \
        && curl -fsS "http://127.0.0.1:${WEB_PORT}/health" >/dev/null 2>&1; then

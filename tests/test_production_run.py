@@ -116,8 +116,13 @@ class RunScript:
     def say(self, sender: str, message: str = QUESTION, url: str | None = None) -> str:
         response = requests.post(f"{url or self.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": message},
                                  headers=REST_AUTH, timeout=120)
-        response.raise_for_status()
+        # nginx's own account of a failed request (which replicas it tried, why) makes a failure readable.
+        assert response.ok, f"{response.status_code} from nginx; its error log ends:\n{self.nginx_errors()}"
         return "\n".join(m.get("text", "") for m in response.json())
+
+    def nginx_errors(self, chars: int = 3000) -> str:
+        log = self.run_dir / "nginx" / "error.log"
+        return log.read_text(errors="replace")[-chars:] if log.exists() else "(no error log)"
 
     def replica_pid(self, index: int) -> int:
         port = f"--port {self.replica_ports[index]} "
