@@ -41,9 +41,8 @@ import asyncio
 import base64
 import hmac
 import logging
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 from xml.etree.ElementTree import ParseError
@@ -77,6 +76,7 @@ from bot.channels.wechat_format import (
 )
 from bot.channels.wechat_shared_state import OWNER_LOST, RENEW_EVERY, Decision, SharedWeChatState
 from bot.channels.wechat_state import PASSIVE, PUSH, OptionMemory, ReplayGuard, RetryLedger, Turn
+from bot.settings.wechat import WeChatSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +105,6 @@ class WeChatConfigError(ValueError):
     pass
 
 
-def _env_float(environ: dict, name: str, default: float) -> float:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise WeChatConfigError(f"环境变量 {name} 应为数字，当前为 {value!r}") from None
-
-
 def _check_aes_key(name: str, key: str) -> None:
     try:
         valid = len(key) == 43 and len(base64.b64decode(key + "=", validate=True)) == 32
@@ -141,20 +131,11 @@ class WeChatConfig:
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "WeChatConfig":
-        env = dict(os.environ if environ is None else environ)
-        config = cls(
-            token=env.get("WECHAT_TOKEN", "").strip(),
-            app_id=env.get("WECHAT_APP_ID", "").strip(),
-            app_secret=env.get("WECHAT_APP_SECRET", "").strip(),
-            aes_key=env.get("WECHAT_AES_KEY", "").strip(),
-            aes_key_previous=env.get("WECHAT_AES_KEY_PREVIOUS", "").strip(),
-            api_base=env.get("WECHAT_API_BASE", "").strip() or DEFAULT_API_BASE,
-            reply_deadline=_env_float(env, "WECHAT_REPLY_DEADLINE", cls.reply_deadline),
-            timestamp_tolerance=_env_float(env, "WECHAT_TIMESTAMP_TOLERANCE", cls.timestamp_tolerance),
-            state_storage=env.get("GOVBOT_WECHAT_STATE_STORAGE", "").strip() or cls.state_storage,
-            redis_key_prefix=env.get("GOVBOT_REDIS_KEY_PREFIX", "").strip() or cls.redis_key_prefix,
-            redis_password=env.get("GOVBOT_REDIS_PASSWORD", ""),
-        )
+        try:
+            settings = WeChatSettings.from_env(environ)
+        except ValueError as exc:
+            raise WeChatConfigError(str(exc)) from None
+        config = cls(**{f.name: getattr(settings, f.name) for f in fields(WeChatSettings)})
         config.validate()
         return config
 

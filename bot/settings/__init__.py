@@ -10,8 +10,9 @@ from bot.settings.limits import LimitSettings
 from bot.settings.knowledge import DEFAULT_MODEL, PROJECT_ROOT, IndexSettings, Settings
 from bot.settings.parse import Area, Variable, env_number, env_secret, env_var
 from bot.settings.retention import RetentionSettings
+from bot.settings.wechat import WeChatSettings
 
-__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "LimitSettings", "PROJECT_ROOT", "RetentionSettings", "Settings", "Variable", "env_number", "env_secret", "env_var"]
+__all__ = ["AREAS", "Area", "DEFAULT_MODEL", "IndexSettings", "LimitSettings", "PROJECT_ROOT", "RetentionSettings", "Settings", "Variable", "env_number", "env_secret", "env_var", "WeChatSettings"]
 
 # The areas in the order deploy/govbot.env.example lists them.
-AREAS: list[type[Area]] = [Settings, IndexSettings, RetentionSettings, LimitSettings]
+AREAS: list[type[Area]] = [Settings, IndexSettings, RetentionSettings, LimitSettings, WeChatSettings]
