@@ -75,9 +75,10 @@ shell: train
 bench: index train
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# --durations: the slowest setups and tests, where the suite's time goes (issue 19 item 5).
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
 test: index train web browser nginx prometheus
-	$(BIN)/python -m pytest -ra $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
+	$(BIN)/python -m pytest -ra --durations=30 $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 # Web widget and kiosk bundle (web/dist): `npm ci` when the lock file changes, esbuild when sources change.
 $(WEB_STAMP): web/package.json web/package-lock.json
