@@ -2,7 +2,7 @@
 code reads, and nothing else (issue 20 item 7).
 
 Found in the code: Python under bot/ and actions/ (AST: os.environ / os.getenv / environ[...] / the
-env_* helpers of bot.envvars and bot.settings, click's envvar=, and module constants such as
+env_var declarations and env_secret of bot.settings, click's envvar=, and module constants such as
 TOKEN_ENV = "GOVBOT_…" that those readers are given), the shell scripts under scripts/ (${VAR:-…} and
 the other default forms, and variables used without being assigned in the script), and the ${VAR}
 placeholders Rasa substitutes in endpoints*.yml and credentials.yml. deploy/govbot.env.example may only
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 PREFIXES = ("GOVBOT_", "WECHAT_")  # the project's own: every whole-string constant so named is a variable
-READER_FUNCTIONS = {"getenv", "get", "pop", "setdefault", "env_number", "env_secret", "_env", "_env_path", "_env_float"}
+READER_FUNCTIONS = {"getenv", "get", "pop", "setdefault", "env_var", "env_secret"}
 # Keys of a WSGI/ASGI request's environ (socket.io's), not of the process environment.
 REQUEST_ENVIRON_KEYS = re.compile(r"^(HTTP_\w+|REMOTE_ADDR)$")
 SHELL_BUILTINS = {"SECONDS", "PWD", "HOME", "PATH", "IFS", "RANDOM", "BASH_SOURCE", "UID", "EUID", "PPID", "LINENO"}
@@ -99,8 +99,10 @@ def code_variables() -> dict[str, set[str]]:
 
 
 def _secret_variables() -> set[str]:
-    """Variables read through env_secret, which also takes <NAME>_FILE."""
-    names = set()
+    """Variables that also take <NAME>_FILE: the secrets declared in bot.settings and any read through env_secret."""
+    from bot.settings import AREAS
+
+    names = {v.name for area in AREAS for v in area.variables() if v.secret}
     for path in sorted((ROOT / "bot").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         if "env_secret(" not in text:
@@ -154,8 +156,8 @@ def test_the_scan_finds_what_we_know_is_read():
     known = {
         "GOVBOT_ACTION_TOKEN",  # through a TOKEN_ENV constant (bot.action_auth)
         "GOVBOT_REST_TOKEN",  # click envvar= and a constant
-        "WECHAT_REPLY_DEADLINE",  # _env_float(env, NAME, …)
-        "GOVBOT_WEB_HOST",  # env = os.environ.get; env("…")
+        "WECHAT_REPLY_DEADLINE",  # env_var(NAME, …) in bot/settings/wechat.py
+        "GOVBOT_WEB_HOST",  # env_var declaration
         "GOVBOT_START_TIMEOUT",  # scripts/run.sh ${…:-900}
         "GOVBOT_TRACKER_DATABASE_URL",  # endpoints.production.yml
         "HF_HUB_OFFLINE",
