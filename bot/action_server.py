@@ -74,7 +74,9 @@ async def _outbox_state() -> dict:
 async def _case_service_state() -> str:
     import aiohttp
 
-    url = os.environ.get("GOVBOT_CASE_URL", "http://127.0.0.1:8100").rstrip("/")
+    from bot.settings import CaseworkSettings
+
+    url = CaseworkSettings.from_env().case_url.rstrip("/")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as session:
             async with session.get(f"{url}/health") as response:

@@ -22,16 +22,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from bot.settings.casework import CaseworkSettings
+
 log = logging.getLogger(__name__)
 
-DEFAULT_CASE_URL = "http://127.0.0.1:8100"
+DEFAULT_CASE_URL = CaseworkSettings.case_url
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 3.0
@@ -151,11 +152,8 @@ class CaseClient:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "CaseClient":
-        return cls(
-            os.environ.get("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL,
-            os.environ.get("GOVBOT_CASE_BOT_TOKEN", "").strip(),
-            **kwargs,
-        )
+        settings = CaseworkSettings.from_env()
+        return cls(settings.case_url, settings.bot_token, **kwargs)
 
     # -- session -----------------------------------------------------------------------------------
 

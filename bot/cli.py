@@ -456,13 +456,17 @@ def _tracker_url(db_url: str | None, endpoints: Path) -> str | None:
 def _outbox_url(url: str | None) -> str:
     from bot.outbox import DEFAULT_DATABASE_URL
 
-    return url or os.environ.get("GOVBOT_OUTBOX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    from bot.settings import CaseworkSettings
+
+    return url or CaseworkSettings.from_env().outbox_database_url or DEFAULT_DATABASE_URL
 
 
 def _case_url(url: str | None) -> str:
     from bot.case_service.config import DEFAULT_DATABASE_URL
 
-    return url or os.environ.get("GOVBOT_CASE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    from bot.settings import CaseworkSettings
+
+    return url or CaseworkSettings.from_env().case_database_url or DEFAULT_DATABASE_URL
 
 
 def _login_name() -> str:

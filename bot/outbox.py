@@ -81,6 +81,7 @@ from bot.case_client import (
 )
 from bot.private_files import private_sqlite_file
 from bot.request_kinds import KINDS as REQUEST_KINDS
+from bot.settings.casework import CaseworkSettings
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ class Outbox:
         if not _TABLE_NAME.match(table_name):
             raise ValueError(f"invalid outbox table name {table_name!r}")
         self.database_url = (
-            database_url or os.environ.get("GOVBOT_OUTBOX_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+            database_url or CaseworkSettings.from_env().outbox_database_url or DEFAULT_DATABASE_URL
         )
         self.client = client if client is not None else CaseClient.from_env()
         self.retry_base = retry_base

@@ -6,12 +6,11 @@ so `python -m bot.case_service` starts without configuration; a deployment sets 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.envvars import env_number, env_secret
+from bot.settings import AccessSettings, CaseworkSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -26,13 +25,9 @@ AGENCY_TIMEZONE = ZoneInfo("Asia/Shanghai")
 DISCLOSURE_WORKING_DAYS = 20
 EXTENSION_WORKING_DAYS = 20
 # Complaints and suggestions: a service promise of the agency, not a statutory limit.
-DEFAULT_PROMISE_WORKING_DAYS = 15
+DEFAULT_PROMISE_WORKING_DAYS = CaseworkSettings.promise_working_days
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def _env(name: str) -> str:
-    return os.environ.get(name, "").strip()
 
 
 @dataclass(frozen=True)
@@ -42,8 +37,8 @@ class LookupPolicy:
     GOVBOT_CASE_LOOKUP_MAX_FAILURES (default 5), GOVBOT_CASE_LOOKUP_LOCK_SECONDS (default 3600).
     """
 
-    max_failures: int = 5
-    lock_seconds: int = 3600
+    max_failures: int = CaseworkSettings.lookup_max_failures
+    lock_seconds: int = CaseworkSettings.lookup_lock_seconds
 
 
 @dataclass(frozen=True)
@@ -64,17 +59,14 @@ class CaseServiceConfig:
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> "CaseServiceConfig":
-        calendar = _env("GOVBOT_CASE_CALENDAR")
+        case, access = CaseworkSettings.from_env(), AccessSettings.from_env()
         return cls(
-            database_url=database_url or _env("GOVBOT_CASE_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            bot_token=_env("GOVBOT_CASE_BOT_TOKEN") or None,
-            staff_token=_env("GOVBOT_CASE_STAFF_TOKEN") or None,
-            calendar_path=Path(calendar).expanduser() if calendar else None,
-            promise_working_days=env_number("GOVBOT_CASE_PROMISE_DAYS", DEFAULT_PROMISE_WORKING_DAYS, minimum=1, integer=True),
-            rasa_url=_env("GOVBOT_RASA_URL") or None,
-            rasa_token=env_secret("GOVBOT_RASA_TOKEN") or None,
-            lookup_policy=LookupPolicy(
-                int(env_number("GOVBOT_CASE_LOOKUP_MAX_FAILURES", LookupPolicy.max_failures, minimum=1, integer=True)),
-                int(env_number("GOVBOT_CASE_LOOKUP_LOCK_SECONDS", LookupPolicy.lock_seconds, minimum=1, integer=True)),
-            ),
+            database_url=database_url or case.case_database_url or DEFAULT_DATABASE_URL,
+            bot_token=case.bot_token or None,
+            staff_token=case.staff_token or None,
+            calendar_path=case.calendar_path,
+            promise_working_days=case.promise_working_days,
+            rasa_url=access.rasa_url or None,
+            rasa_token=access.rasa_token or None,
+            lookup_policy=LookupPolicy(case.lookup_max_failures, case.lookup_lock_seconds),
         )

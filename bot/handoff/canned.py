@@ -6,12 +6,11 @@ process reads the same list; until someone saves one, DEFAULT_REPLIES apply.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from bot.settings.casework import CaseworkSettings
 
-FILE_ENV = "GOVBOT_CANNED_REPLIES_PATH"
+FILE_ENV = CaseworkSettings.variable("canned_replies_path").name
 MAX_REPLIES = 30
 MAX_CHARS = 500
 DEFAULT_REPLIES = (
@@ -24,8 +23,7 @@ DEFAULT_REPLIES = (
 
 
 def replies_path() -> Path:
-    value = os.environ.get(FILE_ENV, "").strip()
-    return Path(value).expanduser() if value else PROJECT_ROOT / "var" / "canned_replies.txt"
+    return CaseworkSettings.from_env().canned_replies_path
 
 
 def load_replies(path: Path | None = None) -> list[str]:

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from bot.settings.casework import CaseworkSettings
 
 log = logging.getLogger(__name__)
 
-HOURS_ENV = "GOVBOT_HANDOFF_HOURS"
+HOURS_ENV = CaseworkSettings.variable("handoff_hours").name
 AGENCY_TIMEZONE = ZoneInfo("Asia/Shanghai")
 _PERIOD = re.compile(r"(\d{1,2})\s*[:：]\s*(\d{2})\s*(?:-|—|–|~|～|至|到)+\s*(\d{1,2})\s*[:：]\s*(\d{2})")
 
@@ -59,12 +59,11 @@ class ServiceHours:
 def _calendar():
     from bot.case_service.deadlines import WorkingDayCalendar
 
-    path = os.environ.get("GOVBOT_CASE_CALENDAR", "").strip()
-    return WorkingDayCalendar.from_file(Path(path).expanduser() if path else None)
+    return WorkingDayCalendar.from_file(CaseworkSettings.from_env().calendar_path)
 
 
 def service_hours(agency: dict) -> ServiceHours:
-    override = os.environ.get(HOURS_ENV, "").strip()
+    override = CaseworkSettings.from_env().handoff_hours
     return ServiceHours.parse(override or str(agency.get("hours") or ""))
 
 

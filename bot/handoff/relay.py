@@ -14,17 +14,17 @@ Configuration: the action server's GOVBOT_CASE_URL and GOVBOT_CASE_BOT_TOKEN (sa
 from __future__ import annotations
 
 import logging
-import os
 
 import aiohttp
 
+from bot.settings.casework import CaseworkSettings
 from bot.validation import _replace_personal, check_phone, redact
 
 from . import QUEUED_KEY
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CASE_URL = "http://127.0.0.1:8100"
+DEFAULT_CASE_URL = CaseworkSettings.case_url
 _session: aiohttp.ClientSession | None = None
 
 
@@ -42,8 +42,9 @@ def contact_phone(text: str) -> str | None:
 async def forward(conversation_id: str, text: str) -> bool:
     """Stores the person's message with the open handoff case; False (logged) when that failed."""
     global _session
-    url = (os.environ.get("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL).rstrip("/") + "/handoff-messages"
-    token = os.environ.get("GOVBOT_CASE_BOT_TOKEN", "").strip()
+    settings = CaseworkSettings.from_env()
+    url = settings.case_url.rstrip("/") + "/handoff-messages"
+    token = settings.bot_token
     body = {"conversation_id": conversation_id, "text": redact(text)[:2000]}
     phone = contact_phone(text)
     if phone:
