@@ -17,11 +17,11 @@ from __future__ import annotations
 import hmac
 import logging
 
-from bot.envvars import env_secret
+from bot.settings.access import AccessSettings
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "GOVBOT_ACTION_TOKEN"
+TOKEN_ENV = AccessSettings.variable("action_token").name
 HEADER = "Authorization"
 PROTECTED_PATHS = ("/webhook", "/actions")
 REFUSED_TEXT = "未授权：动作服务只接受 Rasa 服务的调用"
@@ -29,7 +29,7 @@ _installed = False
 
 
 def action_token() -> str:
-    return env_secret(TOKEN_ENV)
+    return AccessSettings.from_env().action_token
 
 
 def install() -> bool:

@@ -33,13 +33,13 @@ import uuid
 
 from itsdangerous import BadSignature, TimestampSigner
 
-from bot.envvars import env_number, env_secret
+from bot.settings.access import AccessSettings
 
 log = logging.getLogger(__name__)
 
-SECRET_ENV = "GOVBOT_SESSION_SECRET"
-DEFAULT_MAX_AGE = 86400
-DEFAULT_HANDOVER_MAX_AGE = 300
+SECRET_ENV = AccessSettings.variable("session_secret").name
+DEFAULT_MAX_AGE = AccessSettings.session_max_age
+DEFAULT_HANDOVER_MAX_AGE = AccessSettings.handover_max_age
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_TOKEN_CHARS = 256
 # One salt per use: a token issued for one channel is worth nothing on another.
@@ -161,13 +161,14 @@ def shared_ids() -> ConversationIds:
     global _shared
     with _lock:
         if _shared is None:
-            secret = env_secret(SECRET_ENV)
+            access = AccessSettings.from_env()
+            secret = access.session_secret
             if not secret:
                 log.warning("%s 未设置：会话编号的签名密钥只在本进程内有效（重启后旧会话不能接续，多个副本不能共用）", SECRET_ENV)
                 secret = secrets.token_urlsafe(32)
             _shared = ConversationIds(
                 secret,
-                int(env_number("GOVBOT_SESSION_MAX_AGE", DEFAULT_MAX_AGE, minimum=60, integer=True)),
-                int(env_number("GOVBOT_HANDOVER_MAX_AGE", DEFAULT_HANDOVER_MAX_AGE, minimum=10, integer=True)),
+                access.session_max_age,
+                access.handover_max_age,
             )
         return _shared

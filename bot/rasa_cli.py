@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.envvars import env_secret
+from bot.settings.access import AccessSettings
 
-TOKEN_ENV = "GOVBOT_RASA_TOKEN"
+TOKEN_ENV = AccessSettings.variable("rasa_token").name
 
 
 def cors_arguments(argv: list[str], origins: str | None = None) -> list[str]:
@@ -47,7 +47,7 @@ def rasa_arguments(argv: list[str], token: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        args = rasa_arguments(args, env_secret(TOKEN_ENV))
+        args = rasa_arguments(args, AccessSettings.variable("rasa_token").read())
     except ValueError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2

@@ -24,10 +24,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.action_auth import authorized
-from bot.envvars import env_secret
+from bot.settings.access import AccessSettings
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = "GOVBOT_RASA_TOKEN"
+TOKEN_ENV = AccessSettings.variable("rasa_token").name
 _dumps = partial(json.dumps, ensure_ascii=False)
 
 
@@ -67,7 +67,7 @@ class EventsExportInput(InputChannel):
 
         @blueprint.route("/export", methods=["GET"])
         async def export(request: Request) -> HTTPResponse:
-            token = env_secret(TOKEN_ENV)
+            token = AccessSettings.from_env().rasa_token
             if not token:
                 return response.json({"error": "未配置 GOVBOT_RASA_TOKEN，不提供对话数据"}, status=503, dumps=_dumps)
             if not authorized(request.headers.get("Authorization"), token):

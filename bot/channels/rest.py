@@ -54,7 +54,7 @@ from bot.channels.guard import (
     screen,
 )
 from bot.conversation_ids import REST, shared_ids
-from bot.envvars import env_secret
+from bot.settings.access import AccessSettings
 from bot.settings.limits import LimitSettings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ BAD_CHANNEL_TEXT = "请求格式有误：input_channel 只能由小写字母、�
 BAD_METADATA_TEXT = f"请求格式有误：metadata 应为不超过 4 KB、嵌套不超过 {MAX_METADATA_DEPTH} 层的 JSON 对象。"
 BAD_TOKEN_TEXT = "未授权：Authorization 中的令牌不正确。"
 SENDER_HEADER = "X-Govbot-Sender"
-TOKEN_ENV = "GOVBOT_REST_TOKEN"
+TOKEN_ENV = AccessSettings.variable("rest_token").name
 
 _dumps = partial(json.dumps, ensure_ascii=False)
 
@@ -148,7 +148,7 @@ class RestInput(RasaRestInput):
 
     def __init__(self, max_body: int | None = None) -> None:
         self.max_body = max_body or max_body_bytes()
-        self.token = env_secret(TOKEN_ENV)
+        self.token = AccessSettings.from_env().rest_token
         self.proxies = rate_limit.shared_limiter().config.proxies
 
     @classmethod
