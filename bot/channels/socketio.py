@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from typing import Any, Awaitable, Callable, Optional
 
 from rasa.core.channels.channel import UserMessage
@@ -42,10 +41,11 @@ from sanic import Blueprint
 from bot import rate_limit
 from bot.channels.guard import MAX_METADATA_DEPTH, nested_deeper_than, screen
 from bot.conversation_ids import shared_ids
+from bot.settings.web import WebSettings
 
 logger = logging.getLogger(__name__)
 
-ORIGINS_ENV = "GOVBOT_WEB_ORIGINS"
+ORIGINS_ENV = WebSettings.variable("origins").name
 DEFAULT_ORIGINS = ("http://127.0.0.1:8080",)
 BAD_MESSAGE_TEXT = "抱歉，这条消息的格式无法识别，请重新输入您的问题。"
 NO_SESSION_TEXT = "连接尚未就绪，请刷新页面后再试。"
@@ -56,7 +56,7 @@ MAX_METADATA_BYTES = 4096  # as on the REST channel
 
 def allowed_origins(value: str | None = None) -> list[str]:
     """Browser origins allowed to open the socket; `*` is refused (use an explicit list)."""
-    raw = os.environ.get(ORIGINS_ENV, "") if value is None else value
+    raw = WebSettings.from_env().origins if value is None else value
     origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
     if "*" in origins:
         raise ValueError(f"{ORIGINS_ENV} 不能设为 *：请列出允许嵌入挂件的网站地址，如 https://www.example.gov.cn")

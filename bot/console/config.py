@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.envvars import env_secret
 from bot.rate_limit import trusted_proxies
-from bot.settings import PROJECT_ROOT
+from bot.settings import AccessSettings, CaseworkSettings, LimitSettings, WebSettings
 
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'console.db'}"
-DEFAULT_CASE_URL = "http://127.0.0.1:8100"
+DEFAULT_DATABASE_URL = WebSettings.console_database_url
+DEFAULT_CASE_URL = CaseworkSettings.case_url
 FIRST_ADMIN = "admin"
 
 
@@ -36,15 +34,15 @@ class ConsoleConfig:
 
     @classmethod
     def from_env(cls) -> "ConsoleConfig":
-        env = os.environ.get
+        web, case, access = WebSettings.from_env(), CaseworkSettings.from_env(), AccessSettings.from_env()
         return cls(
-            database_url=env("GOVBOT_CONSOLE_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
-            case_url=(env("GOVBOT_CASE_URL", "").strip() or DEFAULT_CASE_URL).rstrip("/"),
-            case_staff_token=env("GOVBOT_CASE_STAFF_TOKEN", "").strip(),
-            admin_password=env_secret("GOVBOT_CONSOLE_ADMIN_PASSWORD"),
-            tracker_database_url=env("GOVBOT_TRACKER_DATABASE_URL", "").strip(),
-            rasa_url=(env("GOVBOT_RASA_URL", "").strip() or cls.rasa_url).rstrip("/"),
-            rasa_token=env_secret("GOVBOT_RASA_TOKEN"),
-            trusted_proxies=trusted_proxies(env("GOVBOT_TRUSTED_PROXIES", "")),
-            calendar_path=Path(env("GOVBOT_CASE_CALENDAR", "").strip()).expanduser() if env("GOVBOT_CASE_CALENDAR", "").strip() else None,
+            database_url=web.console_database_url,
+            case_url=case.case_url.rstrip("/"),
+            case_staff_token=case.staff_token,
+            admin_password=web.console_admin_password,
+            tracker_database_url=web.tracker_database_url,
+            rasa_url=(access.rasa_url or cls.rasa_url).rstrip("/"),
+            rasa_token=access.rasa_token,
+            trusted_proxies=trusted_proxies(LimitSettings.from_env().trusted_proxies),
+            calendar_path=case.calendar_path,
         )
