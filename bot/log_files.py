@@ -24,11 +24,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.envvars import env_number
+from bot.settings.logs import LogSettings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-ROTATIONS = ("daily", "size")
-FORMATS = ("text", "json")
+ROTATIONS = LogSettings.variable("rotate").choices
+FORMATS = LogSettings.variable("format").choices
 _MARK = "_govbot_log_file"
 
 
@@ -68,18 +68,11 @@ PrivateTimedRotatingFileHandler = _private(logging.handlers.TimedRotatingFileHan
 
 def file_handler(service: str, environ=None) -> logging.Handler | None:
     """The handler GOVBOT_LOG_* describe, or None when GOVBOT_LOG_DIR is unset; ValueError in Chinese."""
-    env = os.environ if environ is None else environ
-    directory = str(env.get("GOVBOT_LOG_DIR", "")).strip()
-    if not directory:
+    # The other settings are checked only when there is a log directory to write to.
+    if not LogSettings.variable("directory").read(environ):
         return None
-    rotate = str(env.get("GOVBOT_LOG_ROTATE", "") or "daily").strip().lower()
-    if rotate not in ROTATIONS:
-        raise ValueError(f"环境变量 GOVBOT_LOG_ROTATE 应为 daily 或 size，当前为 {rotate!r}")
-    style = str(env.get("GOVBOT_LOG_FORMAT", "") or "text").strip().lower()
-    if style not in FORMATS:
-        raise ValueError(f"环境变量 GOVBOT_LOG_FORMAT 应为 text 或 json，当前为 {style!r}")
-    backups = int(env_number("GOVBOT_LOG_BACKUPS", 14, minimum=1, integer=True, environ=env))
-    max_bytes = int(env_number("GOVBOT_LOG_MAX_BYTES", 10 * 1024 * 1024, minimum=1024, integer=True, environ=env))
+    logs = LogSettings.from_env(environ)
+    directory, rotate, style, backups, max_bytes = logs.directory, logs.rotate, logs.format, logs.backups, logs.max_bytes
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -195,7 +195,7 @@ MUST_BE_IGNORED = [
 ]
 MUST_BE_SENT = [
     "requirements.txt", "pyproject.toml", "config.yml", "domain.yml", "credentials.yml", "endpoints.yml",
-    "endpoints.production.yml", "deploy/govbot.env.example", "deploy/nginx/compose.conf", "bot/settings.py",
+    "endpoints.production.yml", "deploy/govbot.env.example", "deploy/nginx/compose.conf", "bot/settings/__init__.py",
     "actions/__init__.py", "web/package.json", "web/package-lock.json", "web/build.mjs", "web/src/widget.js",
 ]
 

@@ -531,7 +531,7 @@ def test_rasa_cli_refuses_an_open_api_or_a_token_on_the_command_line():
 
 
 def test_secrets_can_come_from_files(tmp_path):
-    from bot.envvars import env_secret
+    from bot.settings import env_secret
 
     secret = tmp_path / "rasa_token"
     secret.write_text("from-a-file\n", encoding="utf-8")

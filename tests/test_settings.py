@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import os
 import subprocess
 import sys
@@ -105,3 +106,50 @@ def test_every_variable_is_declared_once_with_a_description():
             assert variable.name not in seen, f"{variable.name} declared in {seen.get(variable.name)} and {area.__name__}"
             assert variable.doc.strip(), variable.name
             seen[variable.name] = area.__name__
+
+
+def test_the_committed_env_example_is_the_generated_one():
+    generated = subprocess.run(
+        [sys.executable, "-m", "bot.settings", "--env-example"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    committed = (ROOT / "deploy" / "govbot.env.example").read_text(encoding="utf-8")
+    assert committed == generated, "regenerate: python -m bot.settings --env-example > deploy/govbot.env.example"
+    # Every secret a deployment must fill in is there, and only declared variables are set.
+    names = re.findall(r"^(\w+)=", committed, re.M)
+    declared = {v.name for area in AREAS for v in area.variables()}
+    assert set(names) <= declared and len(names) == len(set(names))
+    for area in AREAS:
+        for variable in area.variables():
+            if variable.secret:
+                assert variable.name in names, variable.name
+
+
+def test_every_declared_variable_is_in_the_readme_table_and_secrets_say_file():
+    from tests.test_config_reference import reference_rows, reference_table
+
+    table = reference_table()
+    [file_row] = [row for row in reference_rows()[2:] if "_FILE" in row.split("|")[1]]
+    for area in AREAS:
+        for variable in area.variables():
+            assert variable.name in table, f"README 全部环境变量 lacks {variable.name}"
+            if variable.secret:
+                assert f"`{variable.name}`" in file_row, variable.name
+
+
+def test_no_module_outside_bot_settings_reads_the_projects_variables():
+    """One configuration: GOVBOT_*/WECHAT_* values are read through bot.settings only."""
+    from tests.test_config_reference import _python_variables
+
+    declared = {v.name for area in AREAS for v in area.variables()}
+    outside = {
+        name: sorted(p for p in paths if not p.startswith("bot/settings/"))
+        for name, paths in _python_variables().items()
+        if name.startswith(("GOVBOT_", "WECHAT_")) and name not in declared
+    }
+    assert not {n: p for n, p in outside.items() if p}, outside
+    readers = subprocess.run(
+        ["grep", "-rlE", r"os\.environ\.get\(|os\.getenv\(|environ\.get\(\"(GOVBOT|WECHAT)_", "bot", "actions", "--include=*.py"],
+        cwd=ROOT, capture_output=True, text=True,
+    ).stdout.split()
+    # The action server's --host default (SANIC_HOST, Sanic's own variable) is the one plain read left.
+    assert sorted(r for r in readers if not r.startswith("bot/settings/")) == ["bot/action_server.py"], readers

@@ -131,20 +131,8 @@ class Area:
         return found
 
 
-def env_number(
-    name: str,
-    default: float,
-    *,
-    minimum: float = 0,
-    integer: bool = False,
-    environ: Optional[Mapping[str, str]] = None,
-) -> float:
-    """The number in `name` (default when unset or blank), for readers not yet moved to an area."""
-    return Variable(name, default, "", int if integer else float, minimum).read(environ)
-
-
 def env_secret(name: str, *, environ: Optional[Mapping[str, str]] = None) -> str:
-    """A secret from `name` or the file named by `name`_FILE; '' when neither is set.
+    """A secret from `name` or the file named by `name`_FILE; '' when neither is set (a one-off read).
 
     Secrets never go on a command line, where `ps` shows them to every local user.
     """
