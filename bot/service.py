@@ -18,7 +18,7 @@ from bot.knowledge.agency_contacts import contact_answer
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
-from bot.service_items import ItemQuery, ServiceItemDesk
+from bot.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
 from bot.understanding.follow_up import next_subject, with_subject
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
@@ -35,6 +35,8 @@ PARTLY_NAMED = 0.5
 SPECIFIC_NAME_BIGRAMS = 2  # …and say this much of what singles the item out (二手车, not just 备案)
 # What an applicant brings or must meet: where another agency's document (营业执照) appears in an item.
 BROUGHT_FIELDS = ("materials", "conditions")
+# The closest passage does not state the asked fact: say so, then show it for reference.
+UNSTATED_TEXT = "没有找到写明{label}的公开信息。最接近的内容供参考："
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,12 @@ class KnowledgeService:
                 choices = self.desk.answer(query)
                 return Reply(choices.message, choices.buttons, previous_item, found=True)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
+        if answer.found and answer.hits and (attribute := unstated_attribute(question, answer.hits[0].passage.text)):
+            # 「信息处理费能微信付不」: the closest passage is about the fee, not about how to pay it.
+            return Reply(
+                UNSTATED_TEXT.format(label=attribute.label) + "\n" + answer.message, found=False, doc_id=doc_id,
+                subject=next_subject(question, subject, answered=True),
+            )
         return Reply(
             answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found),

@@ -52,6 +52,41 @@ _AGENCY_TIME = re.compile(
 _DEADLINE_CLAUSE = re.compile(
     r"[^；;。]*?(?:(?<![月年0-9])[0-9一二三四五六七八九十两]+\s*(?:个)?(?:工作日|日|天|个月|月|年)(?:内|以内|之内|前)|之日起|届满前|前办理|前报送)[^；;。]*"
 )
+
+@dataclass(frozen=True)
+class Attribute:
+    """A fact people ask of an item that the catalogue has no field for (a licence's validity, the
+    date a call closes, how to pay): quoted where the record states it, else the reply says the
+    record does not, shows the nearest field and the phone, and counts as not answered."""
+
+    key: str
+    label: str
+    asked: re.Pattern
+    stated: re.Pattern
+    nearest: str
+
+
+ATTRIBUTES = (
+    Attribute(
+        "validity", "证照或备案的有效期",
+        re.compile(r"有效期|有效几年|有效多久|有效多长|管几年|几年有效|多久过期|几年一换"),
+        re.compile(r"有效期|有效期限|年检|年审|有效\s*[0-9一二三四五六七八九十]+\s*年"), "result",
+    ),
+    Attribute(
+        "closing_date", "具体的截止日期",
+        re.compile(r"(哪天|哪一天|几号|几月几[号日]|什么时候|啥时候|何时)截[止至]|截[止至](日期|时间|到哪天|是哪天|是几号|到几号)"),
+        re.compile(r"[0-9一二三四五六七八九十]{1,3}月[0-9一二三四五六七八九十]{1,3}[日号]"), "procedure",
+    ),
+    Attribute(
+        "payment", "缴费方式（能否用微信、支付宝、刷卡等）",
+        re.compile(
+            r"(微信|支付宝|刷卡|扫码|现金|转账|网银|银行卡)\S{0,3}(付|支付|缴|交钱|交费)|(付|支付|缴|交钱|交费)\S{0,3}(微信|支付宝|刷卡|扫码|现金|转账|网银)"
+        ),
+        re.compile(r"微信|支付宝|刷卡|扫码|现金|转账|网银|银行卡|POS", re.IGNORECASE), "fee",
+    ),
+)
+_ATTRIBUTES = {a.key: a for a in ATTRIBUTES}
+
 # A follow-up that is only a field question ("那要多久？") is short once these are removed.
 _FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
 _FOLLOW_UP_MAX_CHARS = 4
@@ -144,6 +179,9 @@ class ServiceItemDesk:
             fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text for w in words)]
         if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(text):
             fields[fields.index("time_limit")] = APPLICANT_DEADLINE
+        attributes = [a.key for a in ATTRIBUTES if a.asked.search(text)]
+        if attributes:  # 「成品油零售那个证有效期几年」 asks the validity, not the certificate's name
+            fields = attributes + [f for f in fields if f not in ("result", "location", "time_limit", APPLICANT_DEADLINE, "fee")]
         return tuple(fields)
 
     @staticmethod
@@ -215,6 +253,12 @@ class ServiceItemDesk:
             return ItemAnswer(text=header + "\n" + self.summary(item), citation=self.citation(item), item=item)
         lines, missing = [], []
         for key in query.fields:
+            if key in _ATTRIBUTES:
+                stated = _attribute_lines(item, _ATTRIBUTES[key])
+                if not stated:
+                    return self._unrecorded(item, _ATTRIBUTES[key], header)
+                lines.extend(line for line in stated if line not in lines)
+                continue
             if key == APPLICANT_DEADLINE:
                 clauses = applicant_deadlines(item)
                 if clauses:
@@ -235,6 +279,13 @@ class ServiceItemDesk:
             return ItemAnswer(text=text, citation=self.citation(item), item=item, complete=False)
         return ItemAnswer(text=header + "\n" + "\n".join(lines), citation=self.citation(item), item=item)
 
+    def _unrecorded(self, item: ServiceItem, attribute: Attribute, header: str) -> ItemAnswer:
+        text = (
+            f"{header}\n事项目录没有写明{attribute.label}。目录中相关的内容供参考：\n"
+            f"{FIELD_TITLES[attribute.nearest]}：{item.field_text(attribute.nearest)}\n具体情况请咨询：{item.consult_phone}。"
+        )
+        return ItemAnswer(text=text, citation=self.citation(item), item=item, complete=False)
+
     @staticmethod
     def summary(item: ServiceItem) -> str:
         """What a service guide leads with, and what else can be asked."""
@@ -242,6 +293,19 @@ class ServiceItemDesk:
         lines = [f"{FIELD_TITLES[key]}：{item.field_text(key)}" for key in keys]
         lines.append("您还可以问：申请材料、受理条件、办理流程、设定依据、咨询电话。")
         return "\n".join(lines)
+
+
+def unstated_attribute(question: str, text: str) -> Attribute | None:
+    """The fact the question asks for that has no field anywhere and that `text` does not state."""
+    question = normalize(question)
+    return next((a for a in ATTRIBUTES if a.asked.search(question) and not a.stated.search(text)), None)
+
+
+def _attribute_lines(item: ServiceItem, attribute: Attribute) -> list[str]:
+    """The record's fields that state the attribute, as 「字段：内容」 lines."""
+    return [
+        f"{title}：{text}" for key, title in FIELD_TITLES.items() if attribute.stated.search(text := item.field_text(key))
+    ]
 
 
 # Periods the agency keeps (受理、答复、办结) are its processing time, not the applicant's duty.

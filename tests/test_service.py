@@ -45,3 +45,12 @@ def test_personal_numbers_in_a_question_do_not_change_what_is_found(knowledge_se
         with_number = [h.passage.locator for h in knowledge_service.search(question)]
         assert with_number == [h.passage.locator for h in knowledge_service.search(plain)], question
     assert not knowledge_service.answer("我电话13812345678，住房公积金提取要多久").found
+
+
+def test_a_fact_no_passage_states_is_said_to_be_missing_and_the_closest_shown(knowledge_service):
+    """「信息处理费能微信付不」: the fee article is close but says nothing about how to pay."""
+    reply = knowledge_service.reply("信息处理费能微信付不")
+    assert not reply.found
+    assert reply.text.startswith("没有找到写明缴费方式") and "信息处理费" in reply.text and "来源：" in reply.text
+    stated = knowledge_service.reply("外资年报截止时间")  # the FAQ states the date: answered as usual
+    assert stated.found and "6月30日" in stated.text and "没有找到" not in stated.text

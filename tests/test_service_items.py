@@ -70,6 +70,26 @@ def test_item_without_a_field_gets_its_summary(desk):
     assert "办理时限" in answer.text and "收费标准" in answer.text and "您还可以问" in answer.text
 
 
+@pytest.mark.parametrize("question, label, nearest", [
+    ("外贸备案的回执有效期几年", "有效期", "办理结果：备案回执"),
+    ("卖酒备案今年哪天截止", "具体的截止日期", "办理流程："),
+    ("预付卡备案的费用能用微信付吗", "缴费方式", "收费标准：不收费"),
+])
+def test_a_fact_the_record_does_not_state_is_said_to_be_missing(desk, question, label, nearest):
+    answer = desk.answer(desk.understand(question))
+    assert not answer.complete, answer.text
+    assert "事项目录没有写明" in answer.text and label in answer.text and nearest in answer.text
+    assert "0000-1" in answer.text and answer.citation
+
+
+def test_a_fact_the_record_states_is_quoted_from_its_field():
+    item = _item("SW-XK-009", "成品油零售经营资格审批", ["加油站审批"])
+    stated = ServiceItem(**{**item.__dict__, "result": "《成品油零售经营批准证书》，有效期5年"})
+    desk = ServiceItemDesk(Catalogue(agency="示例市商务局", sample=True, items=[stated]))
+    answer = desk.answer(desk.understand("加油站审批那个证有效期几年"))
+    assert answer.complete and "办理结果：《成品油零售经营批准证书》，有效期5年" in answer.text
+
+
 def test_question_not_about_items_is_left_to_retrieval(desk):
     assert desk.answer(desk.understand("政务新媒体有什么要求")) is None
 

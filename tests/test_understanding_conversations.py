@@ -272,6 +272,17 @@ def test_a_deadline_the_record_does_not_state_is_said_plainly(servers):
     assert "没有写明" in reply and "SW-BA-009" in reply, reply
 
 
+@pytest.mark.parametrize("question, code, label", [
+    ("拍卖经营批准证书有效期几年", "SW-XK-001", "有效期"),
+    ("今年商务发展专项资金申报哪天截止", "SW-GG-006", "截止日期"),
+])
+def test_a_fact_the_catalogue_has_no_field_for_is_said_to_be_missing(servers, question, code, label):
+    """Not the neighbouring field (the certificate's name, the window's opening hours) as if it answered."""
+    messages = servers.send(sender(), question)
+    reply = "\n".join(m.get("text") or "" for m in messages)
+    assert "没有写明" in reply and label in reply and code in reply and "来源：" in reply, reply
+
+
 def test_conditions_are_not_answered_with_materials(servers):
     reply, _ = reply_of(servers, sender(), "拍卖企业设立审批需要什么条件")
     assert "受理条件" in reply and "申请材料" not in reply, reply
