@@ -455,7 +455,6 @@ def _tracker_url(db_url: str | None, endpoints: Path) -> str | None:
 
 def _outbox_url(url: str | None) -> str:
     from bot.outbox import DEFAULT_DATABASE_URL
-
     from bot.settings import CaseworkSettings
 
     return url or CaseworkSettings.from_env().outbox_database_url or DEFAULT_DATABASE_URL
@@ -463,7 +462,6 @@ def _outbox_url(url: str | None) -> str:
 
 def _case_url(url: str | None) -> str:
     from bot.case_service.config import DEFAULT_DATABASE_URL
-
     from bot.settings import CaseworkSettings
 
     return url or CaseworkSettings.from_env().case_database_url or DEFAULT_DATABASE_URL
