@@ -64,6 +64,18 @@ RUN_DIR=${GOVBOT_RUN_DIR:-var/run/port-${RASA_PORT}}
 mkdir -p "$RUN_DIR"
 RUN_DIR=$(cd "$RUN_DIR" && pwd)
 rm -f "$RUN_DIR"/*.exited
+# The tokens staff and developers need to call the APIs themselves (the case service's staff endpoints,
+# `govbot eval-conversations`): this run's values in a file only this user can read, never on a command line
+# (printf is a shell builtin, so no process shows them). `set -a; . "$RUN_DIR/tokens.env"; set +a` loads them.
+rm -f "$RUN_DIR/tokens.env"
+(
+  umask 077
+  for secret_name in GOVBOT_CASE_STAFF_TOKEN GOVBOT_RASA_TOKEN GOVBOT_REST_TOKEN; do
+    file_name="${secret_name}_FILE"
+    if [[ -n "${!secret_name:-}" ]]; then printf '%s=%s\n' "$secret_name" "${!secret_name}"
+    elif [[ -n "${!file_name:-}" ]]; then printf '%s=%s\n' "$file_name" "${!file_name}"; fi
+  done >"$RUN_DIR/tokens.env"
+)
 
 pids=()
 stop() {  # stop EXIT-STATUS
@@ -176,6 +188,7 @@ while (( SECONDS < start_deadline )); do
 办件系统（参考实现）http://127.0.0.1:${CASE_PORT}（接口说明 /openapi.json）
 网站咨询挂件演示页 http://127.0.0.1:${WEB_PORT}/ ，政务大厅自助终端 http://127.0.0.1:${WEB_PORT}/kiosk
 工作人员控制台 http://127.0.0.1:${WEB_PORT}/console（账号用 .venv/bin/govbot staff create 创建）
+本次运行的工作人员令牌与 Rasa API 令牌：${RUN_DIR}/tokens.env（仅本用户可读；set -a; . 该文件; set +a 后即可调用办件系统接口或 govbot eval-conversations）
 试一试：curl -s http://127.0.0.1:${RASA_PORT}/webhooks/rest/webhook -H 'Content-Type: application/json' \\
           -d '{"sender":"demo","message":"上海市商务委2020年对政务新媒体提了什么要求"}'
 或另开终端运行 .venv/bin/rasa shell。按 Ctrl-C 停止。

@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import secrets
+import stat
 import subprocess
 import sys
 import time
@@ -501,6 +502,27 @@ def test_stack_secrets_are_on_no_command_line(default_stack):
     # The API still needs (and takes) the token from the environment.
     assert requests.get(f"{default_stack.rasa_url}/status", timeout=30).status_code == 401
     status = requests.get(f"{default_stack.rasa_url}/status", params={"token": default_stack.rasa_token}, timeout=30)
+    assert status.status_code == 200
+
+
+@pytest.mark.e2e
+def test_staff_find_the_runs_tokens_in_a_private_file_named_at_start(default_stack):
+    """Issue 19 item 3: the staff and Rasa API tokens of a `make run` are where staff need them (a 0600
+    file in the run directory, named in the start-up message), and they work; no command line shows them."""
+    port = default_stack.rasa_url.rsplit(":", 1)[1]
+    tokens = ROOT / "var" / "run" / f"port-{port}" / "tokens.env"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in tokens.read_text(encoding="utf-8").splitlines())
+    names = ("GOVBOT_CASE_STAFF_TOKEN", "GOVBOT_RASA_TOKEN", "GOVBOT_REST_TOKEN")
+    assert values == {name: default_stack.env[name] for name in names}
+    deadline = time.monotonic() + 600  # the message comes once the web server is up too
+    while str(tokens) not in default_stack.log.read_text(encoding="utf-8", errors="replace") and time.monotonic() < deadline:
+        time.sleep(2)
+    assert str(tokens) in default_stack.log.read_text(encoding="utf-8", errors="replace")
+    staff = {"Authorization": f"Bearer {values['GOVBOT_CASE_STAFF_TOKEN']}"}
+    assert requests.get(f"{default_stack.case_url}/cases", headers=staff, timeout=30).status_code == 200
+    assert requests.get(f"{default_stack.case_url}/cases", timeout=30).status_code == 401
+    status = requests.get(f"{default_stack.rasa_url}/status", params={"token": values["GOVBOT_RASA_TOKEN"]}, timeout=30)
     assert status.status_code == 200
 
 
