@@ -29,7 +29,7 @@ _installed = False
 
 
 def action_token() -> str:
-    return AccessSettings.from_env().action_token
+    return AccessSettings.read("action_token")
 
 
 def install() -> bool:

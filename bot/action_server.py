@@ -76,7 +76,7 @@ async def _case_service_state() -> str:
 
     from bot.settings import CaseworkSettings
 
-    url = CaseworkSettings.from_env().case_url.rstrip("/")
+    url = CaseworkSettings.read("case_url").rstrip("/")
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as session:
             async with session.get(f"{url}/health") as response:

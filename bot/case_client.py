@@ -152,8 +152,7 @@ class CaseClient:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "CaseClient":
-        settings = CaseworkSettings.from_env()
-        return cls(settings.case_url, settings.bot_token, **kwargs)
+        return cls(CaseworkSettings.read("case_url"), CaseworkSettings.read("bot_token"), **kwargs)
 
     # -- session -----------------------------------------------------------------------------------
 

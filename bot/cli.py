@@ -457,14 +457,14 @@ def _outbox_url(url: str | None) -> str:
     from bot.outbox import DEFAULT_DATABASE_URL
     from bot.settings import CaseworkSettings
 
-    return url or CaseworkSettings.from_env().outbox_database_url or DEFAULT_DATABASE_URL
+    return url or CaseworkSettings.read("outbox_database_url") or DEFAULT_DATABASE_URL
 
 
 def _case_url(url: str | None) -> str:
     from bot.case_service.config import DEFAULT_DATABASE_URL
     from bot.settings import CaseworkSettings
 
-    return url or CaseworkSettings.from_env().case_database_url or DEFAULT_DATABASE_URL
+    return url or CaseworkSettings.read("case_database_url") or DEFAULT_DATABASE_URL
 
 
 def _login_name() -> str:

@@ -161,14 +161,13 @@ def shared_ids() -> ConversationIds:
     global _shared
     with _lock:
         if _shared is None:
-            access = AccessSettings.from_env()
-            secret = access.session_secret
+            secret = AccessSettings.read("session_secret")
             if not secret:
                 log.warning("%s 未设置：会话编号的签名密钥只在本进程内有效（重启后旧会话不能接续，多个副本不能共用）", SECRET_ENV)
                 secret = secrets.token_urlsafe(32)
             _shared = ConversationIds(
                 secret,
-                access.session_max_age,
-                access.handover_max_age,
+                AccessSettings.read("session_max_age"),
+                AccessSettings.read("handover_max_age"),
             )
         return _shared

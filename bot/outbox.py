@@ -309,7 +309,7 @@ class Outbox:
         if not _TABLE_NAME.match(table_name):
             raise ValueError(f"invalid outbox table name {table_name!r}")
         self.database_url = (
-            database_url or CaseworkSettings.from_env().outbox_database_url or DEFAULT_DATABASE_URL
+            database_url or CaseworkSettings.read("outbox_database_url") or DEFAULT_DATABASE_URL
         )
         self.client = client if client is not None else CaseClient.from_env()
         self.retry_base = retry_base

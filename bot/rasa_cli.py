@@ -47,7 +47,7 @@ def rasa_arguments(argv: list[str], token: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
-        args = rasa_arguments(args, AccessSettings.variable("rasa_token").read())
+        args = rasa_arguments(args, AccessSettings.read("rasa_token"))
     except ValueError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2

@@ -84,6 +84,7 @@ stop() {  # stop EXIT-STATUS
   echo "正在停止……"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
+  rm -f "$RUN_DIR/tokens.env"  # this run's tokens end with it
   echo "已停止。"
   exit "$1"
 }

@@ -153,3 +153,22 @@ def test_no_module_outside_bot_settings_reads_the_projects_variables():
     ).stdout.split()
     # The action server's --host default (SANIC_HOST, Sanic's own variable) is the one plain read left.
     assert sorted(r for r in readers if not r.startswith("bot/settings/")) == ["bot/action_server.py"], readers
+
+
+def test_a_service_opens_only_its_own_secret_files(monkeypatch, tmp_path):
+    """A container mounts only its own secrets: reading the assistant's case token must not open the
+    staff token's file, while the case service, which needs both, names the one it cannot read."""
+    from bot.case_client import CaseClient
+    from bot.case_service.config import CaseServiceConfig
+    from bot.console.config import ConsoleConfig
+
+    (tmp_path / "bot").write_text("bot-token\n", encoding="utf-8")
+    monkeypatch.delenv("GOVBOT_CASE_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("GOVBOT_CASE_STAFF_TOKEN", raising=False)
+    monkeypatch.setenv("GOVBOT_CASE_BOT_TOKEN_FILE", str(tmp_path / "bot"))
+    monkeypatch.setenv("GOVBOT_CASE_STAFF_TOKEN_FILE", str(tmp_path / "not-mounted-here"))
+    assert CaseClient.from_env().token == "bot-token"
+    with pytest.raises(ValueError, match="GOVBOT_CASE_STAFF_TOKEN_FILE 指向的文件无法读取"):
+        CaseServiceConfig.from_env()
+    with pytest.raises(ValueError, match="GOVBOT_CASE_STAFF_TOKEN_FILE"):
+        ConsoleConfig.from_env()

@@ -59,14 +59,14 @@ class CaseServiceConfig:
 
     @classmethod
     def from_env(cls, database_url: str | None = None) -> "CaseServiceConfig":
-        case, access = CaseworkSettings.from_env(), AccessSettings.from_env()
+        case = CaseworkSettings.from_env()
         return cls(
             database_url=database_url or case.case_database_url or DEFAULT_DATABASE_URL,
             bot_token=case.bot_token or None,
             staff_token=case.staff_token or None,
             calendar_path=case.calendar_path,
             promise_working_days=case.promise_working_days,
-            rasa_url=access.rasa_url or None,
-            rasa_token=access.rasa_token or None,
+            rasa_url=AccessSettings.read("rasa_url") or None,
+            rasa_token=AccessSettings.read("rasa_token") or None,
             lookup_policy=LookupPolicy(case.lookup_max_failures, case.lookup_lock_seconds),
         )

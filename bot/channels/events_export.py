@@ -67,7 +67,7 @@ class EventsExportInput(InputChannel):
 
         @blueprint.route("/export", methods=["GET"])
         async def export(request: Request) -> HTTPResponse:
-            token = AccessSettings.from_env().rasa_token
+            token = AccessSettings.read("rasa_token")
             if not token:
                 return response.json({"error": "未配置 GOVBOT_RASA_TOKEN，不提供对话数据"}, status=503, dumps=_dumps)
             if not authorized(request.headers.get("Authorization"), token):

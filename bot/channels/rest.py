@@ -148,7 +148,7 @@ class RestInput(RasaRestInput):
 
     def __init__(self, max_body: int | None = None) -> None:
         self.max_body = max_body or max_body_bytes()
-        self.token = AccessSettings.from_env().rest_token
+        self.token = AccessSettings.read("rest_token")
         self.proxies = rate_limit.shared_limiter().config.proxies
 
     @classmethod

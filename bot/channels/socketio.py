@@ -56,7 +56,7 @@ MAX_METADATA_BYTES = 4096  # as on the REST channel
 
 def allowed_origins(value: str | None = None) -> list[str]:
     """Browser origins allowed to open the socket; `*` is refused (use an explicit list)."""
-    raw = WebSettings.from_env().origins if value is None else value
+    raw = WebSettings.read("origins") if value is None else value
     origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
     if "*" in origins:
         raise ValueError(f"{ORIGINS_ENV} 不能设为 *：请列出允许嵌入挂件的网站地址，如 https://www.example.gov.cn")

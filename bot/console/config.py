@@ -34,15 +34,15 @@ class ConsoleConfig:
 
     @classmethod
     def from_env(cls) -> "ConsoleConfig":
-        web, case, access = WebSettings.from_env(), CaseworkSettings.from_env(), AccessSettings.from_env()
+        web = WebSettings.from_env()
         return cls(
             database_url=web.console_database_url,
-            case_url=case.case_url.rstrip("/"),
-            case_staff_token=case.staff_token,
+            case_url=CaseworkSettings.read("case_url").rstrip("/"),
+            case_staff_token=CaseworkSettings.read("staff_token"),
             admin_password=web.console_admin_password,
             tracker_database_url=web.tracker_database_url,
-            rasa_url=(access.rasa_url or cls.rasa_url).rstrip("/"),
-            rasa_token=access.rasa_token,
-            trusted_proxies=trusted_proxies(LimitSettings.from_env().trusted_proxies),
-            calendar_path=case.calendar_path,
+            rasa_url=(AccessSettings.read("rasa_url") or cls.rasa_url).rstrip("/"),
+            rasa_token=AccessSettings.read("rasa_token"),
+            trusted_proxies=trusted_proxies(LimitSettings.read("trusted_proxies")),
+            calendar_path=CaseworkSettings.read("calendar_path"),
         )

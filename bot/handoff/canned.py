@@ -23,7 +23,7 @@ DEFAULT_REPLIES = (
 
 
 def replies_path() -> Path:
-    return CaseworkSettings.from_env().canned_replies_path
+    return CaseworkSettings.read("canned_replies_path")
 
 
 def load_replies(path: Path | None = None) -> list[str]:

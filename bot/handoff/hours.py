@@ -59,11 +59,11 @@ class ServiceHours:
 def _calendar():
     from bot.case_service.deadlines import WorkingDayCalendar
 
-    return WorkingDayCalendar.from_file(CaseworkSettings.from_env().calendar_path)
+    return WorkingDayCalendar.from_file(CaseworkSettings.read("calendar_path"))
 
 
 def service_hours(agency: dict) -> ServiceHours:
-    override = CaseworkSettings.from_env().handoff_hours
+    override = CaseworkSettings.read("handoff_hours")
     return ServiceHours.parse(override or str(agency.get("hours") or ""))
 
 

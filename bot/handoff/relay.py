@@ -42,9 +42,8 @@ def contact_phone(text: str) -> str | None:
 async def forward(conversation_id: str, text: str) -> bool:
     """Stores the person's message with the open handoff case; False (logged) when that failed."""
     global _session
-    settings = CaseworkSettings.from_env()
-    url = settings.case_url.rstrip("/") + "/handoff-messages"
-    token = settings.bot_token
+    url = CaseworkSettings.read("case_url").rstrip("/") + "/handoff-messages"
+    token = CaseworkSettings.read("bot_token")
     body = {"conversation_id": conversation_id, "text": redact(text)[:2000]}
     phone = contact_phone(text)
     if phone:

@@ -130,6 +130,11 @@ class Area:
         [found] = [f.metadata[METADATA_KEY] for f in dataclasses.fields(cls) if f.name == field_name]
         return found
 
+    @classmethod
+    def read(cls, field_name: str, environ: Optional[Mapping[str, str]] = None) -> Any:
+        """One setting, for a reader that needs only it: a service reads only its own secrets' files."""
+        return cls.variable(field_name).read(environ)
+
 
 def env_secret(name: str, *, environ: Optional[Mapping[str, str]] = None) -> str:
     """A secret from `name` or the file named by `name`_FILE; '' when neither is set (a one-off read).

@@ -38,7 +38,7 @@ class WebConfig:
         return cls(
             host=host or web.host,
             port=web.port,
-            rasa_url=(web.rasa_url or AccessSettings.from_env().rasa_url or cls.rasa_url).rstrip("/"),
+            rasa_url=(web.rasa_url or AccessSettings.read("rasa_url") or cls.rasa_url).rstrip("/"),
             public_url=web.public_url,
             kiosk_idle_seconds=web.kiosk_idle_seconds,
             dist_dir=web.dist_dir.resolve(),
