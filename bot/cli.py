@@ -319,19 +319,30 @@ def kb_search(query: str | None, top_k: int, as_json: bool) -> None:
 @main.command("eval-conversations")
 @click.argument("set_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rasa-url", default="http://127.0.0.1:5005", show_default=True)
-@click.option("--token", envvar="GOVBOT_RASA_TOKEN", required=True, help="Rasa 的 API 令牌（读取对话记录用），默认取 GOVBOT_RASA_TOKEN")
+@click.option("--token", default=None,
+              help="Rasa 的 API 令牌（读取对话记录用）；默认取 GOVBOT_RASA_TOKEN 或 GOVBOT_RASA_TOKEN_FILE，写在命令行上 ps 可见")
 @click.option("--half", type=click.Choice(["tune", "heldout", "all"]), default="tune", show_default=True,
               help="tune：编号为奇数的对话（调参用）；heldout：编号为偶数的（只用来报告）")
 @click.option("--failures/--no-failures", default=True, show_default=True)
 @click.option("--replies", is_flag=True, help="失败的对话同时显示回复的开头")
-@click.option("--rest-token", envvar="GOVBOT_REST_TOKEN", default=None,
-              help="REST 通道的本机关服务器令牌（默认取 GOVBOT_REST_TOKEN）：带上它，评测不受按地址限流")
+@click.option("--rest-token", default=None,
+              help="REST 通道的本机关服务器令牌（默认取 GOVBOT_REST_TOKEN 或 GOVBOT_REST_TOKEN_FILE）：带上它，评测不受按地址限流")
 def eval_conversations(set_files, rasa_url: str, token: str, half: str, failures: bool, replies: bool, rest_token: str | None) -> None:
     """Play a conversation set through a running assistant's REST channel and report per route."""
     import asyncio
 
+    from bot.settings import AccessSettings
     from bot.understanding.evaluation import load_cases, run_cases, summarise
 
+    if token or rest_token:
+        click.echo("提示：命令行上的令牌本机所有用户都能用 ps 看到，请改用环境变量或 变量名_FILE", err=True)
+    try:
+        token = token or AccessSettings.read("rasa_token")
+        rest_token = rest_token or AccessSettings.read("rest_token") or None
+    except ValueError as exc:
+        _fail(str(exc))
+    if not token:
+        _fail("请设置 GOVBOT_RASA_TOKEN 或 GOVBOT_RASA_TOKEN_FILE（make run 的令牌在启动信息给出的 tokens.env 中）")
     cases = load_cases(list(set_files), half)
     if not cases:
         _fail("对话集中没有符合条件的对话")

@@ -172,3 +172,25 @@ def test_a_service_opens_only_its_own_secret_files(monkeypatch, tmp_path):
         CaseServiceConfig.from_env()
     with pytest.raises(ValueError, match="GOVBOT_CASE_STAFF_TOKEN_FILE"):
         ConsoleConfig.from_env()
+
+
+def test_eval_conversations_takes_the_rasa_token_from_the_environment_or_a_file(tmp_path):
+    """`govbot eval-conversations` needs no token on its command line (ps shows it to every user)."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from tests.conftest import free_port
+
+    [conversations] = sorted((ROOT / "tests" / "data" / "blind").glob("conversations_*.yml"))[:1]
+    closed = f"http://127.0.0.1:{free_port()}"
+    args = ["eval-conversations", str(conversations), "--rasa-url", closed]
+    clean = {"GOVBOT_RASA_TOKEN": "", "GOVBOT_RASA_TOKEN_FILE": "", "GOVBOT_REST_TOKEN": "", "GOVBOT_REST_TOKEN_FILE": ""}
+    missing = CliRunner().invoke(main, args, env=clean)
+    assert missing.exit_code == 1 and "GOVBOT_RASA_TOKEN_FILE" in missing.stderr and "tokens.env" in missing.stderr
+    token = tmp_path / "rasa_token"
+    token.write_text("from-a-file\n", encoding="utf-8")
+    # With the token from the file it goes on to talk to the (absent) assistant.
+    tried = CliRunner().invoke(main, args, env={**clean, "GOVBOT_RASA_TOKEN_FILE": str(token)})
+    assert tried.exit_code == 1 and f"无法与 {closed} 的助手对话" in tried.stderr, tried.stderr
+    on_argv = CliRunner().invoke(main, [*args, "--token", "x"], env=clean)
+    assert "ps" in on_argv.stderr
