@@ -194,3 +194,28 @@ def test_eval_conversations_takes_the_rasa_token_from_the_environment_or_a_file(
     assert tried.exit_code == 1 and f"无法与 {closed} 的助手对话" in tried.stderr, tried.stderr
     on_argv = CliRunner().invoke(main, [*args, "--token", "x"], env=clean)
     assert "ps" in on_argv.stderr
+
+
+def _shown(default) -> str | None:
+    """A declared default as the README's 默认 column writes it (None: described in words there)."""
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, (int, float)):
+        return f"{default:g}" if isinstance(default, float) else str(default)
+    if isinstance(default, Path):
+        return str(default.relative_to(ROOT))
+    if isinstance(default, str) and default:
+        return default.replace(f"{ROOT}/", "")
+    return None
+
+
+def test_the_readme_table_shows_each_declared_default():
+    from tests.test_config_reference import reference_table
+
+    table = reference_table()
+    for area in AREAS:
+        for variable in area.variables():
+            shown = _shown(variable.default)
+            if shown is not None:
+                cell = table[variable.name].split("|")[2]
+                assert f"`{shown}" in cell, f"README 全部环境变量: {variable.name} defaults to {shown!r}, the table says {cell.strip()!r}"
