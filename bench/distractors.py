@@ -9,10 +9,13 @@ carry deadlines, amounts, counts, phones and addresses — the kind of text that
 real answers. Every file is marked synthetic: its id and file name start with ``synthetic-`` and
 its ``source`` says 合成干扰文档; nothing here is real government information.
 
-`python -m bench.distractors --measure N[,N…]` copies knowledge/ with N distractors added, builds
-the index with the prepared model (new passages only: the project's index is reused by text) and
-reports the build rate, Hit@1 / answered / rejected on the dev set (and the held-out set when
-present, aggregates only), query p50/p95 in process and the process's memory.
+`python -m bench.distractors WORK --measure N[,N…]` copies knowledge/ with N distractors added, builds
+the index with the prepared model (new passages only: the project's index, or a smaller count's in
+the same WORK, is reused by text; a count already built there is only loaded) and reports the build
+rate, Hit@1 / answered / rejected / answered with the fact on the dev set and the held-out set
+(aggregates only), then, in a fresh process as an action server holds the index, query p50/p95
+with no query cache and memory, with the vectors in process and in Qdrant (qdrant-client's local
+mode: a Python stand-in for the server, so its latency is an upper bound). Results: WORK/scale.json.
 """
 from __future__ import annotations
 
@@ -132,11 +135,62 @@ def generate(n: int, out_dir: Path, seed: int = 15, knowledge_dir: Path = ROOT /
     return paths
 
 
+def query_check(knowledge: Path, cache: Path, questions: Path, store: str = "memory") -> dict:
+    """In a process of its own, as an action server holds it: the index loaded (vectors in process or
+    in Qdrant's local mode), each question searched once with no query cache; latency and memory."""
+    import os
+    import time
+    from dataclasses import replace
+
+    os.environ["GOVBOT_QUERY_CACHE_SIZE"] = "0"
+    from bot.knowledge.evaluation import load_question_set
+    from bot.knowledge.retriever import load_issuer_aliases
+    from bot.service import KnowledgeService
+    from bot.settings import Settings
+
+    service = KnowledgeService(replace(Settings.from_env(), knowledge_dir=knowledge, cache_dir=cache))
+    service.build()
+    row = {"store": store}
+    if store == "qdrant":
+        from qdrant_client import QdrantClient
+
+        from bot.knowledge.qdrant_store import QdrantRetriever
+
+        in_process = service.retriever
+        started = time.perf_counter()
+        service._retriever = QdrantRetriever(
+            in_process.index, service.embedder, load_issuer_aliases(knowledge / "issuers.yml"),
+            client=QdrantClient(location=":memory:"), **service._retriever_options(),
+        )
+        row["fill_seconds"] = round(time.perf_counter() - started, 1)
+    asked = [q["q"] for q in load_question_set(questions)["questions"]]
+    service.search(asked[0])  # first call: lazy set-up
+    latencies, tops = [], []
+    for q in asked:
+        t = time.perf_counter()
+        hits = service.search(q)
+        latencies.append((time.perf_counter() - t) * 1000)
+        tops.append([h.passage.passage_id for h in hits])
+    if store == "qdrant":
+        same = sum(top == [h.passage.passage_id for h in in_process.search(q)] for q, top in zip(asked, tops))
+        row["same_top5_as_in_process"] = f"{same}/{len(asked)}"
+    latencies.sort()
+    row["search_ms"] = {"p50": round(latencies[len(latencies) // 2], 1), "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1)}
+    status = Path("/proc/self/status").read_text()
+    row["rss_mb"] = {k: int(re.search(rf"{k}:\s+(\d+)", status).group(1)) // 1024 for k in ("VmRSS", "VmHWM")}
+    return row
+
+
 def measure(counts: list[int], work: Path, questions: list[Path]) -> list[dict]:
-    """Per count: index build with the distractors added (vectors of the project's own passages
-    reused), retrieval figures and query latency in process, memory."""
+    """Per count: index build with the distractors added (vectors of the project's own passages, and
+    of a smaller count's run in the same work directory, reused: the same seed writes the same first
+    documents), retrieval figures, then query latency and memory in a fresh process, in process and
+    with Qdrant (local mode)."""
+    import json
     import os
     import shutil
+    import subprocess
+    import sys
     import time
     from dataclasses import replace
 
@@ -148,14 +202,21 @@ def measure(counts: list[int], work: Path, questions: list[Path]) -> list[dict]:
     rows = []
     for n in counts:
         case = work / f"n{n}"
-        shutil.rmtree(case, ignore_errors=True)
+        shutil.rmtree(case / "knowledge", ignore_errors=True)
         shutil.copytree(base.knowledge_dir, case / "knowledge")
         generate(n, case / "knowledge" / "documents")
-        (case / "cache" / "index").mkdir(parents=True)
-        key = (base.index_dir / "CURRENT").read_text().strip()
-        shutil.copytree(base.index_dir / key, case / "cache" / "index" / key)  # reused by text: only new passages embedded
-        (case / "cache" / "index" / "CURRENT").write_text(key + "\n")
-        (case / "cache" / "models").symlink_to(base.models_dir.resolve(), target_is_directory=True)
+        if not (case / "cache" / "index" / "CURRENT").exists():
+            shutil.rmtree(case / "cache", ignore_errors=True)
+            earlier = [int(p.name[1:]) for p in work.glob("n*") if p.name[1:].isdigit() and int(p.name[1:]) < n
+                       and (p / "cache" / "index" / "CURRENT").exists()]
+            if earlier:  # a smaller run's index holds the project's vectors and its distractors'
+                shutil.copytree(work / f"n{max(earlier)}" / "cache" / "index", case / "cache" / "index")
+            else:
+                (case / "cache" / "index").mkdir(parents=True)
+                key = (base.index_dir / "CURRENT").read_text().strip()
+                shutil.copytree(base.index_dir / key, case / "cache" / "index" / key)  # reused by text
+                (case / "cache" / "index" / "CURRENT").write_text(key + "\n")
+            (case / "cache" / "models").symlink_to(base.models_dir.resolve(), target_is_directory=True)
         service = KnowledgeService(replace(base, knowledge_dir=case / "knowledge", cache_dir=case / "cache"))
         service.embedder.prepare_queries()
         cpu, started = time.process_time(), time.perf_counter()
@@ -163,25 +224,19 @@ def measure(counts: list[int], work: Path, questions: list[Path]) -> list[dict]:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         row = {"distractors": n, "passages": stats["passages"], "new_passages": stats["embedded"],
                "new_phrasings": stats.get("questions_embedded", 0), "build_seconds": round(seconds, 1),
-               "build_cpu_seconds": round(cpu, 1), "new_passages_per_second": round(stats["embedded"] / seconds, 1),
+               "build_cpu_seconds": round(cpu, 1),
+               "new_passages_per_second": round(stats["embedded"] / seconds, 1) if stats["embedded"] else None,
                "load": [round(x, 2) for x in os.getloadavg()]}
         for path in questions:
             report = evaluate(service.search, load_question_set(path), service.settings.answer_threshold, answer=service.answer)
             row[path.stem] = {k: round(getattr(report, k), 4) for k in ("hit_at_1", "answered", "rejected", "answered_with_fact")}
-        asked = [q["q"] for q in load_question_set(questions[0])["questions"]]
-        os.environ["GOVBOT_QUERY_CACHE_SIZE"] = "0"
-        cold = KnowledgeService(service.settings)
-        cold.__dict__["embedder"] = type(service.embedder)(service.embedder.model_name_or_path)
-        cold.build()
-        latencies = []
-        for q in asked:
-            t = time.perf_counter()
-            cold.search(q)
-            latencies.append((time.perf_counter() - t) * 1000)
-        latencies.sort()
-        row["search_ms"] = {"p50": round(latencies[len(latencies) // 2], 1), "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1)}
-        status = Path("/proc/self/status").read_text()
-        row["rss_mb"] = {k: int(re.search(rf"{k}:\s+(\d+)", status).group(1)) // 1024 for k in ("VmRSS", "VmHWM")}
+        del service
+        for store in ("memory", "qdrant"):
+            code = ("import json, sys; from pathlib import Path; from bench.distractors import query_check; "
+                    "print(json.dumps(query_check(*map(Path, sys.argv[1:4]), sys.argv[4])))")
+            done = subprocess.run([sys.executable, "-c", code, str(case / "knowledge"), str(case / "cache"), str(questions[0]), store],
+                                  cwd=ROOT, capture_output=True, text=True, check=True)
+            row[store] = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(row, flush=True)
     return rows
@@ -199,7 +254,8 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, action="append", help="question sets (default: the dev set)")
     args = parser.parse_args()
     if args.measure:
-        sets = args.questions or [ROOT / "tests" / "data" / "retrieval_dev.yml"]
+        heldout = ROOT / "tests" / "data" / "blind" / "retrieval_heldout.yml"
+        sets = args.questions or [ROOT / "tests" / "data" / "retrieval_dev.yml"] + ([heldout] if heldout.exists() else [])
         rows = measure([int(n) for n in args.measure.split(",")], args.out, sets)
         (args.out / "scale.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     else:
