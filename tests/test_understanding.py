@@ -258,6 +258,16 @@ def test_an_edited_referrals_file_applies_to_the_next_question(tmp_path):
     assert desk.find("驾驶证到期") is None
 
 
+def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
+    """「乡政府宅基地审核情况要不要公示」 is a question about the disclosure regulation (第二十一条)."""
+    path = tmp_path / "referrals.yml"
+    path.write_text("referrals:\n  - agency: 自然资源部门\n    topics: [宅基地]\n  - agency: 税务部门\n    topics: [发票]\n", encoding="utf-8")
+    desk = ReferralDesk(tmp_path)
+    assert desk.find("宅基地怎么批").agency == "自然资源部门"
+    assert desk.find("乡政府宅基地审核这些情况要不要公示") is None
+    assert desk.find("交的信息处理费能给发票不") is None
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -283,6 +293,20 @@ def test_an_edited_referrals_file_applies_to_the_next_question(tmp_path):
         ("建议和投诉有啥区别", "ask_knowledge"),
         ("工作人员是兼职吗", "ask_knowledge"),
         ("我申请的信息公开要交钱吗", "ask_knowledge"),
+        # A suggestion's content is often a question (能不能…); asking how to suggest is not a suggestion.
+        ("提个意见 窗口叫号能不能改成手机取号", "file_complaint"),
+        ("俺有个想法 菜市场能不能多设几个", "file_complaint"),
+        ("建议在老小区附近多开几个便民菜店", "file_complaint"),
+        ("提建议有啥渠道", "ask_knowledge"),
+        ("建议先打电话问问吗", "ask_knowledge"),
+        # Someone who says they are asking, or asks what follows, is answered.
+        ("麻烦问一下批量申请信息公开，麻烦告诉我", "ask_knowledge"),
+        ("政府网站公开的东西老不更新，有人管吗会被追责吗", "ask_knowledge"),
+        # A person, asked for in other words.
+        ("俺要找个人问问 别让电脑回了", "request_human"),
+        ("麻烦让业务窗口的老师跟我对接一下", "request_human"),
+        ("你们值班的同志在不在", "request_human"),
+        ("我找人说过了 还是没办", "ask_knowledge"),
     ],
 )
 def test_requests_in_everyday_words(text, expected):

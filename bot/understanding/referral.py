@@ -8,6 +8,7 @@ service items, so 「预付卡备案要营业执照吗」 stays a question about
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,12 @@ import yaml
 from bot.text import normalize
 
 REFERRALS_FILE = "referrals.yml"
+# Whether a matter is (to be) disclosed, and this agency's own disclosure fee, are questions about
+# the disclosure regulation whoever's matter it is: 「乡政府宅基地审核情况要不要公示」 (第二十一条).
+_ABOUT_DISCLOSURE = re.compile(
+    r"(要不要|需不需要|需要|该不该|应不应该|应该|会不会|能不能|可不可以|是否|有没有|得)(主动)?(公示|公开)|"
+    r"(公示|公开)(吗|不|没|了没|了吗)|政府信息公开|信息公开|依申请公开|主动公开|信息处理费"
+)
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +82,8 @@ class ReferralDesk:
 
     def find(self, question: str) -> Referral | None:
         text = normalize(question)
+        if _ABOUT_DISCLOSURE.search(text):
+            return None
         for referral in self._current():
             if referral.matches(text):
                 return referral

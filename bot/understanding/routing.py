@@ -39,6 +39,9 @@ _HUMAN = re.compile(
     r"|人工(服务|客服|坐席|回复|处理|咨询)?$|^(人工|真人|活人|客服)"
     r"|(跟|和|与)(真人|活人|人工|工作人员)(说|聊|讲|对话|沟通)"
     r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)|不想(跟|和)机器|"
+    # 「别让电脑回了」「我找人说」「值班的同志在不在」
+    r"(别|不要|不想)(让|跟|和|用)?(电脑|机器|AI|人工智能)(回|答|说|聊)|找(个)?人(说|聊|讲|问问)(?!过)|"
+    rf"({_STAFF}|同志|老师)(在不在|在吗|在没在|有空吗)|"
     r"(找|叫|要|让|请)(你们)?(的)?(领导|负责人|主任|局长)(来|出来|说话|接电话)?$|"
     r"(安排|让|请)(个|一个)?(工作人员|专人|人)(联系|打电话|回电)|打(个)?电话给我|(跟|和)(人|真人)(直接)?(讲|说|谈)|懂行的人|"
     # 「有没有活人啊」「让你们上班的人来」「需要跟经办人员直接沟通」: a person of the agency, by any name.
@@ -49,7 +52,7 @@ _HUMAN = re.compile(
 # Calling a person by any name: 「换个人」「叫你们负责的来」「来个人啊」「转rengong」「让科室的人给我回个电话」.
 _SUMMONS = re.compile(
     r"rengong|ren gong|"
-    r"(转|接|找|叫|换|来|让|请|弄|安排|要)(一?个|一下|下)?(你们)?(的)?(懂\S{0,4}的)?"
+    r"(转|接|找|叫|换|来|让|请|弄|安排|要)(一?个|一下|下)?(你们)?(的)?(懂\S{0,4}的)?(业务|办事|局里|科室|信息公开)?"
     r"(人|同志|老师|负责的|领导|接线员|值班的?|科室的人|窗口的老师|工作人员|人工|真人|活人|客服)"
     r"(来|过来|出来|说话|跟我|和我|给我|对接|接|回电|打电话|直接|当面|吧|啊|呗|$)|"
     r"(给我|帮我)(接|转)(人|人工|一下)|(人|人工)呢[?？!！]*$|可以人工|能人工|"
@@ -198,8 +201,8 @@ _NAMED = (
     )),
     (COMPLAIN, re.compile(r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))")),
     # A suggestion starts the same form, which then asks 投诉还是建议 (the form's complaint_type).
-    (COMPLAIN, re.compile(
-        r"^(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
+    (COMPLAIN, _SUGGESTION := re.compile(
+        r"^(我|俺|咱|我们)?(想)?(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
         r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))"
     )),
     # 「把你们局2024年培训费支出明细给我整一份」: a document asked for without the word 申请.
@@ -214,15 +217,29 @@ _SAYS_ASKING = re.compile(r"问问|问一下|问下|请问|想问|咨询一下|�
 _DOCUMENT_WORDS = re.compile(r"名单|明细|清单|文件|通报|制度|标准|材料|结果|数据|记录|报告|批复|决定|汇总|预算|决算|经费|支出")
 # A clause that asks rather than files: interrogatives, and 「一般」「还是」「的话」 (how it usually goes, which way, if).
 _ASKS_IN_CLAUSE = re.compile(r"一般|还是|的话|吧$|免费|收费|算不算")
+# What a suggestion says is often worded as a question (「窗口叫号能不能改成手机取号」): only asking how
+# suggestions are made or what becomes of them makes a suggestion message a question.
+_ASKS_ABOUT_SUGGESTING = re.compile(
+    r"(怎么|如何|咋|在哪|哪里|哪儿|去哪)(提|给|反映|交)|渠道|途径|有用吗|有没有用|管用吗|区别|会回复|回复吗|有人看吗|多久|接受.{0,4}吗|"
+    r"^(建议|是否建议).{0,14}[吗么][?？]?$"  # 「建议先打电话问问吗」 asks for advice
+)
 # 「你们管不管」「查不查」 after a grievance: a complaint said as a question, so it is offered, not started.
 _GRIEVANCE_ASK = re.compile(r"(管不管|查不查|管一管|管管|有人管吗|能管吗|不管吗|查一查|处理不处理)")
+# 「……有人管吗，会被追责吗」 asks what the rules say happens (the regulation's accountability articles).
+_ASKS_CONSEQUENCE = re.compile(r"追责|问责|追究|处分|什么后果|啥后果|担责|法律责任")
 
 
 def named_request(text: str) -> Route | None:
     """A request the message names in words of its own (see _NAMED), or None."""
     clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
     for action, pattern in _NAMED:
-        holder = next((c for c in clauses if pattern.search(c)), None)
+        holder = next((c for c in clauses if pattern.search(_without_greeting(c))), None)
+        if pattern is _SUGGESTION:
+            if holder is None or _ASKS_ABOUT_SUGGESTING.search(text):
+                continue
+            if content_length(_without_greeting(text)) <= BARE_REQUEST_CHARS:
+                return None  # a bare 「建议」: the classifier decides
+            return Route(action, "suggestion named")
         if holder is None or _clause_asks(_without_greeting(holder)):
             continue
         if action == APPLY and "申" not in text and not _DOCUMENT_WORDS.search(text):
@@ -234,7 +251,7 @@ def named_request(text: str) -> Route | None:
         if any(_clause_asks(c) for c in clauses if c is not holder):
             return None  # 「我要申请公开，大概多久能答复」 asks how it goes: the rest of the routing decides
         return Route(action, "request named")
-    if _GRIEVANCE_ASK.search(text) and content_length(text) >= 10:
+    if _GRIEVANCE_ASK.search(text) and content_length(text) >= 10 and not _ASKS_CONSEQUENCE.search(text):
         return Route(FALLBACK, "grievance asked about", offer=COMPLAIN)
     return None
 
@@ -328,8 +345,8 @@ def _explicit_request(text: str) -> str | None:
     actions = [action for action in ACTION_INTENTS if action_cue(action, text)]
     if STATUS in actions and not _GENERAL.search(text):
         return STATUS  # 「帮我查下进度」
-    if is_question(text):
-        return None
+    if is_question(text) or _SAYS_ASKING.search(text):
+        return None  # 「麻烦问一下批量申请信息公开」 says it asks: the classifier and the checks below decide
     return actions[0] if len(actions) == 1 else None
 
 
@@ -367,7 +384,8 @@ _HOW_TO_CHECK = re.compile(r"怎么查|咋查|如何查|在哪(看|查)|哪里(�
 
 def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
-    cue, want, how = action_cue(action, text), wants_action(text), is_question(text) or bool(_CONTACT_WORDS.search(text))
+    cue, want = action_cue(action, text), wants_action(text)
+    how = is_question(text) or bool(_CONTACT_WORDS.search(text) or _SAYS_ASKING.search(text))
     if action == APPLY and cue and _POLITE_ASK.search(text) and not _ASKS_ABOUT.search(text):
         want, how = True, False
     if not cue:
@@ -388,7 +406,7 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
         return Route(KNOWLEDGE, "asks how the request works")
     if want and how:
         # 「我想投诉，怎么弄」 wants it done; 「我想问问投诉要多久」 asks about it.
-        if _ASKS_ABOUT.search(text) or _DELIBERATES.search(text):
+        if _ASKS_ABOUT.search(text) or _DELIBERATES.search(text) or _SAYS_ASKING.search(text):
             return Route(KNOWLEDGE, "asks about the request")
         return Route(FALLBACK, "request and question", offer=action)
     # Neither: 「投诉」「举报一家店卖假货」 — a request if the classifier is sure, else ask.
