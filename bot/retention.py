@@ -52,21 +52,21 @@ DAY = 86400.0
 
 def retention_days(environ: dict | None = None) -> float:
     """GOVBOT_TRACKER_RETENTION_DAYS; 0 means conversations are never purged."""
-    return RetentionSettings.from_env(environ).tracker_days
+    return RetentionSettings.read("tracker_days", environ)
 
 
 def draft_retention_days(environ: dict | None = None) -> float:
     """GOVBOT_DRAFT_RETENTION_DAYS; 0 keeps abandoned drafts."""
-    return RetentionSettings.from_env(environ).draft_days
+    return RetentionSettings.read("draft_days", environ)
 
 
 def rejected_payload_days(environ: dict | None = None) -> float:
     """GOVBOT_REJECTED_PAYLOAD_DAYS; 0 keeps rejected entries' payloads."""
-    return RetentionSettings.from_env(environ).rejected_payload_days
+    return RetentionSettings.read("rejected_payload_days", environ)
 
 
 def purge_interval(environ: dict | None = None) -> float:
-    return RetentionSettings.from_env(environ).purge_interval or DEFAULT_PURGE_INTERVAL
+    return RetentionSettings.read("purge_interval", environ) or DEFAULT_PURGE_INTERVAL
 
 
 def cutoff_for(days: float, now: float | None = None) -> float:
