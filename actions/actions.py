@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge_reply import answer_question
 from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
-from bot.case_desk import resume_delivery
+from bot.casework.case_desk import resume_delivery
 from bot.service import get_service
 
 log = logging.getLogger(__name__)

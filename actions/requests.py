@@ -1,6 +1,6 @@
 """Formal requests in the chat: disclosure applications, complaints and suggestions, status, handoff.
 
-Thin Rasa glue: checking answers lives in bot.request_forms, delivery and status in bot.case_desk,
+Thin Rasa glue: checking answers lives in bot.casework.request_forms, delivery and status in bot.casework.case_desk,
 and what these actions say in actions.texts.
 Full ID numbers, phones and emails go to the draft store in the turn they are typed; slots keep
 masked forms only (and the tracker store masks the message text too).
@@ -15,15 +15,15 @@ from abc import abstractmethod
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
 
-from bot import request_forms as rf
-from bot.case_desk import (
+from bot.casework import request_forms as rf
+from bot.casework.case_desk import (
     complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
     resume_delivery,
 )
 from bot.handoff import ACTIVE, marker
 from bot.handoff.hours import staffed_now
-from bot.request_kinds import HANDOFF
-from bot.tracking_numbers import plausible
+from bot.casework.request_kinds import HANDOFF
+from bot.casework.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.service import get_service
 from bot.understanding.routing import has_no_tracking_number, is_question_during_form

@@ -2,13 +2,13 @@
 
 Wording is reviewed by people who do not read the action code: every sentence the request forms,
 status look-up, cancelling and 转人工 send is here, named by when it is said. Sentences with a
-value in them are small functions. Field hints come from bot.request_forms, submission receipts
-from bot.case_desk.
+value in them are small functions. Field hints come from bot.casework.request_forms, submission receipts
+from bot.casework.case_desk.
 """
 
 from __future__ import annotations
 
-from bot.request_kinds import name_in_sentence, prefix_list
+from bot.casework.request_kinds import name_in_sentence, prefix_list
 
 # Starting a request.
 DISCLOSURE_START = (
@@ -17,7 +17,7 @@ DISCLOSURE_START = (
     "随时可以说「取消」退出，或说「转人工」。"
 )
 COMPLAINT_START = "好的，我来帮您登记投诉或建议。随时可以说「取消」退出。"
-# Follows bot.request_forms.ART39_REASON when a disclosure application turns into a complaint.
+# Follows bot.casework.request_forms.ART39_REASON when a disclosure application turns into a complaint.
 ART39_TURNED_INTO_COMPLAINT = "下面为您转为投诉/建议登记。"
 COMPLAINT_IN_DISGUISE_BUTTONS = [
     {"title": "转为投诉/建议", "payload": "/file_complaint"},

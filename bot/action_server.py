@@ -16,7 +16,7 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
   background deliverer state, index key, query-vector cache hits and misses. Prometheus' text
   format instead when asked for it (Accept: text/plain or application/openmetrics-text, as
   Prometheus sends, or ?format=prometheus): requests by route, knowledge replies by outcome,
-  outbox entries by status and the oldest pending entry's age (bot.outbox_metrics).
+  outbox entries by status and the oldest pending entry's age (bot.casework.outbox_metrics).
 
 /webhook and /actions answer only the Rasa server: they need GOVBOT_ACTION_TOKEN as a Bearer token
 (bot.action_auth), and the server does not start without one.
@@ -36,7 +36,7 @@ import sys
 import time
 
 from bot import monitoring
-from bot.outbox_metrics import OutboxCollector
+from bot.casework.outbox_metrics import OutboxCollector
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def _index_state() -> dict:
 
 
 async def _outbox_state() -> dict:
-    from bot.case_desk import get_case_desk
+    from bot.casework.case_desk import get_case_desk
 
     try:
         desk = await _in_thread(get_case_desk, timeout=10.0)
@@ -118,7 +118,7 @@ def add_routes(app) -> None:
         return await _ready("requests")
 
     async def metrics(request):
-        from bot.case_desk import get_case_desk
+        from bot.casework.case_desk import get_case_desk
         from bot.service import get_service
 
         if monitoring.wants_prometheus(request.headers.get("accept"), request.args.get("format")):
@@ -147,12 +147,12 @@ def add_routes(app) -> None:
         return response.json(body, ensure_ascii=False)
 
     async def start_delivery(_app, _loop):
-        from bot.case_desk import get_case_desk
+        from bot.casework.case_desk import get_case_desk
 
         try:
             desk = await asyncio.to_thread(get_case_desk)  # opens the database: not on the event loop
             desk.ensure_deliverer()
-        except Exception:  # the first action call tries again (bot.case_desk.resume_delivery)
+        except Exception:  # the first action call tries again (bot.casework.case_desk.resume_delivery)
             log.exception("outbox delivery could not start yet")
 
     async def start_timer(request):

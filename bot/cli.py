@@ -465,7 +465,7 @@ def _tracker_url(db_url: str | None, endpoints: Path) -> str | None:
 
 
 def _outbox_url(url: str | None) -> str:
-    from bot.outbox import DEFAULT_DATABASE_URL
+    from bot.casework.outbox import DEFAULT_DATABASE_URL
     from bot.settings import CaseworkSettings
 
     return url or CaseworkSettings.read("outbox_database_url") or DEFAULT_DATABASE_URL
@@ -549,7 +549,7 @@ def expire(draft_days, rejected_days, outbox_db_url, dry_run) -> None:
     """Expire abandoned form drafts and rejected requests' full content (the deliverer also does it hourly)."""
     import sqlalchemy as sa
 
-    from bot.outbox import make_engine
+    from bot.casework.outbox import make_engine
     from bot.retention import draft_retention_days, expire_personal_data, rejected_payload_days
 
     try:
@@ -634,9 +634,9 @@ def db_upgrade(outbox_db_url: str | None, case_db_url: str | None, console_db_ur
     from bot import migrations
     from bot.case_service.config import DEFAULT_DATABASE_URL as CASE_DEFAULT
     from bot.case_service.store import make_engine as case_engine
-    from bot.outbox import DEFAULT_DATABASE_URL as OUTBOX_DEFAULT
+    from bot.casework.outbox import DEFAULT_DATABASE_URL as OUTBOX_DEFAULT
     from bot.console.config import DEFAULT_DATABASE_URL as CONSOLE_DEFAULT
-    from bot.outbox import make_engine as outbox_engine
+    from bot.casework.outbox import make_engine as outbox_engine
 
     for label, name, url, make in (
         ("发件箱数据库", "outbox", outbox_db_url or OUTBOX_DEFAULT, outbox_engine),

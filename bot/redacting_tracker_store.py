@@ -143,7 +143,7 @@ _BACKENDS = ("memory", "sql")
 _BACKEND_ALIASES = {"memory": "memory", "in_memory": "memory", "inmemory": "memory", "sql": "sql"}
 
 
-# Slots the forms ask identifiers for (bot.request_forms): their values, and the person's message of
+# Slots the forms ask identifiers for (bot.casework.request_forms): their values, and the person's message of
 # a turn in which one of them is asked, are masked as identifier answers.
 IDENTIFIER_SLOTS: FrozenSet[str] = frozenset({"id_number", "phone", "email", "credit_code"})
 REQUESTED_SLOT = "requested_slot"
@@ -175,7 +175,7 @@ def _redact_value(value: Any, kept: FrozenSet[str], mask: Mask = redact, depth: 
     return value
 
 
-# Slots holding the bot's own hex identifiers (bot.request_forms, actions/requests.py), never
+# Slots holding the bot's own hex identifiers (bot.casework.request_forms, actions/requests.py), never
 # anything a person typed. A run of digits in them can look like a phone or ID number, and a masked
 # identifier no longer matches its request: e.g. 「确认提交」 then never finds the summary it showed.
 OPAQUE_ID_SLOTS: FrozenSet[str] = frozenset({"request_instance", "request_summary_digest", "last_request_key"})

@@ -13,7 +13,7 @@ Two ways it runs:
 
 Personal data outside the tracker expires too (`expire_personal_data`), in the action server's
 outbox database:
-- form drafts (bot.drafts: full ID numbers, phones, emails typed into a form never confirmed nor
+- form drafts (bot.casework.drafts: full ID numbers, phones, emails typed into a form never confirmed nor
   cancelled) are deleted once the conversation's latest draft is older than
   GOVBOT_DRAFT_RETENTION_DAYS (default 1: a Rasa session expires after 60 minutes without carrying
   slots over, so an older draft can no longer be submitted; 0 keeps them);
@@ -197,7 +197,7 @@ def expire_drafts(engine: sa.engine.Engine, days: float, now: float | None = Non
                 sa.delete(_drafts).where(_drafts.c.conversation_id.in_(sa.select(stale.c.conversation_id)))
             )
     if count and not dry_run:
-        from bot.outbox import checkpoint_wal
+        from bot.casework.outbox import checkpoint_wal
 
         checkpoint_wal(engine)
     return int(count)
@@ -207,7 +207,7 @@ def scrub_rejected_payloads(engine: sa.engine.Engine, days: float, now: float | 
                             table: str = "outbox") -> int:
     """Replaces the payload of rejected entries last updated more than `days` ago by its stub
     (as delivery does); returns how many entries were (or, with `dry_run`, would be) scrubbed."""
-    from bot.outbox import REJECTED, STUB_FIELDS, _stub, checkpoint_wal
+    from bot.casework.outbox import REJECTED, STUB_FIELDS, _stub, checkpoint_wal
 
     if days <= 0:
         return 0

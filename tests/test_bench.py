@@ -290,7 +290,7 @@ def test_service_item_questions_are_field_questions_the_desk_answers():
 
 
 def test_form_turns_fill_the_disclosure_form_after_an_untimed_opening():
-    from bot import request_forms as rf
+    from bot.casework import request_forms as rf
 
     scripts = form_scripts()
     assert len(scripts) >= 5

@@ -33,7 +33,7 @@ from bot.case_service.app import ROUTES, STORE_KEY, create_app
 from bot.case_service.config import CaseServiceConfig
 from bot.case_service.deadlines import CalendarConfigError, WorkingDayCalendar
 from bot.case_service.openapi import openapi_document
-from bot.tracking_numbers import plausible
+from bot.casework.tracking_numbers import plausible
 from tests.conftest import require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,13 +20,13 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.case_client import CaseClient
+from bot.casework.case_client import CaseClient
 from bot.case_service.handoff_store import HandoffMessageRow
 from bot.case_service.store import CaseStore, NewCase
 from bot.case_service.workflow import Kind
-from bot.drafts import DraftStore
+from bot.casework.drafts import DraftStore
 from bot.erasure import AUDIT_TABLE, Eraser, phone_key
-from bot.outbox import Outbox
+from bot.casework.outbox import Outbox
 from tests.conftest import ROOT, VENV_BIN, require_postgres
 
 PEOPLE = {

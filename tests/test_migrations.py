@@ -45,12 +45,12 @@ def database_url(request, tmp_path):
 
 def outbox_models() -> sa.MetaData:
     from bot.erasure import audit_table
-    from bot.outbox import _table
+    from bot.casework.outbox import _table
 
     metadata = sa.MetaData()
     _table(metadata, "outbox")
     audit_table(metadata)
-    sa.Table(  # bot.drafts.DraftStore's table (built in its constructor)
+    sa.Table(  # bot.casework.drafts.DraftStore's table (built in its constructor)
         "request_drafts", metadata,
         sa.Column("conversation_id", sa.String(255), primary_key=True),
         sa.Column("field", sa.String(64), primary_key=True),
@@ -104,8 +104,8 @@ def revision(engine: sa.engine.Engine, name: str) -> str | None:
 
 
 def test_drafts_table_in_the_test_matches_the_code(tmp_path):
-    from bot.drafts import DraftStore
-    from bot.outbox import make_engine
+    from bot.casework.drafts import DraftStore
+    from bot.casework.outbox import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'drafts.db'}")
     store = DraftStore(engine)
@@ -118,7 +118,7 @@ def test_drafts_table_in_the_test_matches_the_code(tmp_path):
 def test_an_empty_database_gets_every_table_at_the_newest_revision(database_url):
     from bot.case_service.store import CaseStore
     from bot.console.store import ConsoleStore
-    from bot.outbox import Outbox
+    from bot.casework.outbox import Outbox
 
     outbox = Outbox(database_url)  # what the action server and govbot do when they start
     cases = CaseStore(database_url)
@@ -170,7 +170,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url
     """Tables created at start by earlier versions (metadata.create_all, no version table) keep
     their rows; the first revision creates only what is missing and stamps the database."""
     from bot.case_service.store import CaseStore
-    from bot.outbox import Outbox, make_engine
+    from bot.casework.outbox import Outbox, make_engine
 
     engine = make_engine(database_url)
     old = outbox_models()
@@ -218,7 +218,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_rows(database_url
         assert [(e.username, e.action) for e in console.audit_entries()] == [("lisi", "sign_in")]
         assert outbox.status("a" * 32).payload == {"text": "旧数据"}
         assert outbox.lag()[0] == 1
-        from bot.drafts import DraftStore
+        from bot.casework.drafts import DraftStore
 
         assert DraftStore(outbox.engine).get_all("c1") == {"phone": "13800138000"}
         # Opening again changes nothing.

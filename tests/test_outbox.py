@@ -25,8 +25,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from bot.case_client import CaseClient, CaseRejected, CaseSystemUnavailable
-from bot.outbox import (
+from bot.casework.case_client import CaseClient, CaseRejected, CaseSystemUnavailable
+from bot.casework.outbox import (
     DELIVERED,
     PENDING,
     REJECTED,
@@ -331,7 +331,7 @@ def test_fresh_outbox_after_restart_picks_up_pending_work(tmp_path, service):
 DELIVERY_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
-    from bot.outbox import Deliverer, Outbox, new_idempotency_key
+    from bot.casework.outbox import Deliverer, Outbox, new_idempotency_key
 
     mode = sys.argv[1]
     outbox = Outbox(retry_base=0.1, retry_cap=0.5)  # everything from GOVBOT_* environment variables

@@ -31,10 +31,10 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import request_forms as rf
-from bot.case_client import CaseClient
-from bot.drafts import DraftStore
-from bot.outbox import Deliverer, Outbox, checkpoint_pending, checkpoint_wal, new_idempotency_key
+from bot.casework import request_forms as rf
+from bot.casework.case_client import CaseClient
+from bot.casework.drafts import DraftStore
+from bot.casework.outbox import Deliverer, Outbox, checkpoint_pending, checkpoint_wal, new_idempotency_key
 from bot.redacting_tracker_store import MAX_DEPTH, RedactingTrackerStore
 from tests.conftest import ARTIFACTS, CaseService, free_port
 

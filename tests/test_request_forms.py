@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot import request_forms as rf
+from bot.casework import request_forms as rf
 
 ID_NUMBER = "11010519491231002X"
 
@@ -93,8 +93,8 @@ def test_payload_takes_full_numbers_from_the_draft_store_and_summary_shows_maske
 
 
 def test_draft_store_keeps_full_numbers_per_conversation_until_forgotten(tmp_path):
-    from bot.drafts import DraftStore
-    from bot.outbox import make_engine
+    from bot.casework.drafts import DraftStore
+    from bot.casework.outbox import make_engine
 
     store = DraftStore(make_engine(f"sqlite:///{tmp_path / 'drafts.db'}"))
     store.put("c1", "id_number", ID_NUMBER)
@@ -112,7 +112,7 @@ def test_draft_store_keeps_full_numbers_per_conversation_until_forgotten(tmp_pat
     "text, number", [("gk 2026 1123 0001", "GK202611230001"), ("回执号是TS202611230012", "TS202611230012"), ("12345", None)]
 )
 def test_tracking_numbers_are_found_in_what_people_type(text, number):
-    from bot.case_desk import find_tracking_number
+    from bot.casework.case_desk import find_tracking_number
 
     assert find_tracking_number(text) == number
 

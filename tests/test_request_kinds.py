@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import request_kinds as rk
-from bot.tracking_numbers import PATTERN, new_number, plausible
+from bot.casework import request_kinds as rk
+from bot.casework.tracking_numbers import PATTERN, new_number, plausible
 
 
 def test_codes_and_prefixes_are_unique_two_capital_letters():
@@ -35,7 +35,7 @@ def test_case_service_uses_the_vocabulary():
     from bot.case_service.workflow import KIND_LABELS, KIND_PREFIXES, Kind
 
     assert {k.value for k in Kind} == set(rk.BY_CODE)
-    from bot.outbox import KINDS as OUTBOX_KINDS
+    from bot.casework.outbox import KINDS as OUTBOX_KINDS
 
     assert OUTBOX_KINDS == ("disclosure", "complaint", "suggestion", "handoff")
     assert {k.value: v for k, v in KIND_LABELS.items()} == {
@@ -51,7 +51,7 @@ def test_case_service_uses_the_vocabulary():
 
 def test_every_label_is_used_where_it_was():
     from bot.analytics.metrics import KIND_LABELS as REPORT_LABELS
-    from bot import request_forms as rf
+    from bot.casework import request_forms as rf
 
     assert REPORT_LABELS == {"disclosure": "政府信息公开申请", "complaint": "投诉", "suggestion": "建议", "handoff": "转人工"}
     assert [rk.name_in_sentence(k.code) for k in rk.KINDS] == ["政府信息公开申请", "投诉", "建议", "人工服务请求"]

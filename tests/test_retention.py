@@ -187,8 +187,8 @@ def outbox_url(request, tmp_path):
 
 
 def _outbox(url):
-    from bot.case_client import CaseClient
-    from bot.outbox import Outbox
+    from bot.casework.case_client import CaseClient
+    from bot.casework.outbox import Outbox
 
     return Outbox(url, CaseClient("http://127.0.0.1:9", "x" * 32), retry_base=0.01, retry_cap=0.05)
 
@@ -208,7 +208,7 @@ def _entries(outbox, days_and_status):
     """Entries with a payload naming a phone each, their status and age set directly."""
     from datetime import timedelta
 
-    from bot.outbox import _utcnow
+    from bot.casework.outbox import _utcnow
 
     keys = []
     for i, (days, status) in enumerate(days_and_status):
@@ -223,7 +223,7 @@ def _entries(outbox, days_and_status):
 
 
 def test_abandoned_drafts_expire_whole_conversations_only(outbox_url, tmp_path):
-    from bot.drafts import DraftStore
+    from bot.casework.drafts import DraftStore
     from bot.retention import expire_drafts
 
     outbox = _outbox(outbox_url)
@@ -268,7 +268,7 @@ def test_rejected_entries_keep_only_the_stub_after_the_period(outbox_url, tmp_pa
 
 
 def test_cli_expires_with_the_configured_or_given_ages(outbox_url):
-    from bot.drafts import DraftStore
+    from bot.casework.drafts import DraftStore
 
     outbox = _outbox(outbox_url)
     drafts = DraftStore(outbox.engine)
@@ -293,8 +293,8 @@ def test_cli_expires_with_the_configured_or_given_ages(outbox_url):
 
 
 def test_deliverer_expires_when_idle(outbox_url, monkeypatch):
-    from bot.drafts import DraftStore
-    from bot.outbox import Deliverer
+    from bot.casework.drafts import DraftStore
+    from bot.casework.outbox import Deliverer
 
     monkeypatch.setenv("GOVBOT_REJECTED_PAYLOAD_DAYS", "30")
     monkeypatch.delenv("GOVBOT_DRAFT_RETENTION_DAYS", raising=False)  # default: 1 day

@@ -158,7 +158,7 @@ def test_no_module_outside_bot_settings_reads_the_projects_variables():
 def test_a_service_opens_only_its_own_secret_files(monkeypatch, tmp_path):
     """A container mounts only its own secrets: reading the assistant's case token must not open the
     staff token's file, while the case service, which needs both, names the one it cannot read."""
-    from bot.case_client import CaseClient
+    from bot.casework.case_client import CaseClient
     from bot.case_service.config import CaseServiceConfig
     from bot.console.config import ConsoleConfig
 

@@ -346,7 +346,7 @@ def test_words_without_a_number_during_a_lookup_are_a_question(text, expected):
 
 
 def test_twelve_digits_complete_only_a_number_this_conversation_was_given():
-    from bot.case_desk import complete_tracking_number, digits_only_number
+    from bot.casework.case_desk import complete_tracking_number, digits_only_number
 
     assert digits_only_number("2611 2348 2919") == "261123482919"
     assert digits_only_number("GK261123482919") is None and digits_only_number("12345") is None

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterable
 
 from bot.rasa_action_failure import FAILED_ACTION_KEY
-from bot.request_kinds import KINDS
+from bot.casework.request_kinds import KINDS
 from bot.validation import redact
 
 KNOWLEDGE_ACTION = "action_answer_knowledge"

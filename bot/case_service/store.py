@@ -3,7 +3,7 @@
 Correctness under concurrency rests on the database, not on the process:
 - `cases.idempotency_key` is UNIQUE, so two concurrent requests with one key cannot both insert;
   the loser's IntegrityError is answered with the winner's case.
-- tracking numbers are random (bot.tracking_numbers: date, five random digits, check digit), so
+- tracking numbers are random (bot.casework.tracking_numbers: date, five random digits, check digit), so
   they cannot be listed; `cases.tracking_number` is UNIQUE and a number drawn twice makes the
   transaction fail and start again with a new one;
 - failed status look-ups are counted per number in `lookup_failures` in the same transaction that
@@ -42,7 +42,7 @@ from sqlalchemy.orm import declarative_base, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from bot.private_files import private_sqlite_file
-from bot.tracking_numbers import new_number
+from bot.casework.tracking_numbers import new_number
 
 from .config import AGENCY_TIMEZONE, LookupPolicy
 from .errors import ApiError

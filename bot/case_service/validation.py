@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from bot.request_kinds import PREFIX_GROUP
+from bot.casework.request_kinds import PREFIX_GROUP
 
 from .errors import ApiError
 from .workflow import Action, Kind, ReplyType, Status

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 
-from bot import request_kinds
+from bot.casework import request_kinds
 
 from .config import DISCLOSURE_WORKING_DAYS, EXTENSION_WORKING_DAYS
 from .deadlines import WorkingDayCalendar
@@ -24,7 +24,7 @@ class Kind(str, Enum):
     HANDOFF = "handoff"
 
 
-# Labels and tracking-number prefixes come from the one vocabulary (bot.request_kinds).
+# Labels and tracking-number prefixes come from the one vocabulary (bot.casework.request_kinds).
 KIND_LABELS = {Kind(kind.code): kind.label for kind in request_kinds.KINDS}
 KIND_PREFIXES = {Kind(kind.code): kind.prefix for kind in request_kinds.KINDS}
 

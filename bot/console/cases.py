@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.case_service.deadlines import CalendarConfigError, WorkingDayCalendar
 from bot.case_service.workflow import ACTION_LABELS, KIND_LABELS, REPLY_TYPE_LABELS, STATUS_LABELS, Action, Kind, Status
-from bot.tracking_numbers import plausible
+from bot.casework.tracking_numbers import plausible
 
 from .auth import audit, require_role
 from .case_client import CaseServiceError, case_client, setup_http

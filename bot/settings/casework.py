@@ -1,5 +1,5 @@
 """Casework settings: the case system the assistant files requests with, the drafts and outbox
-database, the reference case service, and staffed 转人工 hours (bot.case_client, bot.outbox,
+database, the reference case service, and staffed 转人工 hours (bot.casework.case_client, bot.casework.outbox,
 bot.case_service, bot.handoff)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class CaseworkSettings(Area):
     staff_token: str = env_var(
         "GOVBOT_CASE_STAFF_TOKEN", "", "工作人员（控制台）调用办件系统的令牌，与上一个不能相同", secret=True, example="generate-another-one"
     )
-    # Empty: sqlite files under var/ (bot.outbox, bot.case_service.config).
+    # Empty: sqlite files under var/ (bot.casework.outbox, bot.case_service.config).
     outbox_database_url: str = env_var("GOVBOT_OUTBOX_DATABASE_URL", "", "发件箱与表单草稿库（默认 var/outbox.db），可用 postgresql://…")
     case_database_url: str = env_var("GOVBOT_CASE_DATABASE_URL", "", "参考办件系统的数据库（默认 var/cases.db），可用 postgresql://…")
     promise_working_days: int = env_var("GOVBOT_CASE_PROMISE_DAYS", 15, "参考办件系统对投诉建议承诺的办理期限（工作日）", minimum=1)

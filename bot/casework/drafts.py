@@ -5,7 +5,7 @@ bot.redacting_tracker_store). The full ID number, phone and email a person types
 the turn they are typed, read once when the request is confirmed and put into the outbox, then
 deleted. The table lives in the outbox's database and uses its engine, so several action-server
 replicas share it when that is PostgreSQL. With SQLite, deleting drafts checkpoints the WAL at
-once (bot.outbox.checkpoint_wal): a submitted or cancelled request's numbers stay in no file.
+once (bot.casework.outbox.checkpoint_wal): a submitted or cancelled request's numbers stay in no file.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
-from bot.outbox import checkpoint_pending, checkpoint_wal, create_schema
+from bot.casework.outbox import checkpoint_pending, checkpoint_wal, create_schema
 
 
 class DraftStore:

@@ -35,7 +35,7 @@ UNKNOWN_NAME = "申请"
 PREFIXES = tuple(kind.prefix for kind in KINDS)
 # "(GK|TS|JY|RG)": every tracking-number pattern is built on this group.
 PREFIX_GROUP = "(%s)" % "|".join(PREFIXES)
-# A tracking number as found in text: the letters and 12 digits (see bot.tracking_numbers).
+# A tracking number as found in text: the letters and 12 digits (see bot.casework.tracking_numbers).
 TRACKING_NUMBER = re.compile(PREFIX_GROUP + r"\d{12}")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from bot.request_kinds import PREFIXES, TRACKING_NUMBER as PATTERN
+from bot.casework.request_kinds import PREFIXES, TRACKING_NUMBER as PATTERN
 
 __all__ = ["PATTERN", "PREFIXES", "is_legacy", "luhn_digit", "new_number", "plausible"]
 RANDOM_DIGITS = 5

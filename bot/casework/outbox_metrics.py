@@ -18,7 +18,7 @@ _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=
 
 
 def _read() -> tuple[dict[str, int], float, object]:
-    from bot.case_desk import get_case_desk
+    from bot.casework.case_desk import get_case_desk
 
     desk = get_case_desk()
     counts = desk.outbox.counts()

@@ -24,7 +24,7 @@ Personal data: the full payload stays in the outbox only until delivery; then it
 (kind, channel, conversation_id). `last_error` holds HTTP statuses, error codes and exception class
 names, never the case system's free-text message or anything from the payload. SQLite runs with
 `secure_delete`, and every path that removes personal data (a delivered payload replaced by its
-stub, drafts forgotten: bot/drafts.py) checkpoints the WAL with TRUNCATE right away and checks that
+stub, drafts forgotten: bot/casework/drafts.py) checkpoints the WAL with TRUNCATE right away and checks that
 the WAL file is empty, so the removed data lingers neither in the database file nor in the WAL. The
 database files are created readable by their owner only (bot/private_files.py).
 
@@ -71,7 +71,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
-from bot.case_client import (
+from bot.casework.case_client import (
     CaseAuthRejected,
     CaseClient,
     CaseRejected,
@@ -80,7 +80,7 @@ from bot.case_client import (
     validate_key,
 )
 from bot.private_files import private_sqlite_file
-from bot.request_kinds import KINDS as REQUEST_KINDS
+from bot.casework.request_kinds import KINDS as REQUEST_KINDS
 from bot.settings.casework import CaseworkSettings
 
 log = logging.getLogger(__name__)

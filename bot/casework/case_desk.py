@@ -14,10 +14,10 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 
-from bot.case_client import CaseLookupLocked, CaseRejected, CaseSystemUnavailable
-from bot.drafts import DraftStore
-from bot.outbox import Deliverer, Outbox, derive_idempotency_key
-from bot.request_kinds import TRACKING_NUMBER, name_in_sentence
+from bot.casework.case_client import CaseLookupLocked, CaseRejected, CaseSystemUnavailable
+from bot.casework.drafts import DraftStore
+from bot.casework.outbox import Deliverer, Outbox, derive_idempotency_key
+from bot.casework.request_kinds import TRACKING_NUMBER, name_in_sentence
 
 log = logging.getLogger(__name__)
 
