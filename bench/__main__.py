@@ -42,7 +42,7 @@ def _levels(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
               help="本助手各进程的额外环境变量（可重复），如 TF_INTRA_OP_PARALLELISM_THREADS=1")
 @click.option("--rasa-speedups", is_flag=True,
-              help="在 Rasa 进程中启用 bot.rasa_speedups（动作响应校验器只构建一次），用于对比测量")
+              help="在 Rasa 进程中启用 bot.rasa_plugins.speedups（动作响应校验器只构建一次），用于对比测量")
 def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_levels, duration: float, warmup: float,
          no_retrieval: bool, env_pairs: tuple[str, ...], rasa_speedups: bool) -> None:
     """Benchmark this assistant against Rasa's moodbot through the REST channel."""

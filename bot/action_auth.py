@@ -5,7 +5,7 @@ sends (rasa_sdk checks neither), so anyone who can reach it could read another c
 requests, or pretend to be one. Both processes read one secret, GOVBOT_ACTION_TOKEN (or the file
 named by GOVBOT_ACTION_TOKEN_FILE):
 
-- in the Rasa process (`install()`, run from bot.redacting_tracker_store like the other Rasa
+- in the Rasa process (`install()`, run from bot.rasa_plugins.tracker_store like the other Rasa
   fixes) every custom-action call carries it as `Authorization: Bearer …`, set on the action
   endpoint Rasa read from endpoints.yml; other endpoints (NLG, model server) never see it;
 - the action server (`python -m bot.action_server`) refuses to start without it and answers 401

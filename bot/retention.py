@@ -7,7 +7,7 @@ review): once its latest event is older than GOVBOT_TRACKER_RETENTION_DAYS days 
 which has its own retention rules.
 
 Two ways it runs:
-- the tracker store (bot.redacting_tracker_store) purges in the background at most once per
+- the tracker store (bot.rasa_plugins.tracker_store) purges in the background at most once per
   GOVBOT_TRACKER_PURGE_INTERVAL seconds (default 3600), triggered by a save;
 - `govbot tracker purge --older-than DAYS` for a cron job or by hand (SQL backends).
 

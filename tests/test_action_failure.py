@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from bot.rasa_action_failure import FAILURE_REPLY
+from bot.rasa_plugins.action_failure import FAILURE_REPLY
 from tests.conftest import ARTIFACTS, ROOT, VENV_BIN, Servers, free_port, local_services_env, wait_until
 
 pytestmark = pytest.mark.e2e

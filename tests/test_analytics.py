@@ -41,7 +41,7 @@ def sqlite_servers(rasa_model, knowledge_service, tmp_path_factory):
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
     tracker_db = work / "tracker.db"
     endpoints["tracker_store"] = {
-        "type": "bot.redacting_tracker_store.RedactingTrackerStore",
+        "type": "bot.rasa_plugins.tracker_store.RedactingTrackerStore",
         "backend": "sql",
         "dialect": "sqlite",
         "db": str(tracker_db),
@@ -203,7 +203,7 @@ def test_report_has_charts_and_no_personal_data(report):
 
 def test_in_memory_tracker_store_is_refused_in_chinese(tmp_path):
     endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text("tracker_store:\n  type: bot.redacting_tracker_store.RedactingTrackerStore\n", encoding="utf-8")
+    endpoints.write_text("tracker_store:\n  type: bot.rasa_plugins.tracker_store.RedactingTrackerStore\n", encoding="utf-8")
     result = CliRunner().invoke(govbot, ["analytics", "--endpoints", str(endpoints), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     assert "内存存储" in result.output and "--db-url" in result.output
@@ -254,7 +254,7 @@ def test_database_url_read_from_endpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("GOVBOT_TRACKER_DATABASE_URL", "postgresql://rasa@db.internal:5432/rasa")
     production = tmp_path / "production.yml"
     production.write_text(
-        "tracker_store:\n  type: bot.redacting_tracker_store.RedactingTrackerStore\n  backend: sql\n"
+        "tracker_store:\n  type: bot.rasa_plugins.tracker_store.RedactingTrackerStore\n  backend: sql\n"
         "  url: ${GOVBOT_TRACKER_DATABASE_URL}\n", encoding="utf-8")
     assert url_from_endpoints(production) == "postgresql://rasa@db.internal:5432/rasa"
     sqlite = tmp_path / "sqlite.yml"
@@ -314,7 +314,7 @@ def test_failed_turns_are_counted_apart_from_unanswered_questions(tmp_path):
 
     from bot.analytics.metrics import Period, compute
     from bot.analytics.report import Names, tables, write_report
-    from bot.rasa_action_failure import FAILED_ACTION_KEY, FAILURE_REPLY
+    from bot.rasa_plugins.action_failure import FAILED_ACTION_KEY, FAILURE_REPLY
 
     noon = datetime(2026, 11, 2, 4, 0, tzinfo=timezone.utc).timestamp()
     events = [

@@ -35,7 +35,7 @@ from bot.casework import request_forms as rf
 from bot.casework.case_client import CaseClient
 from bot.casework.drafts import DraftStore
 from bot.casework.outbox import Deliverer, Outbox, checkpoint_pending, checkpoint_wal, new_idempotency_key
-from bot.redacting_tracker_store import MAX_DEPTH, RedactingTrackerStore
+from bot.rasa_plugins.tracker_store import MAX_DEPTH, RedactingTrackerStore
 from tests.conftest import ARTIFACTS, CaseService, free_port
 
 ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]

@@ -4,13 +4,13 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
-import bot.redacting_tracker_store  # noqa: F401  (loading the store installs the fix, as in Rasa)
-from bot import rasa_speedups
+import bot.rasa_plugins.tracker_store  # noqa: F401  (loading the store installs the fix, as in Rasa)
+from bot.rasa_plugins import speedups as rasa_speedups
 
 
 def test_loading_the_tracker_store_installs_the_fix():
     assert rasa_speedups.install() is True
-    assert RemoteAction._validate_action_result.__module__ == "bot.rasa_speedups"
+    assert RemoteAction._validate_action_result.__module__ == "bot.rasa_plugins.speedups"
 
 
 def test_a_valid_response_passes():
@@ -68,9 +68,9 @@ def test_endpoint_requests_reuse_one_connection_and_keep_rasas_errors():
 def test_the_failed_action_reply_is_installed_once():
     from rasa.core.processor import MessageProcessor
 
-    from bot import rasa_action_failure
+    from bot.rasa_plugins import action_failure as rasa_action_failure
 
     assert rasa_action_failure.install() is True
     patched = MessageProcessor._run_action
-    assert patched.__module__ == "bot.rasa_action_failure"
+    assert patched.__module__ == "bot.rasa_plugins.action_failure"
     assert rasa_action_failure.install() is True and MessageProcessor._run_action is patched

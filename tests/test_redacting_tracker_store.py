@@ -40,11 +40,11 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.redacting_tracker_store import RedactingTrackerStore, redact_event_dict, unredacted_start
+from bot.rasa_plugins.tracker_store import RedactingTrackerStore, redact_event_dict, unredacted_start
 from bot.validation import check_id_number, redact
 from tests.conftest import require_postgres
 
-STORE_TYPE = "bot.redacting_tracker_store.RedactingTrackerStore"
+STORE_TYPE = "bot.rasa_plugins.tracker_store.RedactingTrackerStore"
 
 ID_NUMBER = "11010519491231002X"
 MOBILE = "13812345678"

@@ -15,7 +15,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.redacting_tracker_store import RedactingTrackerStore
+from bot.rasa_plugins.tracker_store import RedactingTrackerStore
 from bot.retention import PeriodicPurge, purge_tracker_store, retention_days
 from bot.tracker_db import sql_url_from_endpoints
 from tests.conftest import ROOT, VENV_BIN, require_postgres
@@ -111,7 +111,7 @@ def test_cli_purges_the_database_given_or_named_in_endpoints(sql_store, tmp_path
         settings = f"  dialect: postgresql\n  url: 127.0.0.1\n  port: 5432\n  username: {user}\n  db: ${{TRACKER_DB}}\n"
         database = url.rsplit("/", 1)[1]
     endpoints.write_text(
-        "tracker_store:\n  type: bot.redacting_tracker_store.RedactingTrackerStore\n  backend: sql\n" + settings,
+        "tracker_store:\n  type: bot.rasa_plugins.tracker_store.RedactingTrackerStore\n  backend: sql\n" + settings,
         encoding="utf-8",
     )
     env = dict(os.environ, TRACKER_DB=database)

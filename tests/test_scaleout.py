@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.rasa_action_failure import FAILURE_REPLY
+from bot.rasa_plugins.action_failure import FAILURE_REPLY
 from tests.scaleout_stack import ROOT, VENV_BIN, ProductionStack, private_postgres, require_services_and_clear
 from tests.test_socketio_channel import Chat
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterable
 
-from bot.rasa_action_failure import FAILED_ACTION_KEY
+from bot.rasa_plugins.action_failure import FAILED_ACTION_KEY
 from bot.casework.request_kinds import KINDS
 from bot.validation import redact
 
@@ -69,7 +69,7 @@ class Stats:
     feedback_per_day: dict = field(default_factory=dict)  # date -> Counter
     feedback_documents: dict = field(default_factory=dict)  # doc id -> Counter(helpful/unhelpful)
     handoffs: Counter = field(default_factory=Counter)  # kind -> count
-    # Turns answered with bot.rasa_action_failure's apology (an action server down or failing): an
+    # Turns answered with bot.rasa_plugins.action_failure's apology (an action server down or failing): an
     # IT matter, not a knowledge gap, so kept apart from `unanswered`.
     failures: Counter = field(default_factory=Counter)  # (date, action name) -> count
 

@@ -1,7 +1,7 @@
 """Full personal numbers of a request still being filled in, kept outside Rasa's tracker.
 
 Rasa stores slots and messages in its tracker store; there they are masked (see
-bot.redacting_tracker_store). The full ID number, phone and email a person types are written here in
+bot.rasa_plugins.tracker_store). The full ID number, phone and email a person types are written here in
 the turn they are typed, read once when the request is confirmed and put into the outbox, then
 deleted. The table lives in the outbox's database and uses its engine, so several action-server
 replicas share it when that is PostgreSQL. With SQLite, deleting drafts checkpoints the WAL at

@@ -8,6 +8,6 @@ Every public channel passes typed text through `bot.channels.guard.screen` (rate
 control characters) before Rasa sees it.
 """
 
-import bot.rasa_metrics  # noqa: E402  (Rasa imports the channels before it builds its app)
+import bot.rasa_plugins  # noqa: E402  (Rasa imports the channels before it builds its app)
 
-bot.rasa_metrics.install()
+bot.rasa_plugins.install()

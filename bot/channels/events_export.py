@@ -4,7 +4,7 @@ Rasa's default tracker store here is in memory, inside the Rasa process, where `
 (which reads a SQL store) cannot see it. This read-only endpoint hands the console the events of a
 period from whatever store Rasa runs with. It needs Rasa's API token (GOVBOT_RASA_TOKEN, Bearer):
 without one configured it answers 503. Texts are as stored, i.e. already masked
-(bot.redacting_tracker_store).
+(bot.rasa_plugins.tracker_store).
 
 Query: `from` and `to`, Unix timestamps (from <= timestamp < to). Answer: {"events": [event dicts
 with sender_id]}.

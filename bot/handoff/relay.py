@@ -1,5 +1,5 @@
-"""Rasa-process side of a live handoff (installed with bot.rasa_action_failure, see
-bot.redacting_tracker_store).
+"""Rasa-process side of a live handoff (installed with bot.rasa_plugins.action_failure, see
+bot.rasa_plugins.tracker_store).
 
 While a conversation is paused for staff (the ConversationPaused that action_handoff returns),
 Rasa stores what the person types and does nothing else. Here each such message also goes to the

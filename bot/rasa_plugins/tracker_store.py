@@ -27,10 +27,10 @@ every save cost ~18 ms a turn at 10 turns and ~80 ms at 100 (bench, busy 2-core 
 endpoints.yml (Rasa passes `url` as `host` and every other key except `type` as a keyword):
 
     tracker_store:
-      type: bot.redacting_tracker_store.RedactingTrackerStore
+      type: bot.rasa_plugins.tracker_store.RedactingTrackerStore
 
     tracker_store:
-      type: bot.redacting_tracker_store.RedactingTrackerStore
+      type: bot.rasa_plugins.tracker_store.RedactingTrackerStore
       backend: sql
       dialect: postgresql
       url: ${TRACKER_DB_HOST}
@@ -69,22 +69,14 @@ except ImportError as error:  # pragma: no cover - depends on the deployment
     # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
     # unredacted InMemoryTrackerStore; refusing to start is the only safe answer.
     raise RuntimeError(
-        f"bot.redacting_tracker_store needs bot.validation, bot.retention and bot.private_files: {error}"
+        f"bot.rasa_plugins.tracker_store needs bot.validation, bot.retention and bot.private_files: {error}"
     ) from error
 
-# Rasa loads this module in every profile, so the Rasa-process fix for the action-response
-# schema check (bench: ~190 ms of every action call) and the reply to a failed action are
-# applied from here, and so are the action server's shared secret (bot.action_auth) and the
-# live handoff's relay (bot.handoff.relay).
-import bot.action_auth  # noqa: E402
-import bot.rasa_action_failure  # noqa: E402
-import bot.rasa_speedups  # noqa: E402
-import bot.handoff.relay  # noqa: E402
+# Rasa loads this module in every profile: the Rasa-process patches are applied from here
+# (bot.rasa_plugins.install).
+import bot.rasa_plugins  # noqa: E402
 
-bot.rasa_speedups.install()
-bot.rasa_action_failure.install()
-bot.handoff.relay.install()  # messages typed during a live handoff reach its case (bot.handoff)
-bot.action_auth.install()
+bot.rasa_plugins.install()
 
 _T = TypeVar("_T")
 # Errors of a database that is (re)starting or dropped the connection; not errors of the SQL itself.
