@@ -301,6 +301,9 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         ("建议先打电话问问吗", "ask_knowledge"),
         # Someone who says they are asking, or asks what follows, is answered.
         ("麻烦问一下批量申请信息公开，麻烦告诉我", "ask_knowledge"),
+        ("我想了解下申请更正政府信息，急", "ask_knowledge"),
+        ("我们单位想知道商务领域举报电话，麻烦告诉我", "ask_knowledge"),
+        ("我已经提交了申请 想知道审到哪了", "check_status"),
         ("政府网站公开的东西老不更新，有人管吗会被追责吗", "ask_knowledge"),
         # A person, asked for in other words.
         ("俺要找个人问问 别让电脑回了", "request_human"),
