@@ -107,12 +107,9 @@ METADATA_PENALTY = 0.1
 # The agency is the issuer of the entries staff keep for it (FAQ, service catalogue: documents
 # with no 文件信息 passage); a place is an issuer's leading 省/市/州/县/区 name. The same amount is
 # taken off those passages' cosine when judging whether anything relevant exists (closeness), so
-# another city's passage neither answers nor keeps 「没有找到」 from being said. Scale check with
-# 1,000 synthetic documents of other agencies (bench/distractors.py): held-out Hit@1 0.80 → 0.87
-# (0.87 without them), rejected 50% → 62.5% (62.5%); dev 0.867 → 0.889 (0.911). 0.05 left 「传真号」
-# to another city whose generated phrasing 「…传真至多少」 was closer. On today's knowledge base it
-# changes no figure of the dev, old and held-out sets once 「沪」 names Shanghai (knowledge/issuers.yml;
-# before, the two 「沪商务委…」 questions went unanswered).
+# another city's passage neither answers nor keeps 「没有找到」 from being said. The figures of the
+# scale check (bench/distractors.py) are in README「规模检验」; 「沪」 names Shanghai in
+# knowledge/issuers.yml so that 「沪商务委…」 still counts as naming it.
 ELSEWHERE_PENALTY = 0.1
 ISSUER_PLACE = re.compile(r"^(.{2,8}?(?:省|自治区|市|州|盟|县|区))")
 
