@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.knowledge_reply import answer_question
 from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
 from bot.casework.case_desk import resume_delivery
-from bot.service import get_service
+from bot.knowledge.published_index import get_service
 
 log = logging.getLogger(__name__)
 

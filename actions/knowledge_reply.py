@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import NOT_FOUND_BUTTONS, typed_question
 from bot.monitoring import count_reply
-from bot.service import get_service
+from bot.knowledge.published_index import get_service
 
 
 async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question: str | None = None) -> list[dict]:

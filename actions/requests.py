@@ -25,7 +25,7 @@ from bot.handoff.hours import staffed_now
 from bot.casework.request_kinds import HANDOFF
 from bot.casework.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
-from bot.service import get_service
+from bot.knowledge.published_index import get_service
 from bot.understanding.routing import has_no_tracking_number, is_question_during_form
 from bot.validation import redact
 from actions import texts

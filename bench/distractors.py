@@ -145,7 +145,7 @@ def query_check(knowledge: Path, cache: Path, questions: Path, store: str = "mem
     os.environ["GOVBOT_QUERY_CACHE_SIZE"] = "0"
     from bot.knowledge.evaluation import load_question_set
     from bot.knowledge.retriever import load_issuer_aliases
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
     from bot.settings import Settings
 
     service = KnowledgeService(replace(Settings.from_env(), knowledge_dir=knowledge, cache_dir=cache))
@@ -195,7 +195,7 @@ def measure(counts: list[int], work: Path, questions: list[Path]) -> list[dict]:
     from dataclasses import replace
 
     from bot.knowledge.evaluation import evaluate, load_question_set
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
     from bot.settings import Settings
 
     base = Settings.from_env()

@@ -84,7 +84,7 @@ def distinct_questions(knowledge_dir: Path, exclude: Iterable[str] = (), size: i
     in a shuffled order, so the first few hundred (all a 20-sender run asks) span the whole base.
     """
     from bot.knowledge.sources import load_service_catalogue
-    from bot.service_items import ServiceItemDesk
+    from bot.knowledge.service_items import ServiceItemDesk
     from bot.text import normalize_query
 
     knowledge_dir = Path(knowledge_dir)

@@ -330,7 +330,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
 def retrieval_timing(questions: list[str]) -> dict:
     """Retrieval alone, in this process: query embedding and full search, per question (ms)."""
     from bot.embeddings.encoder import QUERY_CACHE_ENV
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     # Without the query-vector cache: every search below embeds its question (cold figures).
     saved = os.environ.get(QUERY_CACHE_ENV)
@@ -368,7 +368,7 @@ def index_build_timing() -> dict:
     import tempfile
     from dataclasses import replace
 
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
     from bot.settings import Settings
 
     settings = Settings.from_env()

@@ -16,7 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _service():
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     return KnowledgeService()
 
@@ -257,7 +257,7 @@ def _kind(doc_id: str) -> str:
 def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
     """Hit@1, Hit@5, MRR, answers with the fact and the citation, and the misses, on a YAML or JSONL
     question set ({q, doc, fact}; fact may be a list; two-turn follow-ups {turns, doc, fact} apart)."""
-    from bot.answering import compose_answer
+    from bot.knowledge.answering import compose_answer
     from bot.knowledge.evaluation import evaluate, load_question_set
     from bot.knowledge.retriever import Retriever, load_issuer_aliases
 

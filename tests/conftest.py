@@ -95,7 +95,7 @@ def settings():
 @pytest.fixture(scope="session")
 def knowledge_service(settings):
     """The service the action server uses, on the project's own knowledge base and cache."""
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     service = KnowledgeService(settings)
     service.build()

@@ -1,6 +1,6 @@
 """Answers quote their passage and cite it; weak matches get an honest not-found."""
 
-from bot.answering import NOT_FOUND_TEXT, citation, compose_answer, select_sentences
+from bot.knowledge.answering import NOT_FOUND_TEXT, citation, compose_answer, select_sentences
 from bot.knowledge.chunking import Passage
 from bot.knowledge.retriever import Hit
 from bot.text import display, normalize, split_sentences

@@ -246,7 +246,7 @@ def test_distinct_questions_come_from_the_knowledge_base_and_are_never_searched_
     """The run with distinct questions keeps the query cache cold: no two texts share a cache key, none
     repeats another text the bench sends, and none is left to the service-item desk (no embedding)."""
     from bot.knowledge.sources import load_service_catalogue
-    from bot.service_items import ServiceItemDesk
+    from bot.knowledge.service_items import ServiceItemDesk
     from bot.text import normalize_query
     from bench.servers import ROOT
 
@@ -275,7 +275,7 @@ def test_distinct_questions_come_from_the_knowledge_base_and_are_never_searched_
 def test_service_item_questions_are_field_questions_the_desk_answers():
     """Each bench question names a catalogue item and asks for a field (so it times the field answer)."""
     from bot.knowledge.sources import load_service_catalogue
-    from bot.service_items import ServiceItemDesk
+    from bot.knowledge.service_items import ServiceItemDesk
     from bench.servers import ROOT
 
     desk = ServiceItemDesk(load_service_catalogue(ROOT / "knowledge"))

@@ -76,7 +76,7 @@ def fresh_kb(knowledge_service, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fresh_service(fresh_kb, knowledge_service):
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     service = KnowledgeService(fresh_kb["settings"])
     # Same model and settings: share the session's loaded model rather than hold a second copy.
@@ -110,7 +110,7 @@ def test_fresh_questions_are_answered_with_the_fact_and_the_citation(fresh_repor
 
 def test_generated_phrasings_carry_part_of_it(fresh_service, fresh_report):
     """The same index with every generated phrasing left out answers fewer (measured 67.3% vs 85.7%)."""
-    from bot.answering import compose_answer
+    from bot.knowledge.answering import compose_answer
     from bot.knowledge.retriever import Retriever, load_issuer_aliases
 
     aliases = load_issuer_aliases(fresh_service.settings.knowledge_dir / "issuers.yml")

@@ -35,7 +35,7 @@ NEIGHBOUR = {
 @pytest.fixture(scope="module")
 def two_cities(knowledge_service, tmp_path_factory):
     """A copy of knowledge/ plus the neighbour's guide, indexed with the session's model."""
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     base = tmp_path_factory.mktemp("two-cities")
     knowledge, cache = base / "knowledge", base / "cache"

@@ -12,7 +12,7 @@ import pytest
 
 from bot.knowledge.documents import DocumentError
 from bot.knowledge.ingest import parse_header, to_document, write_document
-from bot.service import KnowledgeService
+from bot.knowledge.service import KnowledgeService
 from tests.conftest import ROOT
 
 GOVBOT = str(Path(sys.executable).parent / "govbot")
@@ -256,7 +256,7 @@ def test_markdown_headings_and_header_table_and_txt_notice_number():
 
 
 def test_a_markdown_table_in_a_document_is_quoted_as_a_row(tmp_path):
-    from bot.answering import select_sentences
+    from bot.knowledge.answering import select_sentences
     from bot.knowledge.chunking import split_document
     from bot.knowledge.documents import Document
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from bot.item_recognizer import ItemRecognizer
+from bot.knowledge.item_recognizer import ItemRecognizer
 from bot.knowledge.sources import load_service_catalogue
 
 

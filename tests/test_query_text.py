@@ -62,7 +62,7 @@ def test_queries_are_simplified_and_width_normalised():
 def test_keyword_search_cuts_text_the_same_whatever_else_jieba_has_learned():
     """The item recogniser adds every item name to jieba's global dictionary at run time; the index
     (tokenised by `govbot kb build`) and the questions (by the action server) must still be cut alike."""
-    from bot.item_recognizer import ItemRecognizer
+    from bot.knowledge.item_recognizer import ItemRecognizer
     from bot.knowledge.sources import load_service_catalogue
     from bot.text import tokenize
     from tests.conftest import ROOT

@@ -241,7 +241,7 @@ def test_edited_query_terms_apply_without_a_rebuild(knowledge_service, tmp_path)
     import os
     import shutil
 
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     knowledge = tmp_path / "knowledge"
     shutil.copytree(knowledge_service.settings.knowledge_dir, knowledge)

@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from bot.answering import RETRIEVAL_ERROR_TEXT
-from bot.service import KnowledgeService
+from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT
+from bot.knowledge.service import KnowledgeService
 
 
 def test_broken_knowledge_base_gets_a_polite_apology(settings, tmp_path, caplog):

@@ -4,7 +4,7 @@ import pytest
 
 from bot.knowledge.catalogue import Catalogue, Material, ServiceItem
 from bot.knowledge.sources import load_service_catalogue
-from bot.service_items import ServiceItemDesk
+from bot.knowledge.service_items import ServiceItemDesk
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import pytest
 from bot.knowledge.agency_contacts import asked_contact, contact_answer
 from bot.knowledge.chunking import Passage
 from bot.knowledge.sources import load_agency, load_service_catalogue
-from bot.service_items import APPLICANT_DEADLINE, ServiceItemDesk, applicant_deadlines
+from bot.knowledge.service_items import APPLICANT_DEADLINE, ServiceItemDesk, applicant_deadlines
 from bot.understanding.evaluation import classify, judge
 from bot.understanding.follow_up import is_elliptical, next_subject, with_subject
 from bot.understanding.referral import ReferralDesk, parse_referrals

@@ -21,7 +21,7 @@ def local_timezone():
 
 
 def _default_embed() -> Callable[[list[str]], np.ndarray]:
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
     embedder = KnowledgeService().embedder
     return embedder.embed_queries

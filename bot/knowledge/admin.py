@@ -34,7 +34,7 @@ from bot.knowledge.sources import load_knowledge
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.service import KnowledgeService
+    from bot.knowledge.service import KnowledgeService
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class KnowledgeAdmin:
         (~0.8 GB), which a web server whose knowledge pages nobody opens should not carry."""
         with self._service_lock:
             if self._service is None:
-                from bot.service import KnowledgeService
+                from bot.knowledge.service import KnowledgeService
 
                 self._service = KnowledgeService(self.settings)
             return self._service

@@ -2,7 +2,7 @@
 
 Staff keep both as YAML. Each service item is also rendered as a document, one numbered part per
 field, so retrieval can find it and cite 「……第四部分」 like any other document; the structured
-record itself answers field questions exactly (see bot.service_items).
+record itself answers field questions exactly (see bot.knowledge.service_items).
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ in-process matrix (bot.knowledge.qdrant_store); the default stays in-process.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from bot.knowledge.index import KnowledgeIndex, current_key, load_index
-from bot.service import KnowledgeService
+from bot.knowledge.service import KnowledgeService
 from bot.settings import IndexSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -97,3 +98,19 @@ def service_from_env(settings: Settings | None = None) -> ConfigurableKnowledgeS
     return ConfigurableKnowledgeService(
         settings, published=index.index_mode == "published", vector_store=index.vector_store, wait_seconds=index.index_wait_seconds
     )
+
+
+_service: ConfigurableKnowledgeService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> ConfigurableKnowledgeService:
+    """The process's service, as GOVBOT_INDEX_MODE and GOVBOT_VECTOR_STORE configure it.
+
+    It lives here, not in bot.knowledge.service, so the dependency runs one way: this module builds
+    on KnowledgeService, and KnowledgeService knows nothing of how a process configures it."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = service_from_env()
+        return _service

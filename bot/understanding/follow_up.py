@@ -2,7 +2,7 @@
 
 The subject is the last full question that was answered; a follow-up is searched together with it,
 and a new full question replaces it. Service items keep their own subject (the `service_item`
-slot, bot.service_items), which names the item exactly.
+slot, bot.knowledge.service_items), which names the item exactly.
 """
 
 from __future__ import annotations

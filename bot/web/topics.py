@@ -21,7 +21,7 @@ from bot.knowledge.sources import load_agency, load_service_catalogue, render_te
 DEFAULT_QUESTIONS = 8
 
 # How a citizen asks about each catalogue field (keys of FIELD_TITLES; the assistant's
-# bot.service_items.FIELD_KEYWORDS recognise every one of these).
+# bot.knowledge.service_items.FIELD_KEYWORDS recognise every one of these).
 FIELD_PHRASES = {
     "materials": "需要什么材料",
     "time_limit": "要多久",

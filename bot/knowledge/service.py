@@ -1,7 +1,8 @@
 """Wires settings, embedding model, index and retriever into one answering service.
 
 The action server and the `govbot` CLI both go through here, so they load the model once and
-always agree on which index and threshold are in force.
+always agree on which index and threshold are in force. The process's configured instance
+(published snapshot, Qdrant) is bot.knowledge.published_index.get_service, which builds on this module.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from functools import cached_property
 
 from dataclasses import dataclass, field, replace
 
-from bot.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
+from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
 from bot.knowledge.agency_contacts import contact_answer
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
-from bot.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
+from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
 from bot.understanding.follow_up import next_subject, with_subject
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
@@ -29,7 +30,7 @@ RELOAD_CHECK_SECONDS = 1.0
 # How much of a document's title a question must name for that document to beat a service item
 # that shares only generic words (bot.knowledge.retriever.Retriever.title_matches, 0–1).
 SPECIFIC_TITLE = 0.6
-# How much of an item's name (bot.service_items.ServiceItemDesk.similarities) a question with another
+# How much of an item's name (bot.knowledge.service_items.ServiceItemDesk.similarities) a question with another
 # agency's words must still say to stay with this agency's item.
 PARTLY_NAMED = 0.5
 SPECIFIC_NAME_BIGRAMS = 2  # …and say this much of what singles the item out (二手车, not just 备案)
@@ -289,17 +290,3 @@ class KnowledgeService:
         doc_id = answer.hits[0].passage.doc_id
         return next((i.code for i in self._desk.catalogue.items if i.doc_id == doc_id), None)
 
-
-_service: KnowledgeService | None = None
-_service_lock = threading.Lock()
-
-
-def get_service() -> KnowledgeService:
-    """The process's service, as GOVBOT_INDEX_MODE and GOVBOT_VECTOR_STORE configure it."""
-    global _service
-    with _service_lock:
-        if _service is None:
-            from bot.knowledge.published_index import service_from_env  # it builds on this module
-
-            _service = service_from_env()
-        return _service

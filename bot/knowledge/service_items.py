@@ -1,7 +1,7 @@
 """Exact answers about one service item: 「对外贸易经营者备案要什么材料」 → its materials field.
 
 A question that names an item (by name, abbreviation or alias — found by the spaCy EntityRuler in
-bot.item_recognizer; near-complete names by character-bigram overlap) and asks for one field gets that
+bot.knowledge.item_recognizer; near-complete names by character-bigram overlap) and asks for one field gets that
 field from the catalogue record with the item's name and code, never a paraphrase. A follow-up
 such as 「那要多久？」 reuses the item from the previous turn. An unclear item gets the 2–3 closest
 items as choices; an unclear field gets the item's summary.
@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.item_recognizer import ItemRecognizer
+from bot.knowledge.item_recognizer import ItemRecognizer
 from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
 from bot.text import char_bigrams, normalize
 from bot.understanding.follow_up import leans_on_previous
