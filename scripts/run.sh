@@ -20,14 +20,14 @@ ensure_secret() {
   if [[ -z "${!1:-}" && -z "${!file_var:-}" ]]; then export "$1=$(random_token)"; fi
 }
 ensure_secret GOVBOT_RASA_TOKEN
-# Rasa -> action server (bot.action_auth) and the signature of conversation ids (bot.conversation_ids).
+# Rasa -> action server (bot.access.action_auth) and the signature of conversation ids (bot.access.conversation_ids).
 ensure_secret GOVBOT_ACTION_TOKEN
 ensure_secret GOVBOT_SESSION_SECRET
 export GOVBOT_CASE_URL="http://127.0.0.1:${CASE_PORT}"
 export GOVBOT_RASA_URL="http://127.0.0.1:${RASA_PORT}"
 
 # Rasa listens on loopback only: public clients reach it through a local HTTPS proxy (and, in production,
-# nginx in front of the replicas), whose X-Forwarded-For names the client for the per-address limits (bot.rate_limit).
+# nginx in front of the replicas), whose X-Forwarded-For names the client for the per-address limits (bot.access.rate_limit).
 export GOVBOT_TRUSTED_PROXIES=${GOVBOT_TRUSTED_PROXIES-127.0.0.1,::1}
 
 # GOVBOT_PROFILE=production: PostgreSQL + Redis, N Rasa and M action-server replicas behind nginx

@@ -154,7 +154,7 @@ def reference_table() -> dict[str, str]:
 def test_the_scan_finds_what_we_know_is_read():
     found = code_variables()
     known = {
-        "GOVBOT_ACTION_TOKEN",  # through a TOKEN_ENV constant (bot.action_auth)
+        "GOVBOT_ACTION_TOKEN",  # through a TOKEN_ENV constant (bot.access.action_auth)
         "GOVBOT_REST_TOKEN",  # click envvar= and a constant
         "WECHAT_REPLY_DEADLINE",  # env_var(NAME, …) in bot/settings/wechat.py
         "GOVBOT_WEB_HOST",  # env_var declaration

@@ -562,7 +562,7 @@ def test_the_staff_console_gets_its_settings():
     tracker store for analytics, a PostgreSQL console database, the first admin's password, the calendar,
     the trusted proxies, in compose and Kubernetes; every secret from a secret reference, never a literal."""
     from bot.console.config import ConsoleConfig
-    from bot.rate_limit import trusted_proxies
+    from bot.access.rate_limit import trusted_proxies
 
     needs = set(CONSOLE_SECRETS) | {"GOVBOT_CASE_URL", "GOVBOT_RASA_URL", "GOVBOT_CASE_CALENDAR", "GOVBOT_TRUSTED_PROXIES"}
     # Every one of them is a variable the console really reads: setting it changes ConsoleConfig.

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from bot.channels.guard import EMPTY_TEXT
-from bot.rate_limit import RATE_LIMITED_TEXT, RateLimitConfig, SenderRateLimiter
+from bot.access.rate_limit import RATE_LIMITED_TEXT, RateLimitConfig, SenderRateLimiter
 from tests.conftest import require_redis
 from tests.test_wechat_channel import WeChat, openid, text_xml
 

@@ -113,7 +113,7 @@ def test_web_widget_socketio_sessions_stick_to_one_replica_through_nginx_and_go_
     reload that reaches the other replica (here: straight to it) goes on from PostgreSQL."""
     async def turn(url: str, token: str | None, text: str) -> tuple[str, str, str]:
         tab = Chat(url)
-        session_id = await tab.open(token=token)  # the signed id the widget keeps (bot.conversation_ids)
+        session_id = await tab.open(token=token)  # the signed id the widget keeps (bot.access.conversation_ids)
         texts = [(await tab.say(text))["text"]]
         try:
             while True:  # the rest of this turn's messages

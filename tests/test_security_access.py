@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from bot.channels.socketio import HANDED_OVER_TEXT, HANDOVER_FAILED_TEXT
-from bot.rate_limit import BUSY_TEXT, RATE_LIMITED_TEXT, client_address
+from bot.access.rate_limit import BUSY_TEXT, RATE_LIMITED_TEXT, client_address
 from tests.conftest import ROOT, VENV_BIN, free_port, wait_until
 from tests.test_socketio_channel import Chat
 
@@ -222,7 +222,7 @@ def test_kiosk_hand_over_is_single_use_and_clears_the_kiosk(channels):
 
 
 def test_hand_over_tokens_expire():
-    from bot.conversation_ids import ConversationIds
+    from bot.access.conversation_ids import ConversationIds
 
     ids = ConversationIds("test-secret", handover_max_age=1)
     used = ids.handover_token(ids.new_id())
@@ -378,7 +378,7 @@ def test_behind_a_trusted_proxy_each_client_address_counts_alone(channels):
 
 
 def test_client_address_believes_only_trusted_proxies():
-    from bot.rate_limit import trusted_proxies
+    from bot.access.rate_limit import trusted_proxies
 
     proxies = trusted_proxies("127.0.0.1, 10.0.0.0/8")
     assert client_address("192.0.2.1", "6.6.6.6", proxies) == "192.0.2.1"

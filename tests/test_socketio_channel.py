@@ -39,7 +39,7 @@ class Chat:
         self.client = socketio.AsyncClient(reconnection=False, http_session=session)
         self.messages: asyncio.Queue = asyncio.Queue()
         self.session: asyncio.Future | None = None
-        self.token: str | None = None  # the signed copy of the session id (bot.conversation_ids)
+        self.token: str | None = None  # the signed copy of the session id (bot.access.conversation_ids)
 
     async def open(self, session_id: str | None = None, token: str | None = None, handover: str | None = None,
                    headers: dict | None = None) -> str:

@@ -23,7 +23,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.action_auth import authorized
+from bot.access.action_auth import authorized
 from bot.settings.access import AccessSettings
 
 log = logging.getLogger(__name__)

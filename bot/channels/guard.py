@@ -19,7 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot import rate_limit
+from bot.access import rate_limit
 from bot.settings.limits import LimitSettings
 
 DEFAULT_MAX_MESSAGE_CHARS = LimitSettings.max_message_chars

@@ -7,7 +7,7 @@ list of bot messages out. What changes:
 - the body is read with a size limit (GOVBOT_REST_MAX_BODY_BYTES, default 256 KB; over it: 413);
 - a body that is not a UTF-8 JSON object, or lacks a usable `sender` or a text `message`, is a 400
   with a Chinese explanation (Rasa's own channel answers some of these with a 500);
-- each sender is rate limited (bot.rate_limit; over the limit: 429 and a polite reply);
+- each sender is rate limited (bot.access.rate_limit; over the limit: 429 and a polite reply);
 - the message is cleaned and length-checked (bot.channels.guard): empty and over-long messages get
   a reply without running the bot, so they are never stored;
 - `input_channel` may only name a channel (letters, `_`, `-`), `metadata` must be a small object
@@ -15,7 +15,7 @@ list of bot messages out. What changes:
   not redacted there;
 - failures are logged without the message text (Rasa's channel logs the text), and streaming
   (`?stream=true`) is not offered;
-- whose conversation a message joins is decided by the server (bot.conversation_ids). A caller
+- whose conversation a message joins is decided by the server (bot.access.conversation_ids). A caller
   with `Authorization: Bearer <GOVBOT_REST_TOKEN>` is a trusted server (the agency's own portal
   backend or app server) that speaks for its users: its `sender` ids are used as they are and
   it is not limited per client address. Anyone else is a public caller: `sender` must be an id
@@ -43,8 +43,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import rate_limit
-from bot.action_auth import authorized
+from bot.access import rate_limit
+from bot.access.action_auth import authorized
 from bot.channels.guard import (
     MAX_METADATA_DEPTH,
     BodyTooLarge,
@@ -53,7 +53,7 @@ from bot.channels.guard import (
     read_limited_body,
     screen,
 )
-from bot.conversation_ids import REST, shared_ids
+from bot.access.conversation_ids import REST, shared_ids
 from bot.settings.access import AccessSettings
 from bot.settings.limits import LimitSettings
 

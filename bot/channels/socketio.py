@@ -12,7 +12,7 @@ This subclass keeps Rasa's channel and replaces two handlers:
   signed copy as `session_token`, a phone taking over a kiosk's conversation presents a
   single-use hand-over token as `handover` (asked for by the kiosk with `handover_request`,
   answered by `handover_token`). Anything else, including a bare id, gets a new conversation
-  (bot.conversation_ids). After a hand-over the kiosk's sockets leave the conversation and are
+  (bot.access.conversation_ids). After a hand-over the kiosk's sockets leave the conversation and are
   told so (`session_ended`), so the next person at the kiosk sees nothing of it: at once on this
   replica, and on another one at the kiosk's next message, because the hand-over raised the
   conversation's generation in the shared storage and the kiosk's copy names the old one;
@@ -21,7 +21,7 @@ This subclass keeps Rasa's channel and replaces two handlers:
   answered with a short Chinese notice instead of raising, and so is metadata larger than 4 KB
   or nested more than MAX_METADATA_DEPTH levels (it is stored with the message); messages are
   limited per client address as well as per conversation, and refused with 「系统繁忙」 when the
-  process already handles GOVBOT_MAX_CONCURRENT_MESSAGES (bot.rate_limit).
+  process already handles GOVBOT_MAX_CONCURRENT_MESSAGES (bot.access.rate_limit).
 
 Allowed browser origins come from GOVBOT_WEB_ORIGINS (comma-separated; default the project's web
 server at http://127.0.0.1:8080) and are enforced by engine.io for polling and WebSocket alike.
@@ -38,9 +38,9 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
-from bot import rate_limit
+from bot.access import rate_limit
 from bot.channels.guard import MAX_METADATA_DEPTH, nested_deeper_than, screen
-from bot.conversation_ids import shared_ids
+from bot.access.conversation_ids import shared_ids
 from bot.settings.web import WebSettings
 
 logger = logging.getLogger(__name__)

@@ -61,7 +61,7 @@ from wechatpy.utils import WeChatSigner
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
-from bot import rate_limit
+from bot.access import rate_limit
 from bot.channels.guard import BodyTooLarge, read_limited_body, screen
 from bot.channels.wechat_api import DEFAULT_API_BASE, WeChatApi, WeChatApiError
 from bot.channels.wechat_format import (
@@ -518,7 +518,7 @@ class WeChatInput(InputChannel):
                 log.warning("微信消息 用户 %s 消息 %s：处理它的副本已失联，由本副本接手", mask_openid(user), msg_id)
         if turn is None:
             checked = await screen(CHANNEL_NAME, user, text)  # rate limit, length, control characters
-            if checked.accepted and rate_limit.busy_gate().full:  # the process is at its cap (bot.rate_limit)
+            if checked.accepted and rate_limit.busy_gate().full:  # the process is at its cap (bot.access.rate_limit)
                 log.warning("微信消息 用户 %s：处理中的消息已达上限，回复系统繁忙", mask_openid(user))
                 checked = type(checked)("", rate_limit.BUSY_TEXT)
             if not checked.accepted:

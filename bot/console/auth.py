@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.rate_limit import address_key
-from bot.rate_limit import client_address as rate_limit_address
+from bot.access.rate_limit import address_key
+from bot.access.rate_limit import client_address as rate_limit_address
 
 from .store import ConsoleStore, StaffSession, StaffUser
 
@@ -65,7 +65,7 @@ def csrf_token(request: web.Request) -> str:
 
 
 def client_address(request: web.Request) -> str:
-    """The client's address (IPv6 by /64); behind a trusted proxy, from its X-Forwarded-For (bot.rate_limit)."""
+    """The client's address (IPv6 by /64); behind a trusted proxy, from its X-Forwarded-For (bot.access.rate_limit)."""
     from . import CONSOLE_CONFIG_KEY
 
     proxies = request.config_dict[CONSOLE_CONFIG_KEY].trusted_proxies

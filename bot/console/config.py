@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.rate_limit import trusted_proxies
+from bot.access.rate_limit import trusted_proxies
 from bot.settings import AccessSettings, CaseworkSettings, LimitSettings, WebSettings
 
 DEFAULT_DATABASE_URL = WebSettings.console_database_url

@@ -3,7 +3,7 @@
 tracker_store masks personal data before anything is stored; action_failure gives the person a
 reply when an action fails; speedups builds Rasa's action-response validator once; metrics adds
 Prometheus' /metrics to Rasa's app. `install()` applies every patch of Rasa, once, together with the
-action server's shared secret (bot.action_auth) and the live handoff's relay (bot.handoff.relay).
+action server's shared secret (bot.access.action_auth) and the live handoff's relay (bot.handoff.relay).
 Rasa loads the tracker store (endpoints.yml) and the channels (credentials.yml) in every profile,
 so those two modules call it; nothing else has to.
 """
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 def install() -> None:
     """Apply the Rasa-process patches (each is idempotent)."""
-    import bot.action_auth
+    import bot.access.action_auth
     import bot.handoff.relay
     from bot.rasa_plugins import action_failure, metrics, speedups
 
     speedups.install()
     action_failure.install()
     bot.handoff.relay.install()  # messages typed during a live handoff reach its case (bot.handoff)
-    bot.action_auth.install()
+    bot.access.action_auth.install()
     metrics.install()

@@ -197,7 +197,7 @@ async def play(client: RestClient, case: Case, run_id: str) -> CaseResult:
     result = CaseResult(case)
     for turn in case.turns:
         messages = await client.say(sender, turn.user)
-        # Where the server issues signed conversation ids (bot.conversation_ids), the next turn
+        # Where the server issues signed conversation ids (bot.access.conversation_ids), the next turn
         # presents the signed copy and the tracker is kept under the id it signs.
         sender = next((m["recipient_id"] for m in messages if m.get("recipient_id")), sender)
         reply = "\n".join(m.get("text") or "" for m in messages)

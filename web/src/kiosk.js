@@ -317,7 +317,7 @@ function start(root) {
     overlay.replaceChildren();
     const box = el("div", { class: "gk-dialog", role: "dialog", "aria-modal": "true", "aria-labelledby": "gk-qr-title" });
     box.append(el("h2", { id: "gk-qr-title" }, question ? "扫码在手机上继续" : "用手机继续咨询"));
-    // A single-use token that expires in minutes, never the conversation id itself (bot.conversation_ids).
+    // A single-use token that expires in minutes, never the conversation id itself (bot.access.conversation_ids).
     const token = sessionId ? await connection.requestHandover() : null;
     if (!token) {
       box.append(el("p", {}, "正在连接，请稍后再试。"));

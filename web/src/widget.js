@@ -8,7 +8,7 @@ import { expandTrackingNumber, formState, numbersIn } from "./text.js";
 
 const STORE_KEY = "govbot-widget";
 const MAX_ENTRIES = 200;
-// 「扫码手机继续」: a kiosk's QR code carries a single-use hand-over token (bot.conversation_ids).
+// 「扫码手机继续」: a kiosk's QR code carries a single-use hand-over token (bot.access.conversation_ids).
 const HANDOVER_PARAM = "govbot_handover";
 const LEGACY_SESSION_PARAM = "govbot_session"; // a bare id from an old QR code: never used, only removed
 const SUGGESTIONS = 4;

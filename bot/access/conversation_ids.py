@@ -146,7 +146,7 @@ class ConversationIds:
         if self._used is None:
             from limits.storage import storage_from_string
 
-            from bot.rate_limit import RateLimitConfig
+            from bot.access.rate_limit import RateLimitConfig
 
             self._used = storage_from_string(RateLimitConfig.from_env().storage_url)
         return self._used
