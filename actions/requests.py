@@ -27,7 +27,7 @@ from bot.casework.tracking_numbers import plausible
 from bot.knowledge.sources import load_agency
 from bot.knowledge.published_index import get_service
 from bot.understanding.routing import has_no_tracking_number, is_question_during_form
-from bot.validation import redact
+from bot.privacy.validation import redact
 from actions import texts
 from actions.knowledge_reply import answer_question
 

@@ -424,8 +424,8 @@ def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_r
     """Delete conversations idle for longer than the retention period (SQL tracker store)."""
     import sqlalchemy as sa
 
-    from bot.retention import cutoff_for, purge_sql, retention_days
-    from bot.tracker_db import sql_url_from_endpoints
+    from bot.privacy.retention import cutoff_for, purge_sql, retention_days
+    from bot.privacy.tracker_db import sql_url_from_endpoints
 
     try:
         days = days or retention_days()
@@ -452,7 +452,7 @@ def tracker_purge(days: float | None, db_url: str | None, endpoints: Path, dry_r
 
 def _tracker_url(db_url: str | None, endpoints: Path) -> str | None:
     """The tracker database: --tracker-db-url, else endpoints.yml's tracker_store; None when in memory."""
-    from bot.tracker_db import sql_url_from_endpoints
+    from bot.privacy.tracker_db import sql_url_from_endpoints
 
     if db_url:
         return db_url
@@ -503,7 +503,7 @@ def erase(tracking_number, phone, operator, reason, dry_run, yes, case_db_url, o
     """Erase one person's data (PIPL) from cases, outbox, drafts and conversations, with an audit entry."""
     import sqlalchemy as sa
 
-    from bot.erasure import Eraser
+    from bot.privacy.erasure import Eraser
 
     if bool(tracking_number) == bool(phone):
         _fail("请用 --case 指定案件编号，或用 --phone 指定手机号码（二者选一）")
@@ -550,7 +550,7 @@ def expire(draft_days, rejected_days, outbox_db_url, dry_run) -> None:
     import sqlalchemy as sa
 
     from bot.casework.outbox import make_engine
-    from bot.retention import draft_retention_days, expire_personal_data, rejected_payload_days
+    from bot.privacy.retention import draft_retention_days, expire_personal_data, rejected_payload_days
 
     try:
         draft_days = draft_retention_days() if draft_days is None else draft_days

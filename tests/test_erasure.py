@@ -25,7 +25,7 @@ from bot.case_service.handoff_store import HandoffMessageRow
 from bot.case_service.store import CaseStore, NewCase
 from bot.case_service.workflow import Kind
 from bot.casework.drafts import DraftStore
-from bot.erasure import AUDIT_TABLE, Eraser, phone_key
+from bot.privacy.erasure import AUDIT_TABLE, Eraser, phone_key
 from bot.casework.outbox import Outbox
 from tests.conftest import ROOT, VENV_BIN, require_postgres
 

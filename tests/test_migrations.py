@@ -44,7 +44,7 @@ def database_url(request, tmp_path):
 
 
 def outbox_models() -> sa.MetaData:
-    from bot.erasure import audit_table
+    from bot.privacy.erasure import audit_table
     from bot.casework.outbox import _table
 
     metadata = sa.MetaData()

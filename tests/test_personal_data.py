@@ -42,7 +42,7 @@ ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 
 
 def make_id(first17: str) -> str:
-    """A valid resident ID number (ISO 7064 MOD 11-2, computed here, not with bot.validation's table)."""
+    """A valid resident ID number (ISO 7064 MOD 11-2, computed here, not with bot.privacy.validation's table)."""
     total = sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS))
     check = next(c for c in range(11) if (total + c) % 11 == 1)
     return first17 + ("X" if check == 10 else str(check))

@@ -41,7 +41,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.rasa_plugins.tracker_store import RedactingTrackerStore, redact_event_dict, unredacted_start
-from bot.validation import check_id_number, redact
+from bot.privacy.validation import check_id_number, redact
 from tests.conftest import require_postgres
 
 STORE_TYPE = "bot.rasa_plugins.tracker_store.RedactingTrackerStore"

@@ -16,8 +16,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.rasa_plugins.tracker_store import RedactingTrackerStore
-from bot.retention import PeriodicPurge, purge_tracker_store, retention_days
-from bot.tracker_db import sql_url_from_endpoints
+from bot.privacy.retention import PeriodicPurge, purge_tracker_store, retention_days
+from bot.privacy.tracker_db import sql_url_from_endpoints
 from tests.conftest import ROOT, VENV_BIN, require_postgres
 
 DAY = 86400.0
@@ -224,7 +224,7 @@ def _entries(outbox, days_and_status):
 
 def test_abandoned_drafts_expire_whole_conversations_only(outbox_url, tmp_path):
     from bot.casework.drafts import DraftStore
-    from bot.retention import expire_drafts
+    from bot.privacy.retention import expire_drafts
 
     outbox = _outbox(outbox_url)
     drafts = DraftStore(outbox.engine)
@@ -248,7 +248,7 @@ def test_abandoned_drafts_expire_whole_conversations_only(outbox_url, tmp_path):
 
 
 def test_rejected_entries_keep_only_the_stub_after_the_period(outbox_url, tmp_path):
-    from bot.retention import scrub_rejected_payloads
+    from bot.privacy.retention import scrub_rejected_payloads
 
     outbox = _outbox(outbox_url)
     old_rejected, new_rejected, old_pending = _entries(outbox, [(40, "rejected"), (5, "rejected"), (40, "pending")])
@@ -320,7 +320,7 @@ def test_deliverer_expires_when_idle(outbox_url, monkeypatch):
 
 
 def test_expiry_settings():
-    from bot.retention import draft_retention_days, rejected_payload_days
+    from bot.privacy.retention import draft_retention_days, rejected_payload_days
 
     assert draft_retention_days({}) == 1 and rejected_payload_days({}) == 30
     assert draft_retention_days({"GOVBOT_DRAFT_RETENTION_DAYS": "0.5"}) == 0.5

@@ -435,7 +435,7 @@ def test_sigkill_of_one_replica_under_load_loses_no_conversation(stack):
     after = [(u, status) for path, u, status in logged[logged_at_death:] if path.startswith("/webhooks/") and status < 500]
     assert after and all(u.split(",")[-1].strip() == alive for u, _status in after), after
     # No conversation lost what it had: every answered message is in the stored conversation, in order.
-    from bot.validation import redact
+    from bot.privacy.validation import redact
 
     for user in users:
         stored = user_texts(stack.tracker(user))

@@ -2,7 +2,7 @@
 
 Valid ID numbers and credit codes are built here with check characters computed from the standards'
 own definitions (ISO 7064 MOD 11-2 with weights 2^(n-1) mod 11; GB 32100 with weights 3^(i) mod 31),
-independently of the weight tables in bot.validation.
+independently of the weight tables in bot.privacy.validation.
 """
 
 import dataclasses
@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from bot.validation import (
+from bot.privacy.validation import (
     Result,
     check_credit_code,
     check_email,
@@ -597,7 +597,7 @@ def test_redact_mixed_paragraph_leaves_no_personal_digits():
 
 
 def test_strip_personal_identifiers_removes_numbers_but_keeps_the_question():
-    from bot.validation import strip_personal_identifiers
+    from bot.privacy.validation import strip_personal_identifiers
 
     assert strip_personal_identifiers("我电话13812345678，住房公积金提取要多久") == "我电话，住房公积金提取要多久"
     assert strip_personal_identifiers("身份证11010519491231002X，邮箱a.b@example.com") == "身份证，邮箱"
@@ -629,7 +629,7 @@ def grouped(value: str, groups: tuple, separator: str) -> str:
 
 
 def digits_of(text: str) -> str:
-    from bot.validation import fold
+    from bot.privacy.validation import fold
 
     return "".join(ch for ch in fold(text)[0] if ch.isdigit() or ch in "Xx")
 
@@ -743,7 +743,7 @@ def test_short_document_numbers_are_masked_harder_than_resident_ids():
     ],
 )
 def test_an_identifier_answer_is_masked_whatever_its_format(typed, secret):
-    from bot.validation import redact_identifier_answer
+    from bot.privacy.validation import redact_identifier_answer
 
     masked = redact_identifier_answer(typed)
     assert secret not in digits_of(masked) and secret not in masked, masked
@@ -751,7 +751,7 @@ def test_an_identifier_answer_is_masked_whatever_its_format(typed, secret):
 
 
 def test_an_identifier_answer_keeps_words_and_intent_payloads():
-    from bot.validation import redact_identifier_answer
+    from bot.privacy.validation import redact_identifier_answer
 
     for text in ("/cancel_request", "取消", "为什么要填身份证号？", '/correct_request{"request_field": "phone"}'):
         assert redact_identifier_answer(text) == text

@@ -1,6 +1,6 @@
 """Counting a period's conversations from tracker events (pure: events in, numbers out).
 
-Every text kept here has been passed through `bot.validation.redact`; sender ids are never kept.
+Every text kept here has been passed through `bot.privacy.validation.redact`; sender ids are never kept.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from bot.rasa_plugins.action_failure import FAILED_ACTION_KEY
 from bot.casework.request_kinds import KINDS
-from bot.validation import redact
+from bot.privacy.validation import redact
 
 KNOWLEDGE_ACTION = "action_answer_knowledge"
 # Set by the knowledge action on its bot message (actions/actions.py): doc id, item code, found.

@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bot.analytics.metrics import CHANNEL_LABELS, KIND_LABELS, REASONS, Stats
 from bot.analytics.themes import Theme
-from bot.validation import redact
+from bot.privacy.validation import redact
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"

@@ -13,7 +13,7 @@ from datetime import datetime, tzinfo
 from typing import Iterable
 
 from bot.analytics.metrics import FEEDBACK, GIVE_UP_ACTION, KNOWLEDGE_METADATA, NOT_FOUND_PREFIX, _typed
-from bot.validation import redact
+from bot.privacy.validation import redact
 
 KINDS = {
     "not_found": "知识库未找到", "referral": "属其他机关（已告知去处）", "fallback": "未能理解",

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.tracker_db import sql_url_from_endpoints
+from bot.privacy.tracker_db import sql_url_from_endpoints
 
 EVENTS_TABLE = "events"
 

@@ -19,7 +19,7 @@ import time
 from aiohttp import web
 
 from bot.handoff.rasa_push import end_handoff, send_staff_message
-from bot.validation import check_phone
+from bot.privacy.validation import check_phone
 
 from .errors import ApiError, not_found
 from .handoff_store import CITIZEN, STAFF, SYSTEM, HandoffStore

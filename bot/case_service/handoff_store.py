@@ -2,7 +2,7 @@
 
 Kept beside the cases (table `handoff_messages`, deleted with its case) so that the conversation
 with staff is part of the case record. Citizen text arrives already masked by the Rasa process
-(bot.validation.redact); a contact phone found in it is stored in full on the case's applicant,
+(bot.privacy.validation.redact); a contact phone found in it is stored in full on the case's applicant,
 as for every other kind of case, so the handoff's own tracking number can be looked up.
 """
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import declarative_base, relationship, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from bot.private_files import private_sqlite_file
+from bot.privacy.private_files import private_sqlite_file
 from bot.casework.tracking_numbers import new_number
 
 from .config import AGENCY_TIMEZONE, LookupPolicy

@@ -26,7 +26,7 @@ names, never the case system's free-text message or anything from the payload. S
 `secure_delete`, and every path that removes personal data (a delivered payload replaced by its
 stub, drafts forgotten: bot/casework/drafts.py) checkpoints the WAL with TRUNCATE right away and checks that
 the WAL file is empty, so the removed data lingers neither in the database file nor in the WAL. The
-database files are created readable by their owner only (bot/private_files.py).
+database files are created readable by their owner only (bot/privacy/private_files.py).
 
 Storage: SQLite `var/outbox.db` by default, or any SQLAlchemy URL in `GOVBOT_OUTBOX_DATABASE_URL`
 (PostgreSQL: `postgresql+psycopg2://user@host/db`). The engine is synchronous (SQLAlchemy 1.4); async
@@ -79,7 +79,7 @@ from bot.casework.case_client import (
     key_prefix,
     validate_key,
 )
-from bot.private_files import private_sqlite_file
+from bot.privacy.private_files import private_sqlite_file
 from bot.casework.request_kinds import KINDS as REQUEST_KINDS
 from bot.settings.casework import CaseworkSettings
 
@@ -690,7 +690,7 @@ class Deliverer:
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._dirty = False  # payloads scrubbed since the last WAL checkpoint
-        # Abandoned drafts and old rejected payloads expire when idle (bot.retention), first on start.
+        # Abandoned drafts and old rejected payloads expire when idle (bot.privacy.retention), first on start.
         self.expiry_interval = expiry_interval
         self._last_expiry = float("-inf")
 
@@ -791,7 +791,7 @@ class Deliverer:
 
     async def _expire(self) -> None:
         """Runs the expiry of drafts and rejected payloads; a failure waits for the next interval."""
-        from bot.retention import expire_personal_data
+        from bot.privacy.retention import expire_personal_data
 
         try:
             done = await asyncio.to_thread(

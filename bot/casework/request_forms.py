@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot import validation
+from bot.privacy import validation
 from bot.casework import request_kinds
 
 DISCLOSURE, COMPLAINT, SUGGESTION = request_kinds.DISCLOSURE.code, request_kinds.COMPLAINT.code, request_kinds.SUGGESTION.code

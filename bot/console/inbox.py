@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot.handoff import canned
 from bot.handoff.inbox_client import CaseServiceError, InboxClient, waiting_minutes
-from bot.validation import mask_phone
+from bot.privacy.validation import mask_phone
 
 from . import CONSOLE_CONFIG_KEY
 from .auth import audit, current_user, refuse, require_role

@@ -18,7 +18,7 @@ import logging
 import aiohttp
 
 from bot.settings.casework import CaseworkSettings
-from bot.validation import _replace_personal, check_phone, redact
+from bot.privacy.validation import _replace_personal, check_phone, redact
 
 from . import QUEUED_KEY
 

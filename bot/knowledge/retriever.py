@@ -33,7 +33,7 @@ from bot.knowledge.homophones import HomophoneRepair
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.phrasings import subjects
 from bot.text import article_label, article_numbers, char_bigrams, normalize_query, tokenize
-from bot.validation import strip_personal_identifiers
+from bot.privacy.validation import strip_personal_identifiers
 
 # Provinces and large cities: a question naming one of these asks about that place.
 PLACE_NAMES = (

@@ -4,11 +4,11 @@ People applying for government information type their ID number (身份证号) a
 the chat. Those go to the case system only; Rasa's tracker store would otherwise keep them in the
 text and parse data of the person's own messages and in slots. `RedactingTrackerStore` wraps
 Rasa's in-memory store (default) or its SQL store and, on every save, passes every string in every
-event through `bot.validation.redact` before anything is stored or streamed to an event broker.
+event through `bot.privacy.validation.redact` before anything is stored or streamed to an event broker.
 
 While a form asks for an identifier (`requested_slot` is id_number, phone, email or credit_code),
 the person's message of that turn, and those slots whenever they are set, are masked as an
-identifier answer (`bot.validation.redact_identifier_answer`): a passport number or a number in
+identifier answer (`bot.privacy.validation.redact_identifier_answer`): a passport number or a number in
 a format no pattern knows is masked too.
 
 Fail closed: nesting deeper than MAX_DEPTH levels inside an event is replaced by a placeholder,
@@ -61,15 +61,15 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 try:
-    from bot.private_files import private_sqlite_file
-    from bot.retention import PeriodicPurge
+    from bot.privacy.private_files import private_sqlite_file
+    from bot.privacy.retention import PeriodicPurge
     from bot.settings.retention import RetentionSettings
-    from bot.validation import redact, redact_identifier_answer
+    from bot.privacy.validation import redact, redact_identifier_answer
 except ImportError as error:  # pragma: no cover - depends on the deployment
     # Rasa answers an ImportError from a custom tracker store with a warning and a plain,
     # unredacted InMemoryTrackerStore; refusing to start is the only safe answer.
     raise RuntimeError(
-        f"bot.rasa_plugins.tracker_store needs bot.validation, bot.retention and bot.private_files: {error}"
+        f"bot.rasa_plugins.tracker_store needs bot.privacy.validation, bot.privacy.retention and bot.privacy.private_files: {error}"
     ) from error
 
 # Rasa loads this module in every profile: the Rasa-process patches are applied from here
@@ -338,7 +338,7 @@ class RedactingTrackerStore(TrackerStore):
             tracker_store = tracker_store.inner
         self._inner = tracker_store
         super().__init__(tracker_store.domain, tracker_store.event_broker)
-        # Conversations idle longer than GOVBOT_TRACKER_RETENTION_DAYS are deleted (bot/retention.py).
+        # Conversations idle longer than GOVBOT_TRACKER_RETENTION_DAYS are deleted (bot/privacy/retention.py).
         self._retention = PeriodicPurge(self._inner)
 
     @staticmethod

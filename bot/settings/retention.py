@@ -1,5 +1,5 @@
 """Retention settings: how long conversations, drafts and rejected requests keep personal data,
-and how long the tracker store rides out a database restart (bot.retention, bot.rasa_plugins.tracker_store)."""
+and how long the tracker store rides out a database restart (bot.privacy.retention, bot.rasa_plugins.tracker_store)."""
 
 from __future__ import annotations
 
