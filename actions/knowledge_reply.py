@@ -10,7 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.dialogue import NOT_FOUND_BUTTONS, typed_question
-from bot.monitoring import count_reply
+from bot.ops.monitoring import count_reply
 from bot.knowledge.published_index import get_service
 
 

@@ -195,9 +195,9 @@ def start_govbot(model: Path, log_dir: Path, state: Path, env_extra: dict | None
         ROOT, env, log_dir,
     )
     # scripts/run.sh's entry point (rasa_sdk's server plus /ready) when present, else rasa_sdk's own.
-    server = [str(VENV_BIN / "python"), "-m", "bot.action_server"] if (ROOT / "bot" / "action_server.py").exists() \
+    server = [str(VENV_BIN / "python"), "-m", "bot.ops.action_server"] if (ROOT / "bot" / "ops" / "action_server.py").exists() \
         else [str(VENV_BIN / "rasa"), "run", "actions"]
-    if server[-1] == "bot.action_server":
+    if server[-1] == "bot.ops.action_server":
         stack.metrics_url = f"http://127.0.0.1:{action_port}/metrics"
     actions = stack.start("actions", [*server, "--actions", "actions", "--port", str(action_port)], ROOT, env, log_dir)
     rasa = stack.start(

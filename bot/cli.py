@@ -585,7 +585,7 @@ _DB_URL_HELP = "数据库地址，如 postgresql://govbot@db.example.gov.cn:5432
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="备份文件（pg_dump 自定义格式，权限 0600）")
 def db_backup(db_url: str, out: Path) -> None:
     """Back up the whole database to one file (it holds personal data: readable by its owner only)."""
-    from bot.db_backup import BackupError, backup
+    from bot.ops.db_backup import BackupError, backup
 
     try:
         size = backup(db_url, out)
@@ -602,7 +602,7 @@ def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
     """Restore a backup: the tables it contains are replaced by the backup's content (one transaction)."""
     from sqlalchemy.engine import make_url
 
-    from bot.db_backup import BackupError, restore
+    from bot.ops.db_backup import BackupError, restore
 
     try:
         where = make_url(db_url).render_as_string(hide_password=True)

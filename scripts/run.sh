@@ -122,21 +122,21 @@ supervise() {
 supervise case-service .venv/bin/python -m bot.case_service --host 127.0.0.1 --port "$CASE_PORT"
 # The HTTP API is on only with a token: the case service uses it to resume a conversation after 转人工.
 # Browsers may call Rasa (REST, socket.io) only from these origins: the pages embedding the widget.
-# bot.rasa_cli turns them into Rasa's --cors, as in compose and Kubernetes; the socket.io channel reads them too.
+# bot.ops.rasa_cli turns them into Rasa's --cors, as in compose and Kubernetes; the socket.io channel reads them too.
 export GOVBOT_WEB_ORIGINS=${GOVBOT_WEB_ORIGINS:-http://127.0.0.1:${GOVBOT_WEB_PORT:-8080}}
 # SANIC_REQUEST_MAX_SIZE: no request to Rasa may be larger (the channels have smaller limits of their own).
 export SANIC_REQUEST_MAX_SIZE=${SANIC_REQUEST_MAX_SIZE:-1048576}
 start_rasa() {  # start_rasa NAME PORT
-  # bot.rasa_cli is `rasa` with the API token read from GOVBOT_RASA_TOKEN, never on the command line (ps).
+  # bot.ops.rasa_cli is `rasa` with the API token read from GOVBOT_RASA_TOKEN, never on the command line (ps).
   supervise "$1" \
-  .venv/bin/python -m bot.rasa_cli run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
+  .venv/bin/python -m bot.ops.rasa_cli run --model models/govbot.tar.gz --endpoints "$ENDPOINTS" --credentials credentials.yml \
     --interface 127.0.0.1 --port "$2" \
     --enable-api
 }
 if [[ "$PROFILE" == "production" ]]; then
   rasa_backends=() action_backends=()
   for i in $(seq 1 "$ACTION_REPLICAS"); do
-    supervise "action-$i" .venv/bin/python -m bot.action_server --actions actions --port $((ACTION_BASE_PORT + i))
+    supervise "action-$i" .venv/bin/python -m bot.ops.action_server --actions actions --port $((ACTION_BASE_PORT + i))
     action_backends+=(--action "127.0.0.1:$((ACTION_BASE_PORT + i))")
   done
   for i in $(seq 1 "$RASA_REPLICAS"); do
@@ -145,7 +145,7 @@ if [[ "$PROFILE" == "production" ]]; then
   done
   # nginx as this user, with its config, pid and logs in $RUN_DIR/nginx (deploy/nginx/*.template).
   NGINX_PREFIX="$RUN_DIR/nginx"
-  .venv/bin/python -m bot.proxy_config --prefix "$NGINX_PREFIX" "${rasa_backends[@]}" "${action_backends[@]}" \
+  .venv/bin/python -m bot.ops.proxy_config --prefix "$NGINX_PREFIX" "${rasa_backends[@]}" "${action_backends[@]}" \
     --rasa-listen "127.0.0.1:${RASA_PORT}" --action-listen "127.0.0.1:${ACTION_PORT}" >/dev/null
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   [[ -x "$NGINX" ]] || { echo "未找到 nginx：请先运行 make nginx（安装 Debian 的 nginx 软件包）。" >&2; exit 1; }
@@ -153,7 +153,7 @@ if [[ "$PROFILE" == "production" ]]; then
   supervise nginx "$NGINX" -p "$NGINX_PREFIX/" -c "$NGINX_PREFIX/nginx.conf" -e "$NGINX_PREFIX/error.log"
   echo "production 配置：${RASA_REPLICAS} 个 Rasa 副本、${ACTION_REPLICAS} 个动作服务副本经 nginx 分发，PostgreSQL 与 Redis（见 README「生产部署」）"
 else
-  supervise action-server .venv/bin/python -m bot.action_server --actions actions --port "$ACTION_PORT"
+  supervise action-server .venv/bin/python -m bot.ops.action_server --actions actions --port "$ACTION_PORT"
   start_rasa rasa "$RASA_PORT"
 fi
 # Portal demo page with the chat widget (/) and the service-hall kiosk (/kiosk); bundle from `make web`.

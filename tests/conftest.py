@@ -469,7 +469,7 @@ def default_stack(rasa_model, knowledge_service, tmp_path_factory):
         GOVBOT_REST_TOKEN=REST_TOKEN,
         GOVBOT_WEB_ORIGINS="https://www.example.gov.cn",
         GOVBOT_HANDOFF_HOURS="none",  # nobody answers live: 转人工 takes a message (tests/test_handoff_channels.py)
-        GOVBOT_LOG_DIR=str(base / "logs"),  # bounded log files too (bot.log_files, tests/test_log_files.py)
+        GOVBOT_LOG_DIR=str(base / "logs"),  # bounded log files too (bot.ops.log_files, tests/test_log_files.py)
         WECHAT_TOKEN=secrets.token_hex(16),
         WECHAT_REPLY_DEADLINE="4.5",
         PYTHONPATH=str(hook_dir),

@@ -2,7 +2,7 @@
 
 Case service, M action servers and N Rasa replicas (endpoints.production.yml: SQL tracker store on
 PostgreSQL, Redis lock store) behind one nginx, configured as scripts/run.sh configures it
-(bot.proxy_config, deploy/nginx) and run as the invoking user under the stack's directory. Each
+(bot.ops.proxy_config, deploy/nginx) and run as the invoking user under the stack's directory. Each
 stack gets its own PostgreSQL database and Redis key prefix and removes both on close, so it never
 sees or leaves another run's data on the shared machine services.
 """
@@ -67,7 +67,7 @@ def require_services_and_clear(artifacts: Path, *, shared_postgres: bool = True)
         except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL here
             service_missing(f"PostgreSQL at {PG_ADMIN_URL}", type(exc).__name__)
     require_redis(f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_LOCK_DB}")
-    from bot.proxy_config import nginx_binary
+    from bot.ops.proxy_config import nginx_binary
 
     if nginx_binary() is None:
         service_missing("nginx (make nginx: Debian's nginx package)")
@@ -274,7 +274,7 @@ class ProductionStack:
         )
         self.actions = [
             Proc(
-                f"action-{i}", [py, "-m", "bot.action_server", "--actions", "actions", "--port", str(port)],
+                f"action-{i}", [py, "-m", "bot.ops.action_server", "--actions", "actions", "--port", str(port)],
                 self.env, self.workdir / f"action-{i}.log", f"http://127.0.0.1:{port}/ready",
             )
             for i, port in enumerate(self.action_ports)
@@ -283,7 +283,7 @@ class ProductionStack:
             Proc(
                 f"rasa-{i}",
                 [
-                    str(VENV_BIN / "python"), "-m", "bot.rasa_cli", "run", "--model", str(self.model),
+                    str(VENV_BIN / "python"), "-m", "bot.ops.rasa_cli", "run", "--model", str(self.model),
                     "--endpoints", "endpoints.production.yml",
                     "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(port),
                     "--enable-api",
@@ -293,7 +293,7 @@ class ProductionStack:
             for i, port in enumerate(self.rasa_ports)
         ]
         # nginx in front of both kinds of replica, as scripts/run.sh starts it (one worker: a small machine).
-        from bot import proxy_config
+        from bot.ops import proxy_config
 
         self.proxy_dir = self.workdir / "nginx"
         proxy_config.write(

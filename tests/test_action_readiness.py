@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from bot.action_server import readiness
+from bot.ops.action_server import readiness
 from tests.conftest import ROOT, free_port
 
 OK_INDEX = {"status": "ok", "key": "k", "passages": 10}
@@ -56,7 +56,7 @@ def test_an_action_server_without_its_outbox_database_is_ready_and_answers_quest
         NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
     )
     log = tmp_path / "action.log"
-    process = subprocess.Popen([sys.executable, "-m", "bot.action_server", "--port", str(port)], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "bot.ops.action_server", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

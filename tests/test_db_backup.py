@@ -10,7 +10,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from bot.db_backup import BackupError, backup, restore
+from bot.ops.db_backup import BackupError, backup, restore
 from tests.conftest import ROOT, VENV_BIN, require_postgres
 from tests.test_erasure import populate
 

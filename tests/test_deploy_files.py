@@ -122,7 +122,7 @@ def test_probes_use_paths_the_services_really_serve():
     case_paths = {route.path for route in ROUTES}
     served = {
         "case-service": case_paths,
-        "actions": {"/health", "/ready", "/metrics", "/webhook"},  # bot.action_server + rasa_sdk
+        "actions": {"/health", "/ready", "/metrics", "/webhook"},  # bot.ops.action_server + rasa_sdk
         "rasa": {"/"},
         "web": set(re.findall(r'add_get\("([^"{]+)"', (ROOT / "bot" / "web" / "app.py").read_text(encoding="utf-8"))),
     }
@@ -173,11 +173,11 @@ def test_compose_runs_nginx_on_the_rendered_template_in_front_of_every_replica()
     import io
     import shlex
 
-    from bot import proxy_config
+    from bot.ops import proxy_config
 
     text = (DEPLOY / "nginx" / "compose.conf").read_text(encoding="utf-8")
     command = shlex.split(text.splitlines()[0].split("`")[1])
-    assert command[:3] == ["python", "-m", "bot.proxy_config"]
+    assert command[:3] == ["python", "-m", "bot.ops.proxy_config"]
     rendered = io.StringIO()
     with contextlib.redirect_stdout(rendered):
         assert proxy_config.main(command[3:]) == 0
@@ -200,7 +200,7 @@ def test_compose_runs_nginx_on_the_rendered_template_in_front_of_every_replica()
 
 # ---- issue 20 item 2: every part deployed, every channel configured, no replica lost to an update ----
 
-PARTS = {"rasa": "bot.rasa_cli", "actions": "bot.action_server", "case-service": "bot.case_service", "web": "bot.web"}
+PARTS = {"rasa": "bot.ops.rasa_cli", "actions": "bot.ops.action_server", "case-service": "bot.case_service", "web": "bot.web"}
 
 
 def _compose() -> dict:
@@ -348,7 +348,7 @@ def _compose_nginx(tmp_path: Path, backend: str | None = None) -> tuple[list[str
     them, runnable here: the compose host names (rasa-1, web, …) resolve only inside compose, so
     `backend` (default: loopback on the same port) stands in for every one of them, and the listen
     ports become free ones. The nginx argv and {compose port: local port}."""
-    from bot import proxy_config
+    from bot.ops import proxy_config
     from tests.conftest import free_port
 
     binary = proxy_config.nginx_binary()
@@ -481,22 +481,22 @@ def test_compose_nginx_answers_404_for_metrics_on_every_port(tmp_path):
         backend.server_close()
 
 
-# ---- CORS: compose, Kubernetes and make run allow exactly GOVBOT_WEB_ORIGINS (bot.rasa_cli.cors_arguments) ----
+# ---- CORS: compose, Kubernetes and make run allow exactly GOVBOT_WEB_ORIGINS (bot.ops.rasa_cli.cors_arguments) ----
 
 
 def _rasa_argv(command: list[str] | str) -> list[str]:
     import shlex
 
     words = shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
-    assert words[:3] == ["python", "-m", "bot.rasa_cli"], words
+    assert words[:3] == ["python", "-m", "bot.ops.rasa_cli"], words
     return words[3:]
 
 
 def test_rasa_allows_the_widget_origins_the_same_way_everywhere(monkeypatch):
-    """No deployment names --cors itself: bot.rasa_cli derives it from GOVBOT_WEB_ORIGINS, which the
+    """No deployment names --cors itself: bot.ops.rasa_cli derives it from GOVBOT_WEB_ORIGINS, which the
     socket.io channel reads too, so the REST preflight and the socket allow the same sites.
     (tests/test_security.py checks the result on the stack scripts/run.sh starts.)"""
-    from bot.rasa_cli import rasa_arguments
+    from bot.ops.rasa_cli import rasa_arguments
 
     origins = "https://www.example.gov.cn, https://zwgk.example.gov.cn/"
     monkeypatch.setenv("GOVBOT_WEB_ORIGINS", origins)
@@ -506,7 +506,7 @@ def test_rasa_allows_the_widget_origins_the_same_way_everywhere(monkeypatch):
     commands = {name: _rasa_argv(services[name]["command"]) for name in services if re.fullmatch(r"rasa-\d+", name)}
     commands["kubernetes"] = _rasa_argv([*k8s["command"], *k8s.get("args", [])])
     run_sh = (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
-    assert not re.search(r"^[^#]*--cors", run_sh, re.M) and "bot.rasa_cli run" in run_sh
+    assert not re.search(r"^[^#]*--cors", run_sh, re.M) and "bot.ops.rasa_cli run" in run_sh
     for where, argv in commands.items():
         assert not any(a.startswith("--cors") for a in argv), where
         final = rasa_arguments(argv, "token")

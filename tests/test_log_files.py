@@ -1,4 +1,4 @@
-"""Bounded log files (issue 20 item 5, bot.log_files): rotation by size and by day with a count of
+"""Bounded log files (issue 20 item 5, bot.ops.log_files): rotation by size and by day with a count of
 old files kept, JSON lines, owner-only files, clear errors for bad settings, and the services of
 `make run` writing their own files."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.log_files import JsonLines, file_handler, port_from_argv
+from bot.ops.log_files import JsonLines, file_handler, port_from_argv
 from tests.conftest import ROOT, VENV_BIN, free_port, wait_until
 
 

@@ -126,7 +126,7 @@ class RunScript:
 
     def replica_pid(self, index: int) -> int:
         port = f"--port {self.replica_ports[index]} "
-        [pid] = [pid for pid, c in session_processes(self.process.pid).items() if "bot.rasa_cli" in c and port in c + " "]
+        [pid] = [pid for pid, c in session_processes(self.process.pid).items() if "bot.ops.rasa_cli" in c and port in c + " "]
         return pid
 
     def upstreams(self) -> list[str]:
@@ -153,7 +153,7 @@ class RunScript:
 
 @pytest.fixture(scope="module")
 def stack(rasa_model):
-    from bot import proxy_config
+    from bot.ops import proxy_config
 
     require_services_and_clear(ARTIFACTS)
     if proxy_config.nginx_binary() is None:

@@ -2,7 +2,7 @@
 
 Real processes on loopback (tests/scaleout_stack.py): case service, two action servers and two Rasa
 replicas (endpoints.production.yml: SQL tracker store on PostgreSQL, Redis lock store), behind nginx
-configured as scripts/run.sh configures it (bot.proxy_config). The stack has a PostgreSQL server of its own (initdb in a temporary directory,
+configured as scripts/run.sh configures it (bot.ops.proxy_config). The stack has a PostgreSQL server of its own (initdb in a temporary directory,
 which the restart test restarts; never the machine's shared one) and its own Redis key prefix.
 """
 

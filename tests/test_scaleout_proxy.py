@@ -1,4 +1,4 @@
-"""The production profile's nginx (deploy/nginx, bot.proxy_config) against tiny aiohttp backends on
+"""The production profile's nginx (deploy/nginx, bot.ops.proxy_config) against tiny aiohttp backends on
 loopback: round robin, passive health checks and retry rules, socket.io stickiness, WebSocket upgrade,
 the body limit, and that it runs as the invoking user with everything under its own prefix."""
 
@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot import proxy_config
+from bot.ops import proxy_config
 
 pytestmark = pytest.mark.scaleout
 

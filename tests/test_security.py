@@ -60,9 +60,9 @@ def test_run_script_never_enables_the_api_without_a_token_or_listens_beyond_loop
     assert commands, "no service commands found in scripts/run.sh"
     for command in commands:
         if "--enable-api" in command:
-            # bot.rasa_cli takes the token from GOVBOT_RASA_TOKEN and refuses to open the API without
+            # bot.ops.rasa_cli takes the token from GOVBOT_RASA_TOKEN and refuses to open the API without
             # one; a token on the command line would be visible to every local user (issue 16 item 9).
-            assert "bot.rasa_cli" in command and "--auth-token" not in command, command
+            assert "bot.ops.rasa_cli" in command and "--auth-token" not in command, command
         if " run " in f" {command} " and "actions" not in command and re.search(r"\b(rasa|bot\.rasa_cli) run\b", command):
             assert "--interface 127.0.0.1" in command, command
         if "bot.case_service" in command:

@@ -434,7 +434,7 @@ def action_server(tmp_path_factory):
         GOVBOT_CASE_URL=f"http://127.0.0.1:{free_port()}",
     )
     process = subprocess.Popen(
-        [str(VENV_BIN / "python"), "-m", "bot.action_server", "--actions", "actions", "--port", str(port)],
+        [str(VENV_BIN / "python"), "-m", "bot.ops.action_server", "--actions", "actions", "--port", str(port)],
         cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
     )
     try:
@@ -476,7 +476,7 @@ def test_action_server_does_not_start_without_a_secret(action_server):
     _, _, env = action_server
     env = {k: v for k, v in env.items() if k != "GOVBOT_ACTION_TOKEN"}
     done = subprocess.run(
-        [str(VENV_BIN / "python"), "-m", "bot.action_server", "--port", str(free_port())],
+        [str(VENV_BIN / "python"), "-m", "bot.ops.action_server", "--port", str(free_port())],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and "GOVBOT_ACTION_TOKEN" in done.stderr
@@ -493,8 +493,8 @@ def test_stack_secrets_are_on_no_command_line(default_stack):
     processes = _session_processes(default_stack.pid)
     commands = {pid: open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
                 for pid in processes if Path(f"/proc/{pid}/cmdline").exists()}
-    assert any("bot.rasa_cli" in c and "--enable-api" in c for c in commands.values()), commands
-    assert any("bot.action_server" in c for c in commands.values())
+    assert any("bot.ops.rasa_cli" in c and "--enable-api" in c for c in commands.values()), commands
+    assert any("bot.ops.action_server" in c for c in commands.values())
     for pid, command in commands.items():
         for name, value in secrets_.items():
             attempt("ps: a secret on a command line", value in command)
@@ -542,7 +542,7 @@ def _session_processes(leader: int) -> list[int]:
 
 
 def test_rasa_cli_refuses_an_open_api_or_a_token_on_the_command_line():
-    from bot.rasa_cli import rasa_arguments
+    from bot.ops.rasa_cli import rasa_arguments
 
     cors = ["--cors", "https://www.example.gov.cn"]  # given: nothing derived from GOVBOT_WEB_ORIGINS here
     assert rasa_arguments(["run", *cors, "--enable-api"], "t0k") == ["run", *cors, "--enable-api", "--auth-token=t0k"]

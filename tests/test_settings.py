@@ -152,7 +152,7 @@ def test_no_module_outside_bot_settings_reads_the_projects_variables():
         cwd=ROOT, capture_output=True, text=True,
     ).stdout.split()
     # The action server's --host default (SANIC_HOST, Sanic's own variable) is the one plain read left.
-    assert sorted(r for r in readers if not r.startswith("bot/settings/")) == ["bot/action_server.py"], readers
+    assert sorted(r for r in readers if not r.startswith("bot/settings/")) == ["bot/ops/action_server.py"], readers
 
 
 def test_a_service_opens_only_its_own_secret_files(monkeypatch, tmp_path):

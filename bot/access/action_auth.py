@@ -8,7 +8,7 @@ named by GOVBOT_ACTION_TOKEN_FILE):
 - in the Rasa process (`install()`, run from bot.rasa_plugins.tracker_store like the other Rasa
   fixes) every custom-action call carries it as `Authorization: Bearer …`, set on the action
   endpoint Rasa read from endpoints.yml; other endpoints (NLG, model server) never see it;
-- the action server (`python -m bot.action_server`) refuses to start without it and answers 401
+- the action server (`python -m bot.ops.action_server`) refuses to start without it and answers 401
   to any /webhook or /actions request that does not carry it (compared in constant time).
 """
 
@@ -39,7 +39,7 @@ def install() -> bool:
         return True
     token = action_token()
     if not token:
-        log.warning("%s 未设置：Rasa 调用动作服务时不带令牌（动作服务 bot.action_server 会拒绝）", TOKEN_ENV)
+        log.warning("%s 未设置：Rasa 调用动作服务时不带令牌（动作服务 bot.ops.action_server 会拒绝）", TOKEN_ENV)
         return False
     from rasa.core.actions.action import RemoteAction
 

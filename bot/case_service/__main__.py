@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    from bot.log_files import configure
+    from bot.ops.log_files import configure
 
     configure(f"case-service-{args.port}", logging.DEBUG if args.verbose else logging.INFO)  # + GOVBOT_LOG_DIR files
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy.exc import OperationalError
 
-from bot.monitoring import register_once
+from bot.ops.monitoring import register_once
 
 from .config import AGENCY_TIMEZONE, CaseServiceConfig
 from .handoff_api import HANDOFF_STORE_KEY, SIGNAL_KEY, Signal, handlers as handoff_handlers, handoff_finished, handoff_started

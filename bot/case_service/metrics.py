@@ -18,7 +18,7 @@ from typing import Callable
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily
 
-from bot import monitoring
+from bot.ops import monitoring
 
 from .config import AGENCY_TIMEZONE
 

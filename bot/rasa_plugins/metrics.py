@@ -3,8 +3,8 @@
 Rasa builds its Sanic app in `rasa.core.run.configure_app`, after it has imported the input
 channels named in credentials.yml. Every channel of this project lives in bot.channels, whose
 package import calls `install()`: the wrapped configure_app adds request/response middleware and
-the /metrics route to the app Rasa returns, so `rasa run` and `python -m bot.rasa_cli run` alike
-serve them. With GOVBOT_LOG_DIR set, the server's log also goes to its bounded file (bot.log_files).
+the /metrics route to the app Rasa returns, so `rasa run` and `python -m bot.ops.rasa_cli run` alike
+serve them. With GOVBOT_LOG_DIR set, the server's log also goes to its bounded file (bot.ops.log_files).
 Nothing else of Rasa changes.
 """
 
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 
-from bot import monitoring
+from bot.ops import monitoring
 
 log = logging.getLogger(__name__)
 _installed = False
@@ -66,7 +66,7 @@ def install() -> bool:
     def configure_app(*args, **kwargs):
         import sys
 
-        from bot import log_files
+        from bot.ops import log_files
 
         log_files.attach(f"rasa-{log_files.port_from_argv(sys.argv, 5005)}")  # GOVBOT_LOG_DIR: bounded log file
         app = original(*args, **kwargs)

@@ -1,5 +1,5 @@
 """Access settings: the shared secrets between the services and the lifetimes of signed
-conversation ids (bot.rasa_cli, bot.access.action_auth, bot.access.conversation_ids, bot.channels.rest).
+conversation ids (bot.ops.rasa_cli, bot.access.action_auth, bot.access.conversation_ids, bot.channels.rest).
 
 Every secret here may also come from the file named by <NAME>_FILE (a mounted Secret, a 0600
 file) and never from a command line, where `ps` shows it to every local user.

@@ -1,4 +1,4 @@
-"""Log-file settings of every service (bot.log_files; README 生产部署 → 日志)."""
+"""Log-file settings of every service (bot.ops.log_files; README 生产部署 → 日志)."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
-    from bot.log_files import attach
+    from bot.ops.log_files import attach
 
-    attach(f"web-{config.port}")  # GOVBOT_LOG_DIR: bounded log file (bot.log_files)
+    attach(f"web-{config.port}")  # GOVBOT_LOG_DIR: bounded log file (bot.ops.log_files)
     # No access log: URLs can carry a conversation's session id (「扫码手机继续」).
     web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, print=None)
     return 0

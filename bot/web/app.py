@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
-from bot import monitoring
+from bot.ops import monitoring
 from bot.console import setup_console
 from bot.knowledge.documents import DocumentError
 from bot.knowledge.sources import load_agency

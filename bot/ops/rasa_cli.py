@@ -1,4 +1,4 @@
-"""`python -m bot.rasa_cli run …`: Rasa's own command line, with the HTTP API token kept off argv.
+"""`python -m bot.ops.rasa_cli run …`: Rasa's own command line, with the HTTP API token kept off argv.
 
 `rasa run --enable-api --auth-token=TOKEN` puts the token in the process's command line, which
 `ps` and /proc/<pid>/cmdline show to every local user. Here the token is read from

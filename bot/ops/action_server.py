@@ -1,4 +1,4 @@
-"""`python -m bot.action_server`: rasa_sdk's action server plus readiness and outbox metrics.
+"""`python -m bot.ops.action_server`: rasa_sdk's action server plus readiness and outbox metrics.
 
 `rasa run actions` only offers /health, which answers as soon as Sanic listens. A load balancer or
 Kubernetes needs to know more before sending traffic: is the knowledge index loaded, and can the
@@ -19,11 +19,11 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
   outbox entries by status and the oldest pending entry's age (bot.casework.outbox_metrics).
 
 /webhook and /actions answer only the Rasa server: they need GOVBOT_ACTION_TOKEN as a Bearer token
-(bot.action_auth), and the server does not start without one.
+(bot.access.action_auth), and the server does not start without one.
 
 It also starts outbox delivery when the server starts, so requests left pending by a crashed
 replica are delivered without waiting for the next message. The knowledge service follows
-GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.service.get_service), as under plain `rasa run actions`.
+GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.knowledge.published_index.get_service), as under plain `rasa run actions`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import os
 import sys
 import time
 
-from bot import monitoring
+from bot.ops import monitoring
 from bot.casework.outbox_metrics import OutboxCollector
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def _in_thread(function, timeout: float = CHECK_TIMEOUT):
 
 
 async def _index_state() -> dict:
-    from bot.service import get_service
+    from bot.knowledge.published_index import get_service
 
     service = get_service()
     index = service.loaded_index if hasattr(service, "loaded_index") else None
@@ -119,7 +119,7 @@ def add_routes(app) -> None:
 
     async def metrics(request):
         from bot.casework.case_desk import get_case_desk
-        from bot.service import get_service
+        from bot.knowledge.published_index import get_service
 
         if monitoring.wants_prometheus(request.headers.get("accept"), request.args.get("format")):
             body, content_type = await asyncio.to_thread(monitoring.exposition, request.headers.get("accept"))
@@ -176,21 +176,21 @@ def add_routes(app) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.action_server", description="政务公开咨询助手 — action server")
+    parser = argparse.ArgumentParser(prog="python -m bot.ops.action_server", description="政务公开咨询助手 — action server")
     parser.add_argument("--actions", default="actions", help="package with the actions (default: actions)")
     parser.add_argument("--host", default=os.environ.get("SANIC_HOST", "127.0.0.1"), help="address (default $SANIC_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5055, help="port (default 5055)")
     parser.add_argument("--cors", nargs="*", default=None, help="allowed CORS origins (default: none; Rasa calls this server, not browsers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    from bot.log_files import configure
+    from bot.ops.log_files import configure
 
     configure(f"actions-{args.port}", logging.DEBUG if args.verbose else logging.INFO)  # + GOVBOT_LOG_DIR files
 
     from rasa_sdk.endpoint import create_app
     from rasa_sdk.plugin import plugin_manager
 
-    from bot.action_auth import TOKEN_ENV, action_token, protect
+    from bot.access.action_auth import TOKEN_ENV, action_token, protect
 
     try:
         token = action_token()
