@@ -10,7 +10,7 @@ from rasa_sdk.events import UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge_reply import answer_question
-from bot.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
+from bot.understanding.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
 from bot.casework.case_desk import resume_delivery
 from bot.knowledge.published_index import get_service
 

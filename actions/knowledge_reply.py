@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dialogue import NOT_FOUND_BUTTONS, typed_question
+from bot.understanding.dialogue import NOT_FOUND_BUTTONS, typed_question
 from bot.ops.monitoring import count_reply
 from bot.knowledge.published_index import get_service
 

@@ -1,6 +1,6 @@
 """Dialogue helpers: the question behind a button press, and the Chinese clarification prompt."""
 
-from bot.dialogue import affirmation_prompt, typed_question
+from bot.understanding.dialogue import affirmation_prompt, typed_question
 
 
 def test_typed_question_skips_button_payloads():

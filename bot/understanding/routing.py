@@ -5,7 +5,7 @@ form (「你们几点开门」 read as a complaint). A form, a status query or a
 the classifier's vote *and* words that ask for that action; a social reply needs a short social
 message. Everything else is a question for the knowledge base, which says honestly when it has
 no answer. Where a request and a question are equally plausible the person is asked in one
-turn with buttons (Rasa's two-stage fallback, see bot.dialogue.affirmation_prompt).
+turn with buttons (Rasa's two-stage fallback, see bot.understanding.dialogue.affirmation_prompt).
 """
 
 from __future__ import annotations
