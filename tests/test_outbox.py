@@ -30,11 +30,11 @@ from bot.casework.outbox import (
     DELIVERED,
     PENDING,
     REJECTED,
-    Deliverer,
     Outbox,
     derive_idempotency_key,
     new_idempotency_key,
 )
+from bot.casework.outbox_delivery import Deliverer, deliver_now
 from tests.conftest import service_missing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +168,7 @@ def test_deliver_now_returns_tracking_number_and_scrubs_payload(tmp_path, servic
     async def scenario():
         try:
             assert await outbox.client.health()
-            tracking = await outbox.deliver_now(key, timeout=5)
+            tracking = await deliver_now(outbox, key, timeout=5)
             found = await outbox.client.get_case(tracking, body["applicant"]["phone"][-4:])
             wrong = await outbox.client.get_case(tracking, "0000")
             return tracking, found, wrong
@@ -216,8 +216,8 @@ def test_same_key_twice_is_one_request_and_one_case(tmp_path, service):
     async def scenario():
         try:
             # Two turns racing to deliver the same entry: one sends, the other waits for its result.
-            a, b = await asyncio.gather(outbox.deliver_now(key, timeout=5), outbox.deliver_now(key, timeout=5))
-            again = await outbox.deliver_now(key, timeout=5)
+            a, b = await asyncio.gather(deliver_now(outbox, key, timeout=5), deliver_now(outbox, key, timeout=5))
+            again = await deliver_now(outbox, key, timeout=5)
             # The case service itself: same key and body → same case; same key, other body → 409.
             replay = await outbox.client.create_case({**body, "kind": "disclosure"}, key)
             with pytest.raises(CaseRejected) as conflict:
@@ -246,7 +246,7 @@ def test_outage_then_recovery_delivers_every_request_exactly_once(tmp_path, serv
         for i, key in enumerate(keys):
             await outbox.aenqueue("complaint" if i % 3 else "disclosure", payload(i), key)
             started = time.monotonic()
-            assert await outbox.deliver_now(key, timeout=2) is None
+            assert await deliver_now(outbox, key, timeout=2) is None
             assert time.monotonic() - started < 2.5
         deliverer.start()
         await asyncio.sleep(1.0)
@@ -277,7 +277,7 @@ def test_outage_then_recovery_delivers_every_request_exactly_once(tmp_path, serv
         # The person confirming now is told at once that the request is kept (the service is down).
         assert pending_key is not None, f"kill came too late to be mid-run: {counts_at_kill}"
         started = time.monotonic()
-        assert await outbox.deliver_now(pending_key, timeout=2) is None
+        assert await deliver_now(outbox, pending_key, timeout=2) is None
         assert time.monotonic() - started < 2.5
         await asyncio.sleep(0.5)
 
@@ -303,12 +303,12 @@ def test_fresh_outbox_after_restart_picks_up_pending_work(tmp_path, service):
     async def before_restart():
         for i, key in enumerate(keys):
             await before.aenqueue("handoff", payload(i), key)
-            assert await before.deliver_now(key, timeout=1) is None
+            assert await deliver_now(before, key, timeout=1) is None
         await before.client.close()
 
     asyncio.run(before_restart())
     time.sleep(0.2)  # past the first retry backoff
-    claimed = before._claim("crashed-worker")
+    claimed = before.claim("crashed-worker")
     assert claimed is not None
     before.close()  # the old process is gone; its lease on `claimed` is still in the table
 
@@ -331,7 +331,8 @@ def test_fresh_outbox_after_restart_picks_up_pending_work(tmp_path, service):
 DELIVERY_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
-    from bot.casework.outbox import Deliverer, Outbox, new_idempotency_key
+    from bot.casework.outbox import Outbox, new_idempotency_key
+    from bot.casework.outbox_delivery import Deliverer, deliver_now
 
     mode = sys.argv[1]
     outbox = Outbox(retry_base=0.1, retry_cap=0.5)  # everything from GOVBOT_* environment variables
@@ -342,7 +343,7 @@ DELIVERY_SCRIPT = textwrap.dedent(
             key = new_idempotency_key()
             await outbox.aenqueue("complaint", {"channel": "rest", "conversation_id": f"sub-{i}",
                                   "applicant": {"phone": "13900000000"}, "request": {"text": "噪音投诉"}}, key)
-            assert await outbox.deliver_now(key, timeout=1) is None
+            assert await deliver_now(outbox, key, timeout=1) is None
             keys.append(key)
         print(json.dumps(keys), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)  # crash: no cleanup at all
@@ -411,12 +412,12 @@ def test_rejected_request_is_marked_and_not_retried(tmp_path, service, caplog):
 
     async def scenario():
         with pytest.raises(CaseRejected) as rejected:
-            await outbox.deliver_now(key, timeout=5)
+            await deliver_now(outbox, key, timeout=5)
         deliverer.start()
         await asyncio.sleep(0.8)
         await deliverer.stop()
         with pytest.raises(CaseRejected) as again:  # answered from the outbox, no new request
-            await outbox.deliver_now(key, timeout=5)
+            await deliver_now(outbox, key, timeout=5)
         await outbox.client.close()
         return rejected.value, again.value
 
@@ -441,7 +442,7 @@ def test_wrong_token_keeps_requests_pending_until_fixed(tmp_path, service):
 
     async def attempt(outbox):
         try:
-            return await outbox.deliver_now(key, timeout=5)
+            return await deliver_now(outbox, key, timeout=5)
         finally:
             await outbox.client.close()
 
@@ -469,7 +470,7 @@ def test_deliver_now_is_bounded_when_the_case_system_hangs(tmp_path):
 
         async def scenario():
             started = time.monotonic()
-            result = await outbox.deliver_now(key, timeout=1.0)
+            result = await deliver_now(outbox, key, timeout=1.0)
             elapsed = time.monotonic() - started
             with pytest.raises(CaseSystemUnavailable):
                 await outbox.client.create_case({**payload(5), "kind": "disclosure"}, key, timeout=0.3)
@@ -520,18 +521,18 @@ def test_postgresql_outbox_claims_with_skip_locked_and_delivers_once(tmp_path, s
     # A row locked by another transaction is skipped, not waited for; a leased row is not claimed twice.
     with first.engine.connect() as conn, conn.begin():
         locked = conn.execute(text(f"SELECT id FROM {pg_table} ORDER BY id LIMIT 1 FOR UPDATE")).scalar()
-        skipped_to = second._claim("worker-b")
+        skipped_to = second.claim("worker-b")
     assert skipped_to.id != locked
-    claimed = first._claim("worker-a")
+    claimed = first.claim("worker-a")
     assert claimed.id == locked
-    third = second._claim("worker-b")
+    third = second.claim("worker-b")
     assert third.id not in (locked, skipped_to.id)
     for entry_id, worker in ((locked, "worker-a"), (skipped_to.id, "worker-b"), (third.id, "worker-b")):
-        first._release(entry_id, worker)
+        first.release(entry_id, worker)
 
     async def scenario():
         deliverers = [Deliverer(first, poll_interval=0.05), Deliverer(second, poll_interval=0.05)]
-        tracking = await first.deliver_now(keys[5], timeout=5)
+        tracking = await deliver_now(first, keys[5], timeout=5)
         for d in deliverers:
             d.start()
         assert await deliverers[0].drain(timeout=30)

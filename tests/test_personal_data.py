@@ -33,8 +33,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.casework import request_forms as rf
 from bot.casework.case_client import CaseClient
+from bot.casework.case_desk import CaseDesk
 from bot.casework.drafts import DraftStore
-from bot.casework.outbox import Deliverer, Outbox, checkpoint_pending, checkpoint_wal, new_idempotency_key
+from bot.casework.outbox import Outbox, checkpoint_pending, checkpoint_wal, new_idempotency_key
+from bot.casework.outbox_delivery import Deliverer, deliver_now
 from bot.rasa_plugins.tracker_store import MAX_DEPTH, RedactingTrackerStore
 from tests.conftest import ARTIFACTS, CaseService, free_port
 
@@ -307,9 +309,14 @@ def test_a_delivered_request_leaves_only_its_stub_in_the_files(tmp_path, case_se
     database = tmp_path / "outbox.db"
     try:
         async def submit():
+            # What the request actions call: commit to the outbox, then deliver within the turn.
+            desk, key = CaseDesk(outbox), new_idempotency_key()
             try:
-                return await outbox.submit("disclosure", private_payload("delivered-now"), new_idempotency_key())
+                submission = await desk.submit("disclosure", private_payload("delivered-now"), key)
+                assert submission.tracking_number
+                return await outbox.astatus(key)
             finally:
+                await desk.deliverer.stop()
                 await outbox.client.close()
 
         entry = run(submit())
@@ -331,7 +338,10 @@ def test_a_request_delivered_on_a_retry_leaves_only_its_stub_in_the_files(tmp_pa
 
     async def scenario():
         key = new_idempotency_key()
-        entry = await outbox.submit("disclosure", private_payload("retried", number, phone), key, timeout=1.0)
+        # CaseDesk.submit's steps without its background deliverer, which this test plays by hand.
+        await outbox.aenqueue("disclosure", private_payload("retried", number, phone), key)
+        assert await deliver_now(outbox, key, timeout=1.0) is None
+        entry = await outbox.astatus(key)
         assert entry.pending
         # The background deliverer's steps, one at a time: each failed attempt rewrites the row (full
         # payload) into the WAL; the step that delivers must leave it clean before it returns, not

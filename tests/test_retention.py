@@ -294,7 +294,7 @@ def test_cli_expires_with_the_configured_or_given_ages(outbox_url):
 
 def test_deliverer_expires_when_idle(outbox_url, monkeypatch):
     from bot.casework.drafts import DraftStore
-    from bot.casework.outbox import Deliverer
+    from bot.casework.outbox_delivery import Deliverer
 
     monkeypatch.setenv("GOVBOT_REJECTED_PAYLOAD_DAYS", "30")
     monkeypatch.delenv("GOVBOT_DRAFT_RETENTION_DAYS", raising=False)  # default: 1 day

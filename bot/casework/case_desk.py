@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from bot.casework.case_client import CaseLookupLocked, CaseRejected, CaseSystemUnavailable
 from bot.casework.drafts import DraftStore
-from bot.casework.outbox import Deliverer, Outbox, derive_idempotency_key
+from bot.casework.outbox import Outbox, derive_idempotency_key
+from bot.casework.outbox_delivery import Deliverer, deliver_now
 from bot.casework.request_kinds import TRACKING_NUMBER, name_in_sentence
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class CaseDesk:
         name = name_in_sentence(kind)
         if not entry.delivered:
             try:
-                await self.outbox.deliver_now(key, timeout=DELIVER_NOW_SECONDS)
+                await deliver_now(self.outbox, key, timeout=DELIVER_NOW_SECONDS)
             except CaseRejected:
                 pass
             entry = await self.outbox.astatus(key)
