@@ -577,14 +577,31 @@ def db() -> None:
     """Backup and restore of the PostgreSQL database (pg_dump/pg_restore)."""
 
 
+def _setting(area: str, field: str):
+    """An option's default read through bot.settings when the command runs (empty: no default)."""
+
+    def default():
+        import bot.settings
+
+        return getattr(bot.settings, area).read(field) or None
+
+    return default
+
+
+def _require_db_url(db_url: str | None) -> None:
+    if not db_url:
+        raise click.UsageError("缺少数据库地址：请设置环境变量 GOVBOT_DATABASE_URL，或用 --db-url 指定")
+
+
 _DB_URL_HELP = "数据库地址，如 postgresql://govbot@db.example.gov.cn:5432/govbot（默认取 GOVBOT_DATABASE_URL；带密码的地址请放在环境变量中，不要写在命令行上）"
 
 
 @db.command("backup")
-@click.option("--db-url", envvar="GOVBOT_DATABASE_URL", required=True, help=_DB_URL_HELP)
+@click.option("--db-url", default=_setting("DeploySettings", "database_url"), help=_DB_URL_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="备份文件（pg_dump 自定义格式，权限 0600）")
 def db_backup(db_url: str, out: Path) -> None:
     """Back up the whole database to one file (it holds personal data: readable by its owner only)."""
+    _require_db_url(db_url)
     from bot.ops.db_backup import BackupError, backup
 
     try:
@@ -596,10 +613,11 @@ def db_backup(db_url: str, out: Path) -> None:
 
 @db.command("restore")
 @click.argument("backup_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--db-url", envvar="GOVBOT_DATABASE_URL", required=True, help=_DB_URL_HELP)
+@click.option("--db-url", default=_setting("DeploySettings", "database_url"), help=_DB_URL_HELP)
 @click.option("--yes", is_flag=True, help="不再询问确认")
 def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
     """Restore a backup: the tables it contains are replaced by the backup's content (one transaction)."""
+    _require_db_url(db_url)
     from sqlalchemy.engine import make_url
 
     from bot.ops.db_backup import BackupError, restore
@@ -621,11 +639,11 @@ def db_restore(backup_file: Path, db_url: str, yes: bool) -> None:
 
 
 @db.command("upgrade")
-@click.option("--outbox-db-url", envvar="GOVBOT_OUTBOX_DATABASE_URL", default=None,
+@click.option("--outbox-db-url", default=_setting("CaseworkSettings", "outbox_database_url"),
               help="发件箱数据库（默认取 GOVBOT_OUTBOX_DATABASE_URL，否则 var/outbox.db）")
-@click.option("--case-db-url", envvar="GOVBOT_CASE_DATABASE_URL", default=None,
+@click.option("--case-db-url", default=_setting("CaseworkSettings", "case_database_url"),
               help="参考办件系统数据库（默认取 GOVBOT_CASE_DATABASE_URL，否则 var/cases.db）")
-@click.option("--console-db-url", envvar="GOVBOT_CONSOLE_DATABASE_URL", default=None,
+@click.option("--console-db-url", default=_setting("WebSettings", "console_database_url"),
               help="工作人员控制台数据库（默认取 GOVBOT_CONSOLE_DATABASE_URL，否则 var/console.db）")
 def db_upgrade(outbox_db_url: str | None, case_db_url: str | None, console_db_url: str | None) -> None:
     """Bring the outbox, case and console databases to the newest schema (bot.migrations; the services also do it at start)."""

@@ -151,8 +151,9 @@ def test_no_module_outside_bot_settings_reads_the_projects_variables():
         ["grep", "-rlE", r"os\.environ\.get\(|os\.getenv\(|environ\.get\(\"(GOVBOT|WECHAT)_", "bot", "actions", "--include=*.py"],
         cwd=ROOT, capture_output=True, text=True,
     ).stdout.split()
-    # The action server's --host default (SANIC_HOST, Sanic's own variable) is the one plain read left.
-    assert sorted(r for r in readers if not r.startswith("bot/settings/")) == ["bot/ops/action_server.py"], readers
+    assert [r for r in readers if not r.startswith("bot/settings/")] == [], readers
+    # Nor do click options (`envvar=` would read a variable past the parser: no _FILE, no checks).
+    assert "envvar=" not in (ROOT / "bot" / "cli.py").read_text(encoding="utf-8")
 
 
 def test_a_service_opens_only_its_own_secret_files(monkeypatch, tmp_path):
@@ -219,3 +220,34 @@ def test_the_readme_table_shows_each_declared_default():
             if shown is not None:
                 cell = table[variable.name].split("|")[2]
                 assert f"`{shown}" in cell, f"README 全部环境变量: {variable.name} defaults to {shown!r}, the table says {cell.strip()!r}"
+
+
+def test_wechat_secrets_may_come_from_files(tmp_path):
+    """The official account's token and keys, like every secret, can be mounted files (0600)."""
+    from bot.channels.wechat import WeChatConfig
+
+    token, secret = tmp_path / "wechat_token", tmp_path / "wechat_secret"
+    token.write_text("tok-from-file\n", encoding="utf-8")
+    secret.write_text("secret-from-file", encoding="utf-8")
+    config = WeChatConfig.from_env({"WECHAT_TOKEN_FILE": str(token), "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET_FILE": str(secret)})
+    assert (config.token, config.app_secret) == ("tok-from-file", "secret-from-file")
+    with pytest.raises(Exception, match="WECHAT_TOKEN_FILE"):
+        WeChatConfig.from_env({"WECHAT_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_govbot_db_reads_its_default_database_through_the_settings(tmp_path):
+    """`govbot db upgrade` without options upgrades the databases the environment names (GOVBOT_*_DATABASE_URL)."""
+    env = {
+        **os.environ,
+        "GOVBOT_OUTBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}",
+        "GOVBOT_CASE_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "GOVBOT_CONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}",
+    }
+    done = subprocess.run([str(Path(sys.executable).parent / "govbot"), "db", "upgrade"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"o.db", "c.db", "k.db"}
+    missing = subprocess.run([str(Path(sys.executable).parent / "govbot"), "db", "backup", "--out", str(tmp_path / "b.dump")],
+                             cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "GOVBOT_DATABASE_URL"},
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "GOVBOT_DATABASE_URL" in missing.stderr and "Traceback" not in missing.stderr

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import time
 
@@ -178,11 +177,15 @@ def add_routes(app) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.ops.action_server", description="政务公开咨询助手 — action server")
     parser.add_argument("--actions", default="actions", help="package with the actions (default: actions)")
-    parser.add_argument("--host", default=os.environ.get("SANIC_HOST", "127.0.0.1"), help="address (default $SANIC_HOST or 127.0.0.1)")
+    parser.add_argument("--host", default=None, help="address (default $SANIC_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5055, help="port (default 5055)")
     parser.add_argument("--cors", nargs="*", default=None, help="allowed CORS origins (default: none; Rasa calls this server, not browsers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    if args.host is None:
+        from bot.settings import DeploySettings
+
+        args.host = DeploySettings.read("action_host")
     from bot.ops.log_files import configure
 
     configure(f"actions-{args.port}", logging.DEBUG if args.verbose else logging.INFO)  # + GOVBOT_LOG_DIR files

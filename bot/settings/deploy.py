@@ -1,5 +1,6 @@
-"""Deployment settings read by docker compose and `make run` (scripts/run.sh), not by Python:
-declared here so deploy/govbot.env.example and the README come from one list."""
+"""Deployment settings, mostly read by docker compose and `make run` (scripts/run.sh): declared here
+so deploy/govbot.env.example and the README come from one list. Python reads the database that
+`govbot db` backs up by default and the action server's listen address."""
 
 from __future__ import annotations
 
@@ -21,3 +22,5 @@ class DeploySettings(Area):
         "对话存储、发件箱、办件系统和控制台未单独设置时共用的数据库；govbot db backup/restore 的默认数据库",
         example="postgresql://govbot:change-me@postgres:5432/govbot",
     )
+    # Sanic's own variable, which the action server's --host defaults to.
+    action_host: str = env_var("SANIC_HOST", "127.0.0.1", "动作服务监听的地址（run.sh 为 127.0.0.1，容器中为 0.0.0.0）")
