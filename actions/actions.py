@@ -11,7 +11,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge_reply import answer_question
 from bot.understanding.dialogue import ASK_REPHRASE_TEXT, GIVE_UP_TEXT, affirmation_prompt
-from bot.casework.case_desk import resume_delivery
 from bot.knowledge.published_index import get_service
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ class ActionAnswerKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        resume_delivery()
         return await answer_question(dispatcher, tracker)
 
 

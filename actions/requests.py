@@ -18,7 +18,6 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 from bot.casework import request_forms as rf
 from bot.casework.case_desk import (
     complete_tracking_number, digits_only_number, find_last4, find_tracking_number, get_case_desk, request_key,
-    resume_delivery,
 )
 from bot.handoff import ACTIVE, marker
 from bot.handoff.hours import staffed_now
@@ -207,7 +206,6 @@ class ActionStartRequest(Action):
         return "action_start_request"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
-        resume_delivery()
         intent = tracker.latest_message.get("intent", {}).get("name")
         kind = rf.COMPLAINT if intent == "file_complaint" else rf.DISCLOSURE
         if kind == rf.COMPLAINT and tracker.get_slot("request_kind") == rf.DISCLOSURE:
@@ -350,7 +348,6 @@ class ActionAskTrackingNumber(Action):
         return "action_ask_tracking_number"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
-        resume_delivery()
         lines = await get_case_desk().conversation_requests(tracker.sender_id)
         dispatcher.utter_message(text=texts.ask_tracking_number(lines))
         return []
@@ -392,7 +389,6 @@ class ActionCheckStatus(Action):
         return "action_check_status"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict]:
-        resume_delivery()
         number, last4 = tracker.get_slot("tracking_number"), tracker.get_slot("phone_last4")
         if number and last4:
             dispatcher.utter_message(text=await get_case_desk().case_status(number, last4))

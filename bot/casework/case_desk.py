@@ -8,7 +8,6 @@ reaches the case system exactly once, even across case-system outages and action
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import threading
 import unicodedata
@@ -19,8 +18,6 @@ from bot.casework.drafts import DraftStore
 from bot.casework.outbox import Outbox, derive_idempotency_key
 from bot.casework.outbox_delivery import Deliverer, deliver_now
 from bot.casework.request_kinds import TRACKING_NUMBER, name_in_sentence
-
-log = logging.getLogger(__name__)
 
 # How long the person waits for a tracking number before being told delivery continues in the background.
 DELIVER_NOW_SECONDS = 4.0
@@ -157,14 +154,6 @@ def describe_case(case: dict) -> str:
 
 _desk: CaseDesk | None = None
 _desk_lock = threading.Lock()
-
-
-def resume_delivery() -> None:
-    """Called from any action: after a restart, requests left pending are picked up on the first message."""
-    try:
-        get_case_desk().ensure_deliverer()
-    except Exception:  # the outbox must never break answering questions
-        log.exception("could not start outbox delivery")
 
 
 def get_case_desk() -> CaseDesk:

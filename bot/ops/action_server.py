@@ -22,7 +22,8 @@ anything). This entry point builds rasa_sdk's own app (same /webhook, /health, /
 (bot.access.action_auth), and the server does not start without one.
 
 It also starts outbox delivery when the server starts, so requests left pending by a crashed
-replica are delivered without waiting for the next message. The knowledge service follows
+replica are delivered without waiting for the next message; if the outbox database cannot be
+reached then, it keeps trying in the background (2 s doubling to a minute) until it can. The knowledge service follows
 GOVBOT_INDEX_MODE / GOVBOT_VECTOR_STORE (bot.knowledge.published_index.get_service), as under plain `rasa run actions`.
 """
 
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "actions"
 CHECK_TIMEOUT = 3.0
+# Starting outbox delivery while its database is down: first retry after 2 s, doubling to at most a minute.
+RETRY_FIRST_DELAY = 2.0
+RETRY_MAX_DELAY = 60.0
 
 
 async def _in_thread(function, timeout: float = CHECK_TIMEOUT):
@@ -102,6 +106,62 @@ def readiness(index: dict, outbox: dict, cases: str, scope: str = "answering") -
     return (200 if ok else 503), body
 
 
+class DeliveryStarter:
+    """Starts outbox delivery in the background and keeps trying while the outbox database is down.
+
+    The server must start (and answer questions) whatever the outbox database does, and requests left
+    pending must be delivered as soon as it answers, without waiting for someone to send a message.
+    """
+
+    def __init__(self, first_delay: float = RETRY_FIRST_DELAY, max_delay: float = RETRY_MAX_DELAY) -> None:
+        self.first_delay, self.max_delay = first_delay, max_delay
+        self.attempts = 0
+        self.desk = None  # the CaseDesk once its deliverer runs
+        self._task: asyncio.Task | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.desk is not None
+
+    def start(self) -> asyncio.Task:
+        """Schedule the attempts in the running loop and return at once (never blocks the start)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox-delivery-start")
+        return self._task
+
+    async def _run(self) -> None:
+        from bot.casework.case_desk import get_case_desk
+
+        delay = self.first_delay
+        while True:
+            self.attempts += 1
+            try:
+                desk = await asyncio.to_thread(get_case_desk)  # opens the database: not on the event loop
+                desk.ensure_deliverer()
+            except Exception as exc:  # database down or not yet there: try again later
+                reason = (str(exc).strip().splitlines() or [""])[0][:200]
+                log.warning("outbox delivery could not start (attempt %d: %s: %s); retrying in %g s",
+                            self.attempts, type(exc).__name__, reason, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_delay)
+                continue
+            self.desk = desk
+            if self.attempts > 1:
+                log.info("outbox delivery started after %d attempts", self.attempts)
+            return
+
+    async def stop(self) -> None:
+        """On shutdown: end the attempts, then let the deliverer finish what it is sending."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.desk is not None:
+            await self.desk.deliverer.stop()
+
+
 def add_routes(app) -> None:
     from sanic import response
 
@@ -145,14 +205,13 @@ def add_routes(app) -> None:
         body["seconds"] = round(time.monotonic() - started, 3)
         return response.json(body, ensure_ascii=False)
 
-    async def start_delivery(_app, _loop):
-        from bot.casework.case_desk import get_case_desk
+    starter = DeliveryStarter()
 
-        try:
-            desk = await asyncio.to_thread(get_case_desk)  # opens the database: not on the event loop
-            desk.ensure_deliverer()
-        except Exception:  # the first action call tries again (bot.casework.case_desk.resume_delivery)
-            log.exception("outbox delivery could not start yet")
+    async def start_delivery(_app, _loop):
+        starter.start()
+
+    async def stop_delivery(_app, _loop):
+        await starter.stop()
 
     async def start_timer(request):
         request.ctx.govbot_started = time.perf_counter()
@@ -172,6 +231,7 @@ def add_routes(app) -> None:
     app.add_route(ready_requests, "/ready/requests", methods=["GET"])
     app.add_route(metrics, "/metrics", methods=["GET"])
     app.register_listener(start_delivery, "after_server_start")
+    app.register_listener(stop_delivery, "before_server_stop")
 
 
 def main(argv: list[str] | None = None) -> int:
