@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.ops.monitoring import register_once
 
-from .config import AGENCY_TIMEZONE, CaseServiceConfig
+from .config import AGENCY_TIMEZONE, CONFIG_KEY, CaseServiceConfig
 from .handoff_api import HANDOFF_STORE_KEY, SIGNAL_KEY, Signal, handlers as handoff_handlers, handoff_finished, handoff_started
 from .handoff_store import HandoffStore
 from .deadlines import WorkingDayCalendar
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 ROLE_BOT = "bot"
 ROLE_STAFF = "staff"
 
-CONFIG_KEY = web.AppKey("config", CaseServiceConfig)
 STORE_KEY = web.AppKey("store", CaseStore)
 WORKFLOW_KEY = web.AppKey("workflow", Workflow)
 CLOCK_KEY = web.AppKey("clock", object)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from aiohttp.web import AppKey
+
 from bot.settings import AccessSettings, CaseworkSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -70,3 +72,7 @@ class CaseServiceConfig:
             rasa_token=AccessSettings.read("rasa_token") or None,
             lookup_policy=LookupPolicy(case.lookup_max_failures, case.lookup_lock_seconds),
         )
+
+
+# Where the app keeps its CaseServiceConfig (app.py sets it; handoff_api.py reads it too).
+CONFIG_KEY = AppKey("config", CaseServiceConfig)

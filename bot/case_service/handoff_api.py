@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.handoff.rasa_push import end_handoff, send_staff_message
 from bot.privacy.validation import check_phone
 
+from .config import CONFIG_KEY
 from .errors import ApiError, not_found
 from .handoff_store import CITIZEN, STAFF, SYSTEM, HandoffStore
 from .validation import TRACKING_NUMBER_PATTERN, parse_json_object
@@ -156,17 +157,11 @@ async def handoff_started(app: web.Application, case, now) -> None:
 
 async def handoff_finished(app: web.Application, case, now) -> None:
     """After 答复/办结 of a handoff: the bot resumes, the person is told, the inbox shows it ended."""
-    config = app[_config_key(app)]
+    config = app[CONFIG_KEY]
     await asyncio.to_thread(app[HANDOFF_STORE_KEY].add_message, case.tracking_number, SYSTEM, "", ENDED_NOTE, now)
     app[SIGNAL_KEY].notify()
     if config.rasa_url:
         await end_handoff(config.rasa_url, config.rasa_token or "", case.conversation_id, case.channel)
-
-
-def _config_key(app: web.Application):
-    from .app import CONFIG_KEY  # late: app.py imports this module
-
-    return CONFIG_KEY
 
 
 def _dumps(data) -> str:

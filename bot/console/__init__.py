@@ -19,7 +19,7 @@ variables). Every POST/PUT/PATCH/DELETE is checked by the middleware: forms carr
 `csrf_token` field, fetch()/uploads send the `X-CSRF-Token` header (read it from the page, e.g. a
 `<meta name="csrf-token" content="{{ csrf_token }}">` in `{% block head %}`). Static files: put them
 in bot/console/static/ and link /console/static/NAME (CSS and JS must not be inline: the CSP).
-`request.config_dict[CONSOLE_CONFIG_KEY]` is the ConsoleConfig (case-service URL and staff token).
+`request.config_dict[CONSOLE_CONFIG_KEY]` (bot.console.config) is the ConsoleConfig (case-service URL and staff token).
 
 Page modules are listed in PAGE_MODULES; a module that does not exist (yet) is skipped. The routes go
 on the web server's own app (aiohttp 3.9's sub-apps cannot resolve a Host with a port under the
@@ -37,7 +37,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import auth
-from .config import FIRST_ADMIN, ConsoleConfig
+from .config import CONSOLE_CONFIG_KEY, FIRST_ADMIN, ConsoleConfig
 from .layout import AGENCY_KEY, TEMPLATES_KEY, templates
 from .store import ConsoleStore, new_password
 
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 PAGE_MODULES = (
     "bot.console.inbox", "bot.console.cases", "bot.console.knowledge", "bot.console.analytics", "bot.console.accounts",
 )
-CONSOLE_CONFIG_KEY = web.AppKey("console_config", ConsoleConfig)
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -14,8 +14,8 @@ from bot.analytics.report import Names, tables
 from bot.analytics.store import day_bounds
 from bot.settings import Settings
 
-from . import CONSOLE_CONFIG_KEY
 from .auth import audit, require_role
+from .config import CONSOLE_CONFIG_KEY
 from .case_client import SESSION_KEY
 from .events import EventsUnavailable, period_events
 from .layout import BEIJING, render

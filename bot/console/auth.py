@@ -5,7 +5,8 @@
   page; other requests: 401 JSON), and refuses any POST/PUT/PATCH/DELETE whose CSRF token (form
   field `csrf_token` or header `X-CSRF-Token`) is not the session's (403, Chinese page).
 - `require_role("staff")` / `require_role("admin")` on a handler: admin pages refuse staff (403).
-- `current_user(request)`, `csrf_token(request)`, `await audit(request, action, target, detail)`.
+- `current_user(request)`, `await audit(request, action, target, detail)` (the session itself:
+  bot.console.session, which bot.console.layout reads too).
 
 Cookies: HttpOnly, SameSite=Strict, path /console, Secure when the request came over HTTPS (directly
 or through a proxy that says X-Forwarded-Proto: https).
@@ -28,7 +29,10 @@ from aiohttp import web
 from bot.access.rate_limit import address_key
 from bot.access.rate_limit import client_address as rate_limit_address
 
-from .store import ConsoleStore, StaffSession, StaffUser
+from .config import CONSOLE_CONFIG_KEY
+from .layout import render
+from .session import SESSION_KEY, current_user
+from .store import ConsoleStore
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,6 @@ SESSION_COOKIE = "govbot_console"
 LOGIN_COOKIE = "govbot_console_login"  # double-submit token of the sign-in form (no session yet)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_KEY = "console_session"
 STORE_KEY = web.AppKey("console_store", ConsoleStore)
 PUBLIC_PATHS = ("/console/login",)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -48,26 +51,8 @@ def store(request: web.Request) -> ConsoleStore:
     return request.config_dict[STORE_KEY]
 
 
-def current_session(request: web.Request) -> StaffSession | None:
-    return request.get(SESSION_KEY)
-
-
-def current_user(request: web.Request) -> StaffUser | None:
-    """The signed-in staff member (None only on the sign-in page)."""
-    session = current_session(request)
-    return session.user if session is not None else None
-
-
-def csrf_token(request: web.Request) -> str:
-    """The token every form of this session carries in a hidden field named `csrf_token`."""
-    session = current_session(request)
-    return session.csrf_token if session is not None else ""
-
-
 def client_address(request: web.Request) -> str:
     """The client's address (IPv6 by /64); behind a trusted proxy, from its X-Forwarded-For (bot.access.rate_limit)."""
-    from . import CONSOLE_CONFIG_KEY
-
     proxies = request.config_dict[CONSOLE_CONFIG_KEY].trusted_proxies
     return address_key(rate_limit_address(request.remote, request.headers.get("X-Forwarded-For"), proxies))
 
@@ -109,8 +94,6 @@ async def _submitted_token(request: web.Request) -> str:
 
 def refuse(request: web.Request, status: int, message: str) -> web.Response:
     """A Chinese error: a page for browsers, JSON for scripts."""
-    from .layout import render  # layout imports this module
-
     if "text/html" in request.headers.get("Accept", "") or request.content_type in (
         "application/x-www-form-urlencoded", "multipart/form-data"
     ):
@@ -178,14 +161,12 @@ def _safe_next(value: str) -> str:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    from .layout import render
-
     if current_user(request) is not None:
         raise web.HTTPFound("/console/")
-    return _login_form(request, render, request.query.get("next", ""), "", 200)
+    return _login_form(request, request.query.get("next", ""), "", 200)
 
 
-def _login_form(request, render, next_url: str, error: str, status: int, username: str = "") -> web.Response:
+def _login_form(request, next_url: str, error: str, status: int, username: str = "") -> web.Response:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request, "login.html", title="登录", form_token=token, next_url=_safe_next(next_url) if next_url else "",
@@ -196,20 +177,18 @@ def _login_form(request, render, next_url: str, error: str, status: int, usernam
 
 
 async def login(request: web.Request) -> web.Response:
-    from .layout import render
-
     form = await request.post()
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     next_url = str(form.get("next", ""))
     if not username or not password:
-        return _login_form(request, render, next_url, "请输入账号和密码。", 400, username)
+        return _login_form(request, next_url, "请输入账号和密码。", 400, username)
     result = await asyncio.to_thread(store(request).sign_in, username, password, client_address(request))
     if result is None:
         await asyncio.to_thread(store(request).audit, username, "sign_in_failed", "", "", client_address(request))
-        return _login_form(request, render, next_url, "账号或密码不正确，或账号已停用。", 401, username)
+        return _login_form(request, next_url, "账号或密码不正确，或账号已停用。", 401, username)
     if isinstance(result, float):
         minutes = max(1, math.ceil(result / 60))
-        return _login_form(request, render, next_url, f"登录失败次数过多，请 {minutes} 分钟后再试。", 429, username)
+        return _login_form(request, next_url, f"登录失败次数过多，请 {minutes} 分钟后再试。", 429, username)
     token, session = result
     request[SESSION_KEY] = session
     await audit(request, "sign_in")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import web
 
-from .config import ConsoleConfig
+from .config import CONSOLE_CONFIG_KEY, ConsoleConfig
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,6 @@ class CaseClient:
 
 
 def case_client(request: web.Request) -> CaseClient:
-    from . import CONSOLE_CONFIG_KEY
-
     return CaseClient(request.config_dict[CONSOLE_CONFIG_KEY], request.config_dict[SESSION_KEY])
 
 

@@ -17,6 +17,7 @@ from bot.casework.tracking_numbers import plausible
 
 from .auth import audit, require_role
 from .case_client import CaseServiceError, case_client, setup_http
+from .config import CONSOLE_CONFIG_KEY
 from .layout import BEIJING, render
 
 CALENDAR_KEY = web.AppKey("console_calendar", WorkingDayCalendar)
@@ -223,8 +224,6 @@ async def case_transition(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from . import CONSOLE_CONFIG_KEY
-
     config = app[CONSOLE_CONFIG_KEY]
     try:
         app[CALENDAR_KEY] = WorkingDayCalendar.from_file(config.calendar_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp.web import AppKey
+
 from bot.access.rate_limit import trusted_proxies
 from bot.settings import AccessSettings, CaseworkSettings, LimitSettings, WebSettings
 
@@ -46,3 +48,7 @@ class ConsoleConfig:
             trusted_proxies=trusted_proxies(LimitSettings.read("trusted_proxies")),
             calendar_path=CaseworkSettings.read("calendar_path"),
         )
+
+
+# Where the web server's app keeps the ConsoleConfig: request.config_dict[CONSOLE_CONFIG_KEY].
+CONSOLE_CONFIG_KEY = AppKey("console_config", ConsoleConfig)

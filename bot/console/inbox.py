@@ -24,8 +24,8 @@ from bot.handoff import canned
 from bot.handoff.inbox_client import CaseServiceError, InboxClient, waiting_minutes
 from bot.privacy.validation import mask_phone
 
-from . import CONSOLE_CONFIG_KEY
 from .auth import audit, current_user, refuse, require_role
+from .config import CONSOLE_CONFIG_KEY
 from .layout import render
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from bot.knowledge.admin import MAX_UPLOAD_BYTES, AdminError, KnowledgeAdmin
 from bot.knowledge.ingest import SUPPORTED
 
 from .auth import audit, require_role
+from .config import CONSOLE_CONFIG_KEY
 from .layout import render
 
 logger = logging.getLogger(__name__)
@@ -182,7 +183,6 @@ async def try_page(request: web.Request) -> web.Response:
 
 @require_role("admin")
 async def review_page(request: web.Request) -> web.Response:
-    from . import CONSOLE_CONFIG_KEY
     from .events import EventsUnavailable, period_events
 
     try:

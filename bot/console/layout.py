@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
-from .auth import csrf_token, current_user
+from .session import csrf_token, current_user
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TEMPLATES_KEY = web.AppKey("console_templates", jinja2.Environment)

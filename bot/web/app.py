@@ -21,13 +21,12 @@ from bot.knowledge.documents import DocumentError
 from bot.knowledge.sources import load_agency
 
 from . import assets
-from .config import WebConfig
+from .config import CONFIG_KEY, WebConfig
 from .topics import kiosk_topics
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILES = ("govbot-widget.js", "govbot-widget.css", "govbot-kiosk.js", "govbot-kiosk.css", "demo-portal.css")
-CONFIG_KEY = web.AppKey("config", WebConfig)
 TEMPLATES_KEY = web.AppKey("templates", jinja2.Environment)
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 

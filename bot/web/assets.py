@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.knowledge.documents import DocumentError
 
-from .config import WebConfig
+from .config import CONFIG_KEY, WebConfig
 from .topics import kiosk_topics
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,6 @@ def _dumps(data) -> str:
 
 
 def _config(request: web.Request) -> WebConfig:
-    from .app import CONFIG_KEY  # app.py imports this module: resolved at request time
-
     return request.app[CONFIG_KEY]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp.web import AppKey
+
 from bot.console.config import ConsoleConfig
 from bot.settings import AccessSettings, Settings, WebSettings
 
@@ -45,3 +47,7 @@ class WebConfig:
             knowledge_dir=Settings.from_env().knowledge_dir,
             console=ConsoleConfig.from_env(),
         )
+
+
+# Where the app keeps its WebConfig: request.app[CONFIG_KEY] (app.py sets it, assets.py reads it).
+CONFIG_KEY = AppKey("config", WebConfig)
