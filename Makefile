@@ -75,10 +75,13 @@ shell: train
 bench: index train
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# --durations: the slowest setups and tests, where the suite's time goes (issue 19 item 5).
+# TEST_WORKERS parallel pytest workers (pytest-xdist): a test file, the run.sh stack's tests and the
+# production-profile stacks' tests are each one group that one worker runs (tests/conftest.py);
+# TEST_WORKERS=0 runs everything in one process. --durations: the slowest setups and tests.
 # pytest exits 5 when it collects nothing (e.g. a -k filter that matches no test): not a failure.
+TEST_WORKERS ?= 2
 test: index train web browser nginx prometheus
-	$(BIN)/python -m pytest -ra --durations=30 $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
+	$(BIN)/python -m pytest -ra --durations=30 -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest: no tests collected" || exit $$rc; }
 
 # Web widget and kiosk bundle (web/dist): `npm ci` when the lock file changes, esbuild when sources change.
 $(WEB_STAMP): web/package.json web/package-lock.json

@@ -20,7 +20,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 MODEL_PATH = ROOT / "models" / "govbot.tar.gz"
-ARTIFACTS = ROOT / "tests" / "artifacts"
+# `make test` runs the suite in parallel workers (pytest-xdist); each worker keeps its stacks' logs and
+# state in a folder of its own, so two workers never share a state directory or a log file.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+ARTIFACTS = ROOT / "tests" / "artifacts" / WORKER if WORKER else ROOT / "tests" / "artifacts"
 
 # The REST channel's trusted-caller token (bot.channels.rest) for every stack the tests start: tests
 # talk to Rasa as the agency's own server would, with sender ids of their choosing.
@@ -297,7 +300,7 @@ def servers(rasa_model, knowledge_service, tmp_path_factory):
 
 WEB_DIST = ROOT / "web" / "dist"
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ARTIFACTS / "screenshots"
+SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"  # one folder for every worker: names are unique
 
 
 # The staff console's first admin (account `admin`) on the `web` fixture's server.
@@ -497,3 +500,35 @@ def default_stack(rasa_model, knowledge_service, tmp_path_factory):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
+
+
+# Parallel runs (pytest-xdist, `--dist loadgroup`): the unit of scheduling is a group, and a group runs
+# in one worker, in order. A test file is a group, so its module fixtures start once. Tests on the
+# shared run.sh stack form one group, so it starts once; the production-profile stacks (two Rasa
+# replicas, nginx, PostgreSQL, Redis each) form one, so no two of them compete for the cores at once.
+# Groups holding a stack go first: the long ones start early and the short files fill the gaps.
+STACK_GROUPS = ("default-stack", "production-stacks")
+STACK_FIXTURES = ("servers", "web", "default_stack")
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    if "default_stack" in item.fixturenames:
+        return "default-stack"
+    if item.get_closest_marker("scaleout"):
+        return "production-stacks"
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not getattr(config.option, "loadgroup", False):  # set in each xdist worker under --dist loadgroup
+        return
+    groups = {id(item): _xdist_group(item) for item in items}
+    with_stack = {groups[id(item)] for item in items if any(name in item.fixturenames for name in STACK_FIXTURES)}
+    with_stack.update(STACK_GROUPS)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(groups[id(item)], index)
+    items.sort(key=lambda item: (groups[id(item)] not in with_stack, first_seen[groups[id(item)]]))
