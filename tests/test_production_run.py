@@ -29,6 +29,14 @@ ARTIFACTS = ROOT / "tests" / "artifacts" / "production-run"
 QUESTION = "怎么申请政府信息公开"
 
 
+def as_from_a_terminal() -> None:
+    """run.sh as a terminal starts it: with Ctrl-C's SIGINT (and SIGQUIT) not ignored. pytest started in
+    the background of a non-interactive shell (`make test &`, nohup) inherits them ignored, and a
+    shell cannot trap a signal ignored on entry, so Ctrl-C would reach only the services."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def session_processes(leader: int) -> dict[int, str]:
     """pid -> command line of every process in run.sh's session (run.sh was started in a new one)."""
     found = {}
@@ -102,6 +110,7 @@ class RunScript:
         self.process = subprocess.Popen(
             ["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=self.env,
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=as_from_a_terminal,
         )
         deadline = time.monotonic() + 900
         while "已启动" not in self.log.read_text(errors="replace"):
