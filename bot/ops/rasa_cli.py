@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rasa.__main__ import main as rasa_main
 
+    if args and args[0] == "run":
+        import bot.rasa_plugins
+
+        bot.rasa_plugins.install()  # the project's patches of Rasa, before it builds its app
     sys.argv = ["rasa", *args]
     rasa_main()
     return 0
