@@ -54,3 +54,29 @@ def test_a_fact_no_passage_states_is_said_to_be_missing_and_the_closest_shown(kn
     assert reply.text.startswith("没有找到写明缴费方式") and "信息处理费" in reply.text and "来源：" in reply.text
     stated = knowledge_service.reply("外资年报截止时间")  # the FAQ states the date: answered as usual
     assert stated.found and "6月30日" in stated.text and "没有找到" not in stated.text
+
+
+def test_a_question_for_what_a_term_means_is_answered_from_the_passage_that_defines_it(knowledge_service):
+    """「补正是啥意思」 is almost nothing but the term, so its cosine stays under the threshold; the term is
+    the documents' own, so the passage that uses (or defines) it answers. A term they never use is not."""
+    for question, expected in (
+        ("三同步是个啥", "“三同步”"),
+        ("补正是啥意思", "补正"),
+        ("啥叫政府信息啊 我爸非要去申请他们老厂子以前的事", "条例所说的“政府信息”，是指"),
+    ):
+        reply = knowledge_service.reply(question)
+        assert reply.found and expected in reply.text, (question, reply.text)
+        assert "来源：" in reply.text
+    for question in ("公积金是啥", "年货节是什么意思", "这是啥"):
+        assert not knowledge_service.reply(question).found, question
+
+
+def test_only_a_whole_question_about_a_term_counts_as_asking_what_it_means():
+    from bot.knowledge.definitions import asked_term
+
+    assert asked_term("“三同步”是什么") == "三同步"
+    assert asked_term("依申请公开是啥意思呀") == "依申请公开"
+    assert asked_term("什么是主动公开？") == "主动公开"
+    assert asked_term("补正是啥意思，要多久") == "补正"  # the first clause asks it
+    for question in ("我想问问补正的事", "那补正呢", "这个是啥", "你们是啥", "信息处理费怎么收", ""):
+        assert asked_term(question) is None, question

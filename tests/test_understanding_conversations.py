@@ -283,6 +283,14 @@ def test_a_fact_the_catalogue_has_no_field_for_is_said_to_be_missing(servers, qu
     assert "没有写明" in reply and label in reply and code in reply and "来源：" in reply, reply
 
 
+def test_asking_what_a_term_of_the_documents_means_gets_the_passage_that_uses_it(servers):
+    """「三同步是个啥」 carries little but the term: not 「没有找到」, but the plan that sets the rule, cited."""
+    reply, _ = reply_of(servers, sender(), "三同步是个啥")
+    assert "三同步" in reply and "来源：" in reply and "没有找到" not in reply, reply
+    reply, _ = reply_of(servers, sender(), "公积金是啥")  # not a term of this agency's documents
+    assert "来源：" not in reply, reply
+
+
 def test_conditions_are_not_answered_with_materials(servers):
     reply, _ = reply_of(servers, sender(), "拍卖企业设立审批需要什么条件")
     assert "受理条件" in reply and "申请材料" not in reply, reply

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
 from bot.knowledge.agency_contacts import contact_answer
+from bot.knowledge.definitions import asked_term, defines, defining_hit
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
@@ -38,6 +39,8 @@ SPECIFIC_NAME_BIGRAMS = 2  # …and say this much of what singles the item out (
 BROUGHT_FIELDS = ("materials", "conditions")
 # The closest passage does not state the asked fact: say so, then show it for reference.
 UNSTATED_TEXT = "没有找到写明{label}的公开信息。最接近的内容供参考："
+# How many of the closest passages a 「X是啥意思」 question looks through for one that uses X.
+DEFINITION_CANDIDATES = 50
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,16 @@ class KnowledgeService:
         try:
             question = self.retriever.homophones.repair(question)
             hits = self.search(question, issuers=issuers)
-            return compose_answer(question, hits, self.settings.answer_threshold)
+            answer = compose_answer(question, hits, self.settings.answer_threshold)
+            term = asked_term(question)
+            if term and not (hits and hits[0].other_place) and not (answer.found and defines(term, answer.hits[0].passage.text)):
+                # 「补正是啥意思」: a term the documents use is in scope, however low the cosine, and the
+                # passage that defines it answers better than one that only shares the question's words.
+                wide = self.search(question, top_k=DEFINITION_CANDIDATES, issuers=issuers)
+                chosen = defining_hit(term, wide, defined_only=answer.found)
+                if chosen is not None:
+                    return compose_answer(question, [chosen], threshold=-1.0)
+            return answer
         except Exception:
             log.exception("knowledge answer failed for a question of %d characters", len(question or ""))
             return Answer(found=False, text=RETRIEVAL_ERROR_TEXT)
