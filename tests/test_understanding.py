@@ -405,3 +405,16 @@ def test_requests_said_in_their_own_words(text, expected):
 def test_questions_with_request_words_are_not_requests(text):
     decision = route(text, *ranked("ask_knowledge", 0.6))
     assert decision.intent in ("ask_knowledge", "nlu_fallback"), decision
+
+
+def test_only_a_follow_up_that_leans_on_the_last_turn_is_searched_again_with_its_subject():
+    from bot.understanding.follow_up import own_words, with_subject_if_it_helps
+
+    subject = "对答复不服想申请复议，多少天内要提"
+    assert with_subject_if_it_helps("那要是直接上法院呢 有没有时间限制啊", subject) == f"{subject}，那要是直接上法院呢 有没有时间限制啊"
+    assert with_subject_if_it_helps("还有 直接去法院告的话期限是多久", subject) is not None
+    assert with_subject_if_it_helps("去法院起诉政府有没有时间限制啊", subject) is None  # a full question of its own
+    assert with_subject_if_it_helps("那要是直接上法院呢 有没有时间限制啊", None) is None
+    assert with_subject_if_it_helps("传真呢", subject) is None  # elliptical: searched with the subject already
+    assert "法院" in own_words("那要是直接上法院呢 有没有时间限制啊")
+    assert not own_words("那要钱吗")

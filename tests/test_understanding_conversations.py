@@ -241,6 +241,19 @@ def test_an_elliptical_follow_up_keeps_the_service_item(servers):
     assert "SW-BA-002" in reply and "不收费" in reply, reply
 
 
+def test_a_longer_follow_up_that_finds_nothing_alone_is_searched_with_its_subject(servers):
+    """「那要是直接上法院呢 有没有时间限制啊」 after 复议 is too long to count as elliptical and finds
+    nothing alone; it starts like a follow-up, so it is searched again with the subject: 6个月内."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "对答复不服想申请复议，多少天内要提")
+    assert "60日内" in reply, reply
+    reply, _ = reply_of(servers, user, "那要是直接上法院呢 有没有时间限制啊")
+    assert "6个月内" in reply and "来源：" in reply, reply
+    # A follow-up about something the subject's passages never mention is not answered from them.
+    reply, _ = reply_of(servers, user, "那要是我想改个公司名字 需要去哪个部门办理呢")
+    assert "行政诉讼" not in reply and "行政复议" not in reply, reply
+
+
 def test_a_new_full_question_drops_the_subject(servers):
     user = sender()
     reply_of(servers, user, "预付卡备案要交啥材料")

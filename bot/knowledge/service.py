@@ -21,7 +21,7 @@ from bot.knowledge.sources import load_agency, load_knowledge, load_service_cata
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
-from bot.understanding.follow_up import next_subject, with_subject
+from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
 from bot.text import normalize
@@ -217,6 +217,10 @@ class KnowledgeService:
             log.exception("service-item answer failed; falling back to retrieval")
         if answer is None:
             answer = self.answer(with_subject(question, subject), issuers)
+            if not answer.found and (joined := with_subject_if_it_helps(question, subject)):
+                helped = self.answer(joined, issuers)
+                if helped.found and own_words(question) & own_words(helped.hits[0].passage.text):
+                    answer = helped
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.

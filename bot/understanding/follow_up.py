@@ -51,6 +51,25 @@ def next_subject(question: str, subject: str | None, answered: bool) -> str | No
     return question if answered else None
 
 
+def with_subject_if_it_helps(question: str, subject: str | None) -> str | None:
+    """The follow-up with the subject it leans on, for a second search when it found nothing alone.
+
+    「那要是直接去法院告呢 有期限没得」 after 复议 is too long to count as elliptical, yet it asks about
+    the same matter: it starts like a follow-up (那…, 还有…, …呢). None when it does not lean on
+    the previous turn or there is no subject.
+    """
+    if not subject or is_elliptical(question) or not leans_on_previous(question):
+        return None
+    return f"{subject}，{question}"
+
+
+def own_words(question: str) -> set[str]:
+    """The follow-up's own content as character pairs (fillers removed): a passage found only with the
+    subject's help must still mention one of them (「法院」), or the follow-up asked about something else."""
+    rest = _FILLERS.sub(" ", normalize(question))
+    return {run[i:i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", rest) for i in range(len(run) - 1)}
+
+
 def leans_on_previous(text: str) -> bool:
     """Starts like a follow-up (「那…」「对了…」) or ends in 呢, whatever its length."""
     text = normalize(text)
