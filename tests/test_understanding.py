@@ -418,3 +418,14 @@ def test_only_a_follow_up_that_leans_on_the_last_turn_is_searched_again_with_its
     assert with_subject_if_it_helps("传真呢", subject) is None  # elliptical: searched with the subject already
     assert "法院" in own_words("那要是直接上法院呢 有没有时间限制啊")
     assert not own_words("那要钱吗")
+
+
+def test_can_you_give_me_a_document_is_a_question_not_a_status_query():
+    """「涉及第三方隐私能不能给我」 asks whether such information is given out; only 「啥时候能给我（答复）」
+    about one's own request asks for its progress."""
+    from bot.understanding.routing import KNOWLEDGE, STATUS, route
+
+    for text in ("我们单位想知道涉及第三方隐私能不能给我？？", "涉及第三方隐私的信息能不能给我"):
+        assert route(text, "ask_knowledge", 0.9).intent == KNOWLEDGE, text
+    for text in ("我申请的东西啥时候能给我 已经等了20多天了", "上个月交的申请 什么时候能给我答复"):
+        assert route(text, "ask_knowledge", 0.9).intent == STATUS, text
