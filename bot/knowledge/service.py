@@ -24,7 +24,7 @@ from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_att
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
-from bot.text import normalize
+from bot.text import char_bigrams, normalize
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
@@ -219,7 +219,7 @@ class KnowledgeService:
             answer = self.answer(with_subject(question, subject), issuers)
             if not answer.found and (joined := with_subject_if_it_helps(question, subject)):
                 helped = self.answer(joined, issuers)
-                if helped.found and own_words(question) & own_words(helped.hits[0].passage.text):
+                if helped.found and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
