@@ -4,7 +4,7 @@ tests/data/fresh/: eight documents the knowledge base never held (DOCX, PDF, HTM
 Markdown) and 107 questions on them, written before any issue-15 code by a helper who never saw
 the ranking code or the other sets (see its README). Here they are added to a copy of the knowledge
 base with `govbot kb add` exactly as staff would (no --issuer, no phrasings), indexed with
-`govbot kb build`, and asked through the knowledge service, `govbot kb eval` and, for a subset,
+`govbot kb build`, and asked through the knowledge service, `govbot kb eval` and, every one of them,
 Rasa's REST channel. One build serves every test (session fixture): it reuses the project index's
 vectors, so only the new passages and phrasings are embedded.
 
@@ -165,9 +165,9 @@ def test_staff_see_and_delete_generated_phrasings(fresh_kb, tmp_path):
 
 # --- through Rasa's REST channel, with the action server on the same knowledge base ---
 
-# The first two single questions of each document: 16 questions, every format and kind.
-REST_PER_DOCUMENT = 2
-REST_FLOOR = 0.75
+# Every question of the set, as a citizen asks it in the chat. A few questions under what was measured
+# (README 新文件集), so a regression fails.
+REST_FLOOR = 0.88
 
 
 @pytest.fixture(scope="module")
@@ -215,26 +215,64 @@ def fresh_servers(rasa_model, fresh_kb):
 
 @pytest.mark.e2e
 def test_fresh_questions_through_the_rest_channel(fresh_servers, fresh_service):
-    """What a citizen reads in the chat: the fact and the 来源 line naming the new document."""
+    """What a citizen reads in the chat: the fact and the 来源 line naming the new document, for every
+    single question; two-turn follow-ups are reported apart (README 新文件集)."""
     data = load_question_set(QUESTIONS)
     titles = {doc: meta["title"] for doc, meta in fresh_service.retriever.index.documents.items()}
-    chosen, per_document = [], {}
-    for item in data["questions"]:
-        if per_document.get(item["doc"], 0) < REST_PER_DOCUMENT:
-            per_document[item["doc"]] = per_document.get(item["doc"], 0) + 1
-            chosen.append(item)
-    assert len(chosen) == 8 * REST_PER_DOCUMENT
-    answered, failures = 0, []
-    for n, item in enumerate(chosen):
-        reply = "\n".join(fresh_servers.texts(f"fresh-{n}", item["q"]))
+    tally = {"single": [0, 0], "follow-up": [0, 0]}
+    failures = []
+    for n, item in enumerate(data["questions"] + data["followups"]):
+        turns = item.get("turns") or [item["q"]]
+        for turn in turns:
+            reply = "\n".join(fresh_servers.texts(f"fresh-{n}", turn))
         squashed = "".join(reply.split())
         facts = item["fact"] if isinstance(item["fact"], list) else [item["fact"]]
         ok = any("".join(f.split()) in squashed for f in facts) and f"来源：《{titles[item['doc']]}》" in reply
-        answered += ok
-        if not ok:
-            failures.append((item["q"], reply[:120]))
-    print(f"REST channel: {answered}/{len(chosen)} answered with the fact and the citation; missed: {failures}")
-    assert answered / len(chosen) >= REST_FLOOR, failures
+        kind = "follow-up" if len(turns) > 1 else "single"
+        tally[kind][0] += ok
+        tally[kind][1] += 1
+        if not ok and kind == "single":
+            failures.append((turns[-1], reply[:120]))
+    print(f"REST channel: {tally}; missed single questions: {failures}")
+    answered, asked = tally["single"]
+    assert asked >= 98 and tally["follow-up"][1] == 9
+    assert answered / asked >= REST_FLOOR, failures
+
+
+@pytest.mark.e2e
+def test_a_follow_up_on_a_named_notice_keeps_it_as_its_subject(fresh_servers):
+    """「钱大概啥时候能拨下来」 right after the fund notice is about that fund's payment, not about the
+    trade-in subsidy's (which retrieval finds for the message alone)."""
+    fresh_servers.texts("fresh-follow", "外贸专项资金项目申报的通知")
+    reply = "\n".join(fresh_servers.texts("fresh-follow", "钱大概啥时候能拨下来"))
+    assert "9月底前" in reply and "外贸发展专项资金项目的通知》" in reply, reply
+
+
+def test_a_question_for_a_notices_date_or_number_quotes_its_document_information(fresh_service):
+    """文号 / 印发日期 questions get the 文件信息 passage of the document they name, not a body passage
+    that shares its words; a 文号 the body itself cites stays with the body."""
+    issued = fresh_service.reply("外贸专项资金申报通知是什么时候印发的").text
+    assert "2026年3月2日" in issued and "文号：示商务发〔2026〕8号" in issued, issued
+    number = fresh_service.reply("2026年政务公开工作要点是第几号文件").text
+    assert "示商务办〔2026〕5号" in number and "《示例市商务局2026年政务公开工作要点》" in number, number
+    # The publicity notice cites the e-commerce fund's notice with its number; the trade fund's
+    # notice (also 专项资金, also 申报通知) must not lend its own.
+    cited = fresh_service.reply("电商专项资金申报通知的文号是啥").text
+    assert "示商务发〔2026〕21号" in cited and "〔2026〕8号" not in cited, cited
+
+
+def test_contacts_after_the_move_come_from_the_move_notice(fresh_service):
+    """The agency's contact desk answers 「传真多少」; 「搬迁以后…」 asks for what the notice changed."""
+    moved = fresh_service.reply("搬迁以后你们电话多少").text
+    assert "0000-12340001" in moved and "搬迁的公告》" in moved, moved
+    assert "0000-12345679" in fresh_service.reply("你们传真多少").text
+
+
+def test_a_loosely_recognised_item_yields_to_the_document_retrieval_finds_well_above_it(fresh_service):
+    """商务…专项资金 resembles the item 市级商务发展专项资金申报 without naming it; the work points'
+    passage on when allocation results are published is what the question asks."""
+    reply = fresh_service.reply("政务公开工作要点说商务局的专项资金分配结果几天内公开").text
+    assert "7个工作日内" in reply and "SW-GG-006" not in reply, reply
 
 
 def test_a_named_notice_beats_the_service_item_that_shares_its_generic_words(fresh_service):

@@ -121,7 +121,8 @@ def test_no_tracking_number():
 @pytest.mark.parametrize(
     "text, elliptical",
     [("传真呢", True), ("要钱吗", True), ("在哪办", True), ("那得准备哪些材料", True),
-     ("预付卡备案要什么材料", False), ("上海商务委搞不搞开放日", False), ("收到收费通知几天内得交", False)],
+     ("钱大概啥时候能拨下来", True), ("预付卡备案要什么材料", False), ("上海商务委搞不搞开放日", False),
+     ("收到收费通知几天内得交", False)],
 )
 def test_elliptical_follow_ups(text, elliptical):
     assert is_elliptical(text) is elliptical

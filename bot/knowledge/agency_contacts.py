@@ -41,6 +41,8 @@ _FILLERS = re.compile(
 class ContactAnswer:
     text: str
     passage: Passage
+    label: str  # what the contact is called: 传真, 办公地址 …
+    qualifier: str  # the question's few other words (「搬迁后」), empty for a plain 「传真多少」
 
 
 # A clause that asks something; the others only say why (「想发个邮件问点事」「我要把申请表传过去」).
@@ -51,6 +53,12 @@ _CLAUSES = re.compile(r"[\s,，。;；!！]+")
 def asked_contact(question: str) -> str | None:
     """The agency.yml field a short contact question asks for, if that is all it asks: the one
     asking clause names the contact, any other clause only says what it is for."""
+    asked = _asked_contact(question)
+    return asked[0] if asked else None
+
+
+def _asked_contact(question: str) -> tuple[str, str] | None:
+    """(field, the asking clause's other words) for a short contact question."""
     text = normalize(question)
     clauses = [c for c in _CLAUSES.split(text) if c]
     asking = [c for c in clauses if _ASKS.search(c)]
@@ -59,13 +67,13 @@ def asked_contact(question: str) -> str | None:
     for key, _, pattern in CONTACT_FIELDS:
         if pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
-            return key if len(rest) <= MAX_OWN_CHARS // 2 else None
+            return (key, rest) if len(rest) <= MAX_OWN_CHARS // 2 else None
     return None
 
 
 def contact_answer(question: str, agency: dict, passages: list[Passage]) -> ContactAnswer | None:
     """The value and the first passage that states it, or None when the question is about more."""
-    key = asked_contact(question)
+    key, qualifier = _asked_contact(question) or (None, "")
     value = str(agency.get(key) or "") if key else ""
     if not value:
         return None
@@ -76,4 +84,4 @@ def contact_answer(question: str, agency: dict, passages: list[Passage]) -> Cont
         return None
     label = dict((k, name) for k, name, _ in CONTACT_FIELDS)[key]
     owner = agency.get("office") if key in _OFFICE_FIELDS else agency.get("name")
-    return ContactAnswer(f"{owner or agency.get('name') or '本机关'}{label}：{value}。", passage)
+    return ContactAnswer(f"{owner or agency.get('name') or '本机关'}{label}：{value}。", passage, label, qualifier)

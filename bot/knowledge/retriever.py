@@ -98,6 +98,21 @@ METADATA_WORDS = re.compile(
     r"文号|字号|第几号|号文|发文|发布|印发|出台|发的|索引|落款|成文|机构|哪个部门|什么部门|哪些部门|几个部门|哪个单位|什么单位|谁发|谁出"
 )
 METADATA_PENALTY = 0.1
+# A question that plainly asks for a document's metadata — its 文号 or 索引号, when or by whom a
+# notice (公告, 解读, 年报 …) was issued — lifts the metadata passages this much: the document's body
+# shares every word of its subject and would otherwise be quoted without the date or number asked
+# for. Broader metadata words (机构, 发布) only lift the penalty above: 「哪个部门负责公开」 asks about
+# the body, and 「钱什么时候发」 is not about issuing a document (which passage: Retriever._lift_metadata).
+METADATA_ASKED = re.compile(
+    r"文号|字号|第几号|索引号|成文日期|发布日期|发布时间|印发日期"
+    r"|(?:通知|公告|通告|文件|解读|报告|年报|要点|公示|办法|意见|方案|细则|规定|指南)[^，,。？?；;]{0,10}"
+    r"(?:(?:哪天|哪一天|什么时候|啥时候|啥时|何时|几号|多会儿|哪年)(?:发布|印发|出台|发|出)|(?:发|发布|印发|出|出台)的)"
+    r"|(?:谁|哪个部门|哪个单位|什么部门|什么单位|哪家单位)(?:发|发布|印发|出|出台)的"
+)
+METADATA_BOOST = 0.04
+METADATA_FIELDS = (("索引号", "索引号："), ("文号|字号|第几号", "文号："))
+METADATA_QUOTED = {"索引号：": re.compile(r"索引号"), "文号：": re.compile(r"〔\d{4}〕\d+号|\[\d{4}\]\d+号|\d{4}年第\d+号")}
+METADATA_REACH = 0.03
 # Home beats elsewhere: a knowledge base that also holds other places' documents (a province's, a
 # county's: notices, work plans and annual reports that reuse the same model sentences) answers a
 # question that names no agency or place from what holds here — this agency's own entries and
@@ -201,6 +216,7 @@ class Retriever:
         question_margin: float = QUESTION_MARGIN,
         title_boost: float = TITLE_BOOST,
         metadata_penalty: float = METADATA_PENALTY,
+        metadata_boost: float = METADATA_BOOST,
         generated_margin: float | None = None,
         elsewhere_penalty: float = ELSEWHERE_PENALTY,
     ) -> None:
@@ -243,7 +259,11 @@ class Retriever:
         self.title_boost = title_boost
         self.generated_margin = GENERATED_MARGIN if generated_margin is None else generated_margin
         self.metadata_penalty = metadata_penalty
+        self.metadata_boost = metadata_boost
         self._metadata = np.array([p.section == METADATA_SECTION for p in index.passages], dtype=bool)
+        self._metadata_with = {
+            label: self._metadata & np.array([label in p.text for p in index.passages], dtype=bool) for _, label in METADATA_FIELDS
+        }
         documents: dict[str, int] = {}
         self._document_of = np.array([documents.setdefault(p.doc_id, len(documents)) for p in index.passages], dtype=np.int64)
         # Published documents (those with a metadata passage: a date, a 索引号 …); a catalogue entry or
@@ -342,6 +362,31 @@ class Retriever:
             scores[rows] = words
         return scores
 
+    def _lift_metadata(self, query: str, query_vector: np.ndarray, asked: np.ndarray, dense: np.ndarray, sparse: np.ndarray) -> None:
+        """For a question about a document's 文号, 索引号, date or issuer, lift the metadata passage
+        that answers it above the body passages (dense and sparse updated in place).
+
+        A date or issuer: the leading document's. A 文号 or 索引号: the closest metadata passage that
+        holds one, within METADATA_REACH of the leader, unless the leading passage already quotes
+        one (a policy interpretation cites the measures it explains with their 文号).
+        """
+        top = int(np.argmax(dense + sparse))
+        field = next((label for words, label in METADATA_FIELDS if re.search(words, query)), None)
+        if field is None:
+            rows = np.flatnonzero(self._metadata & (self._document_of == self._document_of[top]))
+        else:
+            if METADATA_QUOTED[field].search(self.index.passages[top].text):
+                return
+            rows = np.flatnonzero(self._metadata_with[field])
+        if not len(rows):
+            return
+        # A vector store may not have scored them: their cosine from the index's own vectors.
+        cosine = self.with_phrasings(self.index.vectors[rows] @ query_vector, asked[rows])
+        best = int(np.argmax(cosine + sparse[rows]))
+        if cosine[best] + sparse[rows[best]] >= dense[top] + sparse[top] - METADATA_REACH:
+            dense[rows[best]] = cosine[best]
+            sparse[rows[best]] += self.metadata_boost
+
     def article_matches(self, query: str) -> np.ndarray:
         """True for passages of the articles the question cites by number."""
         labels = [article_label(n) for n in article_numbers(query)]
@@ -405,6 +450,8 @@ class Retriever:
         if (asked > -1.0).any():
             front_runners = np.union1d(front_runners, np.argsort(-asked)[: self.candidates])
         dense = self.with_phrasings(self.dense_scores(query_vector, named, front_runners), asked)
+        if self.metadata_boost and METADATA_ASKED.search(query):
+            self._lift_metadata(query, query_vector, asked, dense, sparse)
         scores = dense + sparse
 
         order = np.argsort(-scores)[:top_k]

@@ -15,7 +15,7 @@ from functools import cached_property
 from dataclasses import dataclass, field, replace
 
 from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
-from bot.knowledge.agency_contacts import contact_answer
+from bot.knowledge.agency_contacts import ContactAnswer, contact_answer
 from bot.knowledge.definitions import asked_term, defines, defining_hit
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
@@ -31,6 +31,11 @@ RELOAD_CHECK_SECONDS = 1.0
 # How much of a document's title a question must name for that document to beat a service item
 # that shares only generic words (bot.knowledge.retriever.Retriever.title_matches, 0–1).
 SPECIFIC_TITLE = 0.6
+# An item recognised from a loose likeness of its name (商务…专项资金), not named exactly, yields to
+# a passage of another document that retrieval ranks this far above the item's own best passage.
+LOOSE_ITEM_GAP = 0.05
+# How far down the follow-up's own ranking to look for a passage of its subject's document.
+FOLLOW_UP_CANDIDATES = 30
 # How much of an item's name (bot.knowledge.service_items.ServiceItemDesk.similarities) a question with another
 # agency's words must still say to stay with this agency's item.
 PARTLY_NAMED = 0.5
@@ -168,6 +173,22 @@ class KnowledgeService:
             log.exception("knowledge answer failed for a question of %d characters", len(question or ""))
             return Answer(found=False, text=RETRIEVAL_ERROR_TEXT)
 
+    def _answer_in_context(self, question: str, subject: str | None, issuers: set[str] | None) -> Answer:
+        """The answer to a question, an elliptical one read with its subject: the subject picks the
+        document, and the follow-up's own words the part of it (「钱啥时候能拨下来」 after a fund notice
+        is its 资金拨付 section, not the 申报时间 that the joined words also fit)."""
+        joined = with_subject(question, subject)
+        answer = self.answer(joined, issuers)
+        if joined == question or not answer.found or not answer.hits:
+            return answer
+        document = answer.hits[0].passage.doc_id
+        alone = self.search(question, top_k=FOLLOW_UP_CANDIDATES, issuers=issuers)
+        part = next((h.passage for h in alone if h.passage.doc_id == document), None)
+        chosen = next((h for h in answer.hits if h.passage is part), None)
+        if chosen is None or chosen is answer.hits[0]:
+            return answer
+        return compose_answer(joined, [chosen] + [h for h in answer.hits if h is not chosen], self.settings.answer_threshold)
+
     def reply(
         self,
         question: str,
@@ -195,8 +216,9 @@ class KnowledgeService:
                 query = desk.understand(question, previous_item, chosen_item)
                 if query.item is not None and not chosen_item and not query.follow_up:
                     # 「电子商务专项资金拟支持项目公示是哪天发布的」 names a notice, not the item that shares 专项资金.
-                    answer = self.answer(with_subject(question, subject), issuers)
-                    if self._names_another_document(question, answer, query.item.doc_id):
+                    answer = self._answer_in_context(question, subject, issuers)
+                    exact = bool(desk.named_items(question))
+                    if self._names_another_document(question, answer, query.item.doc_id, exact):
                         query = replace(query, item=None, fields=())
                 item_answer = desk.answer(query) if query.item is not None else None
                 if item_answer is not None:
@@ -208,6 +230,10 @@ class KnowledgeService:
                     )
             if not named and about_here:
                 contact = contact_answer(question, self.agency, self.retriever.index.passages)
+                if contact is not None and contact.qualifier:
+                    answer = self._answer_in_context(question, subject, issuers)
+                    if self._states_contact_elsewhere(answer, contact):
+                        contact = None  # 「搬迁后传真多少」: the relocation notice states the new number
                 if contact is not None:
                     return Reply(
                         f"{contact.text}\n{citation(contact.passage)}", doc_id=contact.passage.doc_id,
@@ -216,7 +242,7 @@ class KnowledgeService:
         except Exception:
             log.exception("service-item answer failed; falling back to retrieval")
         if answer is None:
-            answer = self.answer(with_subject(question, subject), issuers)
+            answer = self._answer_in_context(question, subject, issuers)
             if not answer.found and (joined := with_subject_if_it_helps(question, subject)):
                 helped = self.answer(joined, issuers)
                 if helped.found and own_words(question) & char_bigrams(helped.hits[0].passage.text):
@@ -283,10 +309,11 @@ class KnowledgeService:
             return self._desk is not None and self._desk.catalogue.agency in named
         return not retriever.names_unknown_place(question, named)
 
-    def _names_another_document(self, question: str, answer: Answer, item_doc: str | None) -> bool:
+    def _names_another_document(self, question: str, answer: Answer, item_doc: str | None, exact: bool = True) -> bool:
         """Whether the answer cites a published document, not the item's own guide, that the question
         names (the title's rare words: programme, year, kind) or that retrieval puts above every
-        passage of the item's guide: the item then shared only generic words with the question."""
+        passage of the item's guide (well above it, for an item not named `exact`ly): the item then
+        shared only generic words with the question."""
         if not answer.found or not answer.hits:
             return False
         cited = answer.hits[0].passage
@@ -296,9 +323,23 @@ class KnowledgeService:
             return False  # an FAQ answer or another item: the desk's own recognition decides
         if all(hit.passage.doc_id != item_doc for hit in answer.hits):
             return True  # retrieval finds nothing of the item's guide near the top: only words were shared
+        if not exact and answer.hits[0].score - max(h.score for h in answer.hits if h.passage.doc_id == item_doc) >= LOOSE_ITEM_GAP:
+            return True
         passages = self.retriever.index.passages
         position = next((i for i, p in enumerate(passages) if p is cited), None)
         return position is not None and float(self.retriever.title_matches(question)[position]) >= SPECIFIC_TITLE
+
+    @staticmethod
+    def _states_contact_elsewhere(answer: Answer, contact: ContactAnswer) -> bool:
+        """Whether retrieval's answer is a passage of another document that states the contact asked
+        for under the question's own qualifier (a notice of new numbers after a move)."""
+        if not answer.found or not answer.hits:
+            return False
+        top = answer.hits[0].passage
+        label = contact.label.removeprefix("办公")  # 办公地址 is stated as 地址
+        return top.doc_id != contact.passage.doc_id and label in top.text and bool(
+            char_bigrams(contact.qualifier) & char_bigrams(f"{top.title} {top.section} {top.text}")
+        )
 
     def _item_of(self, answer: Answer) -> str | None:
         if not answer.found or not answer.hits or self._desk is None:
