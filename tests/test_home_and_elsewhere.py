@@ -16,6 +16,7 @@ from dataclasses import replace
 import pytest
 
 from bot.knowledge.sources import load_agency, render_template
+from bot.text import tokenize
 from tests.conftest import ROOT
 
 NEIGHBOUR = {
@@ -92,3 +93,19 @@ def test_national_documents_are_not_elsewhere(two_cities):
     elsewhere = {p.issuer for p, e in zip(retriever.index.passages, retriever._elsewhere) if e}
     assert {"青禾市商务局", "楚雄州商务局", "上海市商务委员会", "安徽省商务厅"} <= elsewhere
     assert not elsewhere & {"示例市商务局", "国务院", "国务院办公厅", "商务部"}
+
+
+@pytest.mark.parametrize("question", ["传真号是多少", "政府信息公开申请多久答复", "依申请公开要交费吗"])
+def test_other_places_documents_leave_home_keyword_scores_unchanged(knowledge_service, two_cities, question):
+    """The neighbour's guide repeats every word of this agency's; counted together, its passages would
+    change the word statistics by which this agency's own passages rank against each other (the scale
+    check lost dev-set questions that way among this agency's own near ties)."""
+    def home_scores(service):
+        retriever = service.retriever
+        expanded = retriever.expand(question)
+        scores = retriever.keyword_scores(expanded, tokenize(expanded))
+        return {p.passage_id: round(float(s), 6) for p, s, away in zip(retriever.index.passages, scores, retriever._elsewhere) if not away}
+
+    alone, with_neighbour = home_scores(knowledge_service), home_scores(two_cities)
+    assert alone == with_neighbour
+    assert sum(v > 0.5 for v in alone.values()) >= 1  # the question does match home passages

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bot.knowledge.chunking import CHUNKER_VERSION, METADATA_SECTION, Passage, split_document
 from bot.knowledge.documents import Document
+from bot.knowledge.places import elsewhere_mask
 from bot.knowledge.phrasings import GENERATOR_VERSION, GeneratedCache, apply as apply_generated
 from bot.knowledge.questions import attach_questions
 from bot.text import char_bigrams, tokenize
@@ -110,11 +111,15 @@ class KnowledgeIndex:
         )
         # Keyword search ranks the documents' text and their metadata passages (文号, dates …)
         # separately: a metadata passage repeats its title, and counted with the text it would shift
-        # the word statistics every other passage is scored by.
+        # the word statistics every other passage is scored by. Other places' documents
+        # (bot.knowledge.places) are apart too: thousands of them would change the word statistics
+        # this agency's own passages are ranked by against each other.
         metadata = np.array([p.section == METADATA_SECTION for p in self.passages], dtype=bool)
-        self.keyword_groups = [self._keyword_group(np.flatnonzero(~metadata))]
-        if metadata.any():
-            self.keyword_groups.append(self._keyword_group(np.flatnonzero(metadata)))
+        self.elsewhere = elsewhere_mask(self.passages)
+        self.keyword_groups = [self._keyword_group(np.flatnonzero(~metadata & ~self.elsewhere))]
+        for group in (~metadata & self.elsewhere, metadata & ~self.elsewhere, metadata & self.elsewhere):
+            if group.any():
+                self.keyword_groups.append(self._keyword_group(np.flatnonzero(group)))
 
     def _keyword_group(self, rows: np.ndarray) -> tuple[np.ndarray, PostingsBM25, PostingsBM25]:
         """(passage rows, jieba-word BM25, character-pair BM25) over those passages."""

@@ -119,20 +119,12 @@ METADATA_REACH = 0.03
 # documents, and national ones (商务部, 国务院) — unless the question names the other document's
 # subject (title_matches). Without it, among hundreds of near-identical passages one of another
 # city's usually embeds a little closer to 「传真号」 or 「补贴多久审完」 than this agency's guide.
-# The agency is the issuer of the entries staff keep for it (FAQ, service catalogue: documents
-# with no 文件信息 passage); a place is an issuer's leading 省/市/州/县/区 name. The same amount is
+# Which passages are elsewhere: bot.knowledge.places. The same amount is
 # taken off those passages' cosine when judging whether anything relevant exists (closeness), so
 # another city's passage neither answers nor keeps 「没有找到」 from being said. The figures of the
 # scale check (bench/distractors.py) are in README「规模检验」; 「沪」 names Shanghai in
 # knowledge/issuers.yml so that 「沪商务委…」 still counts as naming it.
 ELSEWHERE_PENALTY = 0.1
-ISSUER_PLACE = re.compile(r"^(.{2,8}?(?:省|自治区|市|州|盟|县|区))")
-
-
-def issuer_place(issuer: str) -> str | None:
-    """「楚雄州商务局」 → 「楚雄州」; None for a national body (商务部, 国务院)."""
-    match = ISSUER_PLACE.match(issuer or "")
-    return match.group(1) if match else None
 
 
 class QueryEmbedder(Protocol):
@@ -279,13 +271,7 @@ class Retriever:
         self._title_weights = {b: math.log(rare / n) / math.log(rare) for b, n in frequency.items() if n < rare}
         self.title_full = TITLE_FULL
         self.elsewhere_penalty = elsewhere_penalty
-        home = {p.issuer for p, d in zip(index.passages, self._document_of) if d not in published}
-        home_places = {issuer_place(issuer) for issuer in home} - {None}
-        elsewhere = {
-            issuer for issuer in set(self._issuers.tolist()) - home
-            if home_places and (place := issuer_place(issuer)) is not None and place not in home_places
-        }
-        self._elsewhere = np.isin(self._issuers, list(elsewhere)) if elsewhere else np.zeros(len(index.passages), dtype=bool)
+        self._elsewhere = index.elsewhere
 
     @cached_property
     def homophones(self) -> HomophoneRepair:
