@@ -235,6 +235,7 @@ class Retriever:
         # For asked_scores: phrasing rows are grouped by passage (KnowledgeIndex.question_owners is
         # sorted), so each passage's best phrasing is one np.maximum.reduceat over its rows.
         owners = index.question_owners
+        self._margin_rows: tuple[tuple | None, np.ndarray | None] = (None, None)
         self._asked_starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else owners
         self._asked_passages = owners[self._asked_starts] if len(owners) else owners
         aliases = dict(issuer_aliases or {})
@@ -246,6 +247,10 @@ class Retriever:
             key=lambda pair: -len(pair[0]),
         )
         self._issuers = np.array([p.issuer for p in index.passages])
+        # Issuers as small integers: matching named issuers per question compares numbers, not strings.
+        codes: dict[str, int] = {}
+        self._issuer_codes = np.array([codes.setdefault(p.issuer, len(codes)) for p in index.passages], dtype=np.int64)
+        self._issuer_code = codes
         self._locators = np.array([p.locator for p in index.passages])
         self.query_terms = list(query_terms or [])
         self.title_boost = title_boost
@@ -266,6 +271,7 @@ class Retriever:
             if d not in names:  # the title without its issuer, place and kind: what it is about
                 names[d] = char_bigrams(f"{subjects(p.title, p.issuer)[0]} {p.keywords}") if d in published else frozenset()
         self._title_bigrams = [names[d] for d in range(len(documents))]
+        self._title_documents = _postings(self._title_bigrams)  # bigram -> documents whose subject holds it
         frequency = Counter(b for pairs in self._title_bigrams for b in pairs)
         rare = max(2.0, TITLE_RARE_SHARE * len(published))
         self._title_weights = {b: math.log(rare / n) / math.log(rare) for b, n in frequency.items() if n < rare}
@@ -330,11 +336,10 @@ class Retriever:
         asked = {b: w for b in char_bigrams(query) if (w := self._title_weights.get(b))}
         if not asked:
             return np.zeros(len(self._document_of), dtype=np.float32)
-        per_document = np.array(
-            [min(1.0, sum(w for b, w in asked.items() if b in pairs) / self.title_full) for pairs in self._title_bigrams],
-            dtype=np.float32,
-        )
-        return per_document[self._document_of]
+        per_document = np.zeros(len(self._title_bigrams), dtype=np.float64)
+        for pair, weight in asked.items():
+            per_document[self._title_documents[pair]] += weight
+        return np.minimum(1.0, per_document / self.title_full).astype(np.float32)[self._document_of]
 
     def keyword_scores(self, query: str, query_tokens: list[str]) -> np.ndarray:
         """BM25 in 0–1 (best passage 1, the text and the metadata passages each on their own scale):
@@ -389,10 +394,17 @@ class Retriever:
         """Per passage, the cosine of its closest common phrasing less the margin (-1: none)."""
         scores = np.full(len(self.index.passages), -1.0, dtype=np.float32)
         if len(self.index.question_vectors):
-            margins = np.where(self.index.question_generated, self.generated_margin, self.question_margin).astype(np.float32)
+            margins = self._margins(self.generated_margin, self.question_margin)
             best = np.maximum.reduceat(self.index.question_vectors @ query_vector - margins, self._asked_starts)
             scores[self._asked_passages] = np.maximum(scores[self._asked_passages], best)
         return scores
+
+    def _margins(self, generated_margin: float, question_margin: float) -> np.ndarray:
+        """Per phrasing row, the margin it is discounted by (computed once, not per question)."""
+        key = (generated_margin, question_margin)
+        if self._margin_rows[0] != key:
+            self._margin_rows = (key, np.where(self.index.question_generated, generated_margin, question_margin).astype(np.float32))
+        return self._margin_rows[1]
 
     def with_phrasings(self, text: np.ndarray, asked: np.ndarray) -> np.ndarray:
         """The cosine a passage is ranked and judged by: its text's or its closest phrasing's."""
@@ -421,26 +433,26 @@ class Retriever:
             sparse = sparse + self.title_boost * title
         if self.metadata_penalty and not METADATA_WORDS.search(query):
             sparse = sparse - self.metadata_penalty * self._metadata
-        named = self.named_issuers(query) | (set(issuers or ()) & set(self._issuers.tolist()))
+        named = self.named_issuers(query) | (set(issuers or ()) & self._issuer_code.keys())
         other_place = self.names_unknown_place(query, named)
         if named:
-            sparse = sparse + self.issuer_boost * np.isin(self._issuers, list(named))
+            sparse = sparse + self.issuer_boost * np.isin(self._issuer_codes, [self._issuer_code[i] for i in named])
         elsewhere = 0.0
         if self.elsewhere_penalty and not named and self._elsewhere.any():
             elsewhere = self.elsewhere_penalty * self._elsewhere * (1.0 - title)
             sparse = sparse - elsewhere
-        front_runners = np.argsort(-sparse)[: self.candidates] if sparse.any() else np.array([], dtype=np.int64)
+        front_runners = _best(sparse, self.candidates) if sparse.any() else np.array([], dtype=np.int64)
         # Phrasings are few and held in process, also when passages are in a vector store; the
         # passages of the closest phrasings are front-runners too, so a store scores their text.
         asked = self.asked_scores(query_vector)
         if (asked > -1.0).any():
-            front_runners = np.union1d(front_runners, np.argsort(-asked)[: self.candidates])
+            front_runners = np.union1d(front_runners, _best(asked, self.candidates))
         dense = self.with_phrasings(self.dense_scores(query_vector, named, front_runners), asked)
         if self.metadata_boost and METADATA_ASKED.search(query):
             self._lift_metadata(query, query_vector, asked, dense, sparse)
         scores = dense + sparse
 
-        order = np.argsort(-scores)[:top_k]
+        order = _best(scores, top_k)
         # Whether anything relevant exists is judged on what may answer: another place's document
         # counts only as far as the question points to it.
         best = float((dense - elsewhere).max())
@@ -450,6 +462,14 @@ class Retriever:
         ]
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def _best(values: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k largest values, largest first, without sorting every row."""
+    if k >= len(values):
+        return np.argsort(-values, kind="stable")
+    chosen = np.argpartition(-values, k)[:k]
+    return chosen[np.argsort(-values[chosen], kind="stable")]
 
 
 def _postings(token_sets: list[set[str]]) -> dict[str, np.ndarray]:
