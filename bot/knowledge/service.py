@@ -230,7 +230,7 @@ class KnowledgeService:
                     )
             if not named and about_here:
                 contact = contact_answer(question, self.agency, self.retriever.index.passages)
-                if contact is not None and contact.qualifier:
+                if contact is not None and char_bigrams(contact.qualifier):
                     answer = self._answer_in_context(question, subject, issuers)
                     if self._states_contact_elsewhere(answer, contact):
                         contact = None  # 「搬迁后传真多少」: the relocation notice states the new number
