@@ -114,7 +114,7 @@ class KnowledgeIndex:
         # the word statistics every other passage is scored by. Other places' documents
         # (bot.knowledge.places) are apart too: thousands of them would change the word statistics
         # this agency's own passages are ranked by against each other.
-        metadata = np.array([p.section == METADATA_SECTION for p in self.passages], dtype=bool)
+        self.metadata = metadata = np.array([p.section == METADATA_SECTION for p in self.passages], dtype=bool)
         self.elsewhere = elsewhere_mask(self.passages)
         self.keyword_groups = [self._keyword_group(np.flatnonzero(~metadata & ~self.elsewhere))]
         for group in (~metadata & self.elsewhere, metadata & ~self.elsewhere, metadata & self.elsewhere):

@@ -110,8 +110,12 @@ METADATA_ASKED = re.compile(
     r"|(?:谁|哪个部门|哪个单位|什么部门|什么单位|哪家单位)(?:发|发布|印发|出|出台)的"
 )
 METADATA_BOOST = 0.04
-METADATA_FIELDS = (("索引号", "索引号："), ("文号|字号|第几号", "文号："))
-METADATA_QUOTED = {"索引号：": re.compile(r"索引号"), "文号：": re.compile(r"〔\d{4}〕\d+号|\[\d{4}\]\d+号|\d{4}年第\d+号")}
+# A question for one of these fields (asked as, the label its metadata passage states it under, how
+# a body passage quotes one).
+METADATA_FIELDS = (
+    (re.compile(r"索引号"), "索引号：", re.compile(r"索引号")),
+    (re.compile(r"文号|字号|第几号"), "文号：", re.compile(r"〔\d{4}〕\d+号|\[\d{4}\]\d+号|\d{4}年第\d+号")),
+)
 METADATA_REACH = 0.03
 # Home beats elsewhere: a knowledge base that also holds other places' documents (a province's, a
 # county's: notices, work plans and annual reports that reuse the same model sentences) answers a
@@ -235,7 +239,6 @@ class Retriever:
         # For asked_scores: phrasing rows are grouped by passage (KnowledgeIndex.question_owners is
         # sorted), so each passage's best phrasing is one np.maximum.reduceat over its rows.
         owners = index.question_owners
-        self._margin_rows: tuple[tuple | None, np.ndarray | None] = (None, None)
         self._asked_starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else owners
         self._asked_passages = owners[self._asked_starts] if len(owners) else owners
         aliases = dict(issuer_aliases or {})
@@ -256,10 +259,12 @@ class Retriever:
         self.title_boost = title_boost
         self.generated_margin = GENERATED_MARGIN if generated_margin is None else generated_margin
         self.metadata_penalty = metadata_penalty
+        # Per phrasing row, the margin it is discounted by (computed once, not per question).
+        self._margins = np.where(index.question_generated, self.generated_margin, self.question_margin).astype(np.float32)
         self.metadata_boost = metadata_boost
-        self._metadata = np.array([p.section == METADATA_SECTION for p in index.passages], dtype=bool)
+        self._metadata = index.metadata
         self._metadata_with = {
-            label: self._metadata & np.array([label in p.text for p in index.passages], dtype=bool) for _, label in METADATA_FIELDS
+            label: self._metadata & np.array([label in p.text for p in index.passages], dtype=bool) for _, label, _ in METADATA_FIELDS
         }
         documents: dict[str, int] = {}
         self._document_of = np.array([documents.setdefault(p.doc_id, len(documents)) for p in index.passages], dtype=np.int64)
@@ -362,13 +367,14 @@ class Retriever:
         one (a policy interpretation cites the measures it explains with their 文号).
         """
         top = int(np.argmax(dense + sparse))
-        field = next((label for words, label in METADATA_FIELDS if re.search(words, query)), None)
+        field = next(((label, quoted) for asked, label, quoted in METADATA_FIELDS if asked.search(query)), None)
         if field is None:
             rows = np.flatnonzero(self._metadata & (self._document_of == self._document_of[top]))
         else:
-            if METADATA_QUOTED[field].search(self.index.passages[top].text):
+            label, quoted = field
+            if quoted.search(self.index.passages[top].text):
                 return
-            rows = np.flatnonzero(self._metadata_with[field])
+            rows = np.flatnonzero(self._metadata_with[label])
         if not len(rows):
             return
         # A vector store may not have scored them: their cosine from the index's own vectors.
@@ -394,17 +400,9 @@ class Retriever:
         """Per passage, the cosine of its closest common phrasing less the margin (-1: none)."""
         scores = np.full(len(self.index.passages), -1.0, dtype=np.float32)
         if len(self.index.question_vectors):
-            margins = self._margins(self.generated_margin, self.question_margin)
-            best = np.maximum.reduceat(self.index.question_vectors @ query_vector - margins, self._asked_starts)
+            best = np.maximum.reduceat(self.index.question_vectors @ query_vector - self._margins, self._asked_starts)
             scores[self._asked_passages] = np.maximum(scores[self._asked_passages], best)
         return scores
-
-    def _margins(self, generated_margin: float, question_margin: float) -> np.ndarray:
-        """Per phrasing row, the margin it is discounted by (computed once, not per question)."""
-        key = (generated_margin, question_margin)
-        if self._margin_rows[0] != key:
-            self._margin_rows = (key, np.where(self.index.question_generated, generated_margin, question_margin).astype(np.float32))
-        return self._margin_rows[1]
 
     def with_phrasings(self, text: np.ndarray, asked: np.ndarray) -> np.ndarray:
         """The cosine a passage is ranked and judged by: its text's or its closest phrasing's."""

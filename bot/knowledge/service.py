@@ -158,13 +158,14 @@ class KnowledgeService:
         """Never raises: a failure becomes an apology the user can read, and a log entry."""
         try:
             question = self.retriever.homophones.repair(question)
-            hits = self.search(question, issuers=issuers)
-            answer = compose_answer(question, hits, self.settings.answer_threshold)
             term = asked_term(question)
+            # A term question looks further down the ranking (one search serves both).
+            wide = self.search(question, top_k=max(DEFINITION_CANDIDATES, self.settings.top_k) if term else None, issuers=issuers)
+            hits = wide[: self.settings.top_k]
+            answer = compose_answer(question, hits, self.settings.answer_threshold)
             if term and not (hits and hits[0].other_place) and not (answer.found and defines(term, answer.hits[0].passage.text)):
                 # 「补正是啥意思」: a term the documents use is in scope, however low the cosine, and the
                 # passage that defines it answers better than one that only shares the question's words.
-                wide = self.search(question, top_k=DEFINITION_CANDIDATES, issuers=issuers)
                 chosen = defining_hit(term, wide, defined_only=answer.found)
                 if chosen is not None:
                     return compose_answer(question, [chosen], threshold=-1.0)
@@ -231,7 +232,7 @@ class KnowledgeService:
             if not named and about_here:
                 contact = contact_answer(question, self.agency, self.retriever.index.passages)
                 if contact is not None and char_bigrams(contact.qualifier):
-                    answer = self._answer_in_context(question, subject, issuers)
+                    answer = answer or self._answer_in_context(question, subject, issuers)
                     if self._states_contact_elsewhere(answer, contact):
                         contact = None  # 「搬迁后传真多少」: the relocation notice states the new number
                 if contact is not None:
