@@ -30,6 +30,9 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, qu
     count_reply(reply.found, bool(reply.referral))  # the not-found rate on /metrics (Prometheus)
     buttons = reply.buttons or (NOT_FOUND_BUTTONS if not reply.found and not reply.referral else None)
     # Recorded in the bot event's metadata (not shown to the person) for `govbot analytics`.
-    knowledge = {"found": reply.found, "doc_id": reply.doc_id, "service_item": reply.service_item, "referral": reply.referral}
+    knowledge = {
+        "found": reply.found, "doc_id": reply.doc_id, "service_item": reply.service_item, "referral": reply.referral,
+        "tentative": reply.tentative,
+    }
     dispatcher.utter_message(text=reply.text, buttons=buttons, knowledge=knowledge)
     return [SlotSet("service_item", reply.service_item), SlotSet("topic", reply.subject)]

@@ -266,15 +266,15 @@ def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
         questions = load_question_set(question_file)
     except ValueError as exc:
         _fail(str(exc))
-    threshold = service.settings.answer_threshold
+    threshold, tentative = service.settings.answer_threshold, service.settings.tentative_threshold
     if generated:
         search, answer = service.search, service.answer
     else:  # the same index and weights, as if no phrasing had been generated
         aliases = load_issuer_aliases(service.settings.knowledge_dir / "issuers.yml")
         retriever = Retriever(service.retriever.index.without_generated(), service.embedder, aliases, **service._retriever_options())
         search = lambda q, k=service.settings.top_k: retriever.search(q, k)  # noqa: E731
-        answer = lambda q: compose_answer(q, search(q), threshold)  # noqa: E731
-    report = evaluate(search, questions, threshold, answer=answer)
+        answer = lambda q: compose_answer(q, search(q), threshold, tentative)  # noqa: E731
+    report = evaluate(search, questions, threshold, answer=answer, tentative_threshold=tentative)
     if as_json:
         click.echo(json.dumps(report.as_dict() | {"generated": generated}, ensure_ascii=False, indent=1))
         return
@@ -282,6 +282,9 @@ def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
     click.echo(f"问题 {report.total} 个：Hit@1 {report.hit_at_1:.3f}  Hit@5 {report.hit_at_5:.3f}  MRR {report.mrr:.3f}")
     rejected = f"；不可答问题被拒答 {report.rejected:.1%}" if questions["unanswerable"] else ""
     click.echo(f"可答问题过阈值 {report.answered:.1%}{rejected}")
+    if tentative < threshold:
+        unanswerable = f"，不可答问题 {report.tentative_unanswerable:.1%}" if questions["unanswerable"] else ""
+        click.echo(f"落在「可能相关」区间（{tentative:.3f}–{threshold:.3f}，引用并提示可能不完全对应）：可答问题 {report.tentative:.1%}{unanswerable}")
     click.echo(f"回答含事实并注明出处 {report.answered_with_fact:.1%}")
     if report.followups:
         for way, result in report.followups.items():

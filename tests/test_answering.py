@@ -1,6 +1,6 @@
 """Answers quote their passage and cite it; weak matches get an honest not-found."""
 
-from bot.knowledge.answering import NOT_FOUND_TEXT, citation, compose_answer, select_sentences
+from bot.knowledge.answering import NOT_FOUND_TEXT, TENTATIVE_LEAD, citation, compose_answer, select_sentences
 from bot.knowledge.chunking import Passage
 from bot.knowledge.retriever import Hit
 from bot.text import display, normalize, split_sentences
@@ -46,6 +46,21 @@ def test_below_threshold_is_not_found_with_next_steps():
     assert "来源" not in answer.message
 
 
+def test_between_the_tentative_and_answer_thresholds_the_passage_is_offered_as_possibly_related():
+    """A colloquial question about the agency's own business often embeds just under the answer
+    threshold: the passage is still quoted and cited, but introduced as possibly not what was asked."""
+    passage = _passage("申请人可以通过信函、传真或者当面提交的方式提出政府信息公开申请。")
+    close = compose_answer("能寄信申请不", [Hit(passage, score=0.9, dense=0.89, bm25=0.5)], threshold=0.9, tentative_threshold=0.88)
+    assert close.found and close.tentative
+    assert close.text.startswith(TENTATIVE_LEAD + "\n") and "信函" in close.text and close.citation
+    confident = compose_answer("能寄信申请不", [Hit(passage, score=0.92, dense=0.91, bm25=0.5)], threshold=0.9, tentative_threshold=0.88)
+    assert confident.found and not confident.tentative and TENTATIVE_LEAD not in confident.text
+    far = compose_answer("能寄信申请不", [Hit(passage, score=0.88, dense=0.87, bm25=0.5)], threshold=0.9, tentative_threshold=0.88)
+    assert not far.found and far.text == NOT_FOUND_TEXT and not far.citation
+    # Without a tentative threshold (or with it equal to the answer threshold) there is no band.
+    assert not compose_answer("能寄信申请不", [Hit(passage, score=0.9, dense=0.89, bm25=0.5)], threshold=0.9).found
+
+
 def test_short_passage_is_returned_whole():
     text = "依托办理服务大厅,开设政务公开服务窗口。"
     assert select_sentences("有没有窗口", text) == text
@@ -89,3 +104,25 @@ def test_a_question_for_a_period_quotes_the_near_equal_passage_that_states_one()
 def test_the_fee_payment_period_is_answered_from_the_fee_rules(knowledge_service):
     reply = knowledge_service.reply("收到收费通知 这钱几天之内要交")
     assert "20个工作日内缴纳" in reply.text and "来源：" in reply.text, reply.text
+
+
+def test_evaluation_reports_the_tentative_band_apart():
+    """`kb eval` keeps 「过阈值」 and 「拒答」 on the answer threshold and counts the band below it apart,
+    for answerable and unanswerable questions."""
+    from bot.knowledge.evaluation import evaluate
+
+    closeness = {"可答近": 0.95, "可答带内": 0.89, "不可答带内": 0.888, "不可答远": 0.80}
+    passage = _passage("政务新媒体规范化管理。", doc_id="d")
+
+    def search(query, top_k=5):
+        return [Hit(passage, score=closeness[query], dense=closeness[query], bm25=0.0)]
+
+    question_set = {
+        "questions": [{"q": "可答近", "doc": "d", "fact": "规范化管理"}, {"q": "可答带内", "doc": "d", "fact": "规范化管理"}],
+        "unanswerable": ["不可答带内", "不可答远"],
+    }
+    report = evaluate(search, question_set, threshold=0.9, tentative_threshold=0.885)
+    assert (report.answered, report.tentative) == (0.5, 0.5)
+    assert (report.rejected, report.tentative_unanswerable) == (1.0, 0.5)
+    plain = evaluate(search, question_set, threshold=0.9)
+    assert (plain.tentative, plain.tentative_unanswerable) == (0.0, 0.0)

@@ -113,11 +113,17 @@ def test_review_pairs_each_question_with_the_answer_given():
         bot(8.6, "住房公积金的提取属于住房公积金管理中心的职责……", sender="e", knowledge={"found": False, "referral": True}),
         user(9, "您好", "greet", sender="d"),
         bot(10, "您好！", sender="d"),
+        user(11, "答复能发我邮箱不", "ask_knowledge", sender="f"),
+        bot(12, "以下内容与您的问题可能不完全对应，仅供参考：\n……", sender="f",
+            knowledge={"found": True, "doc_id": "guide", "tentative": True}),
     ]
     items = review_items(events, timezone.utc)
     assert [(i.kind, i.channel) for i in items] == [
-        ("referral", "socketio"), ("out_of_scope", "socketio"), ("not_found", "rest"), ("unhelpful", "socketio"),
+        ("tentative", "socketio"), ("referral", "socketio"), ("out_of_scope", "socketio"), ("not_found", "rest"),
+        ("unhelpful", "socketio"),
     ]
+    assert items[0].kind_label == "只找到可能相关的内容" and items[0].doc_id == "guide" and items[0].question == "答复能发我邮箱不"
+    items = items[1:]
     assert items[0].kind_label == "属其他机关（已告知去处）"
     unhelpful = items[3]
     assert unhelpful.question == "条例第三十三条说了什么" and unhelpful.answer.startswith("行政机关收到申请") and unhelpful.doc_id == "reg"

@@ -40,16 +40,19 @@ DEV_SET = ROOT / "tests" / "data" / "retrieval_dev.yml"
 RETIRED_SET = ROOT / "tests" / "data" / "retrieval_dev_retired.yml"
 # Written blind and frozen (tests/data/blind/README.md); read only to report.
 HELDOUT_SET = ROOT / "tests" / "data" / "blind" / "retrieval_heldout.yml"
-# Unanswerable questions that other tests send through Rasa and expect 「没有找到」 for
-# (test_service, test_conversations, test_analytics, test_wechat_channel); the closest passage scored
-# 0.876–0.896 when the threshold was chosen.
-ASSERTED_NOT_FOUND = [
+# Other agencies' business that other tests send through Rasa and expect no answer for
+# (test_service, test_analytics, test_wechat_channel): referred before retrieval, however close a
+# passage comes (0.876–0.896 when the answer threshold was chosen).
+ASSERTED_REFERRED = [
     "住房公积金怎么提取出来",
     "公积金贷款最多能贷多少钱",
     "我电话13812345678，住房公积金提取要多久",
     "今年社保缴费基数是多少",
     "灵活就业人员的社保在哪交，一个月交多少",
 ]
+# In scope for no document: 「没有找到」 through Rasa (test_conversations, test_prometheus); the
+# closest passage scored 0.879 when the tentative threshold was chosen.
+ASSERTED_NOT_FOUND = ["你们局里有没有招聘公务员的计划"]
 # content type -> (n, Hit@1 floor, Hit@5 floor); one question under what was measured
 TYPE_FLOORS = {
     "seeds": (60, 0.95, 0.98),
@@ -105,13 +108,19 @@ def test_retired_set_floors(knowledge_service):
 
 def test_asserted_not_found_questions_keep_a_margin(knowledge_service):
     """The threshold once kept 「住房公积金提取要多久」 unanswered by 1e-4, so any new passage or phrasing
-    could flip the Rasa tests that expect 「没有找到」 for it. Chosen with 0.005 to spare (issue 21);
-    this fails, naming the question, before a content change eats most of that margin."""
-    threshold = knowledge_service.settings.answer_threshold
+    could flip the Rasa tests that expect 「没有找到」 for it. Questions asserted unanswered stay 0.002
+    under the lower of the two thresholds (nothing quoted, not even tentatively), and this fails,
+    naming the question, before a content change eats the margin; other agencies' business is
+    referred whatever retrieval finds."""
+    settings = knowledge_service.settings
+    floor = min(settings.answer_threshold, settings.tentative_threshold)
     for question in ASSERTED_NOT_FOUND:
         closeness = knowledge_service.search(question, top_k=1)[0].closeness
-        assert closeness <= threshold - 0.002, (question, round(closeness, 4), threshold)
-        assert not knowledge_service.answer(question).found, question
+        assert closeness <= floor - 0.002, (question, round(closeness, 4), floor)
+        assert not knowledge_service.reply(question).found, question
+    for question in ASSERTED_REFERRED:
+        reply = knowledge_service.reply(question)
+        assert reply.referral and not reply.found and "来源：" not in reply.text, question
 
 
 @pytest.fixture(scope="module")

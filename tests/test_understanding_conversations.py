@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.knowledge.answering import TENTATIVE_LEAD
 from bot.understanding.evaluation import load_cases, run_cases, summarise
 
 pytestmark = pytest.mark.e2e
@@ -294,6 +295,23 @@ def test_a_fact_the_catalogue_has_no_field_for_is_said_to_be_missing(servers, qu
     messages = servers.send(sender(), question)
     reply = "\n".join(m.get("text") or "" for m in messages)
     assert "没有写明" in reply and label in reply and code in reply and "来源：" in reply, reply
+
+
+def test_a_question_just_under_the_answer_threshold_gets_the_closest_passage_as_possibly_related(servers, knowledge_service):
+    """Colloquial questions about the agency's business often embed just under the answer threshold:
+    the closest passage is quoted and cited, introduced as possibly not what was asked, and recorded
+    as such for staff review; further away it is still 「没有找到」 with nothing cited."""
+    settings = knowledge_service.settings
+    near, far = "答复结果能发我邮箱不 懒得跑", "结果能弄成电子的发给我不"
+    assert settings.tentative_threshold <= knowledge_service.search(near, top_k=1)[0].closeness < settings.answer_threshold
+    assert knowledge_service.search(far, top_k=1)[0].closeness < settings.tentative_threshold
+    user = sender()
+    reply, _ = reply_of(servers, user, near)
+    assert reply.startswith(TENTATIVE_LEAD) and "来源：" in reply and "没有找到" not in reply, reply
+    said = [e for e in servers.tracker(user)["events"] if e.get("event") == "bot"][-1]
+    assert said["metadata"]["knowledge"]["tentative"] is True and said["metadata"]["knowledge"]["found"] is True
+    reply, _ = reply_of(servers, sender(), far)
+    assert "没有找到" in reply and "来源：" not in reply and TENTATIVE_LEAD not in reply, reply
 
 
 def test_asking_what_a_term_of_the_documents_means_gets_the_passage_that_uses_it(servers):

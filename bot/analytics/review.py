@@ -18,6 +18,7 @@ from bot.privacy.validation import redact
 KINDS = {
     "not_found": "知识库未找到", "referral": "属其他机关（已告知去处）", "fallback": "未能理解",
     "out_of_scope": "超出服务范围", "unhelpful": "群众点了没有帮助",
+    "tentative": "只找到可能相关的内容",
 }
 
 
@@ -69,6 +70,8 @@ def review_items(events: Iterable[dict], tz: tzinfo) -> list[ReviewItem]:
                     if not knowledge.get("found", not text.startswith(NOT_FOUND_PREFIX)) and question:
                         kind = "referral" if knowledge.get("referral") else "not_found"
                         items.append(_item(when, tz, channel, kind, question, text, None))
+                    elif knowledge.get("tentative") and question:
+                        items.append(_item(when, tz, channel, "tentative", question, text, doc_id))
     return sorted(items, key=lambda i: i.when, reverse=True)
 
 

@@ -24,6 +24,9 @@ NOT_FOUND_TEXT = (
     "2. 联系本机关政府信息公开工作机构咨询；\n"
     "3. 如需获取尚未主动公开的政府信息，可以依法提出政府信息公开申请（依申请公开）。"
 )
+# Introduces a passage that is the closest the knowledge base has but less close than a confident
+# answer: the person reads it as a lead to check, not as the answer.
+TENTATIVE_LEAD = "以下内容与您的问题可能不完全对应，仅供参考："
 RETRIEVAL_ERROR_TEXT = "抱歉，知识库查询暂时出现问题，请稍后再试；如有急事，请联系本机关政府信息公开工作机构。"
 
 
@@ -33,6 +36,8 @@ class Answer:
     text: str
     citation: str = ""
     hits: list[Hit] = field(default_factory=list)
+    # Closer than the tentative threshold but not the answer threshold: introduced by TENTATIVE_LEAD.
+    tentative: bool = False
 
     @property
     def message(self) -> str:
@@ -152,15 +157,21 @@ def cited_hit(question: str, hits: list[Hit]) -> Hit:
     return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and _PERIOD.search(h.passage.text)), top)
 
 
-def compose_answer(question: str, hits: list[Hit], threshold: float) -> Answer:
+def compose_answer(question: str, hits: list[Hit], threshold: float, tentative_threshold: float | None = None) -> Answer:
+    """The answer from the best hits; between `tentative_threshold` and `threshold` it is quoted
+    with TENTATIVE_LEAD, below both it is 「没有找到」."""
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
-    if not hits or hits[0].other_place or (hits[0].closeness < threshold and not hits[0].cited):
+    floor = threshold if tentative_threshold is None else min(threshold, tentative_threshold)
+    if not hits or hits[0].other_place or (hits[0].closeness < floor and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
+    tentative = hits[0].closeness < threshold and not hits[0].cited
     chosen = cited_hit(question, hits)
     hits = [chosen] + [h for h in hits if h is not chosen]
     top = chosen.passage
     body = display(_faq_answer(top.text) or select_sentences(question, top.text, top.title))
     if len(body) > MAX_ANSWER_CHARS + 40:
         body = body[:MAX_ANSWER_CHARS].rstrip("，、；") + "……"
-    return Answer(found=True, text=body, citation=citation(top), hits=hits)
+    if tentative:
+        body = f"{TENTATIVE_LEAD}\n{body}"
+    return Answer(found=True, text=body, citation=citation(top), hits=hits, tentative=tentative)

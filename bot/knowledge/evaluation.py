@@ -64,6 +64,10 @@ class EvalReport:
     mrr: float = 0.0
     answered: float = 0.0  # answerable questions whose top score clears the threshold
     rejected: float = 0.0  # unanswerable questions whose top score stays below it
+    # Between the tentative threshold and the answer threshold, where the closest passage is quoted as
+    # possibly related (answering.TENTATIVE_LEAD): answerable and unanswerable questions there.
+    tentative: float = 0.0
+    tentative_unanswerable: float = 0.0
     # answers found, citing an expected document, with the fact in their text (None: not checked)
     answered_with_fact: float | None = None
     # two-turn follow-ups: {"n", and per way of asking ("last turn", "turns joined") Hit@1, Hit@5,
@@ -111,13 +115,15 @@ def load_question_set(path: Path) -> dict:
     }
 
 
-def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answer=None) -> EvalReport:
+def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answer=None, tentative_threshold: float | None = None) -> EvalReport:
     """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search); `answer(query)`,
     when given, the Answer a person would read (e.g. KnowledgeService.answer)."""
+    floor = threshold if tentative_threshold is None else min(threshold, tentative_threshold)
+    in_band = lambda hits: bool(hits) and floor <= hits[0].closeness < threshold  # noqa: E731
     questions = question_set["questions"]
     types = question_set.get("types") or {}
     report = EvalReport(total=len(questions))
-    h1 = h5 = rr = answered = with_fact = 0.0
+    h1 = h5 = rr = answered = tentative = with_fact = 0.0
     ranks: dict[str, list[int | None]] = {}
     for item in questions:
         hits = search(item["q"], top_k)
@@ -128,6 +134,7 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answe
         h5 += rank is not None and rank <= 5
         rr += 1 / rank if rank else 0
         answered += bool(hits) and hits[0].closeness >= threshold
+        tentative += in_band(hits)
         if answer is not None:
             with_fact += answers_with_fact(answer(item["q"]), item)
         if rank != 1:
@@ -137,13 +144,15 @@ def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answe
             )
     n = max(len(questions), 1)
     report.hit_at_1, report.hit_at_5, report.mrr, report.answered = h1 / n, h5 / n, rr / n, answered / n
+    report.tentative = tentative / n
     if answer is not None:
         report.answered_with_fact = with_fact / n
     report.by_type = {kind: _summary(found) for kind, found in sorted(ranks.items())}
     unanswerable = question_set["unanswerable"]
     if unanswerable:
-        rejected = sum(not (hits := search(q, 1)) or hits[0].closeness < threshold for q in unanswerable)
-        report.rejected = rejected / len(unanswerable)
+        tops = [search(q, 1) for q in unanswerable]
+        report.rejected = sum(not hits or hits[0].closeness < threshold for hits in tops) / len(unanswerable)
+        report.tentative_unanswerable = sum(in_band(hits) for hits in tops) / len(unanswerable)
     followups = question_set.get("followups") or []
     if followups:
         report.followups = {"n": len(followups)}

@@ -61,6 +61,8 @@ class Reply:
     referral: bool = False
     # What an elliptical next question (「那要钱吗」) is about (bot.understanding.follow_up).
     subject: str | None = None
+    # The closest passage, quoted as possibly not what was asked (answering.TENTATIVE_LEAD).
+    tentative: bool = False
 
 
 class KnowledgeService:
@@ -162,11 +164,11 @@ class KnowledgeService:
             # A term question looks further down the ranking (one search serves both).
             wide = self.search(question, top_k=max(DEFINITION_CANDIDATES, self.settings.top_k) if term else None, issuers=issuers)
             hits = wide[: self.settings.top_k]
-            answer = compose_answer(question, hits, self.settings.answer_threshold)
+            answer = compose_answer(question, hits, self.settings.answer_threshold, self.settings.tentative_threshold)
             if term and not (hits and hits[0].other_place) and not (answer.found and defines(term, answer.hits[0].passage.text)):
                 # 「补正是啥意思」: a term the documents use is in scope, however low the cosine, and the
                 # passage that defines it answers better than one that only shares the question's words.
-                chosen = defining_hit(term, wide, defined_only=answer.found)
+                chosen = defining_hit(term, wide, defined_only=answer.found and not answer.tentative)
                 if chosen is not None:
                     return compose_answer(question, [chosen], threshold=-1.0)
             return answer
@@ -188,7 +190,9 @@ class KnowledgeService:
         chosen = next((h for h in answer.hits if h.passage is part), None)
         if chosen is None or chosen is answer.hits[0]:
             return answer
-        return compose_answer(joined, [chosen] + [h for h in answer.hits if h is not chosen], self.settings.answer_threshold)
+        return compose_answer(
+            joined, [chosen] + [h for h in answer.hits if h is not chosen], self.settings.answer_threshold, self.settings.tentative_threshold
+        )
 
     def reply(
         self,
@@ -244,9 +248,9 @@ class KnowledgeService:
             log.exception("service-item answer failed; falling back to retrieval")
         if answer is None:
             answer = self._answer_in_context(question, subject, issuers)
-            if not answer.found and (joined := with_subject_if_it_helps(question, subject)):
+            if (not answer.found or answer.tentative) and (joined := with_subject_if_it_helps(question, subject)):
                 helped = self.answer(joined, issuers)
-                if helped.found and own_words(question) & char_bigrams(helped.hits[0].passage.text):
+                if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
@@ -270,7 +274,7 @@ class KnowledgeService:
             )
         return Reply(
             answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id,
-            subject=next_subject(question, subject, answered=answer.found),
+            subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
 
     @cached_property
