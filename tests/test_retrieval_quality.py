@@ -32,6 +32,7 @@ import copy
 import opencc
 import pytest
 
+from bot.knowledge.answering import answer_floor
 from bot.knowledge.evaluation import evaluate, load_question_set
 from tests.conftest import ROOT
 
@@ -113,7 +114,7 @@ def test_asserted_not_found_questions_keep_a_margin(knowledge_service):
     naming the question, before a content change eats the margin; other agencies' business is
     referred whatever retrieval finds."""
     settings = knowledge_service.settings
-    floor = min(settings.answer_threshold, settings.tentative_threshold)
+    floor = answer_floor(settings.answer_threshold, settings.tentative_threshold)
     for question in ASSERTED_NOT_FOUND:
         closeness = knowledge_service.search(question, top_k=1)[0].closeness
         assert closeness <= floor - 0.002, (question, round(closeness, 4), floor)

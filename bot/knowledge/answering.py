@@ -157,13 +157,17 @@ def cited_hit(question: str, hits: list[Hit]) -> Hit:
     return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and _PERIOD.search(h.passage.text)), top)
 
 
+def answer_floor(threshold: float, tentative_threshold: float | None = None) -> float:
+    """The closeness below which nothing is quoted: the tentative threshold when it is lower."""
+    return threshold if tentative_threshold is None else min(threshold, tentative_threshold)
+
+
 def compose_answer(question: str, hits: list[Hit], threshold: float, tentative_threshold: float | None = None) -> Answer:
     """The answer from the best hits; between `tentative_threshold` and `threshold` it is quoted
     with TENTATIVE_LEAD, below both it is 「没有找到」."""
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
-    floor = threshold if tentative_threshold is None else min(threshold, tentative_threshold)
-    if not hits or hits[0].other_place or (hits[0].closeness < floor and not hits[0].cited):
+    if not hits or hits[0].other_place or (hits[0].closeness < answer_floor(threshold, tentative_threshold) and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     tentative = hits[0].closeness < threshold and not hits[0].cited
     chosen = cited_hit(question, hits)

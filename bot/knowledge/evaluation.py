@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.knowledge.answering import answer_floor
 from bot.knowledge.retriever import Hit
 
 
@@ -118,7 +119,7 @@ def load_question_set(path: Path) -> dict:
 def evaluate(search, question_set: dict, threshold: float, top_k: int = 5, answer=None, tentative_threshold: float | None = None) -> EvalReport:
     """`search(query, top_k)` returns hits best first (e.g. KnowledgeService.search); `answer(query)`,
     when given, the Answer a person would read (e.g. KnowledgeService.answer)."""
-    floor = threshold if tentative_threshold is None else min(threshold, tentative_threshold)
+    floor = answer_floor(threshold, tentative_threshold)
     in_band = lambda hits: bool(hits) and floor <= hits[0].closeness < threshold  # noqa: E731
     questions = question_set["questions"]
     types = question_set.get("types") or {}

@@ -164,7 +164,7 @@ class KnowledgeService:
             # A term question looks further down the ranking (one search serves both).
             wide = self.search(question, top_k=max(DEFINITION_CANDIDATES, self.settings.top_k) if term else None, issuers=issuers)
             hits = wide[: self.settings.top_k]
-            answer = compose_answer(question, hits, self.settings.answer_threshold, self.settings.tentative_threshold)
+            answer = self._compose(question, hits)
             if term and not (hits and hits[0].other_place) and not (answer.found and defines(term, answer.hits[0].passage.text)):
                 # 「补正是啥意思」: a term the documents use is in scope, however low the cosine, and the
                 # passage that defines it answers better than one that only shares the question's words.
@@ -190,9 +190,11 @@ class KnowledgeService:
         chosen = next((h for h in answer.hits if h.passage is part), None)
         if chosen is None or chosen is answer.hits[0]:
             return answer
-        return compose_answer(
-            joined, [chosen] + [h for h in answer.hits if h is not chosen], self.settings.answer_threshold, self.settings.tentative_threshold
-        )
+        return self._compose(joined, [chosen] + [h for h in answer.hits if h is not chosen])
+
+    def _compose(self, question: str, hits: list[Hit]) -> Answer:
+        """The answer from ranked hits under this service's answer and tentative thresholds."""
+        return compose_answer(question, hits, self.settings.answer_threshold, self.settings.tentative_threshold)
 
     def reply(
         self,
