@@ -273,7 +273,7 @@ def kb_eval(question_file: Path, as_json: bool, generated: bool) -> None:
         aliases = load_issuer_aliases(service.settings.knowledge_dir / "issuers.yml")
         retriever = Retriever(service.retriever.index.without_generated(), service.embedder, aliases, **service._retriever_options())
         search = lambda q, k=service.settings.top_k: retriever.search(q, k)  # noqa: E731
-        answer = lambda q: compose_answer(q, search(q), threshold, tentative)  # noqa: E731
+        answer = lambda q: compose_answer(q, search(q), threshold, tentative, service.sentence_relevance)  # noqa: E731
     report = evaluate(search, questions, threshold, answer=answer, tentative_threshold=tentative)
     if as_json:
         click.echo(json.dumps(report.as_dict() | {"generated": generated}, ensure_ascii=False, indent=1))

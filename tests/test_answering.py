@@ -1,5 +1,7 @@
 """Answers quote their passage and cite it; weak matches get an honest not-found."""
 
+import numpy as np
+
 from bot.knowledge.answering import NOT_FOUND_TEXT, TENTATIVE_LEAD, citation, compose_answer, select_sentences
 from bot.knowledge.chunking import Passage
 from bot.knowledge.retriever import Hit
@@ -126,3 +128,28 @@ def test_evaluation_reports_the_tentative_band_apart():
     assert (report.rejected, report.tentative_unanswerable) == (1.0, 0.5)
     plain = evaluate(search, question_set, threshold=0.9)
     assert (plain.tentative, plain.tentative_unanswerable) == (0.0, 0.0)
+
+
+def test_the_model_reads_which_sentence_answers_a_question_that_shares_few_words_with_it(knowledge_service):
+    """「卖假货…会曝光吗」 shares almost no words with 「加大对侵权假冒行为的公开力度」: words alone
+    quote the passage's other sentences; with the model's reading the asked one is quoted."""
+    question, fact = "卖假货侵权的情况商务部会曝光吗", "加大对侵权假冒行为的公开力度"
+    passage = next(p for p in knowledge_service.retriever.index.passages if fact in p.text)
+    assert passage.doc_id == "mofcom-2017-disclosure-plan" and len(passage.text) > 300
+    assert fact not in select_sentences(question, passage.text, passage.title)
+    assert fact in select_sentences(question, passage.text, passage.title, knowledge_service.sentence_relevance)
+
+
+def test_sentence_vectors_are_made_once_per_sentence(embedder):
+    from bot.knowledge.sentence_relevance import SentenceRelevance
+
+    relevance = SentenceRelevance(embedder, cache_size=3)
+    sentences = ["申请人可以通过互联网提交申请。", "收费标准按件计收。", "本机关地址在示例大街1号。"]
+    first = relevance("网上能申请吗", sentences)
+    assert first.shape == (3,) and int(first.argmax()) == 0
+    kept = dict(relevance._vectors)
+    again = relevance("网上能申请吗", list(reversed(sentences)))
+    assert all(relevance._vectors[s] is kept[s] for s in sentences)  # not embedded again
+    assert np.allclose(again, first[::-1])
+    relevance("地址在哪", ["办公时间为工作日。"])  # one more than the cache holds: the least recently used goes
+    assert len(relevance._vectors) == 3 and "本机关地址在示例大街1号。" not in relevance._vectors

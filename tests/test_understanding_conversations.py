@@ -322,6 +322,13 @@ def test_asking_what_a_term_of_the_documents_means_gets_the_passage_that_uses_it
     assert "来源：" not in reply, reply
 
 
+def test_the_sentence_that_states_the_asked_figure_is_quoted(servers):
+    """A long passage: the quoted sentences are those the question asks for, even in other words
+    (「砍掉了多少」 → 「从82项减少至53项」)."""
+    reply, _ = reply_of(servers, sender(), "商务部审批的事项砍掉了多少，现在还剩几项")
+    assert "从82项减少至53项" in reply and "来源：《商务部积极推进政务公开》" in reply, reply
+
+
 def test_conditions_are_not_answered_with_materials(servers):
     reply, _ = reply_of(servers, sender(), "拍卖企业设立审批需要什么条件")
     assert "受理条件" in reply and "申请材料" not in reply, reply

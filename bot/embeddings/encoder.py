@@ -276,8 +276,11 @@ class Embedder:
         label = Path(self.model_name_or_path).name or self.model_name_or_path
         return f"{label}@{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """(n, dim) vectors of search queries; a query seen recently is not encoded again."""
+    def embed_queries(self, texts: list[str], counted: bool = True) -> np.ndarray:
+        """(n, dim) vectors of search queries; a query seen recently is not encoded again.
+
+        `counted=False`: a second use of the question within one answer (choosing the sentences to
+        quote) is left out of the cache figures, which report how often people repeat questions."""
         if isinstance(texts, str):
             raise TypeError("pass a list of strings, not a single string")
         if not self._query_cache_size:
@@ -297,9 +300,10 @@ class Embedder:
                     self._query_cache[k] = cached[k]
                 while len(self._query_cache) > self._query_cache_size:
                     self._query_cache.popitem(last=False)
-        with self._cache_lock:
-            self._cache_hits += len(keys) - len(missing)
-            self._cache_misses += len(missing)
+        if counted:
+            with self._cache_lock:
+                self._cache_hits += len(keys) - len(missing)
+                self._cache_misses += len(missing)
         if not keys:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([cached[k] for k in keys])

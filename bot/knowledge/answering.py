@@ -1,8 +1,9 @@
 """Turn retrieved passages into a short answer with its citation, or an honest "not found".
 
 The answer quotes only sentences of the cited passage, so the bot never states anything its
-source does not say. It picks the sentences that share the most with the question, in document
-order, and keeps the reply short enough to read on a phone or a kiosk.
+source does not say. It picks the sentences that share the most with the question and, when the
+embedding model is at hand (bot.knowledge.sentence_relevance), that it reads as closest, in
+document order, and keeps the reply short enough to read on a phone or a kiosk.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
+
+import numpy as np
 
 from bot.knowledge.chunking import Passage, is_table_row
 from bot.knowledge.retriever import Hit
@@ -17,6 +21,13 @@ from bot.text import char_bigrams, display, split_sentences, tokenize
 
 MAX_ANSWER_CHARS = 220
 MAX_SENTENCES = 3
+# How much the model's reading weighs against shared words in choosing the sentences to quote:
+# each sentence's word score (the best sentence's 1) plus this times its cosine's distance below the
+# closest sentence's. On long passages holding the asked fact, the fact was quoted in 29 of 39 dev
+# questions by words alone and in 35 with any weight from 0.5 to 5.
+SENTENCE_DENSE_WEIGHT = 2.0
+# (question, sentences) -> cosine per sentence: bot.knowledge.sentence_relevance.SentenceRelevance.
+Relevance = Callable[[str, list[str]], np.ndarray]
 
 NOT_FOUND_TEXT = (
     "抱歉，没有找到与您的问题直接相关的公开信息。您可以：\n"
@@ -86,9 +97,10 @@ def _weights(asked, units: list[str], known, size) -> dict[str, float]:
     return weights
 
 
-def select_sentences(question: str, text: str, title: str = "") -> str:
+def select_sentences(question: str, text: str, title: str = "", relevance: Relevance | None = None) -> str:
     """The few sentences of the passage that answer the question, in their original order; a table
-    row (「项目：收取信息处理费；本年情况：0元」) counts as one sentence, so it is quoted whole."""
+    row (「项目：收取信息处理费；本年情况：0元」) counts as one sentence, so it is quoted whole.
+    With `relevance`, the model's reading of each sentence counts too (SENTENCE_DENSE_WEIGHT)."""
     sentences: list[str] = []
     rows: set[int] = set()
     for line in text.splitlines():
@@ -109,6 +121,10 @@ def select_sentences(question: str, text: str, title: str = "") -> str:
     scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
     if _ASKS_PERIOD.search(question):  # the sentence that states the period answers 「几天内」
         scores = [score + (2.0 if _PERIOD.search(unit) else 0.0) for score, unit in zip(scores, judged)]
+    if relevance is not None:
+        cosine = np.asarray(relevance(question, judged), dtype=np.float64)
+        top = max(scores) or 1.0
+        scores = [score / top + SENTENCE_DENSE_WEIGHT * float(c - cosine.max()) for score, c in zip(scores, cosine)]
     ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     best = ranked[0]
     chosen = {best}
@@ -162,9 +178,11 @@ def answer_floor(threshold: float, tentative_threshold: float | None = None) -> 
     return threshold if tentative_threshold is None else min(threshold, tentative_threshold)
 
 
-def compose_answer(question: str, hits: list[Hit], threshold: float, tentative_threshold: float | None = None) -> Answer:
+def compose_answer(
+    question: str, hits: list[Hit], threshold: float, tentative_threshold: float | None = None, relevance: Relevance | None = None
+) -> Answer:
     """The answer from the best hits; between `tentative_threshold` and `threshold` it is quoted
-    with TENTATIVE_LEAD, below both it is 「没有找到」."""
+    with TENTATIVE_LEAD, below both it is 「没有找到」. `relevance`: see select_sentences."""
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
     if not hits or hits[0].other_place or (hits[0].closeness < answer_floor(threshold, tentative_threshold) and not hits[0].cited):
@@ -173,7 +191,7 @@ def compose_answer(question: str, hits: list[Hit], threshold: float, tentative_t
     chosen = cited_hit(question, hits)
     hits = [chosen] + [h for h in hits if h is not chosen]
     top = chosen.passage
-    body = display(_faq_answer(top.text) or select_sentences(question, top.text, top.title))
+    body = display(_faq_answer(top.text) or select_sentences(question, top.text, top.title, relevance))
     if len(body) > MAX_ANSWER_CHARS + 40:
         body = body[:MAX_ANSWER_CHARS].rstrip("，、；") + "……"
     if tentative:

@@ -20,6 +20,7 @@ from bot.knowledge.definitions import asked_term, defines, defining_hit
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
+from bot.knowledge.sentence_relevance import SentenceRelevance
 from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
@@ -80,6 +81,11 @@ class KnowledgeService:
 
         model = self.settings.embedding_model or str(ensure_default_model(self.settings.models_dir))
         return Embedder(model, self.settings.query_prompt, self.settings.passage_prompt)
+
+    @cached_property
+    def sentence_relevance(self) -> SentenceRelevance:
+        """Chooses, with the words shared, which sentences of a long passage to quote."""
+        return SentenceRelevance(self.embedder)
 
     def build(self, progress: bool = False) -> dict:
         """Bring the index up to date with knowledge/ and switch the retriever to it."""
@@ -170,7 +176,7 @@ class KnowledgeService:
                 # passage that defines it answers better than one that only shares the question's words.
                 chosen = defining_hit(term, wide, defined_only=answer.found and not answer.tentative)
                 if chosen is not None:
-                    return compose_answer(question, [chosen], threshold=-1.0)
+                    return compose_answer(question, [chosen], threshold=-1.0, relevance=self.sentence_relevance)
             return answer
         except Exception:
             log.exception("knowledge answer failed for a question of %d characters", len(question or ""))
@@ -194,7 +200,9 @@ class KnowledgeService:
 
     def _compose(self, question: str, hits: list[Hit]) -> Answer:
         """The answer from ranked hits under this service's answer and tentative thresholds."""
-        return compose_answer(question, hits, self.settings.answer_threshold, self.settings.tentative_threshold)
+        return compose_answer(
+            question, hits, self.settings.answer_threshold, self.settings.tentative_threshold, self.sentence_relevance
+        )
 
     def reply(
         self,

@@ -1,0 +1,56 @@
+"""How close each sentence of a long passage is to the question, by the embedding model.
+
+Choosing the sentences to quote by shared words alone misses when the question is colloquial and
+the sentence is formal (「拿这个干嘛用」 vs 「无需说明申请用途」): the model reads both. Sentence
+vectors are made the first time a passage is quoted and kept, so a passage's sentences are
+embedded once per process, however many questions quote it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Protocol
+
+import numpy as np
+
+# Sentences kept (384 floats each with the default model: about 30 MB at most).
+CACHE_SIZE = 20000
+
+
+class SentenceEmbedder(Protocol):
+    def embed_queries(self, texts: list[str], counted: bool = True) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str], show_progress: bool = False) -> np.ndarray: ...
+
+
+class SentenceRelevance:
+    """Callable: (question, sentences) -> the cosine of each sentence to the question."""
+
+    def __init__(self, embedder: SentenceEmbedder, cache_size: int = CACHE_SIZE) -> None:
+        self.embedder = embedder
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, question: str, sentences: list[str]) -> np.ndarray:
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        # The retriever has just embedded this question: the query cache serves it.
+        query = self.embedder.embed_queries([question], counted=False)[0]
+        return self.vectors(sentences) @ query
+
+    def vectors(self, sentences: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {s: self._vectors[s] for s in sentences if s in self._vectors}
+            for s in known:
+                self._vectors.move_to_end(s)
+        missing = list(dict.fromkeys(s for s in sentences if s not in known))
+        if missing:
+            fresh = self.embedder.embed_passages(missing)
+            known.update(zip(missing, fresh))
+            with self._lock:
+                self._vectors.update(zip(missing, fresh))
+                while len(self._vectors) > self.cache_size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[s] for s in sentences]).astype(np.float32, copy=False)
