@@ -241,6 +241,22 @@ def test_naming_an_issuer_prefers_its_documents(knowledge_service):
         assert knowledge_service.search(query, top_k=1)[0].passage.issuer == issuer, query
 
 
+def test_a_question_put_to_this_agency_prefers_its_own_documents(knowledge_service):
+    """「你们局」 addresses the agency: its guide names the body to complain to, while the national
+    regulation only says 上一级行政机关; a retriever that does not know which agency it serves
+    answers from the regulation."""
+    from bot.knowledge.retriever import Retriever
+
+    query = "对你们局的信息公开工作有意见，能去哪儿投诉"
+    top = knowledge_service.search(query, top_k=1)[0].passage
+    assert top.issuer == knowledge_service.agency["name"] and "示例市人民政府" in top.text, top
+    options = knowledge_service._retriever_options() | {"home_issuer": None}
+    anonymous = Retriever(knowledge_service.retriever.index, knowledge_service.embedder, **options)
+    assert anonymous.search(query, top_k=1)[0].passage.doc_id == "gov-info-disclosure-regulation-2019"
+    # Not put to the agency: the general rule is the answer.
+    assert knowledge_service.search("对行政机关的信息公开工作有意见，能去哪儿投诉", top_k=1)[0].passage.issuer != top.issuer
+
+
 def test_blank_query_returns_nothing(knowledge_service):
     assert knowledge_service.search("   ") == []
 

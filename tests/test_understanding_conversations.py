@@ -329,6 +329,12 @@ def test_the_sentence_that_states_the_asked_figure_is_quoted(servers):
     assert "从82项减少至53项" in reply and "来源：《商务部积极推进政务公开》" in reply, reply
 
 
+def test_a_question_put_to_the_agency_is_answered_from_its_own_guide(servers):
+    """「你们局」: the guide names where to complain (示例市人民政府), not only the regulation's rule."""
+    reply, _ = reply_of(servers, sender(), "对你们局的信息公开工作有意见，能去哪儿投诉")
+    assert "示例市人民政府" in reply and "来源：《示例市商务局政府信息公开指南》" in reply, reply
+
+
 def test_conditions_are_not_answered_with_materials(servers):
     reply, _ = reply_of(servers, sender(), "拍卖企业设立审批需要什么条件")
     assert "受理条件" in reply and "申请材料" not in reply, reply

@@ -110,6 +110,7 @@ class KnowledgeService:
             "heading_weight": self.settings.heading_weight,
             "question_margin": self.settings.question_margin,
             "query_terms": load_query_terms(self.settings.knowledge_dir / QUERY_TERMS_FILE),
+            "home_issuer": self.agency.get("name"),
         }
 
     def _new_retriever(self, index: KnowledgeIndex, aliases: dict) -> Retriever:
