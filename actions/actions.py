@@ -16,9 +16,11 @@ from bot.knowledge.published_index import get_service
 log = logging.getLogger(__name__)
 
 # Load the embedding model and index when the action server starts, not on the first question;
-# likewise the traced query encoder (bot.embeddings.encoder.Embedder.prepare_queries).
+# likewise the traced query encoder (bot.embeddings.encoder.Embedder.prepare_queries) and the vectors
+# of the sentences that answers choose among (bot.knowledge.sentence_relevance).
 get_service().build()
 get_service().embedder.prepare_queries()
+get_service().sentence_relevance.warm(get_service().retriever.index.passages)
 
 
 class ActionAnswerKnowledge(Action):

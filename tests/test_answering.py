@@ -153,3 +153,15 @@ def test_sentence_vectors_are_made_once_per_sentence(embedder):
     assert np.allclose(again, first[::-1])
     relevance("地址在哪", ["办公时间为工作日。"])  # one more than the cache holds: the least recently used goes
     assert len(relevance._vectors) == 3 and "本机关地址在示例大街1号。" not in relevance._vectors
+
+
+def test_warming_embeds_the_sentences_of_the_passages_answers_quote_part_of(knowledge_service):
+    from bot.knowledge.answering import quoted_units, quotes_part_of
+
+    relevance = knowledge_service.sentence_relevance
+    passages = knowledge_service.retriever.index.passages
+    long = [p for p in passages if quotes_part_of(p.text)]
+    short = next(p for p in passages if len(p.text) < 100 and not p.text.startswith("问："))
+    assert long and relevance.warm(passages) >= len(long)
+    assert all(unit in relevance._vectors for p in long for unit in quoted_units(p.text)[2])
+    assert short.text not in relevance._vectors

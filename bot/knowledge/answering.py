@@ -97,10 +97,10 @@ def _weights(asked, units: list[str], known, size) -> dict[str, float]:
     return weights
 
 
-def select_sentences(question: str, text: str, title: str = "", relevance: Relevance | None = None) -> str:
-    """The few sentences of the passage that answer the question, in their original order; a table
-    row (「项目：收取信息处理费；本年情况：0元」) counts as one sentence, so it is quoted whole.
-    With `relevance`, the model's reading of each sentence counts too (SENTENCE_DENSE_WEIGHT)."""
+def quoted_units(text: str) -> tuple[list[str], set[int], list[str]]:
+    """A passage's sentences, which of them are table rows, and what each is judged by: a row by
+    its own cells, since the column names every row repeats tell rows apart no more than they tell
+    a row from the text around the table."""
     sentences: list[str] = []
     rows: set[int] = set()
     for line in text.splitlines():
@@ -109,11 +109,22 @@ def select_sentences(question: str, text: str, title: str = "", relevance: Relev
             sentences.append(line.strip())
         else:
             sentences += split_sentences(line)
+    judged = [_row_cells(sentence) if i in rows else sentence for i, sentence in enumerate(sentences)]
+    return sentences, rows, judged
+
+
+def quotes_part_of(text: str) -> bool:
+    """Whether an answer from this passage quotes some of its sentences rather than all of it."""
+    return len(text) > MAX_ANSWER_CHARS and _faq_answer(text) is None
+
+
+def select_sentences(question: str, text: str, title: str = "", relevance: Relevance | None = None) -> str:
+    """The few sentences of the passage that answer the question, in their original order; a table
+    row (「项目：收取信息处理费；本年情况：0元」) counts as one sentence, so it is quoted whole.
+    With `relevance`, the model's reading of each sentence counts too (SENTENCE_DENSE_WEIGHT)."""
+    sentences, rows, judged = quoted_units(text)
     if len(text) <= MAX_ANSWER_CHARS or len(sentences) <= 1:
         return text
-    # A row is judged by its own cells: the column names every row repeats tell rows apart no more
-    # than they tell a row from the text around the table.
-    judged = [_row_cells(sentence) if i in rows else sentence for i, sentence in enumerate(sentences)]
     unit_tokens = [_words(unit) for unit in judged]
     unit_bigrams = [_pairs(unit) for unit in judged]
     query_tokens = _weights(set(tokenize(question)), unit_tokens, _words(title), len)

@@ -40,6 +40,17 @@ class SentenceRelevance:
         query = self.embedder.embed_queries([question], counted=False)[0]
         return self.vectors(sentences) @ query
 
+    def warm(self, passages) -> int:
+        """Embeds ahead the sentences of every passage an answer quotes only part of (at start-up,
+        so no person waits for it); returns how many sentences that is."""
+        from bot.knowledge.answering import quoted_units, quotes_part_of
+
+        units = list(dict.fromkeys(u for p in passages if quotes_part_of(p.text) for u in quoted_units(p.text)[2]))
+        units = units[: self.cache_size]
+        if units:
+            self.vectors(units)
+        return len(units)
+
     def vectors(self, sentences: list[str]) -> np.ndarray:
         with self._lock:
             known = {s: self._vectors[s] for s in sentences if s in self._vectors}
