@@ -38,13 +38,15 @@ def _levels(ctx, param, value: str) -> tuple[int, ...]:
               help="每种消息单独测的并发发送者数（空字符串：不测）")
 @click.option("--duration", default=6.0, show_default=True, type=click.FloatRange(1), help="每项并发测量的秒数")
 @click.option("--warmup", default=1.5, show_default=True, type=click.FloatRange(0), help="每项并发测量前不计入的秒数")
+@click.option("--headline-windows", default=3, show_default=True, type=click.IntRange(1),
+              help="标题并发级别（20）下每个机器人的测量窗口数，两者交替，合并计算吞吐")
 @click.option("--no-retrieval", is_flag=True, help="不在进程内单独测检索和完整建索引")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE",
               help="本助手各进程的额外环境变量（可重复），如 TF_INTRA_OP_PARALLELISM_THREADS=1")
 @click.option("--rasa-speedups", is_flag=True,
               help="在 Rasa 进程中启用 bot.rasa_plugins.speedups（动作响应校验器只构建一次），用于对比测量")
 def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_levels, duration: float, warmup: float,
-         no_retrieval: bool, env_pairs: tuple[str, ...], rasa_speedups: bool) -> None:
+         headline_windows: int, no_retrieval: bool, env_pairs: tuple[str, ...], rasa_speedups: bool) -> None:
     """Benchmark this assistant against Rasa's moodbot through the REST channel."""
     env = {}
     for pair in env_pairs:
@@ -55,7 +57,7 @@ def main(model: Path, out: Path, sequential_n: int, rounds: int, levels, kind_le
     if rasa_speedups:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bench" / "speedups"), env.get("PYTHONPATH")]))
     options = Options(model, out, sequential_n, rounds, levels, kind_levels, duration, warmup,
-                      retrieval=not no_retrieval, env=env)
+                      retrieval=not no_retrieval, env=env, headline_windows=headline_windows)
     with tqdm(total=options.steps(), desc="基准测试", unit="步", leave=False) as bar:
         started: list[str] = []
 

@@ -149,6 +149,11 @@ class Options:
     warmup: float = 1.5
     retrieval: bool = True
     env: dict | None = None
+    headline_windows: int = 3  # measurement windows per bot at the headline level of each mixed run
+
+    def windows(self, level: int) -> int:
+        """Measurement windows per bot of a mixed run at `level`."""
+        return max(1, self.headline_windows) if level == headline_level(self.levels) else 1
 
     def mixed_levels(self) -> dict[str, tuple[int, ...]]:
         """Per mixed run (see `stats.MIXED_RUNS`), its concurrency levels: distinct questions at the headline level."""
@@ -158,7 +163,7 @@ class Options:
         """Progress steps of `run` (for the progress bar)."""
         kinds = sum(len(k) for k in KIND_NAMES.values())
         concurrent_kinds = kinds - len(SEQUENTIAL_ONLY)
-        mixed = sum(len(levels) for levels in self.mixed_levels().values())
+        mixed = sum(self.windows(level) for levels in self.mixed_levels().values() for level in levels)
         return self.rounds * kinds + 2 * mixed + concurrent_kinds * len(self.kind_levels) + int(self.retrieval)
 
 
@@ -232,6 +237,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
             "levels": list(options.levels),
             "kind_levels": list(options.kind_levels),
             "seconds_per_level": options.duration,
+            "headline_windows": options.headline_windows,
             "warmup_seconds": options.warmup,
             "govbot_model": str(options.model),
             "env": options.env or {},
@@ -290,11 +296,19 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
         for key, levels in options.mixed_levels().items():
             scripts = {"govbot": govbot_scripts(mixed_questions[key]), "moodbot": moodbot_script}
             for i, level in enumerate(levels):
-                order = ["moodbot", "govbot"] if i % 2 == 0 else ["govbot", "moodbot"]
-                for bot in order:
-                    progress(f"并发 {bot} × {level}{MIXED_RUNS[key]}")
-                    got = meter.measure((key, bot, level), lambda: asyncio.run(
-                        load.concurrent(url[bot], scripts[bot], level, options.duration, options.warmup)))
+                # The headline level is measured in several windows, the two bots taking turns, so a
+                # passing disturbance of the machine weighs on both ratios' sides alike.
+                windows = options.windows(level)
+                merged = {bot: load.Samples() for bot in scripts}
+                for window in range(windows):
+                    order = ["moodbot", "govbot"] if (i + window) % 2 == 0 else ["govbot", "moodbot"]
+                    for bot in order:
+                        progress(f"并发 {bot} × {level}{MIXED_RUNS[key]}")
+                        # Each window its own share of the distinct questions: none is asked twice.
+                        played = scripts[bot][window::windows] if key == "concurrent_distinct" else scripts[bot]
+                        merged[bot].add(meter.measure((key, bot, level), lambda: asyncio.run(
+                            load.concurrent(url[bot], played, level, options.duration, options.warmup))))
+                for bot, got in merged.items():
                     results["bots"][bot][key][str(level)] = meter.annotate(
                         (key, bot, level), _summary(f"c{level}", got, level))
         for level in options.kind_levels:

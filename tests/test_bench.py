@@ -236,8 +236,11 @@ def test_every_kind_is_measured_and_warm_up_never_spends_timed_questions():
     assert len(warm) == WARMUP_QUESTIONS and not warm & timed
     # The repeated kind asks the warm-up questions again: answered with a cached query vector.
     assert {s[0].text for s in kinds["govbot"]["knowledge_repeat"]} == warm
-    # The mixed conversation at 1, 20 and 50 senders, and once more at 20 with distinct questions.
-    assert Options(model=None, out=None).steps() == 4 * 7 + 2 * (3 + 1) + 6 * 2 + 1
+    # The mixed conversation at 1, 20 and 50 senders, and once more at 20 with distinct questions;
+    # at 20 each bot is measured in three windows, taking turns.
+    assert Options(model=None, out=None).steps() == 4 * 7 + 2 * (1 + 3 + 1 + 3) + 6 * 2 + 1
+    assert Options(model=None, out=None, headline_windows=1).steps() == 4 * 7 + 2 * (3 + 1) + 6 * 2 + 1
+    assert [Options(model=None, out=None).windows(level) for level in (1, 20, 50)] == [1, 3, 1]
     assert Options(model=None, out=None, levels=(1, 50)).mixed_levels() == {
         "concurrent": (1, 50), "concurrent_distinct": (50,)}
 
