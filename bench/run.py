@@ -305,7 +305,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
                     for bot in order:
                         progress(f"并发 {bot} × {level}{MIXED_RUNS[key]}")
                         # Each window its own share of the distinct questions: none is asked twice.
-                        played = scripts[bot][window::windows] if key == "concurrent_distinct" else scripts[bot]
+                        played = scripts[bot][window::windows] if key == "concurrent_distinct" and bot == "govbot" else scripts[bot]
                         merged[bot].add(meter.measure((key, bot, level), lambda: asyncio.run(
                             load.concurrent(url[bot], played, level, options.duration, options.warmup))))
                 for bot, got in merged.items():
