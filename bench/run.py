@@ -103,6 +103,12 @@ def govbot_scripts(questions: list[str]) -> list[list[Turn]]:
     ]
 
 
+def window_scripts(key: str, bot: str, scripts: list, window: int, windows: int) -> list:
+    """The scripts one measurement window plays: with distinct questions each window has its own
+    share of this assistant's, so none is asked twice; otherwise all of them."""
+    return scripts[window::windows] if key == "concurrent_distinct" and bot == "govbot" else scripts
+
+
 def form_scripts() -> list[list[Turn]]:
     """Open the disclosure form as a citizen (untimed), then fill it in to the summary (each turn timed)."""
     opening = [Turn(text, measured=False, expect=expect) for text, expect in FORM_OPENING]
@@ -304,8 +310,7 @@ def run(options: Options, progress: Callable[[str], None] = lambda step: None, e
                     order = ["moodbot", "govbot"] if (i + window) % 2 == 0 else ["govbot", "moodbot"]
                     for bot in order:
                         progress(f"并发 {bot} × {level}{MIXED_RUNS[key]}")
-                        # Each window its own share of the distinct questions: none is asked twice.
-                        played = scripts[bot][window::windows] if key == "concurrent_distinct" and bot == "govbot" else scripts[bot]
+                        played = window_scripts(key, bot, scripts[bot], window, windows)
                         merged[bot].add(meter.measure((key, bot, level), lambda: asyncio.run(
                             load.concurrent(url[bot], played, level, options.duration, options.warmup))))
                 for bot, got in merged.items():

@@ -241,6 +241,18 @@ def test_every_kind_is_measured_and_warm_up_never_spends_timed_questions():
     assert Options(model=None, out=None).steps() == 4 * 7 + 2 * (1 + 3 + 1 + 3) + 6 * 2 + 1
     assert Options(model=None, out=None, headline_windows=1).steps() == 4 * 7 + 2 * (3 + 1) + 6 * 2 + 1
     assert [Options(model=None, out=None).windows(level) for level in (1, 20, 50)] == [1, 3, 1]
+
+
+def test_each_window_of_the_distinct_run_asks_its_own_questions():
+    from bench.run import window_scripts
+
+    scripts = govbot_scripts([f"问题{i}" for i in range(40)])
+    shares = [window_scripts("concurrent_distinct", "govbot", scripts, w, 3) for w in range(3)]
+    asked = [t.text for share in shares for s in share for t in s[1:3]]
+    assert all(shares) and len(asked) == len(set(asked)) == 40
+    moodbot = [["hi", "sad"]]  # one script: every window plays it
+    assert all(window_scripts("concurrent_distinct", "moodbot", moodbot, w, 3) == moodbot for w in range(3))
+    assert window_scripts("concurrent", "govbot", scripts, 2, 3) == scripts
     assert Options(model=None, out=None, levels=(1, 50)).mixed_levels() == {
         "concurrent": (1, 50), "concurrent_distinct": (50,)}
 
