@@ -32,6 +32,14 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("查一下隔壁公司交给你们的报表", "check_status", "ask_knowledge"),
         ("申请公开要多久答复", "apply_disclosure", "ask_knowledge"),
         ("我想申请公开个文件，先问下要不要钱", "apply_disclosure", "ask_knowledge"),
+        # Asking for the agency's site, number or address is a question, however 申请 is worded.
+        ("网上申请公开的网址发我下", "apply_disclosure", "ask_knowledge"),
+        ("投诉电话多少", "file_complaint", "ask_knowledge"),
+        ("我要申请政府信息公开 我电话是13800000000", "apply_disclosure", "apply_disclosure"),
+        # A reply to the last turn (「行」「好的」) in front of the request does not hide it.
+        ("行 我现在就申请 要你们2025年给超市发的促消费补贴名单", "ask_knowledge", "apply_disclosure"),
+        ("好的，我要投诉", "ask_knowledge", "file_complaint"),
+        ("行 那要多久", "ask_knowledge", "ask_knowledge"),
         # Words that ask for the action start it, whatever the classifier said.
         ("我要投诉", "file_complaint", "file_complaint"),
         ("我要举报一家回收站乱收费", "ask_knowledge", "file_complaint"),
@@ -122,7 +130,7 @@ def test_no_tracking_number():
     "text, elliptical",
     [("传真呢", True), ("要钱吗", True), ("在哪办", True), ("那得准备哪些材料", True),
      ("钱大概啥时候能拨下来", True), ("预付卡备案要什么材料", False), ("上海商务委搞不搞开放日", False),
-     ("收到收费通知几天内得交", False)],
+     ("收到收费通知几天内得交", False), ("其中网上申请的有多少", True)],
 )
 def test_elliptical_follow_ups(text, elliptical):
     assert is_elliptical(text) is elliptical
@@ -191,6 +199,17 @@ def test_a_contact_value_must_stand_whole_in_its_passage():
     assert contact_answer("投诉电话是多少", agency, [longer, exact]).passage is exact
 
 
+def test_a_contact_asked_by_another_name_the_documents_use_is_called_by_it():
+    agency = {"name": "示例市商务局", "complaint_phone": "0000-12345"}
+    listed = _passage("投诉电话：0000-12345。")
+    called = _passage("也可以拨打市商务局监督电话0000-12345反映问题。")
+    answer = contact_answer("监督电话是多少", agency, [listed, called])
+    assert answer.passage is called and answer.text == "示例市商务局监督电话：0000-12345。"
+    # A name the documents do not give it: the field's own name, from the first passage stating it.
+    answer = contact_answer("举报热线是多少", agency, [listed, called])
+    assert answer.passage is listed and answer.text == "示例市商务局投诉电话：0000-12345。"
+
+
 @pytest.fixture(scope="module")
 def desk():
     return ServiceItemDesk(load_service_catalogue(KNOWLEDGE_DIR, load_agency(KNOWLEDGE_DIR)))
@@ -221,6 +240,13 @@ def test_naming_the_application_item_in_another_question_does_not_give_its_card(
     query = desk.understand("我不是本地人 在外地上学 也能找你们申请公开吗")
     assert query.item is None and query.mentioned is not None
     assert desk.understand("政府信息公开申请怎么办理").item.code == "SW-GG-010"
+
+
+def test_a_question_that_names_no_item_may_be_about_one_only_by_its_words(desk):
+    direct = desk.item("SW-QT-001")  # 直销企业服务网点核查
+    assert not desk.may_be_about("政务服务中心有停车场没 停车要钱不", direct)
+    assert desk.may_be_about("网点核查要钱不", direct)  # a word that singles the item out
+    assert desk.may_be_about("那个备案要钱不", direct)  # speaks of a service
 
 
 def test_a_named_material_asks_for_the_materials(desk):

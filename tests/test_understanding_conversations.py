@@ -104,6 +104,14 @@ def test_a_question_about_applying_is_answered_not_a_form(servers):
     assert active_loop(servers, user) is None
 
 
+def test_asking_for_the_application_site_is_answered_not_a_form(servers):
+    """「网上申请…」 reads like wanting to apply, but the message asks for the address of the site."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "网上申请公开的网址发我下")
+    assert "swj.example.gov.cn" in reply and "来源：" in reply, reply
+    assert active_loop(servers, user) is None
+
+
 def test_a_doubtful_request_is_asked_about_with_buttons_and_the_button_starts_the_form(servers):
     user = sender()
     reply, buttons = reply_of(servers, user, "我想投诉你们局信息公开不作为，怎么弄")
@@ -206,6 +214,7 @@ def test_a_new_request_leaves_the_complaint_form(servers):
         ("申请都交了二十天了 催一下", "status_form"),
         ("有没有真人在", "action_handoff"),
         ("举报：楼下超市卖过期食品", "complaint_form"),
+        ("行 我现在就申请 要你们2025年给超市发的促消费补贴名单", "disclosure_form"),
     ],
 )
 def test_requests_in_everyday_words_start_their_action(servers, text, action):
@@ -253,6 +262,15 @@ def test_a_longer_follow_up_that_finds_nothing_alone_is_searched_with_its_subjec
     # A follow-up about something the subject's passages never mention is not answered from them.
     reply, _ = reply_of(servers, user, "那要是我想改个公司名字 需要去哪个部门办理呢")
     assert "行政诉讼" not in reply and "行政复议" not in reply, reply
+
+
+def test_a_follow_up_about_part_of_the_answer_keeps_its_subject(servers):
+    """「其中…」 asks about part of what was just answered: Anhui's 2017 applications, not any other."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "安徽商务厅2017年收到多少信息公开申请")
+    assert "36件" in reply, reply
+    reply, _ = reply_of(servers, user, "其中有多少是网上提交的")
+    assert "网络申请数35件" in reply and "安徽省商务厅" in reply, reply
 
 
 def test_a_new_full_question_drops_the_subject(servers):

@@ -59,29 +59,41 @@ def asked_contact(question: str) -> str | None:
 
 def _asked_contact(question: str) -> tuple[str, str] | None:
     """(field, the asking clause's other words) for a short contact question."""
+    asked = _asked_contact_words(question)
+    return asked[:2] if asked else None
+
+
+def _asked_contact_words(question: str) -> tuple[str, str, str] | None:
+    """(field, the asking clause's other words, the words naming the contact: 「监督电话」)."""
     text = normalize(question)
     clauses = [c for c in _CLAUSES.split(text) if c]
     asking = [c for c in clauses if _ASKS.search(c)]
     if len(clauses) > 1 and len(asking) == 1:
         text = asking[0]
     for key, _, pattern in CONTACT_FIELDS:
-        if pattern.search(text):
+        if match := pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
-            return (key, rest) if len(rest) <= MAX_OWN_CHARS // 2 else None
+            return (key, rest, match.group(0)) if len(rest) <= MAX_OWN_CHARS // 2 else None
     return None
 
 
 def contact_answer(question: str, agency: dict, passages: list[Passage]) -> ContactAnswer | None:
     """The value and the first passage that states it, or None when the question is about more."""
-    key, qualifier = _asked_contact(question) or (None, "")
+    key, qualifier, words = _asked_contact_words(question) or (None, "", "")
     value = str(agency.get(key) or "") if key else ""
     if not value:
         return None
     # The value as a whole (0000-12345 must not match inside 0000-12345678).
     stated = re.compile(re.escape(value) + r"(?![0-9A-Za-z])")
-    passage = next((p for p in passages if stated.search(p.text)), None)
+    label = dict((k, name) for k, name, _ in CONTACT_FIELDS)[key]
+    # A passage that calls the value by the question's own words (「监督电话0000-12345」) names it so.
+    called = re.compile(re.escape(words) + r"[：:是为]?\s*" + stated.pattern) if words and words != label else None
+    passage = next((p for p in passages if called.search(p.text)), None) if called else None
+    if passage is not None:
+        label = words
+    else:
+        passage = next((p for p in passages if stated.search(p.text)), None)
     if passage is None:
         return None
-    label = dict((k, name) for k, name, _ in CONTACT_FIELDS)[key]
     owner = agency.get("office") if key in _OFFICE_FIELDS else agency.get("name")
     return ContactAnswer(f"{owner or agency.get('name') or '本机关'}{label}：{value}。", passage, label, qualifier)

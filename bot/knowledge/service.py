@@ -267,7 +267,7 @@ class KnowledgeService:
             # An item question that names no item exactly: the item retrieval finds gets the field
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
             item = self.desk.item(self._item_of(answer)) if answer.found else None
-            if item is not None and query.fields:
+            if item is not None and query.fields and self.desk.may_be_about(question, item):
                 card = self.desk.answer(replace(query, item=item, candidates=()))
                 return Reply(
                     card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,

@@ -159,6 +159,12 @@ class ServiceItemDesk:
         grams = char_bigrams(normalize(text).lower()) - self._generic
         return max((len(grams & char_bigrams(name)) for name, owner in self._names if owner is item), default=0)
 
+    def may_be_about(self, text: str, item: ServiceItem) -> bool:
+        """Whether a question that names no item may still ask about `item`: it speaks of a service
+        (备案, 审批 …) or says a word that singles the item out. 「政务服务中心停车要钱不」 does
+        neither, whatever item retrieval finds nearest."""
+        return _mentions_a_service(normalize(text)) or self.specific_overlap(text, item) >= 1
+
     def closest(self, text: str, limit: int = 3) -> list[ServiceItem]:
         return [item for item, score in self.similarities(text)[:limit] if score >= FUZZY_MIN_SIMILARITY]
 

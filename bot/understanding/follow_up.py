@@ -12,7 +12,8 @@ import re
 from bot.understanding.routing import content_length
 from bot.text import article_numbers, normalize, without_articles
 
-_LEADS = re.compile(r"^(那|那么|那要|那得|那如果|还有|另外|再问下?|再问一下|对了|顺便问下?|还想问下?)")
+# 「其中…」「这里面…」 ask about part of what was just answered.
+_LEADS = re.compile(r"^(那|那么|那要|那得|那如果|还有|另外|再问下?|再问一下|对了|顺便问下?|还想问下?|其中|这其中|这里面|这些里面)")
 _TRAILING_NE = re.compile(r"呢[?？。!！~\s]*$")
 # Words that carry no subject of their own: what is left after them tells whether one was named.
 _FILLERS = re.compile(

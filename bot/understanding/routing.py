@@ -157,6 +157,12 @@ _OWN_REQUEST = re.compile(
 )
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
 _CONTACT_WORDS = re.compile(r"网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码")
+# …and asking for one of them outright (「网址发我下」「电话多少」), in a message that gives no number of
+# the person's own (「我电话是138…」 fills a request in).
+_ASKS_FOR_CONTACT = re.compile(
+    r"(网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码)(号码?)?(是|呢|多少|几|发|给|告诉|说|在哪|哪|啥|什么)"
+)
+_DIGITS = re.compile(r"[0-9０-９]{3}")
 # 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
 _ASKS_ABOUT = re.compile(r"问|了解|咨询|知道|请教|打听")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -188,6 +194,12 @@ def asks_for_human(text: str) -> bool:
         # 「人工客服几点上班」「人工服务只有工作日吗」 ask about the service, not for it.
         return not (_ABOUT_THE_SERVICE.search(text) and not _SUMMONS.search(text))
     return False
+
+
+def asks_for_contact(text: str) -> bool:
+    """「网上申请公开的网址发我下」「投诉电话多少」: the agency's address, number or site is asked for."""
+    text = normalize(text)
+    return bool(_ASKS_FOR_CONTACT.search(text)) and not _DIGITS.search(text)
 
 
 # A request that names itself: 「申请公开：…」「举报二手车市场卖事故车」「建议：大厅加个饮水机」. The clause
@@ -295,6 +307,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return Route(intent, "empty")
     if asks_for_human(text):
         return Route(HUMAN, "asks for a person")
+    if asks_for_contact(text):
+        return Route(KNOWLEDGE, "asks where to reach the agency")
     # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one.
     # 「不举报了，我要申请政府信息公开」: what is left once the words that leave are taken out.
     explicit = _explicit_request(_CANCEL.sub(" ", text).strip() if _CANCEL.search(text) else text)
@@ -326,8 +340,13 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
     return Route(KNOWLEDGE, "question" if top == KNOWLEDGE else f"{top} treated as a question")
 
 
+# 「行 我现在就申请…」「好的，我要投诉」: a reply to the last turn, before what the message asks.
+_ACKNOWLEDGEMENT = re.compile(r"^(行|好|好的|好吧|嗯+|那行|那好|可以|ok|OK|得|中|成)[\s,，。.!！~]+")
+
+
 def _explicit_request(text: str) -> str | None:
     """「我要投诉」「帮我查下我的申请」: words that ask for one action, in a message that is not a question."""
+    text = _ACKNOWLEDGEMENT.sub("", text)
     if _OPENS_AS_COMPLAINT.search(text) and not is_question(_head(text)):
         return COMPLAIN
     text = _head(text)
