@@ -130,7 +130,7 @@ def test_no_tracking_number():
     "text, elliptical",
     [("传真呢", True), ("要钱吗", True), ("在哪办", True), ("那得准备哪些材料", True),
      ("钱大概啥时候能拨下来", True), ("预付卡备案要什么材料", False), ("上海商务委搞不搞开放日", False),
-     ("收到收费通知几天内得交", False), ("其中网上申请的有多少", True)],
+     ("收到收费通知几天内得交", False), ("其中网上申请的有多少", True), ("其中网上提交的有几件", True)],
 )
 def test_elliptical_follow_ups(text, elliptical):
     assert is_elliptical(text) is elliptical

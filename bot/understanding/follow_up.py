@@ -18,7 +18,7 @@ _TRAILING_NE = re.compile(r"呢[?？。!！~\s]*$")
 # Words that carry no subject of their own: what is left after them tells whether one was named.
 _FILLERS = re.compile(
     r"那么|那|还有|另外|再问|一下|对了|顺便|呢|吗|嘛|呀|啊|吧|的|了|要|得|是|不|能|可以|需要|请问|多少|怎么|咋|啥|什么|"
-    r"多久|几天|什么时候|啥时候|多会儿|何时|时候|哪|在哪|办|交|钱|收费|网上|时间|电话|地址|材料|带|去|我|你们|这个|那个|个|一般|大概|还|也|都|就|会"
+    r"多久|几天|几|什么时候|啥时候|多会儿|何时|时候|哪|在哪|办|交|钱|收费|网上|时间|电话|地址|材料|带|去|我|你们|这个|那个|个|一般|大概|还|也|都|就|会"
 )
 FOLLOW_UP_MAX_CHARS = 12
 OWN_SUBJECT_MIN_CHARS = 4
