@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # of the sentences that answers choose among (bot.knowledge.sentence_relevance).
 get_service().build()
 get_service().embedder.prepare_queries()
-get_service().sentence_relevance.warm(get_service().retriever.index.passages)
+get_service().warm_sentences()
 
 
 class ActionAnswerKnowledge(Action):

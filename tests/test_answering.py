@@ -165,3 +165,26 @@ def test_warming_embeds_the_sentences_of_the_passages_answers_quote_part_of(know
     assert long and relevance.warm(passages) >= len(long)
     assert all(unit in relevance._vectors for p in long for unit in quoted_units(p.text)[2])
     assert short.text not in relevance._vectors
+
+
+def test_sentence_vectors_are_left_beside_the_index_for_the_next_process(embedder, tmp_path):
+    from bot.knowledge.sentence_relevance import VECTORS_FILE, SentenceRelevance
+
+    old = _passage("申请人可以通过互联网提交申请。" * 10 + "收费标准按件计收。" * 10)
+    new = _passage("申请人可以通过互联网提交申请。" * 10 + "本机关地址在示例大街1号。" * 10)
+    before, after = tmp_path / "old" / VECTORS_FILE, tmp_path / "new" / VECTORS_FILE
+    before.parent.mkdir()
+    after.parent.mkdir()
+    first = SentenceRelevance(embedder)
+    assert first.warm([old], [before]) == 2 and set(SentenceRelevance._read(before)) == set(first._vectors)
+    # The next index keeps the sentences the old one shares and adds its own.
+    second = SentenceRelevance(embedder)
+    assert second.warm([new], [after, before]) == 2
+    kept = SentenceRelevance._read(after)
+    assert set(kept) == {"申请人可以通过互联网提交申请。", "本机关地址在示例大街1号。"}
+    assert np.array_equal(kept["申请人可以通过互联网提交申请。"], SentenceRelevance._read(before)["申请人可以通过互联网提交申请。"])
+    # A process that starts on that index loads them all.
+    third = SentenceRelevance(embedder)
+    assert third.warm([new], [after]) == 2 and all(np.array_equal(third._vectors[u], kept[u]) for u in kept)
+    # Where nothing can be kept the sentences are still embedded in memory.
+    assert SentenceRelevance(embedder).warm([new], [tmp_path / "missing" / VECTORS_FILE]) == 2

@@ -8,14 +8,22 @@ embedded once per process, however many questions quote it.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 # Sentences kept (384 floats each with the default model: about 30 MB at most).
 CACHE_SIZE = 20000
+# Beside an index (its directory is named by the documents and the model): the first process to
+# warm up embeds the sentences and leaves them here; the next ones (replicas, restarts) load them.
+VECTORS_FILE = "sentence_vectors.npz"
 
 
 class SentenceEmbedder(Protocol):
@@ -40,16 +48,53 @@ class SentenceRelevance:
         query = self.embedder.embed_queries([question], counted=False)[0]
         return self.vectors(sentences) @ query
 
-    def warm(self, passages) -> int:
+    def warm(self, passages, stores=()) -> int:
         """Embeds ahead the sentences of every passage an answer quotes only part of (at start-up,
-        so no person waits for it); returns how many sentences that is."""
+        so no person waits for it); returns how many sentences that is. `stores`: this index's
+        VECTORS_FILE, then older ones whose sentences may be reused; the first is (re)written
+        when it did not hold them all."""
         from bot.knowledge.answering import quoted_units, quotes_part_of
 
         units = list(dict.fromkeys(u for p in passages if quotes_part_of(p.text) for u in quoted_units(p.text)[2]))
         units = units[: self.cache_size]
+        stores = [Path(store) for store in stores]
+        known = self._read(stores[0]) if stores else {}
+        if units and all(u in known for u in units):
+            self._remember(known, units)
+            return len(units)
+        for older in stores[1:]:
+            known = self._read(older) | known
+        self._remember(known, units)
         if units:
-            self.vectors(units)
+            vectors = self.vectors(units)  # embeds only what neither memory nor a store had
+            if stores:
+                self._save(stores[0], units, vectors)
         return len(units)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, np.ndarray]:
+        """The sentence vectors a store holds (none when it is missing or unreadable)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return dict(zip(data["texts"].tolist(), data["vectors"]))
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def _remember(self, known: dict[str, np.ndarray], units: list[str]) -> None:
+        with self._lock:
+            self._vectors.update((u, known[u]) for u in units if u in known)
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+
+    def _save(self, path: Path, units: list[str], vectors: np.ndarray) -> None:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as out:
+                np.savez(out, texts=np.array(units), vectors=vectors)
+            os.replace(partial, path)  # readers see the whole file or none
+        except OSError as exc:
+            log.warning("sentence vectors not kept beside the index (%s): each process embeds its own", exc)
+            partial.unlink(missing_ok=True)
 
     def vectors(self, sentences: list[str]) -> np.ndarray:
         with self._lock:

@@ -20,7 +20,7 @@ from bot.knowledge.definitions import asked_term, defines, defining_hit
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
-from bot.knowledge.sentence_relevance import SentenceRelevance
+from bot.knowledge.sentence_relevance import VECTORS_FILE, SentenceRelevance
 from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
@@ -90,9 +90,18 @@ class KnowledgeService:
     def build(self, progress: bool = False) -> dict:
         """Bring the index up to date with knowledge/ and switch the retriever to it."""
         documents = load_knowledge(self.settings.knowledge_dir)
+        previous = current_key(self.settings.index_dir)
         index, stats = build_index(documents, self.embedder, self.settings.index_dir, progress=progress)
         self._use(index)
+        self.warm_sentences(previous)
         return stats
+
+    def warm_sentences(self, previous_key: str | None = None) -> int:
+        """The vectors of the sentences answers choose among, kept beside the index in force
+        (bot.knowledge.sentence_relevance.VECTORS_FILE); the previous index's are reused."""
+        index = self.retriever.index
+        keys = [index.key] + ([previous_key] if previous_key and previous_key != index.key else [])
+        return self.sentence_relevance.warm(index.passages, [self.settings.index_dir / key / VECTORS_FILE for key in keys])
 
     def _query_terms_stamp(self) -> float | None:
         """When knowledge/query_terms.yml last changed (None: no such file)."""
