@@ -188,3 +188,16 @@ def test_sentence_vectors_are_left_beside_the_index_for_the_next_process(embedde
     assert third.warm([new], [after]) == 2 and all(np.array_equal(third._vectors[u], kept[u]) for u in kept)
     # Where nothing can be kept the sentences are still embedded in memory.
     assert SentenceRelevance(embedder).warm([new], [tmp_path / "missing" / VECTORS_FILE]) == 2
+
+
+def test_choosing_sentences_reuses_the_retrievers_question_vector_without_personal_data(knowledge_service):
+    """The question is read as the retriever read it: the vector comes from the query cache, and no
+    phone or ID number enters that cache."""
+    question = "我电话13800138000，卖假货侵权的情况商务部会曝光吗"
+    embedder = knowledge_service.embedder
+    knowledge_service.answer(question)
+    before = embedder.query_cache_info()
+    knowledge_service.sentence_relevance(question, ["加大对侵权假冒行为的公开力度。"])
+    after = embedder.query_cache_info()
+    assert after["size"] == before["size"]  # served from the cache: nothing new embedded or kept
+    assert not any("13800138000" in key for key in embedder._query_cache)

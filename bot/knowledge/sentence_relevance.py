@@ -17,6 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
+from bot.privacy.validation import strip_personal_identifiers
+from bot.text import normalize_query
+
 log = logging.getLogger(__name__)
 
 # Sentences kept (384 floats each with the default model: about 30 MB at most).
@@ -44,8 +47,9 @@ class SentenceRelevance:
     def __call__(self, question: str, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        # The retriever has just embedded this question: the query cache serves it.
-        query = self.embedder.embed_queries([question], counted=False)[0]
+        # Read as the retriever read it (personal identifiers out, simplified characters), so the
+        # query cache serves the vector the retriever has just made and holds no personal data.
+        query = self.embedder.embed_queries([normalize_query(strip_personal_identifiers(question))], counted=False)[0]
         return self.vectors(sentences) @ query
 
     def warm(self, passages, stores=()) -> int:
