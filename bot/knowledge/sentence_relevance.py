@@ -2,8 +2,8 @@
 
 Choosing the sentences to quote by shared words alone misses when the question is colloquial and
 the sentence is formal (「拿这个干嘛用」 vs 「无需说明申请用途」): the model reads both. Sentence
-vectors are made the first time a passage is quoted and kept, so a passage's sentences are
-embedded once per process, however many questions quote it.
+vectors are made when the index is built and kept beside it (VECTORS_FILE); processes load them at
+start-up, and a passage of a newer index is embedded the first time it is quoted.
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ class SentenceRelevance:
             return {}
 
     def _remember(self, known: dict[str, np.ndarray], units: list[str]) -> None:
+        self._keep((u, known[u]) for u in units if u in known)
+
+    def _keep(self, pairs) -> None:
+        """Adds (sentence, vector) pairs, dropping the least recently used beyond cache_size."""
         with self._lock:
-            self._vectors.update((u, known[u]) for u in units if u in known)
+            self._vectors.update(pairs)
             while len(self._vectors) > self.cache_size:
                 self._vectors.popitem(last=False)
 
@@ -109,8 +113,5 @@ class SentenceRelevance:
         if missing:
             fresh = self.embedder.embed_passages(missing)
             known.update(zip(missing, fresh))
-            with self._lock:
-                self._vectors.update(zip(missing, fresh))
-                while len(self._vectors) > self.cache_size:
-                    self._vectors.popitem(last=False)
+            self._keep(zip(missing, fresh))
         return np.stack([known[s] for s in sentences]).astype(np.float32, copy=False)

@@ -74,6 +74,7 @@ class KnowledgeService:
         self._desk: ServiceItemDesk | None = None
         self._checked_at = 0.0
         self._terms_stamp: float | None = None  # query_terms.yml as the retriever in force read it
+        self._warmed_key: str | None = None  # the index whose sentence vectors are loaded (warm_sentences)
 
     @cached_property
     def embedder(self):
@@ -100,8 +101,12 @@ class KnowledgeService:
         """The vectors of the sentences answers choose among, kept beside the index in force
         (bot.knowledge.sentence_relevance.VECTORS_FILE); the previous index's are reused."""
         index = self.retriever.index
+        if self._warmed_key == index.key:
+            return 0  # build() has done it for this index: the action server's start-up call reads nothing again
         keys = [index.key] + ([previous_key] if previous_key and previous_key != index.key else [])
-        return self.sentence_relevance.warm(index.passages, [self.settings.index_dir / key / VECTORS_FILE for key in keys])
+        count = self.sentence_relevance.warm(index.passages, [self.settings.index_dir / key / VECTORS_FILE for key in keys])
+        self._warmed_key = index.key
+        return count
 
     def _query_terms_stamp(self) -> float | None:
         """When knowledge/query_terms.yml last changed (None: no such file)."""

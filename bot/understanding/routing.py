@@ -156,12 +156,11 @@ _OWN_REQUEST = re.compile(
     r"给你们写信"
 )
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
-_CONTACT_WORDS = re.compile(r"网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码")
+_CONTACT_NAMES = "网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码"
+_CONTACT_WORDS = re.compile(_CONTACT_NAMES)
 # …and asking for one of them outright (「网址发我下」「电话多少」), in a message that gives no number of
 # the person's own (「我电话是138…」 fills a request in).
-_ASKS_FOR_CONTACT = re.compile(
-    r"(网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码)(号码?)?(是|呢|多少|几|发|给|告诉|说|在哪|哪|啥|什么)"
-)
+_ASKS_FOR_CONTACT = re.compile(rf"({_CONTACT_NAMES})(号码?)?(是|呢|多少|几|发|给|告诉|说|在哪|哪|啥|什么)")
 _DIGITS = re.compile(r"[0-9０-９]{3}")
 # 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
 _ASKS_ABOUT = re.compile(r"问|了解|咨询|知道|请教|打听")
