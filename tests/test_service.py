@@ -2,7 +2,9 @@
 
 from dataclasses import replace
 
-from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT
+import pytest
+
+from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, TENTATIVE_LEAD
 from bot.knowledge.service import KnowledgeService
 
 
@@ -55,6 +57,21 @@ def test_a_fact_no_passage_states_is_said_to_be_missing_and_the_closest_shown(kn
     assert reply.text.startswith("没有找到写明缴费方式") and "信息处理费" in reply.text and "来源：" in reply.text
     stated = knowledge_service.reply("外资年报截止时间")  # the FAQ states the date: answered as usual
     assert stated.found and "6月30日" in stated.text and "没有找到" not in stated.text
+
+
+@pytest.mark.parametrize("question, label", [
+    ("办事大厅门口能停车吗", "停车安排"),
+    ("市商务局负责人是谁", "负责人的姓名"),
+    ("2023年你们一共收到多少件公开申请", "具体的统计数字"),
+    ("二手车备案的信息改了以后 多少天内要去改", "事项变更后办理变更的期限"),
+])
+def test_what_no_document_states_is_said_to_be_missing_with_the_closest_shown(knowledge_service, question, label):
+    """Parking, the head's name, a yearly count, a change's deadline: the closest passage (the
+    window's address, the guide's list of what is published …) is shown as such, never as the answer."""
+    reply = knowledge_service.reply(question)
+    assert not reply.found, reply.text
+    assert reply.text.startswith(f"没有找到写明{label}") and "来源：" in reply.text, reply.text
+    assert TENTATIVE_LEAD not in reply.text
 
 
 def test_a_question_for_what_a_term_means_is_answered_from_the_passage_that_defines_it(knowledge_service):

@@ -103,3 +103,35 @@ def test_shipped_catalogue_is_complete_and_consistent():
         assert item.materials and item.procedure and item.legal_basis and item.fee, item.code
         if item.promised_days is not None and item.statutory_days is not None:
             assert item.promised_days <= item.statutory_days, item.code
+
+
+@pytest.fixture(scope="module")
+def shipped_desk():
+    return ServiceItemDesk(load_service_catalogue(ROOT / "knowledge"))
+
+
+@pytest.mark.parametrize("question, label, nearest", [
+    ("对外劳务合作经营资格要缴的备用金数额是多少", "具体数额", "受理条件："),
+    ("一次性塑料制品报告 多久报一次", "报送的周期", "办理流程："),
+    ("外资企业投诉受理去年一共处理了多少件", "具体的统计数字", "基本信息："),
+])
+def test_a_sum_a_period_or_a_count_the_record_lacks_is_said_to_be_missing(shipped_desk, question, label, nearest):
+    """Not the neighbouring field (「收费标准：不收费」 for a deposit) as if it answered."""
+    answer = shipped_desk.answer(shipped_desk.understand(question))
+    assert not answer.complete, answer.text
+    assert "事项目录没有写明" in answer.text and label in answer.text and nearest in answer.text
+
+
+def test_a_deadline_for_reporting_a_change_is_not_the_first_filing_deadline(shipped_desk):
+    """「地址变了多少天内要更新备案」: the record's 2-month period is for the first filing only."""
+    desk = shipped_desk
+    unstated = desk.answer(desk.understand("二手车经纪备案 公司地址变了 多少天内要去更新"))
+    assert not unstated.complete, unstated.text
+    assert "没有写明事项内容发生变更后" in unstated.text and "首次办理的：自取得营业执照之日起2个月内" in unstated.text
+    stated = desk.answer(desk.understand("再生资源回收经营者备案 换了经营场所 几天内要去变更"))
+    assert stated.complete and "自变更之日起30日内办理变更备案" in stated.text, stated.text
+
+
+def test_a_sum_the_record_states_is_quoted_from_its_field(shipped_desk):
+    answer = shipped_desk.answer(shipped_desk.understand("拍卖企业设立审批 注册资本要多少"))
+    assert answer.complete and "1000万元人民币以上的注册资本" in answer.text, answer.text

@@ -307,12 +307,23 @@ def test_a_deadline_the_record_does_not_state_is_said_plainly(servers):
 @pytest.mark.parametrize("question, code, label", [
     ("拍卖经营批准证书有效期几年", "SW-XK-001", "有效期"),
     ("今年商务发展专项资金申报哪天截止", "SW-GG-006", "截止日期"),
+    ("对外劳务合作经营资格要缴的备用金数额是多少", "SW-XK-006", "具体数额"),
+    ("二手车经纪备案 公司地址变了 多少天内要去更新", "SW-BA-011", "变更"),
 ])
 def test_a_fact_the_catalogue_has_no_field_for_is_said_to_be_missing(servers, question, code, label):
     """Not the neighbouring field (the certificate's name, the window's opening hours) as if it answered."""
     messages = servers.send(sender(), question)
     reply = "\n".join(m.get("text") or "" for m in messages)
     assert "没有写明" in reply and label in reply and code in reply and "来源：" in reply, reply
+
+
+def test_what_no_document_states_is_said_so_over_rest_and_counted_as_not_found(servers):
+    """「办事大厅门口能停车吗」: the window's address is shown as the closest, not as the answer."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "办事大厅门口能停车吗")
+    assert reply.startswith("没有找到写明停车安排") and "商务窗口" in reply and "来源：" in reply, reply
+    said = [e for e in servers.tracker(user)["events"] if e.get("event") == "bot"][-1]
+    assert said["metadata"]["knowledge"]["found"] is False
 
 
 def test_a_question_just_under_the_answer_threshold_gets_the_closest_passage_as_possibly_related(servers, knowledge_service):

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from dataclasses import dataclass, field, replace
 
-from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, Answer, citation, compose_answer
+from bot.knowledge.answering import RETRIEVAL_ERROR_TEXT, TENTATIVE_LEAD, Answer, citation, compose_answer
 from bot.knowledge.agency_contacts import ContactAnswer, contact_answer
 from bot.knowledge.definitions import asked_term, defines, defining_hit
 from bot.knowledge.sources import load_agency, load_knowledge, load_service_catalogue
@@ -265,9 +265,13 @@ class KnowledgeService:
                     if self._states_contact_elsewhere(answer, contact):
                         contact = None  # 「搬迁后传真多少」: the relocation notice states the new number
                 if contact is not None:
+                    text = f"{contact.text}\n{citation(contact.passage)}"
+                    # 「窗口在哪 好停车不」: the address is shown, and that it says nothing of parking.
+                    attribute = unstated_attribute(question, contact.text)
                     return Reply(
-                        f"{contact.text}\n{citation(contact.passage)}", doc_id=contact.passage.doc_id,
-                        subject=next_subject(question, subject, answered=True),
+                        UNSTATED_TEXT.format(label=attribute.label) + "\n" + text if attribute else text,
+                        found=attribute is None, doc_id=contact.passage.doc_id,
+                        subject=next_subject(question, subject, answered=attribute is None),
                     )
         except Exception:
             log.exception("service-item answer failed; falling back to retrieval")
@@ -294,7 +298,7 @@ class KnowledgeService:
         if answer.found and answer.hits and (attribute := unstated_attribute(question, answer.hits[0].passage.text)):
             # 「信息处理费能微信付不」: the closest passage is about the fee, not about how to pay it.
             return Reply(
-                UNSTATED_TEXT.format(label=attribute.label) + "\n" + answer.message, found=False, doc_id=doc_id,
+                UNSTATED_TEXT.format(label=attribute.label) + "\n" + answer.message.removeprefix(TENTATIVE_LEAD + "\n"), found=False, doc_id=doc_id,
                 subject=next_subject(question, subject, answered=True),
             )
         return Reply(

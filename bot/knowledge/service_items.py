@@ -39,6 +39,10 @@ _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
 # 「签了合同几天内要去备案」 asks for the applicant's own deadline, not how long the agency takes.
 APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
+# 「备案信息变了多久内要更新」 asks the period for reporting a change, which is not the first filing's.
+CHANGE_DEADLINE = "change_deadline"
+_ABOUT_A_CHANGE = re.compile(r"变更|变了|变化|改了|换了|搬了|搬家|迁址|迁移|挪了|更新|更换|改名")
+_CHANGE_CLAUSE = re.compile(r"变更|变化|迁移|迁址|改变")
 _APPLICANT_DUTY = re.compile(
     r"(之|以)?内(要|得|必须|就得|应|需|去)|之内|以内|最晚|最迟|截止|逾期|超过.{0,4}(天|日|月)|过了.{0,4}(天|日|月)|"
     r"(以后|之后|后)(最晚|最迟)?(多久|几天|多少天|多长时间)|(多久|几天|多少天|多长时间)(之内|以内|内)|"
@@ -84,8 +88,48 @@ ATTRIBUTES = (
         ),
         re.compile(r"微信|支付宝|刷卡|扫码|现金|转账|网银|银行卡|POS", re.IGNORECASE), "fee",
     ),
+    Attribute(  # 「外派劳务要交的备用金具体多少钱」: a sum the applicant holds, not a fee the agency charges
+        "amount", "这笔款项的具体数额",
+        re.compile(r"(备用金|保证金|押金|风险金|注册资[金本]|资本金|启动资金)[^。？?！!]{0,12}(多少|几万|几千|几百|数额|金额|多高|标准)"),
+        re.compile(r"[0-9一二三四五六七八九十百千万两]+\s*(万元|元|万)"), "conditions",
+    ),
+    Attribute(
+        "frequency", "报送的周期（按月、按季度还是按年）",
+        re.compile(
+            r"(多久|多长时间|几个月|多少天)(要|得|需要)?(报|报送|报告|上报|填报)一次|一年(要|得)?报几次|(报送|报告|填报|上报)周期|"
+            r"按(月|季度?|年|半年)\S{0,3}还是|还是按(月|季度?|年|半年)|(每月|每季度?|每年)\S{0,3}还是"
+        ),
+        re.compile(r"每个?月|每季度?|每半?年|每周|按月|按季|按年|月度|季度|[0-9一二三四五六七八九十]{1,2}月[0-9一二三四五六七八九十]{1,3}日(前|之前|至)"),
+        "procedure",
+    ),
+    Attribute(
+        "parking", "停车安排",
+        re.compile(r"车位|停车场|好停车|能停车|停车(要钱|收费|方便|怎么|吗|不|的地方)|泊车"),
+        re.compile(r"停车|车位|泊车"), "location",
+    ),
+    Attribute(
+        "head_name", "负责人的姓名",
+        re.compile(r"(局长|副局长|负责人|一把手|领导|处长|主任)\S{0,4}(叫|是谁|是哪位|姓什么|姓啥|名字|哪位)"),
+        re.compile(r"(局长|负责人|主任|处长)[：:]\s*\S{2,4}"), "contact",
+    ),
+    Attribute(  # 「你们局去年一共收了多少件申请」: the count is in the annual report, not in a guide
+        "count", "具体的统计数字",
+        re.compile(r"(一共|总共|共计|总计|全年|去年|今年|前年|每年|一年|[0-9]{4}\s*年)\S{0,12}(多少|几)(件|个|份|起|家|条|项)"),
+        re.compile(r"(?<![第0-9一二三四五六七八九十百千万])([0-9一二三四五六七八九十百千万两]+\s*(件|起|家|条|项|人|名|户|万|亿|篇|场|个(?!工作日|自然日|月|小时))|[0-9]+\s*人?次)"),
+        "basic",
+    ),
 )
 _ATTRIBUTES = {a.key: a for a in ATTRIBUTES}
+# A passage answering 「信息变了多久内要更新」 must state a period for the change; on a card the
+# applicant's deadlines are sorted instead (CHANGE_DEADLINE), so this one is for passages only.
+CHANGE_PERIOD = Attribute(
+    "change_period", "事项变更后办理变更的期限",
+    re.compile(
+        r"(变更|变了|变化|改了|换了|搬了|搬家|迁址|更新|更换|改名)[^。？?！!]{0,12}(多久|几天|多少天|多长时间|期限|时间限制|截止)"
+    ),
+    re.compile(r"变更[^。；]{0,20}[0-9一二三四五六七八九十两]+\s*个?(工作日|日|天|月)(内|以内|之内)"), "note",
+)
+PASSAGE_ATTRIBUTES = (*ATTRIBUTES, CHANGE_PERIOD)
 
 # A follow-up that is only a field question ("那要多久？") is short once these are removed.
 _FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
@@ -184,10 +228,12 @@ class ServiceItemDesk:
         if not fields:
             fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text for w in words)]
         if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(text):
-            fields[fields.index("time_limit")] = APPLICANT_DEADLINE
+            fields[fields.index("time_limit")] = CHANGE_DEADLINE if _ABOUT_A_CHANGE.search(text) else APPLICANT_DEADLINE
+            if CHANGE_DEADLINE in fields and "location" in fields:
+                fields.remove("location")  # 「地址变了多久内要更新」: the changed address is not asked for
         attributes = [a.key for a in ATTRIBUTES if a.asked.search(text)]
         if attributes:  # 「成品油零售那个证有效期几年」 asks the validity, not the certificate's name
-            fields = attributes + [f for f in fields if f not in ("result", "location", "time_limit", APPLICANT_DEADLINE, "fee")]
+            fields = attributes + [f for f in fields if f not in ("result", "location", "time_limit", APPLICANT_DEADLINE, CHANGE_DEADLINE, "fee")]
         return tuple(fields)
 
     @staticmethod
@@ -265,8 +311,10 @@ class ServiceItemDesk:
                     return self._unrecorded(item, _ATTRIBUTES[key], header)
                 lines.extend(line for line in stated if line not in lines)
                 continue
-            if key == APPLICANT_DEADLINE:
+            if key in (APPLICANT_DEADLINE, CHANGE_DEADLINE):
                 clauses = applicant_deadlines(item)
+                if key == CHANGE_DEADLINE:
+                    clauses = [c for c in clauses if _CHANGE_CLAUSE.search(c)]
                 if clauses:
                     lines.append(f"{APPLICANT_DEADLINE_TITLE}：" + "；".join(clauses) + "。")
                 else:
@@ -278,10 +326,13 @@ class ServiceItemDesk:
                 lines.append(f"{FIELD_TITLES['online']}：{item.field_text('online')}")
         if missing and not lines:
             # Say so rather than answer a neighbouring field; show what the record has on timing.
-            text = (
-                f"{header}\n事项目录没有写明申请人需要在多长时间内办理这一事项。目录中的办理时限是本机关处理申请的时间，"
-                f"供参考：{item.field_text('time_limit')}\n具体要求请咨询：{item.consult_phone}。"
+            duty = "事项内容发生变更后，申请人需要在多长时间内办理变更" if CHANGE_DEADLINE in missing else "申请人需要在多长时间内办理这一事项"
+            stated = applicant_deadlines(item) if CHANGE_DEADLINE in missing else []
+            shown = (
+                f"目录写明的期限是首次办理的：{'；'.join(stated)}。" if stated
+                else f"目录中的办理时限是本机关处理申请的时间，供参考：{item.field_text('time_limit')}"
             )
+            text = f"{header}\n事项目录没有写明{duty}。{shown}\n具体要求请咨询：{item.consult_phone}。"
             return ItemAnswer(text=text, citation=self.citation(item), item=item, complete=False)
         return ItemAnswer(text=header + "\n" + "\n".join(lines), citation=self.citation(item), item=item)
 
@@ -304,7 +355,7 @@ class ServiceItemDesk:
 def unstated_attribute(question: str, text: str) -> Attribute | None:
     """The fact the question asks for that has no field anywhere and that `text` does not state."""
     question = normalize(question)
-    return next((a for a in ATTRIBUTES if a.asked.search(question) and not a.stated.search(text)), None)
+    return next((a for a in PASSAGE_ATTRIBUTES if a.asked.search(question) and not a.stated.search(text)), None)
 
 
 def _attribute_lines(item: ServiceItem, attribute: Attribute) -> list[str]:
