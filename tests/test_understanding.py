@@ -180,7 +180,8 @@ def test_the_shipped_referrals_file_is_valid():
 @pytest.mark.parametrize(
     "question, field",
     [("传真多少", "fax"), ("你们几点开门", "hours"), ("邮编", "postcode"), ("投诉电话是多少", "complaint_phone"),
-     ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None)],
+     ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None),
+     ("窗口的同志能替我填吗", None), ("大厅的人能帮我写申请不", None)],
 )
 def test_contact_questions(question, field):
     assert asked_contact(question) == field
@@ -319,6 +320,10 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         ("申请交了以后一般多久答复", "ask_knowledge"),
         ("建议和投诉有啥区别", "ask_knowledge"),
         ("工作人员是兼职吗", "ask_knowledge"),
+        # Whether staff will fill in the form is the documents' 代为填写, not a call for a person now.
+        ("我不会写字 工作人员能帮我填吗", "ask_knowledge"),
+        ("能不能让窗口的老师帮忙写一下申请", "ask_knowledge"),
+        ("找个工作人员帮我填一下 行不行", "request_human"),
         ("我申请的信息公开要交钱吗", "ask_knowledge"),
         # A suggestion's content is often a question (能不能…); asking how to suggest is not a suggestion.
         ("提个意见 窗口叫号能不能改成手机取号", "file_complaint"),
@@ -337,6 +342,20 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         ("麻烦让业务窗口的老师跟我对接一下", "request_human"),
         ("你们值班的同志在不在", "request_human"),
         ("我找人说过了 还是没办", "ask_knowledge"),
+        ("有客服吗", "request_human"),
+        ("我想找你们负责这块的老师当面沟通", "request_human"),
+        # A story, a rhetorical question, then what is wanted; 「几十家」 counts, it does not ask.
+        ("楼下超市塑料袋随便送 不是限塑了吗 我要举报这家超市", "file_complaint"),
+        ("我要投诉 一个加盟总部 吹有几十家店 其实一家没有", "file_complaint"),
+        ("奶茶店关门了老板把我拉黑了 给我登记一下 我要讨个说法", "file_complaint"),
+        ("我要投诉 该找谁", "ask_knowledge"),
+        # A document asked for, the clause that asks for it apart from the one that names it.
+        ("想要你们局2024年三公经费的明细，电子版发我邮箱就行", "apply_disclosure"),
+        ("那好 我要你们对加油站的现场核查记录", "apply_disclosure"),
+        ("我要你们的检查结果的话 得怎么弄", "ask_knowledge"),
+        # One's own earlier request, said with when it was made.
+        ("我前两周投诉的那个理发店 有结果没", "check_status"),
+        ("那个举报楼下回收站的 后来查了没", "check_status"),
     ],
 )
 def test_requests_in_everyday_words(text, expected):
@@ -345,6 +364,17 @@ def test_requests_in_everyday_words(text, expected):
 
 def test_a_new_request_after_leaving_words_is_that_request():
     assert route("不投诉了，我要申请信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"
+    assert route("算了 我直接再申请一个政府信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"
+
+
+@pytest.mark.parametrize("text", ["哎不弄了不弄了 太麻烦", "改天再说吧 要去接孩子了", "算了 老板刚打电话说给退了 不弄了"])
+def test_leaving_words_with_a_reason_leave(text):
+    assert route(text, *ranked("ask_knowledge", 0.9)).intent == "cancel_request"
+
+
+def test_leaving_words_with_a_question_are_a_question():
+    assert route("不弄了 电话多少", *ranked("ask_knowledge", 0.9)).intent == "ask_knowledge"
+    assert route("算了 不投诉了 我想问问备案要多久", *ranked("ask_knowledge", 0.9)).intent == "ask_knowledge"
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def test_question_about_a_company_report_does_not_ask_for_a_tracking_number(serv
     assert "action_answer_knowledge" in turn_actions(servers, user)
 
 
-@pytest.mark.parametrize("text", ["找个活人跟我说", "你这机器人说不明白 给我找个真人", "转人工"])
+@pytest.mark.parametrize("text", ["找个活人跟我说", "你这机器人说不明白 给我找个真人", "转人工", "有客服没", "想跟你们管这块的同志直接聊聊"])
 def test_explicit_requests_for_a_person_reach_the_handoff(servers, text):
     user = sender()
     reply, _ = reply_of(servers, user, text)
@@ -69,6 +69,14 @@ def test_mentioning_staff_in_a_question_is_not_a_handoff(servers):
     user = sender()
     reply_of(servers, user, "你们做信息公开的工作人员是专职的吗")
     assert "action_handoff" not in turn_actions(servers, user)
+
+
+def test_asking_whether_staff_will_fill_in_the_form_is_answered(servers):
+    """The documents answer it (口头提出，代为填写); it is not a call for a person now."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "字写不好 申请表工作人员能代填吗")
+    assert "action_handoff" not in turn_actions(servers, user), reply
+    assert "代为填写" in reply and "来源：" in reply, reply
 
 
 def test_a_business_plan_is_answered_from_the_catalogue(servers):
@@ -161,7 +169,7 @@ def test_a_description_that_reads_like_a_question_is_taken_as_the_description(se
     assert servers.tracker(user)["slots"]["info_description"] == "你们局2020年的部门预算是多少"
 
 
-@pytest.mark.parametrize("leave", ["算了", "不办了", "取消"])
+@pytest.mark.parametrize("leave", ["算了", "不办了", "取消", "哎呀不弄了不弄了 费劲", "下次再说吧 我得去上班了"])
 def test_cancel_words_leave_a_form_at_any_step(servers, leave):
     user = sender()
     reply_of(servers, user, "我要投诉")
@@ -199,6 +207,13 @@ def test_a_new_request_leaves_the_status_form(servers):
     assert "回执号由两个字母" not in reply
 
 
+def test_leaving_words_before_a_new_request_start_it(servers):
+    user = sender()
+    reply_of(servers, user, "我要投诉")
+    reply, _ = reply_of(servers, user, "算了 我还是直接申请一个政府信息公开吧")
+    assert active_loop(servers, user) == "disclosure_form", reply
+
+
 def test_a_new_request_leaves_the_complaint_form(servers):
     user = sender()
     reply_of(servers, user, "我要投诉")
@@ -215,6 +230,11 @@ def test_a_new_request_leaves_the_complaint_form(servers):
         ("有没有真人在", "action_handoff"),
         ("举报：楼下超市卖过期食品", "complaint_form"),
         ("行 我现在就申请 要你们2025年给超市发的促消费补贴名单", "disclosure_form"),
+        # A story first, then what is wanted: the earlier rhetorical question does not make it one.
+        ("隔壁水果店天天缺斤短两 这还有没有王法了 我要举报他们", "complaint_form"),
+        ("健身房老板卷钱跑了 卡里还剩两千 麻烦给我登记一下", "complaint_form"),
+        ("想要你们局2023年的政府采购合同清单，扫描件发我邮箱就行", "disclosure_form"),
+        ("我半个月前投诉的那个洗衣店 现在有结果了没", "status_form"),
     ],
 )
 def test_requests_in_everyday_words_start_their_action(servers, text, action):

@@ -48,6 +48,8 @@ class ContactAnswer:
 # A clause that asks something; the others only say why (「想发个邮件问点事」「我要把申请表传过去」).
 _ASKS = re.compile(r"怎么|咋|如何|多久|多少|几|哪|什么|啥|谁|吗|么|呢|[?？]|能不能|可不可以|是不是|有没有|行不行")
 _CLAUSES = re.compile(r"[\s,，。;；!！]+")
+# Words left beside the contact that ask for something done (fill in, write, help).
+_SOMEONE_DOES = re.compile(r"填|写|替|代|帮")
 
 
 def asked_contact(question: str) -> str | None:
@@ -73,6 +75,8 @@ def _asked_contact_words(question: str) -> tuple[str, str, str] | None:
     for key, _, pattern in CONTACT_FIELDS:
         if match := pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
+            if _SOMEONE_DOES.search(rest):
+                return None  # 「窗口的同志能替我填吗」 asks what the staff there do, not where they are
             return (key, rest, match.group(0)) if len(rest) <= MAX_OWN_CHARS // 2 else None
     return None
 

@@ -35,7 +35,7 @@ OUT_OF_SCOPE = "out_of_scope"
 _STAFF = r"(人工|真人|活人|客服|工作人员|经办人员?|办事的(同志|人)|上班的人|负责的人|管事的人?|值班的人?|专人|领导|负责人|主任|局长)"
 # A person, asked for explicitly. Mentioning staff in a question (「工作人员是兼职吗」) is not.
 _HUMAN = re.compile(
-    r"(转|接|找|叫|要|换|联系|需要|来|让)(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
+    r"(转|接|找|叫|要|换|联系|需要|来|让)(给|到)?(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
     r"|人工(服务|客服|坐席|回复|处理|咨询)?$|^(人工|真人|活人|客服)"
     r"|(跟|和|与)(真人|活人|人工|工作人员)(说|聊|讲|对话|沟通)"
     r"|不要(跟)?机器人|别(用)?机器人|机器人(听不懂|不行|没用)|不想(跟|和)机器|"
@@ -45,7 +45,7 @@ _HUMAN = re.compile(
     r"(找|叫|要|让|请)(你们)?(的)?(领导|负责人|主任|局长)(来|出来|说话|接电话)?$|"
     r"(安排|让|请)(个|一个)?(工作人员|专人|人)(联系|打电话|回电)|打(个)?电话给我|(跟|和)(人|真人)(直接)?(讲|说|谈)|懂行的人|"
     # 「有没有活人啊」「让你们上班的人来」「需要跟经办人员直接沟通」: a person of the agency, by any name.
-    r"(有没有|有木有|有无|还有没有)(个)?(人工|真人|活人|客服|工作人员)|"
+    r"(有没有|有木有|有无|还有没有)(个)?(人工|真人|活人|客服|工作人员)|^有(个)?(人工|真人|活人|客服)(吗|么|没|没有|不)?\W*$|"
     rf"(找|叫|让|请|换)(一?个|一下|下)?(你们)?(的)?{_STAFF}(直接|当面)?(来|出来|过来|说|聊|讲|谈|沟通|接)|"
     rf"(跟|和|与|同)(你们)?(的)?{_STAFF}(直接|当面)?(说|聊|讲|谈|沟通|对话|反映)"
 )
@@ -56,15 +56,33 @@ _SUMMONS = re.compile(
     r"(人|同志|老师|负责的|领导|接线员|值班的?|科室的人|窗口的老师|工作人员|人工|真人|活人|客服)"
     r"(来|过来|出来|说话|跟我|和我|给我|对接|接|回电|打电话|直接|当面|吧|啊|呗|$)|"
     r"(给我|帮我)(接|转)(人|人工|一下)|(人|人工)呢[?？!！]*$|可以人工|能人工|"
+    r"(找|跟|和|同|让|请)(你们)?(局里)?(负责|管)(这块|这个|这方面|这事|这摊|这一块)(事|业务)?的(老师|同志|人|工作人员|领导)|"
     r"(跟|和|同)(你们)?(局里|信息公开办|科室|窗口)?的?(人|同志|老师|工作人员)(直接)?(聊|说|讲|谈|沟通)"
 )
 # Questions about the human service itself (its hours, its number), as opposed to asking for it.
 _ABOUT_THE_SERVICE = re.compile(r"几点|几时|时间|多少|电话|号码|周末|工作日|(什么时候|啥时候)(上班|下班)|开吗|开门|收费|要钱|只有")
+# Asking whether staff will do something for one (「让工作人员帮我填申请表可以吗」「窗口的人能替我写吗」):
+# a question about the service the documents describe (代为填写), not a call for a person now.
+_STAFF_HELP_ASKED = re.compile(
+    r"(工作人员|窗口的?(人|同志|老师)|办事的(人|同志)|你们的?人)\S{0,3}(帮|替|代)(我|忙|着)?\S{0,2}(填|写|读|念|看|弄|办)"
+    r"[^。！!]{0,14}(可以|能|行|成|吗|么|不|没)\W*$|(能|可以|会)不?(能|可以|会)?(让|请)?(工作人员|窗口的?(人|同志|老师))(帮|替|代)"
+)
+_CALLED_FOR = re.compile(r"(找|叫|转|接|换)(一?个|一下|下)?(你们)?(的)?(人工|真人|活人|客服|工作人员|人)")
 # Leaving a form or a request.
 _CANCEL = re.compile(
     r"^(我|俺)?(算了|不办了|不弄了|不填了|不申请了|不投诉了|不举报了|不建议了|不查了|不要了|不用了|取消|退出|撤销|撤了|放弃|先不|暂时不|不想(办|弄|填|申请|投诉|举报|查)了?)"
     r"|(算了|不办了|不弄了|不填了|不申请了|不投诉了|不举报了|不查了|不用了|撤了|取消吧|取消申请|取消投诉|不想(办|弄|填|申请|投诉|举报)了)[吧啊呀。！!,，~]*$"
 )
+# A clause that only leaves (「哎不弄了不弄了 太麻烦」「算了 老板给退了 不弄了」「改天再说吧 要去接孩子了」):
+# the rest of a short message says why, it asks nothing.
+_CANCEL_CLAUSE = re.compile(
+    r"^(哎呀|哎|唉|嗨|呃|嗯|那|那就|行|好)?(我|俺)?(还是)?(先)?"
+    r"((算了|不办了|不弄了|不填了|不搞了|不整了|不申请了|不投诉了|不举报了|不查了|不要了|不用了|不想(办|弄|填|搞|申请|投诉|举报)了)(吧|啊|呀|了)?)+$|"
+    r"^(那|那就|我|俺)?(改天|下次|以后|回头|过两天|过几天|有空)(再)?(说|弄|办|填|来)(吧|啊|了)?$"
+)
+CANCEL_MESSAGE_MAX_CHARS = 30
+# A progress query about one's own request fits in this many characters (longer ones tell a story).
+STATUS_MESSAGE_MAX_CHARS = 40
 # Words that ask for the action itself, per action intent.
 _CUES = {
     APPLY: re.compile(
@@ -82,7 +100,7 @@ _CUES = {
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
         r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|(啥时候|什么时候|多会儿|几时|哪天)能给我|能给我(个)?(答复|回复|结果|回信|消息|准信|说法)|追一下|"
-        r"(办理|处理|进展|审核)情况|"
+        r"(办理|处理|进展|审核)情况|(有没有人|有人)(在)?(办|管|处理|查)|(提交|交|发送)成功(了)?(吗|没)|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
     ),
@@ -145,12 +163,15 @@ _GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|(?<!前)几天
 _OWN_REQUEST = re.compile(
     r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)|"
     # 「上礼拜寄的申请信」「申请都交了半个月了」「申请已经提交了」: a submission already made, said without 我.
-    r"(上礼拜|上星期|上周|上个?月|月初|前几天|前两天|前天|昨天|之前|早就)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映)|"
+    r"(上礼拜|上星期|上周|上个?月|月初|前几天|前两天|前天|昨天|之前|早就|前两周|前几周|前段时间|前些日子|"
+    r"[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)(以)?前)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映)|"
+    r"^(那个|那件|上回那个)(申请|投诉|举报|反映|建议)|"
     r"(寄|交|递|提交|申请|投诉|举报)(了|过)?(都)?(快|有)?[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)|"
     r"(已经|都|早)(提交|交|递|寄|申请)(了|过|上去)|"
     # 「上回那个事咋样了」「我周一来过 交了个申请」「我们单位上个月申请的」「我交上去的东西」
     r"(上回|上次|之前|前阵子|前些天|那天|周[一二三四五六日]|昨天|上个月)(那个|的|来过)?.{0,10}(事|申请|投诉|举报|材料|意见|建议|信|交)|"
-    r"(我|俺|我们|咱)(单位|公司)?.{0,6}(申请|投诉|举报|反映|提|交|填|写信|补|寄|登记|问)(的|了|过|上去|都)|"
+    r"(我|俺|我们|咱)(单位|公司)?.{0,6}(申请公开|申请|投诉|举报|反映|提|交|填|写信|补|寄|登记|问)(的|了|过|上去|都)|"
+    r"(我|俺)(的)?(申请|投诉|举报)(的)?那(个)?(事|件)|"
     # 「传真过去的申请」「申请编号我有」「那个答复书寄了没」: what only the person's own case has.
     r"(传真|寄|交|递)(过去|上去|出去)的(申请|材料|信)|(回执号|编号|申请号|受理号)(我)?有|(答复书|告知书|决定书)(寄|发|出)|"
     r"给你们写信"
@@ -160,7 +181,7 @@ _CONTACT_NAMES = "网址|网站|链接|入口|电话|传真|邮箱|地址|邮编
 _CONTACT_WORDS = re.compile(_CONTACT_NAMES)
 # …and asking for one of them outright (「网址发我下」「电话多少」), in a message that gives no number of
 # the person's own (「我电话是138…」 fills a request in).
-_ASKS_FOR_CONTACT = re.compile(rf"({_CONTACT_NAMES})(号码?)?(是|呢|多少|几|发|给|告诉|说|在哪|哪|啥|什么)")
+_ASKS_FOR_CONTACT = re.compile(rf"(?<![打拨来])({_CONTACT_NAMES})(号码?)?(是|呢|多少|几|发|给|告诉|说|在哪|哪|啥|什么)")
 _DIGITS = re.compile(r"[0-9０-９]{3}")
 # 「我想问问投诉要多久」「先问下要不要钱」: the person says they are asking, not filing.
 _ASKS_ABOUT = re.compile(r"问|了解|咨询|知道|请教|打听")
@@ -190,6 +211,8 @@ def content_length(text: str) -> int:
 def asks_for_human(text: str) -> bool:
     text = normalize(text)
     if _HUMAN.search(text) or _SUMMONS.search(text):
+        if _STAFF_HELP_ASKED.search(text) and not _CALLED_FOR.search(text):
+            return False
         # 「人工客服几点上班」「人工服务只有工作日吗」 ask about the service, not for it.
         return not (_ABOUT_THE_SERVICE.search(text) and not _SUMMONS.search(text))
     return False
@@ -210,7 +233,9 @@ _NAMED = (
         # 「依申请公开的办理流程」「申请公开要多久」 are about the procedure
         r"(?!(的|要|需|得|后|以后|时|是|有|能|可以|一般|流程|程序|条件|材料|期限|费用|怎么|咋|如何))"
     )),
-    (COMPLAIN, re.compile(r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))")),
+    (COMPLAIN, re.compile(
+        r"(投诉|举报|头诉|检举)(?!(电话|热线|渠道|方式|邮箱|是|要|需要|的|了|过|啥|什么|怎么|咋|后|以后|一般))|(要|想|得)告(他|她|它|那|这|一)"
+    )),
     # A suggestion starts the same form, which then asks 投诉还是建议 (the form's complaint_type).
     (COMPLAIN, _SUGGESTION := re.compile(
         r"^(我|俺|咱|我们)?(想)?(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
@@ -220,6 +245,9 @@ _NAMED = (
     (APPLY, re.compile(
         r"(要|给我|帮我|麻烦|把|想把).{0,30}(一份|调一下|整一份|搞一份|发我|寄我|发一下|寄给我|给我发|给我寄)"
         r"|(一份|调一下).{0,24}(名单|明细|清单|文件|通报|制度|标准|结果|数据|记录|报告|批复|决定|汇总|预算|决算)"
+        # 「…的明细，电子版发我邮箱就行」「我要你们对预付卡企业的检查结果」
+        r"|^(电子版|纸质版|复印件|扫描件)?(就)?(发|寄)(到)?(我|给我)(的)?(邮箱|手机|微信|家里?)(就行|就好|就可以|吧)?$"
+        r"|^(我|俺|我们)?(要|想要|需要)((你们|贵局|你们局)(的)?|.{0,6}[0-9]{4}年).{1,24}(名单|明细|清单|文件|通报|制度|结果|数据|记录|报告|批复|决定|汇总|预算|决算)$"
     )),
 )
 BARE_REQUEST_CHARS = 4
@@ -240,9 +268,23 @@ _GRIEVANCE_ASK = re.compile(r"(管不管|查不查|管一管|管管|有人管吗
 _ASKS_CONSEQUENCE = re.compile(r"追责|问责|追究|处分|什么后果|啥后果|担责|法律责任")
 
 
+# A grievance told as a story (「店关了老板还把我拉黑了」) and then 「给我登记一下」「我要讨个说法」: a complaint
+# to register; without the story 「帮我登记」 may be a 备案 and the words decide nothing.
+_GRIEVANCE_STORY = re.compile(
+    r"跑路|跑了|关门|关了|倒闭|拉黑|不退|退不了|不给退|骗|坑|卷钱|联系不上|人去楼空|霸王|乱收|不合规|违规|假货|过期|店名|这家店|那家店|商家|老板"
+)
+_REGISTER_GRIEVANCE = re.compile(
+    r"(帮我|给我|替我|来你们这儿?|在你这儿?|在你们这儿?|你们给)(帮我)?(登记|记录|立案|备个案|记一下)|讨(个)?说法|讨回公道|要个说法|给个说法"
+)
+
+
 def named_request(text: str) -> Route | None:
     """A request the message names in words of its own (see _NAMED), or None."""
     clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
+    if _REGISTER_GRIEVANCE.search(text) and _GRIEVANCE_STORY.search(text) and not _SAYS_ASKING.search(text):
+        last = _without_greeting(clauses[-1]) if clauses else ""
+        if not is_question(last) or _REGISTER_GRIEVANCE.search(last):
+            return Route(COMPLAIN, "grievance to register")
     for action, pattern in _NAMED:
         holder = next((c for c in clauses if pattern.search(_without_greeting(c))), None)
         if pattern is _SUGGESTION:
@@ -257,14 +299,27 @@ def named_request(text: str) -> Route | None:
             continue  # 「给我发一下」 alone asks for a document only when it names one
         if content_length(_without_greeting(text)) <= BARE_REQUEST_CHARS:
             return None  # a bare 「投诉」 may be a question about complaints: the classifier decides
-        if _SAYS_ASKING.search(text) or _DELIBERATES.search(text):
+        # 「该找谁」 after the request weighs where to go; 「找谁都不管」 before it is the story.
+        if _SAYS_ASKING.search(text) or _DELIBERATES.search(" ".join([holder, *clauses[clauses.index(holder) + 1:]])):
             return None
-        if any(_clause_asks(c) for c in clauses if c is not holder):
+        later = clauses[clauses.index(holder) + 1:]
+        if any(_HOW_TO_DO_IT.search(c) for c in later):
+            return Route(FALLBACK, "request and how to do it", offer=action)  # 「我想投诉…，怎么弄」
+        if any(_clause_asks(_NOT_ASKING_HOW_MANY.sub("", c)) for c in later):
             return None  # 「我要申请公开，大概多久能答复」 asks how it goes: the rest of the routing decides
+        if any(_clause_asks(c) for c in clauses if c is not holder) and not wants_action(holder):
+            return None
+        # 「…不是说限塑了吗 我要举报这家超市」: a story's rhetorical question, then what they want done.
         return Route(action, "request named")
     if _GRIEVANCE_ASK.search(text) and content_length(text) >= 10 and not _ASKS_CONSEQUENCE.search(text):
         return Route(FALLBACK, "grievance asked about", offer=COMPLAIN)
     return None
+
+
+# After a named request, 「怎么弄」「咋办」 asks how to go about it: the person may want it done now or not.
+_HOW_TO_DO_IT = re.compile(r"^(那)?(该|要|得|应该)?(怎么|咋|如何)(弄|办|搞|整|操作|提交|申请|投诉|举报|做)(呢|啊|呀)?[?？]*$")
+# 「几十家」「几百块」 count, they do not ask.
+_NOT_ASKING_HOW_MANY = re.compile(r"几(?=[十百千万])")
 
 
 def _clause_asks(clause: str) -> bool:
@@ -277,7 +332,18 @@ def _without_greeting(text: str) -> str:
 
 def wants_to_cancel(text: str) -> bool:
     text = normalize(text)
-    return content_length(text) <= 14 and bool(_CANCEL.search(text))
+    if content_length(text) <= 14 and _CANCEL.search(text):
+        return True
+    if content_length(text) > CANCEL_MESSAGE_MAX_CHARS:
+        return False
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
+    return any(_CANCEL_CLAUSE.search(c) for c in clauses) and not any(is_question(c) for c in clauses)
+
+
+def _without_leaving(text: str) -> str:
+    """The message without the words that leave (「算了 我直接再申请一个」 → 「我直接再申请一个」)."""
+    text = _CANCEL.sub(" ", text) if _CANCEL.search(text) else text
+    return " ".join(c for c in _CLAUSE_BREAK.split(text) if c and not _CANCEL_CLAUSE.search(c)).strip()
 
 
 def is_question(text: str) -> bool:
@@ -306,16 +372,24 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return Route(intent, "empty")
     if asks_for_human(text):
         return Route(HUMAN, "asks for a person")
-    if asks_for_contact(text):
-        return Route(KNOWLEDGE, "asks where to reach the agency")
     # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one.
     # 「不举报了，我要申请政府信息公开」: what is left once the words that leave are taken out.
-    explicit = _explicit_request(_CANCEL.sub(" ", text).strip() if _CANCEL.search(text) else text)
-    if explicit and wants_to_cancel(text):
-        return Route(explicit, "new request")
-    explicit = _explicit_request(text)
+    if asks_for_contact(text):
+        return Route(KNOWLEDGE, "asks where to reach the agency")
     if wants_to_cancel(text):
+        rest = _without_leaving(text)
+        named = named_request(rest) if rest else None
+        new = _explicit_request(rest) if rest else None
+        if new or (named is not None and named.intent in ACTION_INTENTS):
+            return Route(new or named.intent, "new request")
+        # 「算了 我直接再申请一个政府信息公开」: what is left asks for one action, plainly.
+        cued = [a for a in ACTION_INTENTS if action_cue(a, rest)] if rest and not is_question(rest) else []
+        if len(cued) == 1 and content_length(rest) >= BARE_REQUEST_CHARS:
+            return Route(cued[0], "new request")
         return Route(CANCEL, "cancel words")
+    if _STAFF_HELP_ASKED.search(text) and not _CALLED_FOR.search(text):
+        return Route(KNOWLEDGE, "asks whether staff will help")
+    explicit = _explicit_request(text)
     if explicit:
         return Route(explicit, "request words")
     if (named := named_request(text)) is not None:
@@ -349,7 +423,7 @@ def _explicit_request(text: str) -> str | None:
     if _OPENS_AS_COMPLAINT.search(text) and not is_question(_head(text)):
         return COMPLAIN
     text = _head(text)
-    if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= 30:
+    if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= STATUS_MESSAGE_MAX_CHARS:
         return STATUS  # 「我上周交的申请有结果了吗」: their own request's progress
     if content_length(text) > 24:
         # 「帮我弄个信息公开申请 我想要咱市商业网点规划那份文件」: the first clause says what it is,
@@ -407,8 +481,9 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
     if action == APPLY and cue and _POLITE_ASK.search(text) and not _ASKS_ABOUT.search(text):
         want, how = True, False
     if not cue:
-        # The classifier is sure, the words say nothing either way: ask rather than guess.
-        if confidence >= ACTION_SURE and not how and action != STATUS:  # a status query always names its request
+        # The classifier is sure, the words say nothing either way: ask rather than guess. Words of the
+        # agency's business without a request's words (「我想开个拍卖行」) are a question about it.
+        if confidence >= ACTION_SURE and not how and action != STATUS and not _DOMAIN.search(text):
             return Route(FALLBACK, f"{action} by the classifier alone", offer=action)
         return Route(KNOWLEDGE, f"{action} without request words")
     if action == STATUS:
