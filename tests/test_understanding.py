@@ -486,3 +486,9 @@ def test_can_you_give_me_a_document_is_a_question_not_a_status_query():
         assert route(text, "ask_knowledge", 0.9).intent == KNOWLEDGE, text
     for text in ("我申请的东西啥时候能给我 已经等了20多天了", "上个月交的申请 什么时候能给我答复"):
         assert route(text, "ask_knowledge", 0.9).intent == STATUS, text
+
+
+def test_a_published_documents_name_is_not_an_application():
+    """「公开」 is in most questions here; a document's name alone asks for it, it does not file for it."""
+    assert route("示例市商务局2020年政务公开工作要点的全文", *ranked("apply_disclosure", 0.95)).intent == "ask_knowledge"
+    assert route("申请公开2020年政务公开工作要点的附件", *ranked("apply_disclosure", 0.95)).intent == "apply_disclosure"

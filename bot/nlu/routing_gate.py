@@ -17,7 +17,8 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.understanding.routing import FALLBACK, KNOWLEDGE, route
+from bot.understanding.referral import ReferralDesk
+from bot.understanding.routing import FALLBACK, KNOWLEDGE, OUT_OF_SCOPE, route
 
 # Confidence reported for an intent the gate chose itself: above Rasa's fallback thresholds.
 GATE_CONFIDENCE = 0.9
@@ -35,6 +36,16 @@ class RoutingGate(GraphComponent, IntentClassifier):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.component_config = config
+        self._referrals: ReferralDesk | None = None
+
+    def _another_agencys(self, text: str) -> bool:
+        """「住房公积金怎么提取」 is not chit-chat: the answer action refers it (knowledge/referrals.yml,
+        reread when staff edit it)."""
+        if self._referrals is None:
+            from bot.settings.knowledge import Settings
+
+            self._referrals = ReferralDesk(Settings.from_env().knowledge_dir)
+        return self._referrals.find(text) is not None
 
     @classmethod
     def create(
@@ -50,6 +61,8 @@ class RoutingGate(GraphComponent, IntentClassifier):
                 continue  # button payloads are Rasa's RegexMessageHandler's
             ranking = list(message.get(INTENT_RANKING_KEY) or [])
             decision = route(text, intent[INTENT_NAME_KEY], intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0, ranking)
+            if decision.intent == OUT_OF_SCOPE and self._another_agencys(text):
+                decision = type(decision)(KNOWLEDGE, "another agency's business")
             message.set("routing", {"intent": decision.intent, "reason": decision.reason,
                                     "classifier": intent[INTENT_NAME_KEY]}, add_to_output=True)
             if decision.intent == intent[INTENT_NAME_KEY] and decision.offer is None:

@@ -83,6 +83,10 @@ _CANCEL_CLAUSE = re.compile(
 CANCEL_MESSAGE_MAX_CHARS = 30
 # A progress query about one's own request fits in this many characters (longer ones tell a story).
 STATUS_MESSAGE_MAX_CHARS = 40
+# An application's own words, besides the 「公开」 that most questions here contain.
+_APPLY_WORDS = re.compile(
+    r"申请|申清|调取|调阅|查阅|(要|发|寄|给|提供).{0,14}(文件|信息|资料|材料|数据|记录|档案|预算|决算|报告|名单|批复|合同)"
+)
 # Words that ask for the action itself, per action intent.
 _CUES = {
     APPLY: re.compile(
@@ -502,7 +506,10 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
         if _ASKS_ABOUT.search(text) or _DELIBERATES.search(text) or _SAYS_ASKING.search(text):
             return Route(KNOWLEDGE, "asks about the request")
         return Route(FALLBACK, "request and question", offer=action)
-    # Neither: 「投诉」「举报一家店卖假货」 — a request if the classifier is sure, else ask.
+    # Neither: 「投诉」「举报一家店卖假货」 — a request if the classifier is sure, else ask. 「公开」 alone is
+    # in most questions of this domain (「…政务公开工作要点的全文」 names a published document).
+    if action == APPLY and not _APPLY_WORDS.search(text):
+        return Route(KNOWLEDGE, "公开 without a request's words")
     if confidence >= ACTION_CONFIDENT:
         return Route(action, "confident request")
     return Route(FALLBACK, "doubtful request", offer=action)
