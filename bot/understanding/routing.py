@@ -376,10 +376,10 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return Route(intent, "empty")
     if asks_for_human(text):
         return Route(HUMAN, "asks for a person")
-    # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one.
-    # 「不举报了，我要申请政府信息公开」: what is left once the words that leave are taken out.
     if asks_for_contact(text):
         return Route(KNOWLEDGE, "asks where to reach the agency")
+    # 「不查了，我要申请政府信息公开」: a clear new request wins over the words that leave the old one;
+    # what is left once the words that leave are taken out says which.
     if wants_to_cancel(text):
         rest = _without_leaving(text)
         named = named_request(rest) if rest else None
