@@ -64,3 +64,16 @@ def test_test_stories_pass(rasa_model, tmp_path):
         "--out", str(tmp_path), "--fail-on-prediction-errors",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_no_held_out_message_is_trained_on():
+    """data/nlu/dev_sets.yml comes from the tuning halves only (scripts/dev_set_examples.py)."""
+    from scripts.dev_set_examples import held_out_messages
+
+    trained = {
+        " ".join(line.strip()[2:].split())
+        for block in yaml.safe_load((ROOT / "data" / "nlu" / "dev_sets.yml").read_text(encoding="utf-8"))["nlu"]
+        for line in block["examples"].splitlines() if line.strip()
+    }
+    assert len(trained) > 500
+    assert not trained & held_out_messages()

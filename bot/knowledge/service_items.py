@@ -41,7 +41,8 @@ APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
 # 「备案信息变了多久内要更新」 asks the period for reporting a change, which is not the first filing's.
 CHANGE_DEADLINE = "change_deadline"
-_ABOUT_A_CHANGE = re.compile(r"变更|变了|变化|改了|换了|搬了|搬家|迁址|迁移|挪了|更新|更换|改名")
+_CHANGE_WORDS = r"变更|变了|变化|改了|换了|搬了|搬家|迁址|迁移|挪了|更新|更换|改名"
+_ABOUT_A_CHANGE = re.compile(_CHANGE_WORDS)
 _CHANGE_CLAUSE = re.compile(r"变更|变化|迁移|迁址|改变")
 _APPLICANT_DUTY = re.compile(
     r"(之|以)?内(要|得|必须|就得|应|需|去)|之内|以内|最晚|最迟|截止|逾期|超过.{0,4}(天|日|月)|过了.{0,4}(天|日|月)|"
@@ -125,7 +126,7 @@ _ATTRIBUTES = {a.key: a for a in ATTRIBUTES}
 CHANGE_PERIOD = Attribute(
     "change_period", "事项变更后办理变更的期限",
     re.compile(
-        r"(变更|变了|变化|改了|换了|搬了|搬家|迁址|更新|更换|改名)[^。？?！!]{0,12}(多久|几天|多少天|多长时间|期限|时间限制|截止)"
+        rf"({_CHANGE_WORDS})[^。？?！!]{{0,12}}(多久|几天|多少天|多长时间|期限|时间限制|截止)"
     ),
     re.compile(r"变更[^。；]{0,20}[0-9一二三四五六七八九十两]+\s*个?(工作日|日|天|月)(内|以内|之内)"), "note",
 )

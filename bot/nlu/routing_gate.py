@@ -18,7 +18,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.understanding.referral import ReferralDesk
-from bot.understanding.routing import FALLBACK, KNOWLEDGE, OUT_OF_SCOPE, route
+from bot.understanding.routing import FALLBACK, KNOWLEDGE, OUT_OF_SCOPE, Route, route
 
 # Confidence reported for an intent the gate chose itself: above Rasa's fallback thresholds.
 GATE_CONFIDENCE = 0.9
@@ -62,7 +62,7 @@ class RoutingGate(GraphComponent, IntentClassifier):
             ranking = list(message.get(INTENT_RANKING_KEY) or [])
             decision = route(text, intent[INTENT_NAME_KEY], intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0, ranking)
             if decision.intent == OUT_OF_SCOPE and self._another_agencys(text):
-                decision = type(decision)(KNOWLEDGE, "another agency's business")
+                decision = Route(KNOWLEDGE, "another agency's business")
             message.set("routing", {"intent": decision.intent, "reason": decision.reason,
                                     "classifier": intent[INTENT_NAME_KEY]}, add_to_output=True)
             if decision.intent == intent[INTENT_NAME_KEY] and decision.offer is None:

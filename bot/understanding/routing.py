@@ -272,6 +272,12 @@ _GRIEVANCE_ASK = re.compile(r"(管不管|查不查|管一管|管管|有人管吗
 _ASKS_CONSEQUENCE = re.compile(r"追责|问责|追究|处分|什么后果|啥后果|担责|法律责任")
 
 
+# After a named request, 「怎么弄」「咋办」 asks how to go about it: the person may want it done now or not.
+_HOW_TO_DO_IT = re.compile(r"^(那)?(该|要|得|应该)?(怎么|咋|如何)(弄|办|搞|整|操作|提交|申请|投诉|举报|做)(呢|啊|呀)?[?？]*$")
+# 「几十家」「几百块」 count, they do not ask.
+_NOT_ASKING_HOW_MANY = re.compile(r"几(?=[十百千万])")
+
+
 # A grievance told as a story (「店关了老板还把我拉黑了」) and then 「给我登记一下」「我要讨个说法」: a complaint
 # to register; without the story 「帮我登记」 may be a 备案 and the words decide nothing.
 _GRIEVANCE_STORY = re.compile(
@@ -318,12 +324,6 @@ def named_request(text: str) -> Route | None:
     if _GRIEVANCE_ASK.search(text) and content_length(text) >= 10 and not _ASKS_CONSEQUENCE.search(text):
         return Route(FALLBACK, "grievance asked about", offer=COMPLAIN)
     return None
-
-
-# After a named request, 「怎么弄」「咋办」 asks how to go about it: the person may want it done now or not.
-_HOW_TO_DO_IT = re.compile(r"^(那)?(该|要|得|应该)?(怎么|咋|如何)(弄|办|搞|整|操作|提交|申请|投诉|举报|做)(呢|啊|呀)?[?？]*$")
-# 「几十家」「几百块」 count, they do not ask.
-_NOT_ASKING_HOW_MANY = re.compile(r"几(?=[十百千万])")
 
 
 def _clause_asks(clause: str) -> bool:
