@@ -105,10 +105,15 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def upstreams(self) -> list[str]:
-        """The replica of each logged request, in order."""
-        lines = (self.prefix / "access.log").read_text().splitlines()
-        return [line.rsplit('"', 4)[1] for line in lines]
+    def upstreams(self, requests: int) -> list[str]:
+        """The replica of each logged request, in order, once `requests` are logged: nginx writes a
+        request's line after its response has gone out, so a read right after the response can miss it."""
+        deadline = time.monotonic() + 10
+        while True:
+            lines = (self.prefix / "access.log").read_text().splitlines()
+            if len(lines) >= requests or time.monotonic() > deadline:
+                return [line.rsplit('"', 4)[1] for line in lines]
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -173,7 +178,7 @@ def test_a_post_that_reached_a_replica_is_not_sent_twice_but_a_get_is_retried(ng
                 assert a.posts + b.posts == 1
                 async with client.get("/crash") as response:
                     assert response.status == 502  # idempotent: tried on both, both dropped it
-            assert proxy.upstreams()[-1].count(",") == 1  # two replicas tried for the GET
+            assert proxy.upstreams(2)[-1].count(",") == 1  # two replicas tried for the GET
         finally:
             await a.stop(), await b.stop()
 
