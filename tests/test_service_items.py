@@ -1,5 +1,7 @@
 """Field questions about a service item are answered from its catalogue record."""
 
+from dataclasses import replace
+
 import pytest
 
 from bot.knowledge.catalogue import Catalogue, Material, ServiceItem
@@ -135,3 +137,19 @@ def test_a_deadline_for_reporting_a_change_is_not_the_first_filing_deadline(ship
 def test_a_sum_the_record_states_is_quoted_from_its_field(shipped_desk):
     answer = shipped_desk.answer(shipped_desk.understand("拍卖企业设立审批 注册资本要多少"))
     assert answer.complete and "1000万元人民币以上的注册资本" in answer.text, answer.text
+
+
+def test_the_time_limit_shows_the_rule_and_the_note_on_what_it_covers(desk):
+    """The figures alone hide what the record says about them: 「自收到申请之日起20个工作日内答复；需延长的…」
+    in its procedure, 「不含专家评审、公示」 in its note."""
+    item = replace(
+        _item("SW-GG-010", "政府信息公开申请", []),
+        procedure=["提出申请", "答复：不能当场答复的，自收到申请之日起20个工作日内答复；需延长的延长不超过20个工作日", "归档"],
+        note="法定时限可经批准延长，延长期限最长不超过20个工作日。",
+    )
+    text = item.field_text("time_limit")
+    assert text.startswith("法定办结时限20个工作日，承诺办结时限5个工作日。")
+    assert "自收到申请之日起20个工作日内答复" in text and "归档" not in text
+    assert text.endswith("特别提示：法定时限可经批准延长，延长期限最长不超过20个工作日。")
+    plain = replace(_item("SW-BA-009", "某某备案", []), note="备案要求以现行规定为准。")  # not about time: not added
+    assert plain.field_text("time_limit") == "法定办结时限20个工作日，承诺办结时限5个工作日。"

@@ -270,6 +270,26 @@ def test_judge_needs_the_fact_and_the_citation():
     assert not judge(expect, "answer", "……15日内申请备案", {})[0]
     assert not judge(expect, "answer", "办理时限：10个工作日\n来源：《目录》", {})[0]
     assert not judge({"route": "referral"}, "referral", "请咨询车管所\n来源：《某文件》", {})[0]
+    # Punctuation is not part of the fact: a writer's 「监督电话0000-12345」 is stated by the reply.
+    assert judge({"route": "answer", "fact": ["监督电话0000-12345"]}, "answer", "监督电话：0000-12345\n来源：《指南》", {})[0]
+    assert not judge({"route": "answer", "fact": ["监督电话0000-12345"]}, "answer", "监督电话：0000-12346\n来源：《指南》", {})[0]
+
+
+def test_a_report_counts_its_failures_by_kind_in_figures_only():
+    """A held-out half may be reported by kind of mistake without showing a case."""
+    from bot.understanding.evaluation import Case, CaseResult, TurnResult, Turn, summarise
+
+    answer = {"route": "answer", "fact": ["15日内"]}
+    results = [
+        CaseResult(Case("x1", (Turn("甲", answer),), "set.yml"), [TurnResult("甲", "answer", "…", answer, False, "fact missing")]),
+        CaseResult(Case("x2", (Turn("乙", {"route": "greet"}), Turn("丙", answer)), "set.yml"),
+                   [TurnResult("乙", "greet", "您好", {"route": "greet"}, True, ""),
+                    TurnResult("丙", "not_found", "没有找到", answer, False, "route not_found")]),
+    ]
+    report = summarise(results)
+    assert report.failure_kinds == {("answer", "fact missing", "首轮"): 1, ("answer", "route not_found", "追问"): 1}
+    lines = "\n".join(report.lines())
+    assert "answer / route not_found / 追问: 1" in lines and "甲" not in lines and "丙" not in lines
 
 
 def test_an_edited_referrals_file_applies_to_the_next_question(tmp_path):

@@ -7,6 +7,7 @@ record itself answers field questions exactly (see bot.knowledge.service_items).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,9 @@ FIELD_TITLES = {
     "contact": "咨询和投诉",
 }
 _NUMERALS = "一二三四五六七八九十"
+# A procedure step that sets a period the agency keeps, and a note about what a period covers.
+_AGENCY_PERIOD = re.compile(r"[0-9一二三四五六七八九十]+\s*个?(工作日|日|天)(内|以内)[^；。]{0,12}(答复|办结|告知|作出|决定|审核|审查|出具)")
+_ABOUT_TIME = re.compile(r"时限|期限|延长")
 # How people ask for each field of a service item ({name}: the item's name), the field's common
 # phrasings in the index (bot.knowledge.questions), so 「电商示范企业报上去多久能出结果」 finds the
 # time limit rather than the result.
@@ -112,7 +116,14 @@ class ServiceItem:
                 limits.append(f"法定办结时限{self.statutory_days}个工作日")
             if self.promised_days is not None:
                 limits.append(f"承诺办结时限{self.promised_days}个工作日")
-            return "，".join(limits) + "。" if limits else "请咨询办理窗口。"
+            text = "，".join(limits) + "。" if limits else "请咨询办理窗口。"
+            # The rule behind the figures, where the record states it: the step that sets the
+            # agency's period (「自收到申请之日起20个工作日内答复；需延长的…」) and a note on what the
+            # period covers (「不含专家评审、公示」, 「可经批准延长」).
+            rules = [step for step in self.procedure if _AGENCY_PERIOD.search(step)]
+            if rules:
+                text += "办理流程中的时限：" + "；".join(rules) + "。"
+            return f"{text}特别提示：{self.note}" if self.note and _ABOUT_TIME.search(self.note) else text
         if key == "fee":
             return self.fee
         if key == "location":

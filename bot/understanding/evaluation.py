@@ -27,7 +27,7 @@ SOCIAL_ROUTES = ("greet", "thank", "goodbye")
 WRONG_PATHS_FOR_QUESTIONS = REQUEST_ROUTES + SOCIAL_ROUTES + ("capabilities", "clarify", "ack", "fallback", "bot_challenge")
 CITATION = "来源："
 _ID_NUMBER = re.compile(r"(\d+)$")
-_SPACE = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,9 @@ def load_cases(paths: list[Path], half: str = "all") -> list[Case]:
 
 
 def _plain(text: str) -> str:
-    return _SPACE.sub("", normalize(text)).lower()
+    """A fact is judged by its words and figures, not its punctuation: 「监督电话0000-12345」 is stated
+    by 「监督电话：0000-12345」."""
+    return _NOT_WORD.sub("", normalize(text)).lower()
 
 
 def classify(turn_events: list[dict], slots: dict) -> str:
@@ -244,6 +246,9 @@ class Report:
     failures: list[tuple[str, str, str, str, str]] = field(repr=False, default_factory=list)
 
     right_without_clarifying: int = 0
+    # (expected route, why, first turn or follow-up) -> failed turns: what kind of mistake dominates,
+    # in figures only, so it may be printed for a held-out half.
+    failure_kinds: Counter = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -264,6 +269,10 @@ class Report:
         ]
         for route, (right, total) in sorted(self.by_route.items()):
             out.append(f"  {route}: {pct(right, total)}")
+        if self.failure_kinds:
+            out.append("失败的轮次（期望 / 原因 / 首轮或追问）：")
+            for (wanted, why, position), n in self.failure_kinds.most_common():
+                out.append(f"  {wanted} / {why} / {position}: {n}")
         return out
 
 
@@ -271,8 +280,9 @@ def summarise(results: list[CaseResult]) -> Report:
     by_route: dict[str, list[int]] = {}
     questions = misrouted = requests = missed = clarified = 0
     failures = []
+    kinds: Counter = Counter()
     for result in results:
-        for turn in result.turns:
+        for position, turn in enumerate(result.turns):
             if not turn.expect:
                 continue
             wanted = turn.expect.get("route", "")
@@ -288,6 +298,7 @@ def summarise(results: list[CaseResult]) -> Report:
                 clarified += bool(turn.ok) and turn.route == "clarify"
             if not turn.ok:
                 failures.append((result.case.id, turn.user, wanted, turn.why, turn.reply))
+                kinds[(wanted, turn.why, "首轮" if position == 0 else "追问")] += 1
     return Report(
         cases=len(results),
         right=sum(r.ok for r in results),
@@ -299,6 +310,7 @@ def summarise(results: list[CaseResult]) -> Report:
         requests_clarified=clarified,
         by_route={k: (v[0], v[1]) for k, v in by_route.items()},
         failures=failures,
+        failure_kinds=kinds,
     )
 
 
