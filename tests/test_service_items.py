@@ -153,3 +153,15 @@ def test_the_time_limit_shows_the_rule_and_the_note_on_what_it_covers(desk):
     assert text.endswith("特别提示：法定时限可经批准延长，延长期限最长不超过20个工作日。")
     plain = replace(_item("SW-BA-009", "某某备案", []), note="备案要求以现行规定为准。")  # not about time: not added
     assert plain.field_text("time_limit") == "法定办结时限20个工作日，承诺办结时限5个工作日。"
+
+
+def test_how_to_do_an_item_is_its_steps_and_what_to_bring(desk):
+    """「外贸备案咋弄」: the procedure and the materials; the bare name still gets the overview."""
+    answer = desk.answer(desk.understand("外贸备案咋弄"))
+    assert "办理流程：1. 申请；2. 受理；3. 办结。" in answer.text and "申请材料：1. 备案登记表" in answer.text
+    assert "收费标准" not in answer.text
+    assert desk.understand("外贸备案").fields == ()
+    follow = desk.understand("那咋弄", previous_code="SW-BA-003")
+    assert follow.item.code == "SW-BA-003" and follow.fields == ("procedure", "materials")
+    # Not when the question asks something else of the item: retrieval answers that.
+    assert desk.understand("我不是本地人 外贸备案咋弄").item is None

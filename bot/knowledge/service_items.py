@@ -31,11 +31,14 @@ FIELD_KEYWORDS = {
     "conditions": ("条件", "资格", "能不能办", "符合", "门槛", "要求"),
     "basic": ("谁能", "谁可以", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
-    "procedure": ("流程", "步骤", "程序", "怎么办理", "如何办理", "手续", "办理环节"),
+    "procedure": ("流程", "步骤", "程序", "手续", "办理环节"),
     "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么"),
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
 _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
+# 「境外投资备案咋弄」: how to do it is what to do and what to bring, when nothing narrower is asked.
+_HOW_TO = re.compile(r"(怎么|咋|如何|怎样)(办理?|弄|整|搞|申请|操作|去办|来办|走)|咋办")
+HOW_TO_FIELDS = ("procedure", "materials")
 # 「签了合同几天内要去备案」 asks for the applicant's own deadline, not how long the agency takes.
 APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
@@ -255,6 +258,8 @@ class ServiceItemDesk:
             item = named[0]
             if not fields and self._names_material(item, text):
                 fields = ("materials",)
+            if not fields and _HOW_TO.search(normalize(text)) and self._about_the_item_as_a_whole(item, text):
+                fields = HOW_TO_FIELDS
             if not fields and not self._about_the_item_as_a_whole(item, text):
                 # 「我不是本地人，也能申请公开吗」 names 申请公开 but asks something the card does not
                 # say: retrieval answers it (and may still cite the item's own guide).
@@ -263,6 +268,8 @@ class ServiceItemDesk:
         if len(named) > 1:
             return ItemQuery(fields=fields, candidates=tuple(named[:3]))
         previous = self.item(previous_code)
+        if previous and not fields and _HOW_TO.search(normalize(text)) and self.is_follow_up(text):
+            fields = HOW_TO_FIELDS  # 「那咋弄」 after an item's answer
         if previous and fields and (self.is_follow_up(text) or leans_on_previous(text)):
             return ItemQuery(item=previous, fields=fields, follow_up=True)
         if fields and _mentions_a_service(text):
