@@ -98,3 +98,14 @@ def test_only_a_whole_question_about_a_term_counts_as_asking_what_it_means():
     assert asked_term("补正是啥意思，要多久") == "补正"  # the first clause asks it
     for question in ("我想问问补正的事", "那补正呢", "这个是啥", "你们是啥", "信息处理费怎么收", ""):
         assert asked_term(question) is None, question
+
+
+def test_an_faq_answer_resting_on_one_catalogue_item_keeps_that_item_for_the_next_question(knowledge_service):
+    """faq-044 cites 「政务服务事项目录：酒类流通备案」: 「那要是得办的话带啥」 asks that item's materials,
+    and 「那后来地址变了呢」 after an item asks what to do on a change, not where the window is."""
+    first = knowledge_service.reply("开卖酒的店还要办酒类流通备案吗")
+    assert first.doc_id == "faq-044" and first.service_item == "SW-BA-003"
+    materials = knowledge_service.reply("那要是得办的话带啥", previous_item=first.service_item, subject=first.subject)
+    assert materials.service_item == "SW-BA-003" and "申请材料：" in materials.text and "酒类流通备案登记表" in materials.text
+    moved = knowledge_service.reply("那后来地址变了呢", previous_item="SW-BA-004")
+    assert "自变更之日起30日内" in moved.text and "办理地点" not in moved.text

@@ -165,3 +165,13 @@ def test_how_to_do_an_item_is_its_steps_and_what_to_bring(desk):
     assert follow.item.code == "SW-BA-003" and follow.fields == ("procedure", "materials")
     # Not when the question asks something else of the item: retrieval answers that.
     assert desk.understand("我不是本地人 外贸备案咋弄").item is None
+
+
+@pytest.mark.parametrize("text", ["那信息改了呢", "那后来地址变了呢", "名字换了呢"])
+def test_a_change_after_an_item_asks_for_the_change_deadline(desk, text):
+    query = desk.understand(text, previous_code="SW-BA-002")
+    assert query.item.code == "SW-BA-002" and query.fields == ("change_deadline",)
+
+
+def test_where_to_go_after_a_move_is_still_the_location(desk):
+    assert desk.asked_fields("地址变了以后去哪办") == ("location",)

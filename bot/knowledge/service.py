@@ -8,6 +8,7 @@ always agree on which index and threshold are in force. The process's configured
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from functools import cached_property
@@ -43,6 +44,8 @@ PARTLY_NAMED = 0.5
 SPECIFIC_NAME_BIGRAMS = 2  # …and say this much of what singles the item out (二手车, not just 备案)
 # What an applicant brings or must meet: where another agency's document (营业执照) appears in an item.
 BROUGHT_FIELDS = ("materials", "conditions")
+# How an FAQ answer cites the catalogue items it rests on.
+CATALOGUE_BASIS = re.compile(r"政务服务事项目录：([^；;\n]+)")
 # The closest passage does not state the asked fact: say so, then show it for reference.
 UNSTATED_TEXT = "没有找到写明{label}的公开信息。最接近的内容供参考："
 # How many of the closest passages a 「X是啥意思」 question looks through for one that uses X.
@@ -302,7 +305,7 @@ class KnowledgeService:
                 subject=next_subject(question, subject, answered=True),
             )
         return Reply(
-            answer.message, service_item=self._item_of(answer) or previous_item, found=answer.found, doc_id=doc_id,
+            answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
 
@@ -375,9 +378,19 @@ class KnowledgeService:
             char_bigrams(contact.qualifier) & char_bigrams(f"{top.title} {top.section} {top.text}")
         )
 
-    def _item_of(self, answer: Answer) -> str | None:
+    def _item_of(self, answer: Answer, via_basis: bool = False) -> str | None:
+        """The catalogue item the answer cites; with `via_basis`, also the one an FAQ answer rests on
+        (what a follow-up is about, though the FAQ answer itself stands: 「还得去哪备案」 is answered
+        by the FAQ's 「还应向公安机关备案」, not by the item's window)."""
         if not answer.found or not answer.hits or self._desk is None:
             return None
-        doc_id = answer.hits[0].passage.doc_id
-        return next((i.code for i in self._desk.catalogue.items if i.doc_id == doc_id), None)
+        passage = answer.hits[0].passage
+        own = next((i.code for i in self._desk.catalogue.items if i.doc_id == passage.doc_id), None)
+        if own is not None or not via_basis:
+            return own
+        # An FAQ answer that rests on one catalogue item (「依据：政务服务事项目录：酒类流通备案」): the
+        # next 「那要带啥」 asks about that item.
+        based_on = {i.code for i in self._desk.catalogue.items for basis in CATALOGUE_BASIS.findall(passage.text)
+                    if i.name in basis.split("、")}
+        return based_on.pop() if len(based_on) == 1 else None
 

@@ -235,6 +235,10 @@ class ServiceItemDesk:
             fields[fields.index("time_limit")] = CHANGE_DEADLINE if _ABOUT_A_CHANGE.search(text) else APPLICANT_DEADLINE
             if CHANGE_DEADLINE in fields and "location" in fields:
                 fields.remove("location")  # 「地址变了多久内要更新」: the changed address is not asked for
+        if fields == ["location"] and _ABOUT_A_CHANGE.search(text) and not any(
+            w in text for w in FIELD_KEYWORDS["location"] if w != "地址"
+        ):
+            fields = [CHANGE_DEADLINE]  # 「那后来地址变了呢」: what to do when it changes, not where the window is
         attributes = [a.key for a in ATTRIBUTES if a.asked.search(text)]
         if attributes:  # 「成品油零售那个证有效期几年」 asks the validity, not the certificate's name
             fields = attributes + [f for f in fields if f not in ("result", "location", "time_limit", APPLICANT_DEADLINE, CHANGE_DEADLINE, "fee")]
@@ -268,8 +272,11 @@ class ServiceItemDesk:
         if len(named) > 1:
             return ItemQuery(fields=fields, candidates=tuple(named[:3]))
         previous = self.item(previous_code)
-        if previous and not fields and _HOW_TO.search(normalize(text)) and self.is_follow_up(text):
-            fields = HOW_TO_FIELDS  # 「那咋弄」 after an item's answer
+        if previous and not fields and self.is_follow_up(text):
+            if _HOW_TO.search(normalize(text)):
+                fields = HOW_TO_FIELDS  # 「那咋弄」 after an item's answer
+            elif _ABOUT_A_CHANGE.search(normalize(text)):
+                fields = (CHANGE_DEADLINE,)  # 「那名字改了呢」
         if previous and fields and (self.is_follow_up(text) or leans_on_previous(text)):
             return ItemQuery(item=previous, fields=fields, follow_up=True)
         if fields and _mentions_a_service(text):
