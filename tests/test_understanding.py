@@ -181,7 +181,8 @@ def test_the_shipped_referrals_file_is_valid():
     "question, field",
     [("传真多少", "fax"), ("你们几点开门", "hours"), ("邮编", "postcode"), ("投诉电话是多少", "complaint_phone"),
      ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None),
-     ("窗口的同志能替我填吗", None), ("大厅的人能帮我写申请不", None)],
+     ("窗口的同志能替我填吗", None), ("大厅的人能帮我写申请不", None),
+     ("窗口在哪", "service_hall"), ("先问下 你们窗口下午几点关门", "hours"), ("你们中午休息吗", "hours")],
 )
 def test_contact_questions(question, field):
     assert asked_contact(question) == field
@@ -376,10 +377,21 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         # One's own earlier request, said with when it was made.
         ("我前两周投诉的那个理发店 有结果没", "check_status"),
         ("那个举报楼下回收站的 后来查了没", "check_status"),
+        # Chat drops the 我 at the start.
+        ("想登记个投诉 那家4s店搞捆绑收费", "file_complaint"),
     ],
 )
 def test_requests_in_everyday_words(text, expected):
     assert route(text, *ranked("ask_knowledge", 0.9)).intent == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["外资企业投诉 什么情况下你们不受理", "我们以前办过外贸备案 现在想查当年的备案信息 几天能出结果"]
+)
+def test_how_things_usually_go_is_a_question_even_when_the_classifier_says_status(text):
+    """「什么情况下」 asks on what terms, 「几天能出结果」 how long it usually takes: no case of one's own."""
+    assert route(text, *ranked("check_status", 0.95)).intent == "ask_knowledge"
+    assert route("我上周交的申请几天了还没结果", *ranked("check_status", 0.95)).intent == "check_status"
 
 
 def test_a_new_request_after_leaving_words_is_that_request():

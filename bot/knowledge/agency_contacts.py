@@ -17,12 +17,13 @@ from bot.text import normalize
 CONTACT_FIELDS = (
     ("fax", "传真", re.compile(r"传真")),
     ("complaint_phone", "投诉电话", re.compile(r"(投诉|举报|监督)(电话|热线)")),
+    # Before the window: 「窗口下午几点关门」 asks when, not where.
+    ("hours", "办公时间", re.compile(r"几点|开门|关门|上班|下班|办公时间|工作时间|营业时间|周末|周[六日]|星期[六天日]|礼拜|节假日|中午|午休")),
     ("service_hall", "办事窗口", re.compile(r"窗口|政务服务中心|办事大厅|大厅")),
     ("postcode", "邮政编码", re.compile(r"邮编|邮政编码")),
     ("email", "电子邮箱", re.compile(r"邮箱|电子邮件|e-?mail|email|发邮件", re.I)),
     ("online_application", "网上申请入口", re.compile(r"网上申请(入口|地址|网址|在哪)|在线申请(入口|地址|网址)")),
     ("website", "门户网站", re.compile(r"网址|网站|官网")),
-    ("hours", "办公时间", re.compile(r"几点|开门|关门|上班|下班|办公时间|工作时间|营业时间|周末|星期六|礼拜")),
     ("address", "办公地址", re.compile(r"地址|在哪(儿|里)?(办公|上班)?$|在哪儿?$|怎么走|哪条路|门牌|办公地点|位置")),
     ("phone", "咨询电话", re.compile(r"电话|热线|号码|打给")),
 )

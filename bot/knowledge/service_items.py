@@ -250,6 +250,8 @@ class ServiceItemDesk:
         for words in (*FIELD_KEYWORDS.values(), *_GENERIC_FIELD_WORDS.values()):
             for word in words:
                 stripped = stripped.replace(word, "")
+        for attribute in PASSAGE_ATTRIBUTES:  # 「截止到几号」「有效期多久」 ask a fact of the same item
+            stripped = attribute.asked.sub("", stripped)
         return len(_FILLERS.sub("", stripped)) <= _FOLLOW_UP_MAX_CHARS
 
     def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:

@@ -99,7 +99,7 @@ _CUES = {
     ),
     STATUS: re.compile(
         r"进度|进展|办到|到哪|到什么程度|(处理|办|弄|审)得?(咋样|怎么样|如何)了?|(办|处理|审|批|弄)(好|完)了?(没|吗|没有)|"
-        r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥样了|啥情况|什么情况|状态|"
+        r"结果(出来|出了)|(有|出)结果|回执|受理(号|了没|了吗|没)|答复(了没|了吗|没)|怎么样了|咋样了|啥样了|啥情况(?!下)|什么情况(?!下)|状态|"
         r"收到(了)?没|没(信|消息|动静|回音|下文|音讯)|走到哪|哪个环节|哪一步|催(一下|一催|催)?|准信|给不给|批(了)?没|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
@@ -114,7 +114,9 @@ _CUES = {
 _WANT = re.compile(
     r"我(要|想|得|需要|打算|准备|来)|帮我|给我|替我|麻烦(你|您)?|想要|要求|我们(要|想|公司要|单位要)|"
     r"(我|俺)?有(个|一个|些|几个|点)(建议|意见|投诉|想法)|提(个|点|些)(建议|意见)|想(提交|反映|提)|"
-    r"(现在|马上|立刻|直接|在线|网上)(就)?(申请|投诉|举报|提|办|查)|(查|看)(查|看)?(一下|下)?(我|我的|俺)"
+    r"(现在|马上|立刻|直接|在线|网上)(就)?(申请|投诉|举报|提|办|查)|(查|看)(查|看)?(一下|下)?(我|我的|俺)|"
+    # 「想登记个投诉 那家店…」: chat drops the 我 at the start.
+    r"^想(要|登记|提交|申请|投诉|举报|反映)"
 )
 # 「举报！门口收废品的乱堆」「建议你们热线多配点人手」「有个想法：…」: the message opens with what it is.
 _OPENS_AS_COMPLAINT = re.compile(
@@ -493,6 +495,8 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
     if action == STATUS:
         if how and not _OWN_REQUEST.search(text) and _HOW_TO_CHECK.search(text):
             return Route(KNOWLEDGE, "asks how to check progress")  # 「没有回执号还能查进度吗」
+        if how and not _OWN_REQUEST.search(text) and _GENERAL.search(text):
+            return Route(KNOWLEDGE, "asks how long it usually takes")  # 「备案信息几天能出结果」
         # 「我的申请办到哪了」 is a question by its nature; the words themselves ask for the status.
         if want or confidence >= ACTION_CONFIDENT:
             return Route(STATUS, "asks for the progress of a request")
