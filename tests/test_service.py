@@ -64,6 +64,7 @@ def test_a_fact_no_passage_states_is_said_to_be_missing_and_the_closest_shown(kn
     ("市商务局负责人是谁", "负责人的姓名"),
     ("2023年你们一共收到多少件公开申请", "具体的统计数字"),
     ("二手车备案的信息改了以后 多少天内要去改", "事项变更后办理变更的期限"),
+    ("开拍卖行最少得有几个拍卖师", "具体的人数要求"),
 ])
 def test_what_no_document_states_is_said_to_be_missing_with_the_closest_shown(knowledge_service, question, label):
     """Parking, the head's name, a yearly count, a change's deadline: the closest passage (the
@@ -109,3 +110,9 @@ def test_an_faq_answer_resting_on_one_catalogue_item_keeps_that_item_for_the_nex
     assert materials.service_item == "SW-BA-003" and "申请材料：" in materials.text and "酒类流通备案登记表" in materials.text
     moved = knowledge_service.reply("那后来地址变了呢", previous_item="SW-BA-004")
     assert "自变更之日起30日内" in moved.text and "办理地点" not in moved.text
+
+
+def test_a_reporting_period_the_record_does_not_state_is_said_to_be_missing(knowledge_service):
+    """「一个季度报一次还是一年一次」: the record says only 「按报告周期」."""
+    reply = knowledge_service.reply("塑料制品的报告是一个季度报一次还是一年一次")
+    assert not reply.found and "SW-QT-005" in reply.text and "事项目录没有写明报送的周期" in reply.text, reply.text
