@@ -175,3 +175,19 @@ def test_a_change_after_an_item_asks_for_the_change_deadline(desk, text):
 
 def test_where_to_go_after_a_move_is_still_the_location(desk):
     assert desk.asked_fields("地址变了以后去哪办") == ("location",)
+
+
+def test_a_change_to_what_was_approved_is_the_change_item():
+    """「拍卖公司法人换人了 要带啥」 is 拍卖企业变更审批, not the 设立 item the words name."""
+    setting_up = _item("SW-XK-001", "拍卖企业设立审批", ["拍卖公司", "拍卖行"])
+    changing = _item("SW-XK-003", "拍卖企业变更审批", ["拍卖行改名"])
+    desk = ServiceItemDesk(Catalogue(agency="示例市商务局", sample=True, items=[setting_up, changing]))
+    assert desk.understand("拍卖公司法人换人了 去你们那改要带些啥").item.code == "SW-XK-003"
+    assert desk.understand("开拍卖公司要带啥材料").item.code == "SW-XK-001"
+    # Whether to change the certificate is not a period for the change: retrieval answers it, about the change item.
+    moved = desk.understand("拍卖公司搬了新地址 证要换吗")
+    assert moved.item is None and moved.mentioned.code == "SW-XK-003" and moved.fields == ()
+
+
+def test_who_may_apply_is_the_applicants_and_the_conditions(desk):
+    assert set(desk.asked_fields("那个试点 谁有资格报")) == {"basic", "conditions"}

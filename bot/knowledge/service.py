@@ -289,6 +289,7 @@ class KnowledgeService:
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
             item = self.desk.item(self._item_of(answer)) if answer.found else None
             if item is not None and query.fields and self.desk.may_be_about(question, item):
+                item = self.desk.for_a_change(item, question)
                 card = self.desk.answer(replace(query, item=item, candidates=()))
                 return Reply(
                     card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,

@@ -29,9 +29,9 @@ FIELD_KEYWORDS = {
     "location": ("在哪", "哪里办", "哪儿办", "地址", "窗口", "去哪", "地点", "几点", "上班时间", "办公时间", "哪天"),
     "legal_basis": ("依据", "法律", "法规", "哪条规定", "什么规定", "根据什么", "政策依据"),
     "conditions": ("条件", "资格", "能不能办", "符合", "门槛", "要求"),
-    "basic": ("谁能", "谁可以", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位"),
+    "basic": ("谁能", "谁可以", "谁有资格", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位", "哪些人", "什么人能"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
-    "procedure": ("流程", "步骤", "程序", "手续", "办理环节"),
+    "procedure": ("流程", "步骤", "程序", "手续", "办理环节", "邮寄", "寄给", "寄过来", "快递", "送达"),
     "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么"),
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
@@ -44,7 +44,7 @@ APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
 # 「备案信息变了多久内要更新」 asks the period for reporting a change, which is not the first filing's.
 CHANGE_DEADLINE = "change_deadline"
-_CHANGE_WORDS = r"变更|变了|变化|改了|换了|搬了|搬家|迁址|迁移|挪了|更新|更换|改名"
+_CHANGE_WORDS = r"变更|变了|变化|改了|换了|换人|搬了|搬家|迁址|迁移|挪了|更新|更换|改名"
 _ABOUT_A_CHANGE = re.compile(_CHANGE_WORDS)
 _CHANGE_CLAUSE = re.compile(r"变更|变化|迁移|迁址|改变")
 _APPLICANT_DUTY = re.compile(
@@ -218,6 +218,17 @@ class ServiceItemDesk:
         grams = char_bigrams(normalize(text).lower()) - self._generic
         return max((len(grams & char_bigrams(name)) for name, owner in self._names if owner is item), default=0)
 
+    def for_a_change(self, item: ServiceItem, text: str) -> ServiceItem:
+        """「拍卖公司法人换人了 要带啥」: a change to what was approved is the item's 变更 sibling
+        (拍卖企业设立审批 → 拍卖企业变更审批) where the catalogue has one."""
+        if "变更" in item.name or not _ABOUT_A_CHANGE.search(normalize(text)):
+            return item
+        for other in self.catalogue.items:
+            head = other.name.split("变更", 1)[0]
+            if other is not item and "变更" in other.name and len(head) >= 2 and item.name.startswith(head):
+                return other
+        return item
+
     def may_be_about(self, text: str, item: ServiceItem) -> bool:
         """Whether a question that names no item may still ask about `item`: it speaks of a service
         (备案, 审批 …) or says a word that singles the item out. 「政务服务中心停车要钱不」 does
@@ -272,7 +283,10 @@ class ServiceItemDesk:
             return ItemQuery(item=chosen, fields=fields)
         named = self.named_items(text) or [i for i in [self.recognised_item(text)] if i]
         if len(named) == 1:
-            item = named[0]
+            item = self.for_a_change(named[0], text)
+            if item is not named[0] and CHANGE_DEADLINE in fields and not any(w in normalize(text) for w in FIELD_KEYWORDS["time_limit"]):
+                # 「拍卖公司搬了新地址 证要换吗」: what to do on the change is the 变更 item itself, not a period
+                fields = tuple(f for f in fields if f != CHANGE_DEADLINE)
             if not fields and self._names_material(item, text):
                 fields = ("materials",)
             if not fields and _HOW_TO.search(normalize(text)) and self._about_the_item_as_a_whole(item, text):
