@@ -191,3 +191,11 @@ def test_a_change_to_what_was_approved_is_the_change_item():
 
 def test_who_may_apply_is_the_applicants_and_the_conditions(desk):
     assert set(desk.asked_fields("那个试点 谁有资格报")) == {"basic", "conditions"}
+
+
+@pytest.mark.parametrize("text, field", [
+    ("那得准备些啥", "materials"), ("改要带些啥", "materials"),
+    ("什么情况下你们不受理", "conditions"), ("新证能寄给我不", "procedure"),
+])
+def test_colloquial_field_words(desk, text, field):
+    assert field in desk.asked_fields(text)
