@@ -199,3 +199,20 @@ def test_who_may_apply_is_the_applicants_and_the_conditions(desk):
 ])
 def test_colloquial_field_words(desk, text, field):
     assert field in desk.asked_fields(text)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("理发店拿了执照几天内得去你们那备案", "applicant_deadline"),  # going there: the applicant's own deadline
+    ("你们审核要几天", "time_limit"),
+    ("你们那边审核要几天", "time_limit"),
+])
+def test_who_keeps_the_period(desk, text, field):
+    assert desk.asked_fields(text) == (field,)
+
+
+def test_a_count_stated_in_cases_is_stated():
+    """「共接到…申请52例」 states the count asked for: it is not said to be missing."""
+    from bot.knowledge.service_items import unstated_attribute
+
+    assert unstated_attribute("商务部2008年接到了多少个信息公开申请", "商务部共接到公众提出的信息公开申请52例。") is None
+    assert unstated_attribute("商务部2008年接到了多少个信息公开申请", "商务部积极推进政务公开。").key == "count"
