@@ -182,7 +182,8 @@ def test_the_shipped_referrals_file_is_valid():
     [("传真多少", "fax"), ("你们几点开门", "hours"), ("邮编", "postcode"), ("投诉电话是多少", "complaint_phone"),
      ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None),
      ("窗口的同志能替我填吗", None), ("大厅的人能帮我写申请不", None),
-     ("窗口在哪", "service_hall"), ("先问下 你们窗口下午几点关门", "hours"), ("你们中午休息吗", "hours")],
+     ("窗口在哪", "service_hall"), ("先问下 你们窗口下午几点关门", "hours"), ("你们中午休息吗", "hours"),
+     ("那邮寄呢 寄哪儿", "address"), ("申请信寄过去 信封上要写点啥不", None)],
 )
 def test_contact_questions(question, field):
     assert asked_contact(question) == field

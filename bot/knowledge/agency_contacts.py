@@ -24,7 +24,7 @@ CONTACT_FIELDS = (
     ("email", "电子邮箱", re.compile(r"邮箱|电子邮件|e-?mail|email|发邮件", re.I)),
     ("online_application", "网上申请入口", re.compile(r"网上申请(入口|地址|网址|在哪)|在线申请(入口|地址|网址)")),
     ("website", "门户网站", re.compile(r"网址|网站|官网")),
-    ("address", "办公地址", re.compile(r"地址|在哪(儿|里)?(办公|上班)?$|在哪儿?$|怎么走|哪条路|门牌|办公地点|位置")),
+    ("address", "办公地址", re.compile(r"地址|在哪(儿|里)?(办公|上班)?$|在哪儿?$|怎么走|哪条路|门牌|办公地点|位置|寄(到|给|往)?哪|寄给谁")),
     ("phone", "咨询电话", re.compile(r"电话|热线|号码|打给")),
 )
 # Contacts of the disclosure office itself; the rest (complaint line, service window) are the agency's.
