@@ -380,6 +380,9 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         ("那个举报楼下回收站的 后来查了没", "check_status"),
         # Chat drops the 我 at the start.
         ("想登记个投诉 那家4s店搞捆绑收费", "file_complaint"),
+        # An opinion handed over, after the reasons; asking whom to give one to is a question.
+        ("50年也太长了 我觉得30年就该算 我要把这个意见正式提给你们", "file_complaint"),
+        ("把建议交给谁", "ask_knowledge"),
     ],
 )
 def test_requests_in_everyday_words(text, expected):

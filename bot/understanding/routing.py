@@ -245,7 +245,9 @@ _NAMED = (
     # A suggestion starts the same form, which then asks 投诉还是建议 (the form's complaint_type).
     (COMPLAIN, _SUGGESTION := re.compile(
         r"^(我|俺|咱|我们)?(想)?(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
-        r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))"
+        r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))|"
+        # 「我要把这个意见正式提给你们」
+        r"(把|将)(这个|这条|这些|这几条|我的)?(意见|建议|想法)[^，,。？?]{0,6}(提|反映|交|转|递)(给|到|上去)"
     )),
     # 「把你们局2024年培训费支出明细给我整一份」: a document asked for without the word 申请.
     (APPLY, re.compile(
@@ -265,7 +267,7 @@ _ASKS_IN_CLAUSE = re.compile(r"一般|还是|的话|吧$|免费|收费|算不算
 # What a suggestion says is often worded as a question (「窗口叫号能不能改成手机取号」): only asking how
 # suggestions are made or what becomes of them makes a suggestion message a question.
 _ASKS_ABOUT_SUGGESTING = re.compile(
-    r"(怎么|如何|咋|在哪|哪里|哪儿|去哪)(提|给|反映|交)|渠道|途径|有用吗|有没有用|管用吗|区别|会回复|回复吗|有人看吗|多久|接受.{0,4}吗|"
+    r"(怎么|如何|咋|在哪|哪里|哪儿|去哪)(提|给|反映|交)|给谁|找谁|向谁|渠道|途径|有用吗|有没有用|管用吗|区别|会回复|回复吗|有人看吗|多久|接受.{0,4}吗|"
     r"^(建议|是否建议).{0,14}[吗么][?？]?$"  # 「建议先打电话问问吗」 asks for advice
 )
 # 「你们管不管」「查不查」 after a grievance: a complaint said as a question, so it is offered, not started.
