@@ -397,6 +397,13 @@ def test_how_things_usually_go_is_a_question_even_when_the_classifier_says_statu
     assert route(text, *ranked("check_status", 0.95)).intent == "ask_knowledge"
     assert route("我上周交的申请几天了还没结果", *ranked("check_status", 0.95)).intent == "check_status"
 
+@pytest.mark.parametrize("intent", ["file_complaint", "apply_disclosure"])
+def test_a_relayed_question_is_a_question_whatever_the_classifier_says(intent):
+    """「朋友托我问：…」: what precedes the colon says it is a question, not a request."""
+    assert route("朋友托我问：《信访工作条例》现在还有效吗？", *ranked(intent, 0.95)).intent == "ask_knowledge"
+    assert route("朋友托我问：示例市商务局的文件里收费那部分说了啥，在线等", *ranked(intent, 0.95)).intent == "ask_knowledge"
+
+
 
 def test_a_new_request_after_leaving_words_is_that_request():
     assert route("不投诉了，我要申请信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"
