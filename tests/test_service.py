@@ -116,3 +116,10 @@ def test_a_reporting_period_the_record_does_not_state_is_said_to_be_missing(know
     """「一个季度报一次还是一年一次」: the record says only 「按报告周期」."""
     reply = knowledge_service.reply("塑料制品的报告是一个季度报一次还是一年一次")
     assert not reply.found and "SW-QT-005" in reply.text and "事项目录没有写明报送的周期" in reply.text, reply.text
+
+
+def test_a_foreign_country_is_searched_as_abroad(knowledge_service):
+    """knowledge/query_terms.yml: 「去越南投个厂」 is also searched as 境外, so the outward-investment
+    filing answers it, not an unrelated FAQ that shares 「办啥手续」."""
+    reply = knowledge_service.reply("我们公司要去越南投个厂 商务这块要办啥手续")
+    assert reply.found and "境外投资" in reply.text, reply.text

@@ -391,7 +391,7 @@ class KnowledgeService:
             return own
         # An FAQ answer that rests on one catalogue item (「依据：政务服务事项目录：酒类流通备案」): the
         # next 「那要带啥」 asks about that item.
-        based_on = {i.code for i in self._desk.catalogue.items for basis in CATALOGUE_BASIS.findall(passage.text)
-                    if i.name in basis.split("、")}
+        names = {name for basis in CATALOGUE_BASIS.findall(passage.text) for name in basis.split("、")}
+        based_on = {i.code for i in self._desk.catalogue.items if i.name in names}
         return based_on.pop() if len(based_on) == 1 else None
 

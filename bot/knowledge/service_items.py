@@ -282,18 +282,19 @@ class ServiceItemDesk:
 
     def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:
         fields = self.asked_fields(text)
+        plain = normalize(text)
         chosen = self.item(chosen_code)
         if chosen:
             return ItemQuery(item=chosen, fields=fields)
         named = self.named_items(text) or [i for i in [self.recognised_item(text)] if i]
         if len(named) == 1:
             item = self.for_a_change(named[0], text)
-            if item is not named[0] and CHANGE_DEADLINE in fields and not any(w in normalize(text) for w in FIELD_KEYWORDS["time_limit"]):
+            if item is not named[0] and CHANGE_DEADLINE in fields and not any(w in plain for w in FIELD_KEYWORDS["time_limit"]):
                 # 「拍卖公司搬了新地址 证要换吗」: what to do on the change is the 变更 item itself, not a period
                 fields = tuple(f for f in fields if f != CHANGE_DEADLINE)
             if not fields and self._names_material(item, text):
                 fields = ("materials",)
-            if not fields and _HOW_TO.search(normalize(text)) and self._about_the_item_as_a_whole(item, text):
+            if not fields and _HOW_TO.search(plain) and self._about_the_item_as_a_whole(item, text):
                 fields = HOW_TO_FIELDS
             if not fields and not self._about_the_item_as_a_whole(item, text):
                 # 「我不是本地人，也能申请公开吗」 names 申请公开 but asks something the card does not
@@ -304,9 +305,9 @@ class ServiceItemDesk:
             return ItemQuery(fields=fields, candidates=tuple(named[:3]))
         previous = self.item(previous_code)
         if previous and not fields and self.is_follow_up(text):
-            if _HOW_TO.search(normalize(text)):
+            if _HOW_TO.search(plain):
                 fields = HOW_TO_FIELDS  # 「那咋弄」 after an item's answer
-            elif _ABOUT_A_CHANGE.search(normalize(text)):
+            elif _ABOUT_A_CHANGE.search(plain):
                 fields = (CHANGE_DEADLINE,)  # 「那名字改了呢」
         if previous and fields and (self.is_follow_up(text) or leans_on_previous(text)):
             return ItemQuery(item=previous, fields=fields, follow_up=True)

@@ -214,10 +214,15 @@ def content_length(text: str) -> int:
     return len(_PUNCT.sub("", text))
 
 
+def asks_whether_staff_help(text: str) -> bool:
+    """「让工作人员帮我填申请表可以吗」 asks about a service, unless it also calls for a person."""
+    return bool(_STAFF_HELP_ASKED.search(text)) and not _CALLED_FOR.search(text)
+
+
 def asks_for_human(text: str) -> bool:
     text = normalize(text)
     if _HUMAN.search(text) or _SUMMONS.search(text):
-        if _STAFF_HELP_ASKED.search(text) and not _CALLED_FOR.search(text):
+        if asks_whether_staff_help(text):
             return False
         # 「人工客服几点上班」「人工服务只有工作日吗」 ask about the service, not for it.
         return not (_ABOUT_THE_SERVICE.search(text) and not _SUMMONS.search(text))
@@ -398,7 +403,7 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         if len(cued) == 1 and content_length(rest) >= BARE_REQUEST_CHARS:
             return Route(cued[0], "new request")
         return Route(CANCEL, "cancel words")
-    if _STAFF_HELP_ASKED.search(text) and not _CALLED_FOR.search(text):
+    if asks_whether_staff_help(text):
         return Route(KNOWLEDGE, "asks whether staff will help")
     explicit = _explicit_request(text)
     if explicit:
