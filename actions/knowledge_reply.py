@@ -14,7 +14,10 @@ from bot.ops.monitoring import count_reply
 from bot.knowledge.published_index import get_service
 
 
-async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, question: str | None = None) -> list[dict]:
+async def answer_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, question: str | None = None, form_kind: str | None = None
+) -> list[dict]:
+    """The knowledge reply; `form_kind` is the request being filled in when the question interrupts its form."""
     question = question or typed_question(tracker.events, tracker.latest_message.get("text"))
     issuers = {e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "issuer"}
     # Embedding the question is CPU work: a worker thread keeps the action server's loop free
@@ -26,6 +29,7 @@ async def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker, qu
         previous_item=tracker.get_slot("service_item"),
         chosen_item=next(tracker.get_latest_entity_values("service_item"), None),
         subject=tracker.get_slot("topic"),
+        form_kind=form_kind,
     )
     count_reply(reply.found, bool(reply.referral))  # the not-found rate on /metrics (Prometheus)
     buttons = reply.buttons or (NOT_FOUND_BUTTONS if not reply.found and not reply.referral else None)

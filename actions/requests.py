@@ -78,8 +78,12 @@ class _AnswersQuestions(FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if is_question_during_form(text, intent, slot):
-            return await answer_question(dispatcher, tracker, text) + [SlotSet(slot, None)]
+            return await answer_question(dispatcher, tracker, text, self._asked_about(tracker)) + [SlotSet(slot, None)]
         return await super().run(dispatcher, tracker, domain)
+
+    def _asked_about(self, tracker: Tracker) -> str | None:
+        """The request a question typed inside this form is about (「要钱吗」 during an application)."""
+        return None
 
 
 class _RequestValidation(_AnswersQuestions):
@@ -99,6 +103,9 @@ class _RequestValidation(_AnswersQuestions):
         """The tracker's kind when it belongs to this form, else this form's own kind."""
         kind = _kind(tracker)
         return kind if self._is_mine(kind) else self.kind
+
+    def _asked_about(self, tracker: Tracker) -> str | None:
+        return self._form_kind(tracker)
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
         return rf.required_fields(self._form_kind(tracker), _slots(tracker))
@@ -181,6 +188,19 @@ class ValidateComplaintForm(_RequestValidation):
 
     def name(self) -> str:
         return "validate_complaint_form"
+
+    def _asked_about(self, tracker: Tracker) -> str | None:
+        """Before 投诉还是建议 is answered, the message that opened the form tells (「我要投诉」). While
+        the type is asked, its slot holds the question itself (from_text), not an answer."""
+        if tracker.get_slot("requested_slot") != "complaint_type" and tracker.get_slot("complaint_type"):
+            return self._form_kind(tracker)
+        opening = next(
+            (e.get("text") for e in reversed(tracker.events)
+             if e.get("event") == "user" and (e.get("parse_data") or {}).get("intent", {}).get("name") == "file_complaint"),
+            None,
+        )
+        check = rf.check_complaint_type(opening)
+        return check.value if check.ok else None
 
     def validate_complaint_type(self, value, dispatcher, tracker, domain):
         return self._accept(rf.check_complaint_type(value), "complaint_type", dispatcher, tracker, value)

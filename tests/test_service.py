@@ -123,3 +123,26 @@ def test_a_foreign_country_is_searched_as_abroad(knowledge_service):
     filing answers it, not an unrelated FAQ that shares 「办啥手续」."""
     reply = knowledge_service.reply("我们公司要去越南投个厂 商务这块要办啥手续")
     assert reply.found and "境外投资" in reply.text, reply.text
+
+
+def test_a_question_inside_a_form_reads_as_about_that_request(knowledge_service):
+    """knowledge/agency.yml `form_service_items`: while the complaint form waits, 「要钱吗」 and
+    「多久给回话」 ask the complaint item's fields; outside any form the same words do not."""
+    during = knowledge_service.reply("投诉了一般多久给回话", form_kind="complaint")
+    assert during.service_item == "SW-GG-011" and "法定办结时限15个工作日" in during.text, during.text
+    alone = knowledge_service.reply("投诉了一般多久给回话")
+    assert alone.service_item != "SW-GG-011", alone.text
+    fee = knowledge_service.reply("要钱吗", form_kind="complaint")
+    assert fee.service_item == "SW-GG-011" and "收费标准：不收费" in fee.text, fee.text
+
+
+def test_a_question_inside_a_form_keeps_its_own_subject(knowledge_service):
+    """The form's request does not take over a question that names something else: the fax number
+    is the guide's, 复议 is the guide's, and a suggestion (no item) changes nothing."""
+    fax = knowledge_service.reply("你们传真号多少来着 我先把身份证复印件传过去", form_kind="disclosure")
+    assert "0000-12345679" in fax.text, fax.text
+    review = knowledge_service.reply("复议要多久", form_kind="disclosure")
+    assert "复议" in review.text and "SW-GG-010" not in review.text, review.text
+    purpose = knowledge_service.reply("不写用途行不行", form_kind="disclosure")
+    assert "第二十九条" in purpose.text and "SW-BA-002" not in purpose.text, purpose.text
+    assert knowledge_service.reply("不写用途行不行", form_kind="suggestion").text == knowledge_service.reply("不写用途行不行").text

@@ -159,6 +159,29 @@ def test_a_question_inside_a_form_is_answered_and_the_form_asks_again(servers):
     assert "姓名" in reply  # the form goes on where it was
 
 
+def test_a_question_inside_the_complaint_form_is_about_the_complaint(servers):
+    """「一般多久给回话」 asked before 投诉还是建议 is answered: the complaint item's time limit (the form's
+    own request, knowledge/agency.yml), not the disclosure regulation's 20 working days."""
+    user = sender()
+    reply_of(servers, user, "我要投诉")
+    assert active_loop(servers, user) == "complaint_form"
+    reply, _ = reply_of(servers, user, "投诉了一般多久给回话")
+    assert "商务领域投诉举报受理" in reply and "承诺办结时限5个工作日" in reply, reply
+    assert "第三十三条" not in reply
+    assert reply.strip().endswith("您是要投诉，还是提建议？"), reply
+    reply_of(servers, user, "投诉")
+    assert servers.tracker(user)["slots"]["complaint_type"] == "complaint"
+
+
+def test_a_question_inside_the_application_form_is_searched_as_the_applications(servers):
+    """「不写用途行不行」 during an application: 用途 is not the prepaid card's (单用途) fee."""
+    user = sender()
+    reply_of(servers, user, "我要申请政府信息公开")
+    reply, _ = reply_of(servers, user, "不写用途行不行")
+    assert "第二十九条" in reply and "单用途" not in reply, reply
+    assert reply.strip().endswith("请问您以什么身份申请？"), reply
+
+
 def test_a_description_that_reads_like_a_question_is_taken_as_the_description(servers):
     """The information wanted is often written as a question; it must fill the form, not be answered."""
     user = sender()

@@ -22,6 +22,7 @@ from bot.knowledge.sources import load_agency, load_knowledge, load_service_cata
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.knowledge.sentence_relevance import VECTORS_FILE, SentenceRelevance
+from bot.knowledge.catalogue import ServiceItem
 from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
@@ -50,6 +51,9 @@ CATALOGUE_BASIS = re.compile(r"政务服务事项目录：([^；;\n]+)")
 UNSTATED_TEXT = "没有找到写明{label}的公开信息。最接近的内容供参考："
 # How many of the closest passages a 「X是啥意思」 question looks through for one that uses X.
 DEFINITION_CANDIDATES = 50
+# A question inside a form may say this much besides a field of the request's item (「给回话」).
+FORM_QUESTION_OTHER_CHARS = 4
+FORM_QUESTION_CANDIDATES = 3
 
 
 @dataclass(frozen=True)
@@ -229,14 +233,19 @@ class KnowledgeService:
         previous_item: str | None = None,
         chosen_item: str | None = None,
         subject: str | None = None,
+        form_kind: str | None = None,
     ) -> Reply:
         """A service-item field answer when the question is about one, a referral when it is another
-        agency's business, else a knowledge answer; an elliptical question is read with `subject`."""
-        query, answer = None, None
+        agency's business, else a knowledge answer; an elliptical question is read with `subject`, and
+        one typed while a request form of `form_kind` waits for an answer with that request's item."""
+        query, answer, form_item = None, None, None
         try:
             question = self.retriever.homophones.repair(question)
             desk = self.desk
             named = bool(chosen_item) or bool(desk and (desk.named_items(question) or desk.recognised_item(question)))
+            form_item = self._form_item(form_kind) if not named else None
+            if form_item is not None and (reply := self._form_item_field(question, form_item, issuers)) is not None:
+                return reply
             if not named and (referral := self.referrals.find(question)) is not None:
                 field_in_focus = self._field_naming(referral, question, desk, previous_item)
                 if field_in_focus is not None:  # 「营业执照每次都要交吗」 after an item's materials
@@ -280,6 +289,8 @@ class KnowledgeService:
             log.exception("service-item answer failed; falling back to retrieval")
         if answer is None:
             answer = self._answer_in_context(question, subject, issuers)
+            if form_item is not None:
+                answer = self._within_form(question, form_item, answer, issuers)
             if (not answer.found or answer.tentative) and (joined := with_subject_if_it_helps(question, subject)):
                 helped = self.answer(joined, issuers)
                 if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
@@ -309,6 +320,42 @@ class KnowledgeService:
             answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
+
+    def _form_item(self, form_kind: str | None) -> ServiceItem | None:
+        """The catalogue item of the request being filled in (knowledge/agency.yml `form_service_items`)."""
+        code = (self.agency.get("form_service_items") or {}).get(form_kind) if form_kind else None
+        return self.desk.item(code) if self.desk is not None and code else None
+
+    def _form_item_field(self, question: str, item: ServiceItem, issuers: set[str] | None) -> Reply | None:
+        """「投诉了一般多久给回话」 typed while the complaint form waits asks the complaint item's time
+        limit, unless the question's other words point to a passage elsewhere that states them
+        (「复议要多久」 is the guide's, not the form's)."""
+        desk = self.desk
+        fields = desk.asked_fields(question)
+        rest = desk.words_beside_item(question, item)
+        if not fields or len(rest) > FORM_QUESTION_OTHER_CHARS:
+            return None
+        alone = self.answer(question, issuers)
+        if alone.found and not alone.tentative and alone.hits[0].passage.doc_id != item.doc_id and (
+            char_bigrams(rest) & char_bigrams(alone.hits[0].passage.text)
+        ):
+            return None
+        card = desk.answer(ItemQuery(item=item, fields=fields, follow_up=True))
+        return Reply(card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id)
+
+    def _within_form(self, question: str, item: ServiceItem, answer: Answer, issuers: set[str] | None) -> Answer:
+        """A question inside a form that found nothing sure on its own, or only another item's passage
+        (「不写用途行不行」 → 单用途预付卡), searched again led by the request's item: of the first
+        passages, the one that also has the question's own words (用途) answers."""
+        if answer.found and not answer.tentative and self._item_of(answer) in (None, item.code):
+            return answer
+        hits = self.search(f"{item.name}，{question}", issuers=issuers)
+        words = own_words(question) - set().union(*(char_bigrams(name) for name in (item.name, *item.aliases)))
+        chosen = next((h for h in hits[:FORM_QUESTION_CANDIDATES] if words & char_bigrams(h.passage.text)), None)
+        if chosen is None:
+            return answer
+        joined = self._compose(question, [chosen] + [h for h in hits if h is not chosen])
+        return joined if joined.found and not joined.tentative else answer
 
     @cached_property
     def agency(self) -> dict:

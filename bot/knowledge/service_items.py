@@ -47,7 +47,7 @@ APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
 # 「备案信息变了多久内要更新」 asks the period for reporting a change, which is not the first filing's.
 CHANGE_DEADLINE = "change_deadline"
-_CHANGE_WORDS = r"变更|变了|变化|改了|换了|换人|搬了|搬家|迁址|迁移|挪了|更新|更换|改名"
+_CHANGE_WORDS = r"变更|变了|变化|改了|换了|换人|搬了|搬家|迁址|迁移|挪了|更新|更换|改名|换(法人|股东|负责人|地址|场地|名字)"
 _ABOUT_A_CHANGE = re.compile(_CHANGE_WORDS)
 _CHANGE_CLAUSE = re.compile(r"变更|变化|迁移|迁址|改变")
 _APPLICANT_DUTY = re.compile(
@@ -153,6 +153,8 @@ PASSAGE_ATTRIBUTES = (*ATTRIBUTES, CHANGE_PERIOD)
 # A follow-up that is only a field question ("那要多久？") is short once these are removed.
 _FILLERS = re.compile(r"[那这个它还呢吗嘛啊呀吧么的了要得需请问一下办理办需要是多少怎么样？?！!，,。\s]")
 _FOLLOW_UP_MAX_CHARS = 4
+# Words that say nothing of the subject in a question put while filling in a form (「一般多久给回话」).
+_FORM_QUESTION_FILLERS = re.compile(r"一般|大概|通常|大约|大致|正常|我|你们|给|有|能|会|才|就")
 FUZZY_MIN_SIMILARITY = 0.3
 GENERIC_NAME_ITEMS = 3
 FUZZY_CONFIDENT = 0.7
@@ -271,14 +273,28 @@ class ServiceItemDesk:
         return tuple(fields)
 
     @staticmethod
-    def is_follow_up(text: str) -> bool:
+    def _without_field_words(text: str) -> str:
+        """The question less the words that ask for a field: what is left names its subject, if any."""
         stripped = normalize(text)
         for words in (*FIELD_KEYWORDS.values(), *_GENERIC_FIELD_WORDS.values()):
             for word in words:
                 stripped = stripped.replace(word, "")
         for attribute in PASSAGE_ATTRIBUTES:  # 「截止到几号」「有效期多久」 ask a fact of the same item
             stripped = attribute.asked.sub("", stripped)
-        return len(_FILLERS.sub("", stripped)) <= _FOLLOW_UP_MAX_CHARS
+        return _FILLERS.sub("", stripped)
+
+    @classmethod
+    def is_follow_up(cls, text: str) -> bool:
+        return len(cls._without_field_words(text)) <= _FOLLOW_UP_MAX_CHARS
+
+    def words_beside_item(self, text: str, item: ServiceItem) -> str:
+        """What a question says besides asking a field of `item` (「投诉了一般多久给回话」 during the
+        complaint form leaves 「回话」): the field words, the item's own words and fillers removed."""
+        rest = self._without_field_words(text)
+        own = set().union(*(char_bigrams(normalize(name)) for name in (item.name, *item.aliases)))
+        for bigram in own:
+            rest = rest.replace(bigram, "")
+        return _FORM_QUESTION_FILLERS.sub("", rest)
 
     def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:
         fields = self.asked_fields(text)
