@@ -72,9 +72,11 @@ def kb_build(quiet: bool) -> None:
     """Bring the index up to date with knowledge/ (only new passages are embedded)."""
     from bot.knowledge.documents import DocumentError
     from bot.knowledge.questions import QUESTIONS_FILE
+    from bot.knowledge.sources import unknown_form_items
 
+    service = _service()
     try:
-        stats = _service().build(progress=not quiet)
+        stats = service.build(progress=not quiet)
     except DocumentError as exc:
         _fail(f"{exc}（索引未改动，仍使用上一版）")
     if stats["rebuilt"]:
@@ -87,6 +89,8 @@ def kb_build(quiet: bool) -> None:
             click.echo(f"注意：{QUESTIONS_FILE} 中“{place}”没有对应的段落，这些问法未使用（段落名称可用 govbot kb sections 文档编号 查看）", err=True)
     else:
         click.echo(f"索引已是最新：{stats['passages']} 个段落（{stats['key']}）")
+    for code in unknown_form_items(service.settings.knowledge_dir):
+        click.echo(f"注意：agency.yml 的 form_service_items 中“{code}”不是事项目录中的事项编码，填表时的问题不会按它理解", err=True)
 
 
 @kb.command("add")

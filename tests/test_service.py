@@ -1,6 +1,7 @@
 """The answering service never raises to the user."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,18 @@ def test_a_question_inside_a_form_keeps_its_own_subject(knowledge_service):
     purpose = knowledge_service.reply("不写用途行不行", form_kind="disclosure")
     assert "第二十九条" in purpose.text and "SW-BA-002" not in purpose.text, purpose.text
     assert knowledge_service.reply("不写用途行不行", form_kind="suggestion").text == knowledge_service.reply("不写用途行不行").text
+
+
+def test_an_unknown_form_item_code_is_reported(tmp_path):
+    """A code in agency.yml `form_service_items` that the catalogue lacks makes the feature inert:
+    `govbot kb build` names it."""
+    import shutil
+
+    from bot.knowledge.sources import unknown_form_items
+
+    knowledge = Path(__file__).resolve().parents[1] / "knowledge"
+    assert unknown_form_items(knowledge) == []
+    shutil.copy(knowledge / "service_items.yml", tmp_path / "service_items.yml")
+    agency = (knowledge / "agency.yml").read_text(encoding="utf-8").replace("complaint: SW-GG-011", "complaint: SW-GG-999")
+    (tmp_path / "agency.yml").write_text(agency, encoding="utf-8")
+    assert unknown_form_items(tmp_path) == ["SW-GG-999"]

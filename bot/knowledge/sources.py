@@ -59,6 +59,16 @@ def load_service_catalogue(knowledge_dir: Path, agency: dict | None = None) -> C
     return load_catalogue(path, text=render_template(path, agency))
 
 
+def unknown_form_items(knowledge_dir: Path) -> list[str]:
+    """agency.yml `form_service_items` codes the catalogue lacks: a question inside that form is then
+    answered as any other, so `govbot kb build` says so."""
+    agency = load_agency(knowledge_dir)
+    codes = (agency.get("form_service_items") or {}).values()
+    catalogue = load_service_catalogue(knowledge_dir, agency)
+    known = {item.code for item in catalogue.items} if catalogue else set()
+    return [str(code) for code in codes if code not in known]
+
+
 def load_knowledge(knowledge_dir: Path) -> list[Document]:
     """All documents in id order; two sources claiming one id is an error."""
     knowledge_dir = Path(knowledge_dir)
