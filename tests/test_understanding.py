@@ -46,12 +46,19 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("我有个建议想提交一下：网办系统能不能加个短信提醒", "ask_knowledge", "file_complaint"),
         ("我上周交的申请有结果了吗", "ask_knowledge", "check_status"),
         ("帮我查下进度", "check_status", "check_status"),
+        # Asking the agency to act against someone is a complaint; asking for a document's full text an application.
+        ("隔壁一直有人收废品 根本没备案 我要让你们去查它", "file_complaint", "file_complaint"),
+        ("家政公司派的阿姨信息全是假的 我要你们处理这家公司", "file_complaint", "file_complaint"),
+        ("我是房东 想拿到你们局批的改造方案全文 帮我办一下", "apply_disclosure", "apply_disclosure"),
+        ("给你们局提点意见 窗口中午能不能别休息", "ask_knowledge", "file_complaint"),
+        ("收到举报以后你们一般多久去查", "file_complaint", "ask_knowledge"),
         # A general question about how long things take is not a status query.
         ("我想知道申请一般多久有结果", "ask_knowledge", "ask_knowledge"),
         # Explicit requests for a person always reach the handoff; mentioning staff does not.
         ("找个活人跟我说", "bot_challenge", "request_human"),
         ("你这机器人说不明白 给我找个真人", "bot_challenge", "request_human"),
         ("工作人员是兼职吗", "request_human", "ask_knowledge"),
+        ("能不能转给你们上班的同志 我打字说不清楚", "ask_knowledge", "request_human"),
         # Cancel words leave; a new request in the same breath wins.
         ("算了 不弄了", "cancel_request", "cancel_request"),
         ("不查了 我要申请政府信息公开", "check_status", "apply_disclosure"),
