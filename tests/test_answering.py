@@ -201,3 +201,17 @@ def test_choosing_sentences_reuses_the_retrievers_question_vector_without_person
     after = embedder.query_cache_info()
     assert after["size"] == before["size"]  # served from the cache: nothing new embedded or kept
     assert not any("13800138000" in key for key in embedder._query_cache)
+
+
+def test_the_sentence_stating_what_is_asked_for_is_quoted():
+    """「哪个科负责」 is answered by the parenthesis naming the lead office, though the sentences
+    before it share more of the question's words."""
+    text = (
+        "（九）积极回应社会关切。要组织做好本地本部门的政务舆情监测工作，扩大舆情收集范围，及时了解各方关切，有针对性地做好回应工作。"
+        "对涉及本地本部门的重要政务舆情、媒体关切等热点问题，要认真研判处置，及时借助媒体、网站等渠道发布准确权威信息。"
+        "遇有重大突发事件时，负责处置的地方及其部门是信息发布的第一责任人，主要负责人要当好第一新闻发言人，快速反应、及时发声。"
+        "针对涉及突发事件的各种虚假不实信息，要迅速澄清事实，消除不良影响。特别重大、重大突发事件发生后，应在24小时内举行新闻发布会。"
+        "(商务运行科牵头；相关科室配合)"
+    )
+    assert "商务运行科牵头" in select_sentences("回应社会关切这块是哪个科负责", text)
+    assert "商务运行科牵头" not in select_sentences("回应社会关切这块要做些什么", text)

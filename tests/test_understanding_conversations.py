@@ -316,6 +316,16 @@ def test_a_follow_up_about_part_of_the_answer_keeps_its_subject(servers):
     assert "网络申请数35件" in reply and "安徽省商务厅" in reply, reply
 
 
+def test_a_follow_up_that_finds_nothing_sure_alone_stays_in_the_answers_document(servers):
+    """「回应社会关切这块是哪个科负责」 after 楚雄's plan: alone it finds a ministry's plan that shares the
+    words; the last answer's document has the section, and its 「商务运行科牵头」 answers 哪个科."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "楚雄州商务局 出了大的突发事件多久要开发布会")
+    assert "24小时内" in reply, reply
+    reply, _ = reply_of(servers, user, "回应社会关切这块是哪个科负责")
+    assert "商务运行科牵头" in reply and "楚雄州商务局" in reply and TENTATIVE_LEAD not in reply, reply
+
+
 def test_a_new_full_question_drops_the_subject(servers):
     user = sender()
     reply_of(servers, user, "预付卡备案要交啥材料")

@@ -131,8 +131,9 @@ def select_sentences(question: str, text: str, title: str = "", relevance: Relev
     query_tokens = _weights(set(tokenize(question)), unit_tokens, _words(title), len)
     query_bigrams = _weights(char_bigrams(question), unit_bigrams, _pairs(title), lambda _: 1.0)
     scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
-    if _ASKS_PERIOD.search(question):  # the sentence that states the period answers 「几天内」
-        scores = [score + (2.0 if _PERIOD.search(unit) else 0.0) for score, unit in zip(scores, judged)]
+    for asked, stated in _ASKED_AND_STATED:  # the sentence that states the period answers 「几天内」
+        if asked.search(question):
+            scores = [score + (2.0 if stated.search(unit) else 0.0) for score, unit in zip(scores, judged)]
     if relevance is not None:
         cosine = np.asarray(relevance(question, judged), dtype=np.float64)
         top = max(scores) or 1.0
@@ -174,6 +175,19 @@ def _faq_answer(text: str) -> str | None:
 _ASKS_PERIOD = re.compile(r"多久|几天|多少天|期限|多长时间|啥时候|什么时候|几个工作日|多少个工作日|几日|多少日|时限")
 _PERIOD = re.compile(r"(?<![月年0-9])[0-9一二三四五六七八九十两]+\s*(?:个)?(?:工作日|日|天|个月)(?:内|以内|之内|前)")
 PERIOD_MARGIN = 0.02
+# What a question asks for, and how a sentence states it: 「哪个科负责」 is answered by 「（商务运行科牵头；
+# 相关科室配合）」, 「一天接待多少人」 by the sentence with 「120余人次」.
+_ASKED_AND_STATED = (
+    (_ASKS_PERIOD, _PERIOD),
+    (
+        re.compile(r"(哪个|哪些|什么|啥)(科|司|处|部门|单位|机构)\S{0,2}(负责|牵头|管|抓)|谁(来)?(负责|牵头|管|抓)|牵头|责任单位|负责单位"),
+        re.compile(r"牵头|责任单位|负责单位|(科|司|处|室|办公室|局)(负责|配合)"),
+    ),
+    (
+        re.compile(r"多少(个|件|项|家|人|位|名|次|起|条|篇|场)|几(个|件|项|家|位|名|次|起|条|篇|场)(?!工作日)|多少(办事)?的?人|多少人次"),
+        re.compile(r"(?<![第0-9])[0-9一二三四五六七八九十百千万两]+\s*(余|多)?\s*(个|件|项|家|人次|人|位|名|次|起|条|篇|场|户)"),
+    ),
+)
 
 
 def cited_hit(question: str, hits: list[Hit]) -> Hit:

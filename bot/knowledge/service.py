@@ -39,6 +39,8 @@ SPECIFIC_TITLE = 0.6
 LOOSE_ITEM_GAP = 0.05
 # How far down the follow-up's own ranking to look for a passage of its subject's document.
 FOLLOW_UP_CANDIDATES = 30
+# …and a passage of the last answer's document must share this many of the follow-up's own word pairs.
+PREVIOUS_DOCUMENT_SHARED = 2
 # How much of an item's name (bot.knowledge.service_items.ServiceItemDesk.similarities) a question with another
 # agency's words must still say to stay with this agency's item.
 PARTLY_NAMED = 0.5
@@ -295,6 +297,8 @@ class KnowledgeService:
                 helped = self.answer(joined, issuers)
                 if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
+            if (not answer.found or answer.tentative) and subject:
+                answer = self._in_previous_document(question, subject, issuers) or answer
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
@@ -320,6 +324,24 @@ class KnowledgeService:
             answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
+
+    def _in_previous_document(self, question: str, subject: str, issuers: set[str] | None) -> Answer | None:
+        """A follow-up that finds nothing sure on its own, answered from the document the last answer
+        came from when a passage there has the follow-up's own words: 「回应社会关切这块是哪个科负责」
+        after 楚雄's plan is 楚雄's 回应社会关切 section, not another ministry's plan that shares the words."""
+        before = self.answer(subject, issuers)
+        if not before.found or not before.hits or before.tentative:
+            return None
+        document = before.hits[0].passage.doc_id
+        if document.startswith("faq-"):
+            return None  # a FAQ entry is one passage: it has nothing more to say
+        words = own_words(question)
+        # Searched as if the question named the document's issuer, as the one before it did.
+        within = set(issuers or ()) | {before.hits[0].passage.issuer}
+        for hit in self.search(question, top_k=FOLLOW_UP_CANDIDATES, issuers=within):
+            if hit.passage.doc_id == document and len(words & char_bigrams(hit.passage.text)) >= PREVIOUS_DOCUMENT_SHARED:
+                return compose_answer(question, [hit], threshold=-1.0, relevance=self.sentence_relevance)
+        return None
 
     def _form_item(self, form_kind: str | None) -> ServiceItem | None:
         """The catalogue item of the request being filled in (knowledge/agency.yml `form_service_items`)."""
