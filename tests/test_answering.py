@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bot.knowledge.answering import NOT_FOUND_TEXT, TENTATIVE_LEAD, citation, compose_answer, select_sentences
+from bot.knowledge.answering import NOT_FOUND_TEXT, TENTATIVE_LEAD, cited_hit, citation, compose_answer, select_sentences
 from bot.knowledge.chunking import Passage
 from bot.knowledge.retriever import Hit
 from bot.text import display, normalize, split_sentences
@@ -215,3 +215,12 @@ def test_the_sentence_stating_what_is_asked_for_is_quoted():
     )
     assert "商务运行科牵头" in select_sentences("回应社会关切这块是哪个科负责", text)
     assert "商务运行科牵头" not in select_sentences("回应社会关切这块要做些什么", text)
+
+
+def test_a_question_for_the_lead_office_quotes_the_near_equal_passage_that_names_it():
+    """「牵头的是哪个科」: of two passages scored alike, the one that names a lead office is quoted."""
+    plain = Passage("plan", "方案", "某局", "", "", "一", "第一部分", "要加大打假信息公开力度，及时发布案件信息。", 0)
+    named = Passage("plan", "方案", "某局", "", "", "二", "第二部分", "加大对侵权假冒行为的公开力度（牵头单位：打击侵权假冒办）。", 1)
+    hits = [Hit(plain, 0.95, 0.95, 0.5), Hit(named, 0.94, 0.94, 0.5)]
+    assert cited_hit("打假公开那条是哪个科牵头的", hits).passage is named
+    assert cited_hit("打假公开是怎么要求的", hits).passage is plain

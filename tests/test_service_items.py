@@ -155,6 +155,21 @@ def test_the_time_limit_shows_the_rule_and_the_note_on_what_it_covers(desk):
     assert plain.field_text("time_limit") == "法定办结时限20个工作日，承诺办结时限5个工作日。"
 
 
+def test_the_time_limit_says_what_the_period_covers_when_a_condition_does(desk):
+    """「本表时限为决定是否受理并告知的时限，受理后一般在60日内办结」 sits among the conditions; without
+    it, 承诺5个工作日 reads as the time to a result. A condition that only tells the applicant to act
+    in time (「按规定时限向商务主管部门备案」) is not about the agency's period."""
+    item = replace(
+        _item("SW-GG-011", "商务领域投诉举报受理", []),
+        conditions=["有明确的被投诉举报对象", "一般消费纠纷可拨打12315；本表时限为决定是否受理并告知的时限，受理后一般在60日内办结"],
+    )
+    text = item.field_text("time_limit")
+    assert text.endswith("时限说明：本表时限为决定是否受理并告知的时限，受理后一般在60日内办结。"), text
+    assert "12315" not in text
+    duty = replace(_item("SW-BA-009", "某某备案", []), conditions=["按规定时限向商务主管部门备案"])
+    assert duty.field_text("time_limit") == "法定办结时限20个工作日，承诺办结时限5个工作日。"
+
+
 def test_how_to_do_an_item_is_its_steps_and_what_to_bring(desk):
     """「外贸备案咋弄」: the procedure and the materials; the bare name still gets the overview."""
     answer = desk.answer(desk.understand("外贸备案咋弄"))

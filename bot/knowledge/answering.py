@@ -179,7 +179,7 @@ PERIOD_MARGIN = 0.02
 # 相关科室配合）」, 「一天接待多少人」 by the sentence with 「120余人次」.
 _ASKED_AND_STATED = (
     (_ASKS_PERIOD, _PERIOD),
-    (
+    _LEAD_OFFICE := (
         re.compile(r"(哪个|哪些|什么|啥)(科|司|处|部门|单位|机构)\S{0,2}(负责|牵头|管|抓)|谁(来)?(负责|牵头|管|抓)|牵头|责任单位|负责单位"),
         re.compile(r"牵头|责任单位|负责单位|(科|司|处|室|办公室|局)(负责|配合)"),
     ),
@@ -190,13 +190,18 @@ _ASKED_AND_STATED = (
 )
 
 
+# The first kind the question asks for decides (「牵头的是哪个部门」 asks for the lead office).
+_ASKED_IN_PASSAGE = ((_ASKS_PERIOD, _PERIOD), _LEAD_OFFICE)
+
+
 def cited_hit(question: str, hits: list[Hit]) -> Hit:
-    """The hit to quote: the best, unless the question asks for a period that it does not state and
-    a hit within PERIOD_MARGIN of it does."""
+    """The hit to quote: the best, unless the question asks for something it does not state (a
+    period, the lead office) and a hit within PERIOD_MARGIN of it does."""
     top = hits[0]
-    if not _ASKS_PERIOD.search(question) or _PERIOD.search(top.passage.text):
+    asked_for = next((stated for asked, stated in _ASKED_IN_PASSAGE if asked.search(question)), None)
+    if asked_for is None or asked_for.search(top.passage.text):
         return top
-    return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and _PERIOD.search(h.passage.text)), top)
+    return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and asked_for.search(h.passage.text)), top)
 
 
 def answer_floor(threshold: float, tentative_threshold: float | None = None) -> float:

@@ -36,6 +36,7 @@ _NUMERALS = "一二三四五六七八九十"
 # A procedure step that sets a period the agency keeps, and a note about what a period covers.
 _AGENCY_PERIOD = re.compile(r"[0-9一二三四五六七八九十]+\s*个?(工作日|日|天)(内|以内)[^；。]{0,12}(答复|办结|告知|作出|决定|审核|审查|出具)")
 _ABOUT_TIME = re.compile(r"时限|期限|延长")
+_WHAT_THE_PERIOD_COVERS = re.compile(r"本表时限|受理后[^；;。]{0,8}办结")
 # How people ask for each field of a service item ({name}: the item's name), the field's common
 # phrasings in the index (bot.knowledge.questions), so 「电商示范企业报上去多久能出结果」 finds the
 # time limit rather than the result.
@@ -123,6 +124,11 @@ class ServiceItem:
             rules = [step for step in self.procedure if _AGENCY_PERIOD.search(step)]
             if rules:
                 text += "办理流程中的时限：" + "；".join(rules) + "。"
+            # A condition that says what the period covers (「本表时限为决定是否受理并告知的时限，受理后一般
+            # 在60日内办结」): without it, 5 working days reads as the time to a result.
+            covers = [c for condition in self.conditions for c in re.split(r"[；;]", condition) if _WHAT_THE_PERIOD_COVERS.search(c)]
+            if covers:
+                text += "时限说明：" + "；".join(covers) + "。"
             return f"{text}特别提示：{self.note}" if self.note and _ABOUT_TIME.search(self.note) else text
         if key == "fee":
             return self.fee
