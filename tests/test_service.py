@@ -162,3 +162,13 @@ def test_an_unknown_form_item_code_is_reported(tmp_path):
     agency = (knowledge / "agency.yml").read_text(encoding="utf-8").replace("complaint: SW-GG-011", "complaint: SW-GG-999")
     (tmp_path / "agency.yml").write_text(agency, encoding="utf-8")
     assert unknown_form_items(tmp_path) == ["SW-GG-999"]
+
+
+def test_a_colloquial_question_that_half_names_an_item_gets_its_card(knowledge_service):
+    """「俺家是收废品的 要不要去你们那备案」: the model's cosine is too low to answer, but half the
+    item's name is said (收废品登记) and retrieval ranks that item first."""
+    reply = knowledge_service.reply("俺家是收废品的 要不要去你们那备案")
+    assert reply.found and reply.service_item == "SW-BA-004" and "再生资源回收经营者备案" in reply.text, reply.text
+    # A question that merely shares words with an item, and speaks of no service, stays unanswered.
+    parking = knowledge_service.reply("政务服务中心那儿好停车不 有车位没")
+    assert not parking.found and parking.service_item is None, parking.text

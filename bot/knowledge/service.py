@@ -313,6 +313,14 @@ class KnowledgeService:
             if not answer.found and query.candidates:
                 choices = self.desk.answer(query)
                 return Reply(choices.message, choices.buttons, previous_item, found=True)
+        if not answer.found and query is not None and (item := self._half_named_and_found(question, answer)) is not None:
+            # 「俺家是收废品的 要不要去你们那备案」: too colloquial for the model's cosine, yet half the
+            # item's name is said and retrieval ranks that item first: its card answers.
+            card = self.desk.answer(replace(query, item=item, candidates=()))
+            return Reply(
+                card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
+                subject=next_subject(question, subject, answered=True),
+            )
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
         if answer.found and answer.hits and (attribute := unstated_attribute(question, answer.hits[0].passage.text)):
             # 「信息处理费能微信付不」: the closest passage is about the fee, not about how to pay it.
@@ -324,6 +332,20 @@ class KnowledgeService:
             answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
+
+    def _half_named_and_found(self, question: str, answer: Answer) -> ServiceItem | None:
+        """The item a not-found question half names (clearly ahead of the rest) when retrieval's
+        first two passages are that item's own and the question speaks of a service."""
+        desk = self.desk
+        if desk is None or not answer.hits or answer.hits[0].other_place:
+            return None
+        ranked = desk.similarities(question)
+        if not ranked or ranked[0][1] < PARTLY_NAMED or len(ranked) > 1 and ranked[1][1] >= ranked[0][1]:
+            return None
+        item = ranked[0][0]
+        if any(hit.passage.doc_id != item.doc_id for hit in answer.hits[:2]) or not desk.may_be_about(question, item):
+            return None
+        return item
 
     def _in_previous_document(self, question: str, subject: str, issuers: set[str] | None) -> Answer | None:
         """A follow-up that finds nothing sure on its own, answered from the document the last answer
