@@ -172,3 +172,13 @@ def test_a_colloquial_question_that_half_names_an_item_gets_its_card(knowledge_s
     # A question that merely shares words with an item, and speaks of no service, stays unanswered.
     parking = knowledge_service.reply("政务服务中心那儿好停车不 有车位没")
     assert not parking.found and parking.service_item is None, parking.text
+
+
+@pytest.mark.parametrize(
+    "question, label",
+    [("坐几路公交能到市政务服务中心", "公交、地铁等乘车路线"), ("商务局今年的部门预算一共多少钱", "具体金额")],
+)
+def test_a_fact_no_passage_states_is_said_to_be_missing(knowledge_service, question, label):
+    """The address is no bus route, a passage on fees no budget: the reply says what is missing."""
+    reply = knowledge_service.reply(question)
+    assert not reply.found and reply.text.startswith(f"没有找到写明{label}的公开信息"), reply.text

@@ -111,6 +111,16 @@ ATTRIBUTES = (
         re.compile(r"每个?月|每季度?|每半?年|每周|按月|按季|按年|月度|季度|[0-9一二三四五六七八九十]{1,2}月[0-9一二三四五六七八九十]{1,3}日(前|之前|至)"),
         "procedure",
     ),
+    Attribute(  # 「坐几路公交能到政务服务中心」: the address is no bus route
+        "transit", "公交、地铁等乘车路线",
+        re.compile(r"公交|地铁|几路车|几路(能|可以)?到|坐(什么|啥)车|乘车路线|坐车(怎么|咋)"),
+        re.compile(r"公交|地铁|路车|乘车|站下车"), "location",
+    ),
+    Attribute(  # 「商务局今年的部门预算一共多少钱」: a sum spent, which a passage about fees does not state
+        "spending", "具体金额",
+        re.compile(r"(预算|决算|经费|支出|开支|花了|花费|拨款|三公)[^。？?！!]{0,10}(多少|几万|几千|几百|几个亿|数额|金额)"),
+        re.compile(r"[0-9一二三四五六七八九十百千万两.]+\s*(万元|亿元|元|万|亿)"), "fee",
+    ),
     Attribute(
         "parking", "停车安排",
         re.compile(r"车位|停车场|好停车|能停车|停车(要钱|收费|方便|怎么|吗|不|的地方)|泊车"),
