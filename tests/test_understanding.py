@@ -269,6 +269,12 @@ def test_classify_reads_the_turn_from_tracker_events():
     assert classify([{"event": "action", "name": "action_handoff"}], {}) == "handoff"
     assert classify([{"event": "active_loop", "name": "complaint_form"}], {"complaint_type": "suggestion"}) == "suggestion_form"
     assert classify([{"event": "action", "name": "utter_greet"}], {}) == "greet"
+    # Inside the complaint form: an answer is a form step, unless this turn made it a suggestion.
+    step = [{"event": "action", "name": "complaint_form"}]
+    assert classify(step, {"complaint_type": "complaint"}) == "form_step"
+    assert classify(step, {"complaint_type": "suggestion"}) == "form_step"
+    switched = step + [{"event": "slot", "name": "complaint_type", "value": "suggestion"}]
+    assert classify(switched, {"complaint_type": "suggestion"}) == "suggestion_form"
     referral = {"event": "bot", "metadata": {"knowledge": {"found": False, "referral": True}}}
     assert classify([referral], {}) == "referral"
 

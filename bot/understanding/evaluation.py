@@ -124,8 +124,12 @@ def classify(turn_events: list[dict], slots: dict) -> str:
     ):
         if name in actions:
             return route
-    # Inside a form an answer re-asks the form's question.
+    # Inside a form an answer re-asks the form's question; 「不投诉了 改成提个建议」 answering 投诉还是建议
+    # turns the complaint into a suggestion, which is what the suggestion form is.
     if any(name in ("disclosure_form", "complaint_form") for name in actions):
+        typed = [e.get("value") for e in turn_events if e.get("event") == "slot" and e.get("name") == "complaint_type"]
+        if typed and typed[-1] == "suggestion" and slots.get("complaint_type") == "suggestion":
+            return "suggestion_form"
         return "form_step"
     if "status_form" in actions:
         return "status"
