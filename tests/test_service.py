@@ -182,3 +182,14 @@ def test_a_fact_no_passage_states_is_said_to_be_missing(knowledge_service, quest
     """The address is no bus route, a passage on fees no budget: the reply says what is missing."""
     reply = knowledge_service.reply(question)
     assert not reply.found and reply.text.startswith(f"没有找到写明{label}的公开信息"), reply.text
+
+
+def test_a_bare_field_value_answers_only_when_its_field_is_asked(knowledge_service):
+    """「不收费」 is close to many short questions. 「火锅店搞充值卡 要不要到你们这备个案」 gets the prepaid-card
+    item's overview; 「批了发个啥证」 asks the result (query_terms.yml: 发个啥 → 办理结果) and keeps it."""
+    filing = knowledge_service.reply("火锅店搞充值卡 要不要到你们这备个案")
+    assert filing.service_item == "SW-BA-002" and "基本信息" in filing.text, filing.text
+    result = knowledge_service.reply("批了发个啥证", previous_item="SW-XK-006", subject="外派劳务的资质咋申请")
+    assert "对外劳务合作经营资格证书" in result.text, result.text
+    fee = knowledge_service.reply("你们办事收费不")
+    assert "不收费" in fee.text, fee.text

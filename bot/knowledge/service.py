@@ -22,8 +22,8 @@ from bot.knowledge.sources import load_agency, load_knowledge, load_service_cata
 from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_index
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.knowledge.sentence_relevance import VECTORS_FILE, SentenceRelevance
-from bot.knowledge.catalogue import ServiceItem
-from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, unstated_attribute
+from bot.knowledge.catalogue import FIELD_TITLES, ServiceItem
+from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, mentions_a_service, unstated_attribute
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
@@ -41,6 +41,15 @@ LOOSE_ITEM_GAP = 0.05
 FOLLOW_UP_CANDIDATES = 30
 # …and a passage of the last answer's document must share this many of the follow-up's own word pairs.
 PREVIOUS_DOCUMENT_SHARED = 2
+# An item's field passage this short is a bare value (「不收费」), quoted only when its field is asked.
+SHORT_FIELD_CHARS = 30
+ITEM_DOC_PREFIX = "service-item-"
+FIELD_OF_TITLE = {title: key for key, title in FIELD_TITLES.items()}
+# The document terms (knowledge/query_terms.yml, left side) that stand for each field.
+FIELD_TERMS = {
+    "fee": ("收费", "费用"), "result": ("办理结果",), "materials": ("材料",), "conditions": ("条件",), "legal_basis": ("依据",),
+    "location": ("地点", "窗口"), "online": ("网上办理",), "contact": ("电话",), "time_limit": ("期限", "时限"),
+}
 # How much of an item's name (bot.knowledge.service_items.ServiceItemDesk.similarities) a question with another
 # agency's words must still say to stay with this agency's item.
 PARTLY_NAMED = 0.5
@@ -321,6 +330,20 @@ class KnowledgeService:
                 card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
                 subject=next_subject(question, subject, answered=True),
             )
+        if answer.found and answer.hits and self._is_unasked_field(question, answer.hits[0].passage):
+            # 「火锅店搞充值卡 要不要到你们这备个案」 is not answered by 「不收费」: a field value that short
+            # matches many questions; the item's overview answers one about the item, else the next passage.
+            item = self.desk.item(self._item_of(answer))
+            if item is not None and mentions_a_service(normalize(question)):
+                item = self.desk.for_a_change(item, question)
+                card = self.desk.answer(ItemQuery(item=item))
+                return Reply(
+                    card.message, card.buttons, item.code, found=card.complete, doc_id=item.doc_id,
+                    subject=next_subject(question, subject, answered=True),
+                )
+            rest = [h for h in answer.hits if not self._is_unasked_field(question, h.passage)]
+            if rest:
+                answer = self._compose(question, rest)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
         if answer.found and answer.hits and (attribute := unstated_attribute(question, answer.hits[0].passage.text)):
             # 「信息处理费能微信付不」: the closest passage is about the fee, not about how to pay it.
@@ -332,6 +355,18 @@ class KnowledgeService:
             answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
+
+    def _is_unasked_field(self, question: str, passage) -> bool:
+        """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」)
+        whose field the question does not ask for."""
+        if self.desk is None or len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX):
+            return False
+        field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
+        if field is None or field in self.desk.asked_fields(question):
+            return False
+        # query_terms.yml also tells a field asked in other words: 「发个啥证」 is searched as 办理结果.
+        expanded = self.retriever.expand(normalize(question))
+        return not any(word in expanded for word in FIELD_TERMS.get(field, ()))
 
     def _half_named_and_found(self, question: str, answer: Answer) -> ServiceItem | None:
         """The item a not-found question half names (clearly ahead of the rest) when retrieval's

@@ -249,7 +249,7 @@ class ServiceItemDesk:
         """Whether a question that names no item may still ask about `item`: it speaks of a service
         (备案, 审批 …) or says a word that singles the item out. 「政务服务中心停车要钱不」 does
         neither, whatever item retrieval finds nearest."""
-        return _mentions_a_service(normalize(text)) or self.specific_overlap(text, item) >= 1
+        return mentions_a_service(normalize(text)) or self.specific_overlap(text, item) >= 1
 
     def closest(self, text: str, limit: int = 3) -> list[ServiceItem]:
         return [item for item, score in self.similarities(text)[:limit] if score >= FUZZY_MIN_SIMILARITY]
@@ -337,7 +337,7 @@ class ServiceItemDesk:
                 fields = (CHANGE_DEADLINE,)  # 「那名字改了呢」
         if previous and fields and (self.is_follow_up(text) or leans_on_previous(text)):
             return ItemQuery(item=previous, fields=fields, follow_up=True)
-        if fields and _mentions_a_service(text):
+        if fields and mentions_a_service(text):
             return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
         return ItemQuery(fields=fields)
 
@@ -461,8 +461,9 @@ _WHOLE_ITEM_FILLERS = re.compile(
 )
 WHOLE_ITEM_MAX_OTHER_CHARS = 4
 
-_SERVICE_WORDS = ("备案", "审批", "许可", "登记", "认定", "资格", "证", "申报", "核准", "设立", "变更", "事项")
+_SERVICE_WORDS = ("备案", "备个案", "备下案", "报备", "审批", "许可", "登记", "认定", "资格", "资质", "证", "申报", "核准", "设立", "变更", "事项")
 
 
-def _mentions_a_service(text: str) -> bool:
+def mentions_a_service(text: str) -> bool:
+    """备案, 审批, 办理 …: the question speaks of doing one of the agency's services."""
     return any(word in text for word in _SERVICE_WORDS)
