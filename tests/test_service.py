@@ -193,3 +193,18 @@ def test_a_bare_field_value_answers_only_when_its_field_is_asked(knowledge_servi
     assert "对外劳务合作经营资格证书" in result.text, result.text
     fee = knowledge_service.reply("你们办事收费不")
     assert "不收费" in fee.text, fee.text
+
+
+def test_a_follow_up_naming_another_item_leaves_the_last_one(knowledge_service):
+    """After 拍卖行, 「展会的呢 要多久」 is the exhibition filing's time limit, not the auction FAQ."""
+    reply = knowledge_service.reply("展会的呢 要多久", previous_item="SW-XK-001", subject="拍卖行要啥条件")
+    assert reply.service_item == "SW-BA-012" and "办理时限" in reply.text, reply.text
+
+
+def test_who_may_apply_shows_the_conditions_beside_the_applicants(knowledge_service):
+    """「谁能申报」 is worded as the applicants (基本信息); the item's conditions passage is the closest,
+    so both are shown (NEIGHBOUR_FIELDS), and no unrelated field is added to a plain question."""
+    reply = knowledge_service.reply("步行街改造试点 我们商户自己能报吗 谁能申报")
+    assert "基本信息：" in reply.text and "受理条件：" in reply.text, reply.text
+    plain = knowledge_service.reply("预付卡备案要多久")
+    assert "办理时限：" in plain.text and "网上办理：" not in plain.text and "受理条件：" not in plain.text, plain.text

@@ -231,3 +231,11 @@ def test_a_count_stated_in_cases_is_stated():
 
     assert unstated_attribute("商务部2008年接到了多少个信息公开申请", "商务部共接到公众提出的信息公开申请52例。") is None
     assert unstated_attribute("商务部2008年接到了多少个信息公开申请", "商务部积极推进政务公开。").key == "count"
+
+
+def test_a_short_question_that_names_another_item_is_not_a_follow_up(shipped_desk):
+    """「拍卖行要啥条件」 after the petrol-station item is as short as a follow-up, but half names the
+    auction item and nothing of the petrol station's."""
+    query = shipped_desk.understand("拍卖行要啥条件", previous_code="SW-XK-004")
+    assert query.item is None or query.item.code != "SW-XK-004", query
+    assert shipped_desk.understand("要啥条件", previous_code="SW-XK-004").item.code == "SW-XK-004"

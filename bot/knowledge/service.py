@@ -45,6 +45,12 @@ PREVIOUS_DOCUMENT_SHARED = 2
 SHORT_FIELD_CHARS = 30
 ITEM_DOC_PREFIX = "service-item-"
 FIELD_OF_TITLE = {title: key for key, title in FIELD_TITLES.items()}
+# Fields people ask for in each other's words: where (a window or a website), who may apply (the
+# applicants or the conditions), what is required (conditions or materials), how (steps or materials).
+NEIGHBOUR_FIELDS = {
+    "location": ("online",), "online": ("location",), "basic": ("conditions",), "conditions": ("basic", "materials"),
+    "materials": ("conditions", "procedure"), "procedure": ("materials",),
+}
 # The document terms (knowledge/query_terms.yml, left side) that stand for each field.
 FIELD_TERMS = {
     "fee": ("收费", "费用"), "result": ("办理结果",), "materials": ("材料",), "conditions": ("条件",), "legal_basis": ("依据",),
@@ -253,6 +259,11 @@ class KnowledgeService:
         try:
             question = self.retriever.homophones.repair(question)
             desk = self.desk
+            previous = desk.item(previous_item) if desk is not None else None
+            if previous is not None and desk.asked_fields(question) and desk.points_elsewhere(question, previous):
+                # 「展会的呢 要多久」 after 拍卖行 says what and which field: nothing of the turn before
+                # (「那预付卡呢」 still takes the field from it).
+                subject = None
             named = bool(chosen_item) or bool(desk and (desk.named_items(question) or desk.recognised_item(question)))
             form_item = self._form_item(form_kind) if not named else None
             if form_item is not None and (reply := self._form_item_field(question, form_item, issuers)) is not None:
@@ -273,6 +284,8 @@ class KnowledgeService:
                     exact = bool(desk.named_items(question))
                     if self._names_another_document(question, answer, query.item.doc_id, exact):
                         query = replace(query, item=None, fields=())
+                if query.item is not None and not query.follow_up:
+                    query = self._with_closest_field(question, query, issuers)
                 item_answer = desk.answer(query) if query.item is not None else None
                 if item_answer is not None:
                     code = item_answer.item.code if item_answer.item else previous_item
@@ -314,7 +327,7 @@ class KnowledgeService:
             item = self.desk.item(self._item_of(answer)) if answer.found else None
             if item is not None and query.fields and self.desk.may_be_about(question, item):
                 item = self.desk.for_a_change(item, question)
-                card = self.desk.answer(replace(query, item=item, candidates=()))
+                card = self.desk.answer(self._with_closest_field(question, replace(query, item=item, candidates=()), issuers))
                 return Reply(
                     card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
                     subject=next_subject(question, subject, answered=True),
@@ -355,6 +368,19 @@ class KnowledgeService:
             answer.message, service_item=self._item_of(answer, via_basis=True) or previous_item, found=answer.found, doc_id=doc_id,
             subject=next_subject(question, subject, answered=answer.found), tentative=answer.tentative,
         )
+
+    def _with_closest_field(self, question: str, query: ItemQuery, issuers: set[str] | None) -> ItemQuery:
+        """The asked field, and its neighbour (NEIGHBOUR_FIELDS) when retrieval finds the item's passage
+        for that one closest: 「在哪个系统弄」 is worded as 办理地点 but answered by 网上办理, 「谁能报」
+        by the conditions as much as by the applicants. Only for one plain field asked."""
+        if not query.fields or len(query.fields) > 1 or query.fields[0] not in FIELD_TITLES:
+            return query
+        item = query.item
+        hit = next((h for h in self.search(question, top_k=FOLLOW_UP_CANDIDATES, issuers=issuers) if h.passage.doc_id == item.doc_id), None)
+        field = FIELD_OF_TITLE.get(hit.passage.section.split("、", 1)[-1]) if hit is not None else None
+        if field not in NEIGHBOUR_FIELDS.get(query.fields[0], ()) or hit.closeness < self.settings.answer_threshold:
+            return query
+        return replace(query, fields=query.fields + (field,))
 
     def _is_unasked_field(self, question: str, passage) -> bool:
         """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」)

@@ -166,6 +166,8 @@ _FOLLOW_UP_MAX_CHARS = 4
 # Words that say nothing of the subject in a question put while filling in a form (「一般多久给回话」).
 _FORM_QUESTION_FILLERS = re.compile(r"一般|大概|通常|大约|大致|正常|我|你们|给|有|能|会|才|就")
 FUZZY_MIN_SIMILARITY = 0.3
+# A follow-up that names this much of another item (「拍卖行」 for 拍卖企业设立审批) is about that one.
+PARTLY_NAMED_ELSEWHERE = 0.5
 GENERIC_NAME_ITEMS = 3
 FUZZY_CONFIDENT = 0.7
 FUZZY_MARGIN = 0.15
@@ -330,6 +332,8 @@ class ServiceItemDesk:
         if len(named) > 1:
             return ItemQuery(fields=fields, candidates=tuple(named[:3]))
         previous = self.item(previous_code)
+        if previous is not None and self.points_elsewhere(text, previous):
+            previous = None  # 「拍卖行要啥条件」 after 加油站: a new subject, though as short as a follow-up
         if previous and not fields and self.is_follow_up(text):
             if _HOW_TO.search(plain):
                 fields = HOW_TO_FIELDS  # 「那咋弄」 after an item's answer
@@ -340,6 +344,15 @@ class ServiceItemDesk:
         if fields and mentions_a_service(text):
             return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
         return ItemQuery(fields=fields)
+
+    def points_elsewhere(self, text: str, previous: ServiceItem) -> bool:
+        """The question half names another item (「拍卖行」「二手车那个」「展会的呢」) and nothing of the
+        previous one."""
+        ranked = self.similarities(text)
+        if not ranked or ranked[0][0] is previous or self.specific_overlap(text, previous) > 0:
+            return False
+        other, score = ranked[0]
+        return score >= PARTLY_NAMED_ELSEWHERE or score >= FUZZY_MIN_SIMILARITY and self.specific_overlap(text, other) >= 1
 
     @staticmethod
     def _names_material(item: ServiceItem, text: str) -> bool:
