@@ -208,3 +208,9 @@ def test_who_may_apply_shows_the_conditions_beside_the_applicants(knowledge_serv
     assert "基本信息：" in reply.text and "受理条件：" in reply.text, reply.text
     plain = knowledge_service.reply("预付卡备案要多久")
     assert "办理时限：" in plain.text and "网上办理：" not in plain.text and "受理条件：" not in plain.text, plain.text
+
+
+def test_a_short_follow_up_without_a_fields_name_finds_the_field_that_speaks_of_it(knowledge_service):
+    """「场地有啥标准」 after 报废车拆解: no field is named, but the conditions speak of 场地 and 国家标准."""
+    reply = knowledge_service.reply("场地有啥标准", previous_item="SW-XK-005", subject="报废车拆解资质 你们初审要多久")
+    assert reply.found and "受理条件：" in reply.text and "GB 22128" in reply.text, reply.text

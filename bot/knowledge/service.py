@@ -28,6 +28,7 @@ from bot.understanding.follow_up import next_subject, own_words, with_subject, w
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
 from bot.text import char_bigrams, normalize
+from bot.understanding.routing import content_length
 
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
@@ -41,6 +42,8 @@ LOOSE_ITEM_GAP = 0.05
 FOLLOW_UP_CANDIDATES = 30
 # …and a passage of the last answer's document must share this many of the follow-up's own word pairs.
 PREVIOUS_DOCUMENT_SHARED = 2
+# A question this short after an item's answer, with no field's name, is still about that item.
+SHORT_FOLLOW_UP_CHARS = 8
 # An item's field passage this short is a bare value (「不收费」), quoted only when its field is asked.
 SHORT_FIELD_CHARS = 30
 ITEM_DOC_PREFIX = "service-item-"
@@ -255,7 +258,7 @@ class KnowledgeService:
         """A service-item field answer when the question is about one, a referral when it is another
         agency's business, else a knowledge answer; an elliptical question is read with `subject`, and
         one typed while a request form of `form_kind` waits for an answer with that request's item."""
-        query, answer, form_item = None, None, None
+        query, answer, form_item, previous = None, None, None, None
         try:
             question = self.retriever.homophones.repair(question)
             desk = self.desk
@@ -319,6 +322,12 @@ class KnowledgeService:
                 helped = self.answer(joined, issuers)
                 if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
+            if (not answer.found or answer.tentative) and previous is not None and content_length(question) <= SHORT_FOLLOW_UP_CHARS and (
+                field := self.desk.field_sharing_words(question, previous)
+            ):
+                # 「场地有啥标准」 after 报废车拆解: no field's name, but the conditions speak of 场地 and 标准.
+                card = self.desk.answer(ItemQuery(item=previous, fields=(field,), follow_up=True))
+                return Reply(card.message, service_item=previous.code, found=card.complete, doc_id=previous.doc_id, subject=subject)
             if (not answer.found or answer.tentative) and subject:
                 answer = self._in_previous_document(question, subject, issuers) or answer
         if query is not None and (query.fields or query.candidates):
@@ -415,12 +424,12 @@ class KnowledgeService:
         before = self.answer(subject, issuers)
         if not before.found or not before.hits or before.tentative:
             return None
-        document = before.hits[0].passage.doc_id
+        document, issuer = before.hits[0].passage.doc_id, before.hits[0].passage.issuer
         if document.startswith("faq-"):
             return None  # a FAQ entry is one passage: it has nothing more to say
         words = own_words(question)
         # Searched as if the question named the document's issuer, as the one before it did.
-        within = set(issuers or ()) | {before.hits[0].passage.issuer}
+        within = set(issuers or ()) | {issuer}
         for hit in self.search(question, top_k=FOLLOW_UP_CANDIDATES, issuers=within):
             if hit.passage.doc_id == document and len(words & char_bigrams(hit.passage.text)) >= PREVIOUS_DOCUMENT_SHARED:
                 return compose_answer(question, [hit], threshold=-1.0, relevance=self.sentence_relevance)

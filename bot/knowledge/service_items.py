@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from bot.knowledge.item_recognizer import ItemRecognizer
 from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
 from bot.text import char_bigrams, normalize
-from bot.understanding.follow_up import leans_on_previous
+from bot.understanding.follow_up import leans_on_previous, own_words
 
 # Words that ask for one field. Any hit counts; generic words (「需要什么」) only when no field is
 # named more precisely (「需要什么条件」 asks for the conditions, not the materials).
@@ -168,6 +168,8 @@ _FORM_QUESTION_FILLERS = re.compile(r"一般|大概|通常|大约|大致|正常|
 FUZZY_MIN_SIMILARITY = 0.3
 # A follow-up that names this much of another item (「拍卖行」 for 拍卖企业设立审批) is about that one.
 PARTLY_NAMED_ELSEWHERE = 0.5
+# A follow-up with no field's name is about the field of the item in focus sharing this many word pairs.
+FIELD_SHARED_WORDS = 2
 GENERIC_NAME_ITEMS = 3
 FUZZY_CONFIDENT = 0.7
 FUZZY_MARGIN = 0.15
@@ -344,6 +346,14 @@ class ServiceItemDesk:
         if fields and mentions_a_service(text):
             return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
         return ItemQuery(fields=fields)
+
+    @staticmethod
+    def field_sharing_words(text: str, item: ServiceItem) -> str | None:
+        """The field of `item` that shares most of the question's own words, at least
+        FIELD_SHARED_WORDS pairs (「场地有啥标准」: the conditions name 场地 and 国家标准)."""
+        words = own_words(text)
+        shared, key = max((len(words & char_bigrams(item.field_text(key))), key) for key in FIELD_TITLES if key != "basic")
+        return key if shared >= FIELD_SHARED_WORDS else None
 
     def points_elsewhere(self, text: str, previous: ServiceItem) -> bool:
         """The question half names another item (「拍卖行」「二手车那个」「展会的呢」) and nothing of the
