@@ -131,7 +131,7 @@ def select_sentences(question: str, text: str, title: str = "", relevance: Relev
     query_tokens = _weights(set(tokenize(question)), unit_tokens, _words(title), len)
     query_bigrams = _weights(char_bigrams(question), unit_bigrams, _pairs(title), lambda _: 1.0)
     scores = [_relevance(unit, query_tokens, query_bigrams) for unit in judged]
-    for asked, stated in _ASKED_AND_STATED:  # the sentence that states the period answers 「几天内」
+    for asked, stated in _ASKED_AND_STATED:  # the sentence that states what is asked (a period, a lead office, a count)
         if asked.search(question):
             scores = [score + (2.0 if stated.search(unit) else 0.0) for score, unit in zip(scores, judged)]
     if relevance is not None:

@@ -23,6 +23,7 @@ from bot.knowledge.index import KnowledgeIndex, build_index, current_key, load_i
 from bot.knowledge.retriever import QUERY_TERMS_FILE, Hit, Retriever, load_issuer_aliases, load_query_terms
 from bot.knowledge.sentence_relevance import VECTORS_FILE, SentenceRelevance
 from bot.knowledge.catalogue import FIELD_TITLES, ServiceItem
+from bot.knowledge.chunking import Passage
 from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, mentions_a_service, unstated_attribute
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
@@ -322,8 +323,9 @@ class KnowledgeService:
                 helped = self.answer(joined, issuers)
                 if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
-            if (not answer.found or answer.tentative) and previous is not None and content_length(question) <= SHORT_FOLLOW_UP_CHARS and (
-                field := self.desk.field_sharing_words(question, previous)
+            if (
+                (not answer.found or answer.tentative) and previous is not None and content_length(question) <= SHORT_FOLLOW_UP_CHARS
+                and not self.desk.points_elsewhere(question, previous) and (field := self.desk.field_sharing_words(question, previous))
             ):
                 # 「场地有啥标准」 after 报废车拆解: no field's name, but the conditions speak of 场地 and 标准.
                 card = self.desk.answer(ItemQuery(item=previous, fields=(field,), follow_up=True))
@@ -391,7 +393,7 @@ class KnowledgeService:
             return query
         return replace(query, fields=query.fields + (field,))
 
-    def _is_unasked_field(self, question: str, passage) -> bool:
+    def _is_unasked_field(self, question: str, passage: Passage) -> bool:
         """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」)
         whose field the question does not ask for."""
         if self.desk is None or len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX):
