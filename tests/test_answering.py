@@ -224,3 +224,16 @@ def test_a_question_for_the_lead_office_quotes_the_near_equal_passage_that_names
     hits = [Hit(plain, 0.95, 0.95, 0.5), Hit(named, 0.94, 0.94, 0.5)]
     assert cited_hit("打假公开那条是哪个科牵头的", hits).passage is named
     assert cited_hit("打假公开是怎么要求的", hits).passage is plain
+
+
+def test_a_question_for_a_count_quotes_the_sentence_with_the_number():
+    """「一天接待多少人」: the sentence stating 「120余人次」 is quoted, though others share more words."""
+    text = (
+        "商务部政务大厅设在商务部办公楼一层，大厅按照集中受理、统一办理、限时办结的要求运行，各司局的审批事项都进入大厅办理。"
+        "大厅设立了咨询台、受理窗口和查询终端，办事企业可以在大厅查询办理进度，政务大厅的办理流程和办理时限都在大厅和网站上公开。"
+        "政务大厅还定期听取办事企业对大厅服务的意见，不断改进服务方式，提高政务大厅的办事效率和服务质量，方便企业办事。"
+        "大厅的工作人员都经过统一培训，熟悉各项审批业务，能够为企业提供一次性告知服务，减少企业往返的次数。"
+        "目前日均接待办事人员120余人次。"
+    )
+    assert "120余人次" in select_sentences("政务大厅一天大概要接待多少办事的人", text)
+    assert "120余人次" not in select_sentences("政务大厅的服务方式是怎么改进的", text)

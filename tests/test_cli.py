@@ -81,3 +81,21 @@ def test_kb_build_names_phrasings_whose_section_does_not_exist(knowledge_service
     assert result.returncode == 0, result.stderr
     assert "索引已更新" in result.stdout and "新嵌入 0 个" in result.stdout
     assert "faq-001 / 第九十九条”没有对应的段落" in result.stderr
+
+
+def test_kb_build_names_a_form_item_code_the_catalogue_lacks(knowledge_service, tmp_path):
+    """README: a form_service_items code that is not in the catalogue is reported by `govbot kb build`."""
+    import os
+    import shutil
+
+    knowledge, cache = tmp_path / "knowledge", tmp_path / "cache"
+    shutil.copytree(ROOT / "knowledge", knowledge)
+    shutil.copytree(knowledge_service.settings.index_dir, cache / "index")  # vectors reused: no re-embedding
+    (cache / "models").symlink_to(knowledge_service.settings.models_dir)
+    agency = knowledge / "agency.yml"
+    agency.write_text(agency.read_text(encoding="utf-8").replace("complaint: SW-GG-011", "complaint: SW-GG-999"), encoding="utf-8")
+    env = os.environ | {"GOVBOT_KNOWLEDGE_DIR": str(knowledge), "GOVBOT_CACHE_DIR": str(cache)}
+    result = subprocess.run([GOVBOT, "kb", "build", "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "form_service_items 中“SW-GG-999”不是事项目录中的事项编码" in result.stderr, result.stderr
+    assert "SW-GG-010" not in result.stderr

@@ -354,7 +354,8 @@ class KnowledgeService:
                 card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
                 subject=next_subject(question, subject, answered=True),
             )
-        if answer.found and answer.hits and self._is_unasked_field(question, answer.hits[0].passage):
+        asked = self._fields_asked(question) if answer.found and answer.hits else frozenset()
+        if answer.found and answer.hits and self._is_unasked_field(answer.hits[0].passage, asked):
             # 「火锅店搞充值卡 要不要到你们这备个案」 is not answered by 「不收费」: a field value that short
             # matches many questions; the item's overview answers one about the item, else the next passage.
             item = self.desk.item(self._item_of(answer))
@@ -365,7 +366,7 @@ class KnowledgeService:
                     card.message, card.buttons, item.code, found=card.complete, doc_id=item.doc_id,
                     subject=next_subject(question, subject, answered=True),
                 )
-            rest = [h for h in answer.hits if not self._is_unasked_field(question, h.passage)]
+            rest = [h for h in answer.hits if not self._is_unasked_field(h.passage, asked)]
             if rest:
                 answer = self._compose(question, rest)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
@@ -384,8 +385,8 @@ class KnowledgeService:
         """The asked field, and its neighbour (NEIGHBOUR_FIELDS) when retrieval finds the item's passage
         for that one closest: 「在哪个系统弄」 is worded as 办理地点 but answered by 网上办理, 「谁能报」
         by the conditions as much as by the applicants. Only for one plain field asked."""
-        if not query.fields or len(query.fields) > 1 or query.fields[0] not in FIELD_TITLES:
-            return query
+        if len(query.fields) != 1 or query.fields[0] not in NEIGHBOUR_FIELDS:
+            return query  # most questions: no second search
         item = query.item
         hit = next((h for h in self.search(question, top_k=FOLLOW_UP_CANDIDATES, issuers=issuers) if h.passage.doc_id == item.doc_id), None)
         field = FIELD_OF_TITLE.get(hit.passage.section.split("、", 1)[-1]) if hit is not None else None
@@ -393,17 +394,23 @@ class KnowledgeService:
             return query
         return replace(query, fields=query.fields + (field,))
 
-    def _is_unasked_field(self, question: str, passage: Passage) -> bool:
+    def _fields_asked(self, question: str) -> frozenset[str]:
+        """The item fields a question asks for, in its own words or, through query_terms.yml, in
+        other words (「发个啥证」 is searched as 办理结果)."""
+        if self.desk is None:
+            return frozenset()
+        expanded = self.retriever.expand(normalize(question))
+        termed = {key for key, words in FIELD_TERMS.items() if any(word in expanded for word in words)}
+        return frozenset(self.desk.asked_fields(question)) | termed
+
+    @staticmethod
+    def _is_unasked_field(passage: Passage, asked: frozenset[str]) -> bool:
         """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」)
-        whose field the question does not ask for."""
-        if self.desk is None or len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX):
+        whose field is not among those `asked`."""
+        if len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX):
             return False
         field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
-        if field is None or field in self.desk.asked_fields(question):
-            return False
-        # query_terms.yml also tells a field asked in other words: 「发个啥证」 is searched as 办理结果.
-        expanded = self.retriever.expand(normalize(question))
-        return not any(word in expanded for word in FIELD_TERMS.get(field, ()))
+        return field is not None and field not in asked
 
     def _half_named_and_found(self, question: str, answer: Answer) -> ServiceItem | None:
         """The item a not-found question half names (clearly ahead of the rest) when retrieval's
@@ -466,7 +473,7 @@ class KnowledgeService:
         if answer.found and not answer.tentative and self._item_of(answer) in (None, item.code):
             return answer
         hits = self.search(f"{item.name}，{question}", issuers=issuers)
-        words = own_words(question) - set().union(*(char_bigrams(name) for name in (item.name, *item.aliases)))
+        words = own_words(question) - self.desk.name_bigrams(item)
         chosen = next((h for h in hits[:FORM_QUESTION_CANDIDATES] if words & char_bigrams(h.passage.text)), None)
         if chosen is None:
             return answer

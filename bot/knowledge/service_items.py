@@ -305,10 +305,14 @@ class ServiceItemDesk:
         """What a question says besides asking a field of `item` (「投诉了一般多久给回话」 during the
         complaint form leaves 「回话」): the field words, the item's own words and fillers removed."""
         rest = self._without_field_words(text)
-        own = set().union(*(char_bigrams(normalize(name)) for name in (item.name, *item.aliases)))
-        for bigram in own:
+        for bigram in self.name_bigrams(item):
             rest = rest.replace(bigram, "")
         return _FORM_QUESTION_FILLERS.sub("", rest)
+
+    @staticmethod
+    def name_bigrams(item: ServiceItem) -> frozenset[str]:
+        """The character pairs of the item's name and aliases: words a question shares with it by naming it."""
+        return frozenset().union(*(char_bigrams(normalize(name)) for name in (item.name, *item.aliases)))
 
     def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:
         fields = self.asked_fields(text)
@@ -488,5 +492,5 @@ _SERVICE_WORDS = ("备案", "备个案", "备下案", "报备", "审批", "许�
 
 
 def mentions_a_service(text: str) -> bool:
-    """备案, 审批, 办理 …: the question speaks of doing one of the agency's services."""
+    """备案, 审批, 资质 …: the question speaks of doing one of the agency's services."""
     return any(word in text for word in _SERVICE_WORDS)
