@@ -52,6 +52,19 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("我是房东 想拿到你们局批的改造方案全文 帮我办一下", "apply_disclosure", "apply_disclosure"),
         ("给你们局提点意见 窗口中午能不能别休息", "ask_knowledge", "file_complaint"),
         ("收到举报以后你们一般多久去查", "file_complaint", "ask_knowledge"),
+        # A wished change to what the agency runs is a suggestion, said without 建议 or 意见.
+        ("你们大厅的叫号屏字太小 换个大点的吧", "request_human", "file_complaint"),
+        ("办事指南要是能做成一张图就方便多了", "ask_knowledge", "file_complaint"),
+        ("热线电话周末有人接吗", "file_complaint", "ask_knowledge"),
+        # A grievance and the agency asked to act on it; asking whether it would is a question.
+        ("买的二手车被调了表 车行不认账 你们来人查查", "check_status", "file_complaint"),
+        ("团购店收了钱人没了 你们局里出面管管", "ask_knowledge", "file_complaint"),
+        ("二手车商调表会被查处吗", "file_complaint", "ask_knowledge"),
+        # One of the agency's records asked to be handed over is an application, politely or not.
+        ("你们去年批的那几家典当行的审批材料 抄一份给我", "ask_knowledge", "apply_disclosure"),
+        ("能给我复印一份你们那次检查的通报不", "ask_knowledge", "apply_disclosure"),
+        ("申请公开要交一份什么材料", "apply_disclosure", "ask_knowledge"),
+        ("需要你们提供合同原件吗", "apply_disclosure", "ask_knowledge"),
         # A general question about how long things take is not a status query.
         ("我想知道申请一般多久有结果", "ask_knowledge", "ask_knowledge"),
         # Explicit requests for a person always reach the handoff; mentioning staff does not.
@@ -548,3 +561,21 @@ def test_a_published_documents_name_is_not_an_application():
     """「公开」 is in most questions here; a document's name alone asks for it, it does not file for it."""
     assert route("示例市商务局2020年政务公开工作要点的全文", *ranked("apply_disclosure", 0.95)).intent == "ask_knowledge"
     assert route("申请公开2020年政务公开工作要点的附件", *ranked("apply_disclosure", 0.95)).intent == "apply_disclosure"
+
+
+@pytest.mark.parametrize(
+    "text, classifier, confidence, expected",
+    [
+        # A story with the agency's words but no request word: offered when the classifier is certain…
+        ("小区门口的洗衣店收了我五百块充值 现在门都锁了", "file_complaint", 0.99, "nlu_fallback"),
+        # …not when it is merely sure, when a clause asks, for a business to start, or for a status query.
+        ("小区门口的洗衣店收了我五百块充值 现在门都锁了", "file_complaint", 0.9, "ask_knowledge"),
+        ("商务局有公众号没 想关注一下", "file_complaint", 0.99, "ask_knowledge"),
+        ("我想开个拍卖行", "file_complaint", 0.99, "ask_knowledge"),
+        ("我驾照的分扣光了 你们给弄一下", "check_status", 0.99, "ask_knowledge"),
+    ],
+)
+def test_a_certain_classifier_is_offered_without_request_words(text, classifier, confidence, expected):
+    decision = route(text, *ranked(classifier, confidence))
+    assert decision.intent == expected, decision
+    assert decision.offer == (classifier if expected == "nlu_fallback" else None)

@@ -131,6 +131,14 @@ def test_a_doubtful_request_is_asked_about_with_buttons_and_the_button_starts_th
     assert active_loop(servers, user) == "complaint_form", reply
 
 
+def test_a_story_the_classifier_is_certain_of_is_offered_as_a_complaint(servers):
+    user = sender()
+    reply, buttons = reply_of(servers, user, "小区门口的洗衣店收了我五百块充值 现在门都锁了")
+    assert "您是想现在就登记投诉或建议吗" in reply, reply
+    assert [b["payload"] for b in buttons][:2] == ["/file_complaint", "/ask_knowledge"], buttons
+    assert active_loop(servers, user) not in FORMS
+
+
 def test_the_clarification_answers_the_question_when_the_person_says_so(servers):
     user = sender()
     reply_of(servers, user, "我想投诉你们局信息公开不作为，怎么弄")
@@ -258,6 +266,10 @@ def test_a_new_request_leaves_the_complaint_form(servers):
         ("健身房老板卷钱跑了 卡里还剩两千 麻烦给我登记一下", "complaint_form"),
         ("想要你们局2023年的政府采购合同清单，扫描件发我邮箱就行", "disclosure_form"),
         ("我半个月前投诉的那个洗衣店 现在有结果了没", "status_form"),
+        # Said without the request's own words: a wished change, a grievance to act on, a record to hand over.
+        ("你们大厅的叫号屏字太小 换个大点的吧", "complaint_form"),
+        ("买的二手车被调了表 车行不认账 你们来人查查", "complaint_form"),
+        ("你们去年批的那几家典当行的审批材料 抄一份给我", "disclosure_form"),
     ],
 )
 def test_requests_in_everyday_words_start_their_action(servers, text, action):

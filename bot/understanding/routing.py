@@ -32,7 +32,7 @@ REQUEST_STEP_INTENTS = ("confirm_request", "correct_request")
 OUT_OF_SCOPE = "out_of_scope"
 
 # Someone who works at the agency, however a person calls them.
-_STAFF = r"(人工|真人|活人|客服|工作人员|经办人员?|办事的(同志|人)|上班的人|负责的人|管事的人?|值班的人?|专人|领导|负责人|主任|局长)"
+_STAFF = r"(人工|真人|活人|客服|工作人员|经办人员?|办事的(同志|人)|上班的人|负责的人|管事的人?|值班的(同志|老师|人)?|专人|领导|负责人|主任|局长)"
 # A person, asked for explicitly. Mentioning staff in a question (「工作人员是兼职吗」) is not.
 _HUMAN = re.compile(
     r"(转|接|找|叫|要|换|联系|需要|来|让)(给|到)?(一?个|一下|下)?(人工|真人|活人|客服|工作人员|值班的|人来)"
@@ -45,7 +45,7 @@ _HUMAN = re.compile(
     r"(找|叫|要|让|请)(你们)?(的)?(领导|负责人|主任|局长)(来|出来|说话|接电话)?$|"
     r"(安排|让|请)(个|一个)?(工作人员|专人|人)(联系|打电话|回电)|打(个)?电话给我|(跟|和)(人|真人)(直接)?(讲|说|谈)|懂行的人|"
     # 「有没有活人啊」「让你们上班的人来」「需要跟经办人员直接沟通」: a person of the agency, by any name.
-    r"(有没有|有木有|有无|还有没有)(个)?(人工|真人|活人|客服|工作人员)|^有(个)?(人工|真人|活人|客服)(吗|么|没|没有|不)?\W*$|"
+    r"(有没有|有木有|有无|还有没有)(个)?(人工|真人|活人|客服|工作人员|值班的(同志|老师|人)|管事的(同志|人))|^有(个)?(人工|真人|活人|客服)(吗|么|没|没有|不)?\W*$|"
     rf"(找|叫|让|请|换)(一?个|一下|下)?(你们)?(的)?{_STAFF}(直接|当面)?(来|出来|过来|说|聊|讲|谈|沟通|接)|"
     rf"(跟|和|与|同)(你们)?(的)?{_STAFF}(直接|当面)?(说|聊|讲|谈|沟通|对话|反映)"
 )
@@ -108,7 +108,7 @@ _CUES = {
         r"收到(了)?没|没(信|消息|动静|回音|下文|音讯)|走到哪|哪个环节|哪一步|催(一下|一催|催)?|准信|给不给|批(了)?没|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
-        r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|(啥时候|什么时候|多会儿|几时|哪天)能给我|能给我(个)?(答复|回复|结果|回信|消息|准信|说法)|追一下|"
+        r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来|签收|确认|登记)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|(啥时候|什么时候|多会儿|几时|哪天)能给我|能给我(个)?(答复|回复|结果|回信|消息|准信|说法)|追一下|"
         r"(办理|处理|进展|审核)情况|(有没有人|有人)(在)?(办|管|处理|查)|(提交|交|发送)成功(了)?(吗|没)|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
@@ -130,7 +130,7 @@ _OPENS_AS_COMPLAINT = re.compile(
 )
 # Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
 _HOW = re.compile(
-    r"怎么|咋|如何|怎样|多久|多长|几|多少|哪|什么|啥|谁|吗|么$|呢|(.)不\1|"
+    r"怎么|咋|如何|怎样|多久|多会儿|多咱|多长|几|多少|哪|什么|啥|谁|吗|么$|呢|(.)不\1|"
     r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$"
 )
 # What each social intent sounds like; a longer or different message is a question after all.
@@ -169,13 +169,13 @@ def is_social(text: str, intent: str) -> bool:
         return False  # 「不交呢」「不去行吗」 ask what happens then
     return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
-_GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|(?<!前)几天|多长时间|多少天")
+_GENERAL = re.compile(r"一般|通常|正常|大概|平时|多久|多会儿|多咱|(?<!前)几天|多长时间|多少天")
 # The person's own earlier request: 「我的申请」「我上周交的投诉」「俺那个件」.
 _OWN_REQUEST = re.compile(
     r"(我|俺|我们)(的|那个|那件|上次|之前|前几天|上周|上个月|去年|刚才|昨天|.{0,6}(交|提交|递|寄|申请|投诉|举报)的)|"
     # 「上礼拜寄的申请信」「申请都交了半个月了」「申请已经提交了」: a submission already made, said without 我.
     r"(上礼拜|上星期|上周|上个?月|月初|前几天|前两天|前天|昨天|之前|早就|前两周|前几周|前段时间|前些日子|"
-    r"[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)(以)?前)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映)|"
+    r"[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)(以)?前)(.{0,4})(寄|交|递|提交|申请|投诉|举报|反映|提|传真|发)|"
     r"^(那个|那件|上回那个)(申请|投诉|举报|反映|建议)|"
     r"(寄|交|递|提交|申请|投诉|举报)(了|过)?(都)?(快|有)?[0-9一二两三四五六七八九十半]+(个)?(天|周|礼拜|星期|月)|"
     r"(已经|都|早)(提交|交|递|寄|申请)(了|过|上去)|"
@@ -184,7 +184,7 @@ _OWN_REQUEST = re.compile(
     r"(我|俺|我们|咱)(单位|公司)?.{0,6}(申请公开|申请|投诉|举报|反映|提|交|填|写信|补|寄|登记|问)(的|了|过|上去|都)|"
     r"(我|俺)(的)?(申请|投诉|举报)(的)?那(个)?(事|件)|"
     # 「传真过去的申请」「申请编号我有」「那个答复书寄了没」: what only the person's own case has.
-    r"(传真|寄|交|递)(过去|上去|出去)的(申请|材料|信)|(回执号|编号|申请号|受理号)(我)?有|(答复书|告知书|决定书)(寄|发|出)|"
+    r"(传真|寄|交|递)(过去|上去|出去)的.{0,3}(申请|材料|信)|(回执号|编号|申请号|受理号)(我)?有|(答复书|告知书|决定书)(寄|发|出)|"
     r"给你们写信"
 )
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
@@ -202,6 +202,9 @@ SOCIAL_MAX_CHARS = 8
 ACTION_CONFIDENT = 0.6
 # Sure enough to offer the action (one clarifying turn) although no word asks for it.
 ACTION_SURE = 0.8
+ACTION_CERTAIN = 0.95
+# 「我想开个拍卖行」「打算办个加盟店」: a business the person means to start, which a service item covers.
+_STARTS_A_BUSINESS = re.compile(r"(想|要|打算|准备|计划)(开|办|做|搞|注册|设立|成立|干)(个|一个|一家|家|间)?")
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,77 @@ _REGISTER_GRIEVANCE = re.compile(
 )
 
 
+# What the agency runs for the public, which a suggestion asks to change (「公众号的字调大点呗」).
+_SERVICE_ELEMENT = re.compile(
+    r"网站|网页|首页|主页|栏目|入口|页面|公众号|小程序|APP|app|手机上|窗口|大厅|服务中心|等候区|座位|椅子|指示牌|指引|标识|"
+    r"叫号|排队|热线|电话|线路|人手|字体|字|申请表|表格|模板|指南|答复书|告知书|手续|上班时间|工作时间|午休|周末|停车|饮水机|打印"
+)
+# Wanting something changed, said as a wish or a mild imperative rather than asked.
+_WISHED_CHANGE = re.compile(
+    r"(要是|如果|若|假如)(能|可以|有).{1,30}(就好了|就方便(多)?了|就好|多好|更好|就行了)|(就好了|就方便多了|就方便了|就更好了|多好)$|"
+    r"(应该|该|得|最好|希望)(多|加|增|再|改|调|弄|放|开|安排|延长|提前|有人|配|换|挪|简化|优化)|"
+    r"(多|加|增|再|改|调|弄|放|开|安排|配|延长|提前|适配|优化|简化|换|挪|设)[^，,。]{0,8}(吧|呗|啊|哈)$|"
+    r"(弄|调|做|改|放|写)(得)?(大|小|显眼|明显|清楚|简单|醒目)(一)?(点|些)|"
+    r"(改进|改善|优化|适配|调整|完善)一下|提个醒|反馈给你们|给你们提"
+)
+# A clause that asks outright (a question mark, 吗/么/呢, or an interrogative word).
+_ASKS_OUTRIGHT = re.compile(r"[?？]|[吗么呢]$|(能|可以|会|行)不(能|可以|会|行)|怎么|咋|如何|哪|什么|啥|多久|多少|是不是|有没有")
+# The agency asked to act on a grievance: 「你们给个说法」「你们来人查查」「罚它」「麻烦商务局出面」.
+_ACT_ON_IT = re.compile(
+    r"给(我|俺|我们)?(个)?说法|讨(个)?说法|来人(查|看)|(查|管)(一)?\1|查一查|查处|出面|(处理|整治|查)一下|"
+    r"罚(它|他|她|他们|这家|那家|一下)|登(个)?记(吧|一下)?|做主|主持公道|要个答复|给(我|俺)个答复"
+)
+# What went wrong, in the words people tell it with.
+_GRIEVANCE_TOLD = re.compile(
+    r"跑路|跑了|关门|倒闭|拉黑|不退|退不了|不给退|骗|坑|卷钱|联系不上|找不着人|人没了|人去楼空|霸王|乱收|违规|没备案|假货|事故车|"
+    r"调表|改掉|改了|不认|挂(我)?电话|态度|刁难|扰民|吵|脏|过期|黑心|欺负|推诿|不管"
+)
+# A record of the agency's, asked for by what it is (「会议纪要」「处罚决定书」「分配结果」).
+_AGENCY_RECORD = re.compile(
+    r"纪要|会议记录|决定书|处罚决定|结论|意见书|批复|批文|请示|审批材料|审批文件|分配结果|名单|明细|清单|决算|预算|三公经费|"
+    r"台账|合同|协议|报告|文件|记录|档案|数据|通报|方案全文|原件|检查结果|核查结果"
+)
+# …and asked to be handed over (「抄一份给我」「给俺整一份」「帮我调份文件」「我要你们局里…的纪要」).
+_HAND_IT_OVER = re.compile(
+    r"(要|调|抄|复印|整|拿|弄|搞)(一)?份|给(我|俺|俺们|我们)\S{0,6}(一份|整|抄|复印|发|寄)|(发|寄|抄|复印)(一份)?(给)?(我|俺)(?!们?(的)?(申请|材料))|"
+    r"(^|我|俺|们|人|司)(要|需要|想要)你们(局|局里)?(对|的|关于|那|研究|批|今年|去年)|走(依法)?(公开|正式|申请)(的)?(那套|那个)?(流程|程序)|按(正式)?(程序|流程)给(我|俺)"
+)
+
+_POLITE_RECORD = re.compile(r"(能|可以|能否|可否|麻烦)(给|帮|替)(我|俺)")
+
+
+def _suggests_change(clauses: list[str]) -> bool:
+    """「等候区就那么几把椅子 多放点座位吧」: a wished change to what the agency runs, not a question."""
+    text = "".join(clauses)
+    if _SAYS_ASKING.search(text) or not _SERVICE_ELEMENT.search(text):
+        return False
+    wished = [c for c in clauses if _WISHED_CHANGE.search(c)]
+    return bool(wished) and not any(_ASKS_OUTRIGHT.search(c) for c in wished)
+
+
+def _demands_action(clauses: list[str]) -> bool:
+    """A grievance told, then the agency asked to act on it (not asked whether it would)."""
+    text = "".join(clauses)
+    if _SAYS_ASKING.search(text) or not _GRIEVANCE_TOLD.search(text):
+        return False
+    # 「这种作风不处理一下？我要个答复」: the part after a rhetorical question is what they want.
+    parts = [p for c in clauses for p in re.split(r"(?<=[?？])", c) if p]
+    return any(_ACT_ON_IT.search(p) and not _ASKS_OUTRIGHT.search(p) for p in parts)
+
+
+def _asks_for_record(text: str) -> bool:
+    """「结论 抄一份给我」「能给俺复印一份不」: one of the agency's records, asked to be handed over."""
+    if _SAYS_ASKING.search(text) or not _AGENCY_RECORD.search(text) or not _HAND_IT_OVER.search(text):
+        return False
+    # 「要交一份什么材料」 asks what to bring, 「…的话 得怎么弄」 how it would go.
+    if _DELIBERATES.search(text) or re.search(r"怎么|咋|如何|哪些|什么|啥|多久|多少|要不要|需不需要|是不是|交(一份|哪|几)", text):
+        return False
+    # What is said besides the record and the asking for it (「俺倒要看看钱都花哪了」) may ask rhetorically;
+    # a polite 「能给俺复印一份不」 still asks for the record.
+    held = " ".join(c for c in _CLAUSE_BREAK.split(text) if _AGENCY_RECORD.search(c) or _HAND_IT_OVER.search(c))
+    return not _ASKS_OUTRIGHT.search(held) or bool(_POLITE_RECORD.search(held))
+
+
 def named_request(text: str) -> Route | None:
     """A request the message names in words of its own (see _NAMED), or None."""
     clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
@@ -312,6 +386,12 @@ def named_request(text: str) -> Route | None:
         last = _without_greeting(clauses[-1]) if clauses else ""
         if not is_question(last) or _REGISTER_GRIEVANCE.search(last):
             return Route(COMPLAIN, "grievance to register")
+    if _suggests_change(clauses) and not _demands_action(clauses):
+        return Route(COMPLAIN, "change wished for")
+    if _demands_action(clauses):
+        return Route(COMPLAIN, "grievance and action asked for")
+    if _asks_for_record(text):
+        return Route(APPLY, "record asked for")
     for action, pattern in _NAMED:
         holder = next((c for c in clauses if pattern.search(_without_greeting(c))), None)
         if pattern is _SUGGESTION:
@@ -484,7 +564,7 @@ def _first_clause(text: str) -> tuple[str, str]:
 # 「我要是想投诉…该向谁投诉」「我要举报 用信息公开申请的方式行不行」: weighing a way or asking whom,
 # not filing yet.
 _DELIBERATES = re.compile(
-    r"要是|如果|假如|万一|(找|向|跟|对)谁|哪个部门|哪个单位|"
+    r"要是|如果|假如|万一|的话|(找|向|跟|对)谁|哪个部门|哪个单位|"
     r"(用|通过|以|走).{0,12}(方式|办法|渠道|途径|形式|程序).{0,4}(行不行|可不可以|能不能|可以吗|行吗|可以不|成不)"
 )
 # 「能不能把你们去年的预算发我一份」: a polite request, worded as a question.
@@ -506,6 +586,11 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
         # agency's business without a request's words (「我想开个拍卖行」) are a question about it.
         if confidence >= ACTION_SURE and not how and action != STATUS and not _DOMAIN.search(text):
             return Route(FALLBACK, f"{action} by the classifier alone", offer=action)
+        # A request told in the words of a story (「…你们给登个记吧」) has the agency's words but none that
+        # name the request: offered when the classifier is all but certain and nothing is asked.
+        asks = how or any(is_question(c) for c in _CLAUSE_BREAK.split(text) if c)  # 「有公众号没 想关注一下」
+        if confidence >= ACTION_CERTAIN and not asks and action != STATUS and not _STARTS_A_BUSINESS.search(text):
+            return Route(FALLBACK, f"{action} by a certain classifier", offer=action)
         return Route(KNOWLEDGE, f"{action} without request words")
     if action == STATUS:
         if how and not _OWN_REQUEST.search(text) and _HOW_TO_CHECK.search(text):
