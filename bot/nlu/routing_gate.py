@@ -18,7 +18,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.understanding.referral import ReferralDesk
-from bot.understanding.routing import FALLBACK, KNOWLEDGE, OUT_OF_SCOPE, Route, route
+from bot.understanding.routing import COMPLAIN, FALLBACK, KNOWLEDGE, OUT_OF_SCOPE, SUGGESTION_REASONS, Route, route
 
 # Confidence reported for an intent the gate chose itself: above Rasa's fallback thresholds.
 GATE_CONFIDENCE = 0.9
@@ -63,6 +63,11 @@ class RoutingGate(GraphComponent, IntentClassifier):
             decision = route(text, intent[INTENT_NAME_KEY], intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0, ranking)
             if decision.intent == OUT_OF_SCOPE and self._another_agencys(text):
                 decision = Route(KNOWLEDGE, "another agency's business")
+            # 「物业公司乱收停车费 我要你们处理他们」: a grievance this agency does not handle is referred
+            # (the answer action says where), not registered here or offered as a request.
+            grievance = decision.intent == COMPLAIN and decision.reason not in SUGGESTION_REASONS
+            if (grievance or decision.offer is not None) and self._another_agencys(text):
+                decision = Route(KNOWLEDGE, "another agency's grievance")
             message.set("routing", {"intent": decision.intent, "reason": decision.reason,
                                     "classifier": intent[INTENT_NAME_KEY]}, add_to_output=True)
             if decision.intent == intent[INTENT_NAME_KEY] and decision.offer is None:

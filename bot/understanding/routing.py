@@ -58,7 +58,10 @@ _SUMMONS = re.compile(
     r"(给我|帮我)(接|转)(人|人工|一下)|(人|人工)呢[?？!！]*$|可以人工|能人工|"
     r"(转|接)(给|到)(你们)?(的)?(局里|科室|窗口|上班|值班|办事|管事)?的?(人|同志|老师|工作人员)(?!(说|讲)过|处理|办理|审|核|的|以后|后)|"
     r"(找|跟|和|同|让|请)(你们)?(局里)?(负责|管)(这块|这个|这方面|这事|这摊|这一块)(事|业务)?的(老师|同志|人|工作人员|领导)|"
-    r"(跟|和|同)(你们)?(局里|信息公开办|科室|窗口)?的?(人|同志|老师|工作人员)(直接)?(聊|说|讲|谈|沟通)"
+    r"(跟|和|同)(你们)?(局里|信息公开办|科室|窗口)?的?(人|同志|老师|工作人员)(直接)?(聊|说|讲|谈|沟通)|"
+    # 「叫个懂行的来」「有个小伙子直接跟俺唠」「跟负责信息公开的老师语音沟通」
+    r"懂行的(来|过来|跟我|和我)|(有|来|找|叫)个\S{0,6}直接(跟|和)(我|俺)(唠|聊|说|讲|谈)|"
+    r"(跟|和|同|与)(你们)?(负责|管)\S{0,8}的(老师|同志|人|工作人员|领导)(直接|当面|语音|电话)?(说|聊|讲|谈|沟通|联系)"
 )
 # Questions about the human service itself (its hours, its number), as opposed to asking for it.
 _ABOUT_THE_SERVICE = re.compile(r"几点|几时|时间|多少|电话|号码|周末|工作日|(什么时候|啥时候)(上班|下班)|开吗|开门|收费|要钱|只有")
@@ -77,8 +80,10 @@ _CANCEL = re.compile(
 # A clause that only leaves (「哎不弄了不弄了 太麻烦」「算了 老板给退了 不弄了」「改天再说吧 要去接孩子了」):
 # the rest of a short message says why, it asks nothing.
 _CANCEL_CLAUSE = re.compile(
-    r"^(哎呀|哎|唉|嗨|呃|嗯|那|那就|行|好)?(我|俺)?(还是)?(先)?"
-    r"((算了|不办了|不弄了|不填了|不搞了|不整了|不申请了|不投诉了|不举报了|不查了|不要了|不用了|不想(办|弄|填|搞|申请|投诉|举报)了)(吧|啊|呀|了)?)+$|"
+    r"^(哎呀|哎|唉|嗨|呃|嗯|那|那就|行|好)?(我|俺)?(还是)?(这边|这个|这儿)?(先|就)?"
+    r"((算了|不办了|不弄了|不填了|不搞了|不整了|不申请了|不投诉了|不举报了|不查了|不要了|不用了|不说了|不想(办|弄|填|搞|申请|投诉|举报)了)(吧|啊|呀|了)?)+$|"
+    # 「没啥了不说了 你们忙吧」: nothing more to say.
+    r"^(没啥|没事|没什么)(了|好说的)?不说了$|"
     r"^(那|那就|我|俺)?(改天|下次|以后|回头|过两天|过几天|有空)(再)?(说|弄|办|填|来)(吧|啊|了)?$"
 )
 CANCEL_MESSAGE_MAX_CHARS = 30
@@ -108,7 +113,7 @@ _CUES = {
         r"收到(了)?没|没(信|消息|动静|回音|下文|音讯)|走到哪|哪个环节|哪一步|催(一下|一催|催)?|准信|给不给|批(了)?没|"
         r"(查|问)(一下|下)?(我|我的|咱)(的)?(申请|投诉|件)|还没(回|答复|消息|动静)|有(消息|动静|回音)(了)?(吗|没)|"
         r"收到(了)?(吗|没)|(回执|受理|办件)(号|编号)|(批|审批|审核|审)(下来|通过)了?(吗|没)|[A-Za-z]{2}\s*\d{8,12}|"
-        r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来|签收|确认|登记)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|(啥时候|什么时候|多会儿|几时|哪天)能给我|能给我(个)?(答复|回复|结果|回信|消息|准信|说法)|追一下|"
+        r"(看|查|处理|办|审|寄|采纳|通过|回复|收到|寄出来|签收|确认|登记)(了没|了吗|没)|有下文|能领|在谁手上|被拒|联系我|有人管|一点动静|(啥时候|什么时候|多会儿|几时|哪天)能(给我|到手|拿到|收到|寄到|下来)|能给我(个)?(答复|回复|结果|回信|消息|准信|说法)|追一下|"
         r"(办理|处理|进展|审核)情况|(有没有人|有人)(在)?(办|管|处理|查)|(提交|交|发送)成功(了)?(吗|没)|"
         r"(我|俺)(的|那个|上次|之前|前几天|上周|上个月|去年).{0,10}(申请|投诉|举报|建议|件).{0,10}"
         r"(怎么样|咋样|如何|进展|结果|消息|处理|受理|答复|回复|批|下来|到哪|办好|办完|了没|了吗)"
@@ -185,8 +190,12 @@ _OWN_REQUEST = re.compile(
     r"(我|俺)(的)?(申请|投诉|举报)(的)?那(个)?(事|件)|"
     # 「传真过去的申请」「申请编号我有」「那个答复书寄了没」: what only the person's own case has.
     r"(传真|寄|交|递)(过去|上去|出去)的.{0,3}(申请|材料|信)|(回执号|编号|申请号|受理号)(我)?有|(答复书|告知书|决定书)(寄|发|出)|"
-    r"给你们写信"
+    r"给你们写信|"
+    # 「之前找你们要的那份决定书」「我这个件」「GK261123000111」
+    r"(之前|上次|前几天|上回|前阵子|那回)(找|跟|向|问)你们(要|申请|反映|投诉|提)的|(我|俺)(这个|那个|的)件|[A-Za-z]{2}\s*\d{8,12}|"
+    r"(申请|投诉|件|事)(到底|究竟)(批|办|处理|回|答复|审)(没|了没|完没)"
 )
+_TRACKING_NUMBER = re.compile(r"[A-Za-z]{2}\s*\d{8,12}")
 # Asking for where or how to reach the agency (「网上申请的网址发我下」) is asking, not filing.
 _CONTACT_NAMES = "网址|网站|链接|入口|电话|传真|邮箱|地址|邮编|二维码"
 _CONTACT_WORDS = re.compile(_CONTACT_NAMES)
@@ -248,7 +257,7 @@ def asks_for_contact(text: str) -> bool:
 # something, the person is asked which they mean.
 _NAMED = (
     (APPLY, re.compile(
-        r"(依申请公开|申请(政府)?信息公开|申[请清情](一下)?公开|公开申请|信息公开申请|走(个|一下)?申请(程序)?)"
+        r"(依申请公开|申请(政府)?信息公开|申[请清情亲](一下)?公开|公开申[请清情亲]|信息公开申请|走(个|一下)?申请(程序)?)"
         # 「依申请公开的办理流程」「申请公开要多久」 are about the procedure
         r"(?!(的|要|需|得|后|以后|时|是|有|能|可以|一般|流程|程序|条件|材料|期限|费用|怎么|咋|如何))"
     )),
@@ -308,43 +317,60 @@ _REGISTER_GRIEVANCE = re.compile(
 )
 
 
+SUGGESTION_NAMED, CHANGE_WISHED = "suggestion named", "change wished for"
+# Reasons that make a started complaint form a suggestion (a referral never takes them over).
+SUGGESTION_REASONS = frozenset({SUGGESTION_NAMED, CHANGE_WISHED})
 # What the agency runs for the public, which a suggestion asks to change (「公众号的字调大点呗」).
 _SERVICE_ELEMENT = re.compile(
     r"网站|网页|首页|主页|栏目|入口|页面|公众号|小程序|APP|app|手机上|窗口|大厅|服务中心|等候区|座位|椅子|指示牌|指引|标识|"
-    r"叫号|排队|热线|电话|线路|人手|字体|字|申请表|表格|模板|指南|答复书|告知书|手续|上班时间|工作时间|午休|周末|停车|饮水机|打印"
+    r"叫号|排队|热线|电话|线路|人手|字体|字|申请表|表格|模板|指南|答复书|告知书|手续|上班时间|工作时间|午休|周末|停车|饮水机|打印|"
+    r"平台|系统|查询|展销会|展会|活动|培训|宣传|讲座"
 )
 # Wanting something changed, said as a wish or a mild imperative rather than asked.
 _WISHED_CHANGE = re.compile(
     r"(要是|如果|若|假如)(能|可以|有).{1,30}(就好了|就方便(多)?了|就好|多好|更好|就行了)|(就好了|就方便多了|就方便了|就更好了|多好)$|"
-    r"(应该|该|得|最好|希望)(多|加|增|再|改|调|弄|放|开|安排|延长|提前|有人|配|换|挪|简化|优化)|"
-    r"(多|加|增|再|改|调|弄|放|开|安排|配|延长|提前|适配|优化|简化|换|挪|设)[^，,。]{0,8}(吧|呗|啊|哈)$|"
-    r"(弄|调|做|改|放|写)(得)?(大|小|显眼|明显|清楚|简单|醒目)(一)?(点|些)|"
-    r"(改进|改善|优化|适配|调整|完善)一下|提个醒|反馈给你们|给你们提"
+    r"(应该|该|得|最好|希望|盼着?|巴望)(你们|贵局|局里|商务局)?(能|可以)?(多|加|增|再|改|调|弄|放|开|安排|延长|提前|有人|配|换|挪|简化|优化|考虑|搞|办|出)|"
+    r"(多|加|增|再|改|调|弄|放|开|安排|配|延长|提前|适配|优化|简化|换|挪|设|摆)[^，,。]{0,12}(吧|呗|啊|哈)$|"
+    r"(弄|调|做|改|放|写)(得)?(大|小|显眼|明显|清楚|简单|醒目)(一)?(点|些)|往(大|小)(调|弄|改)|调调|改改|"
+    r"(改进|改善|优化|适配|调整|完善)(一下|改进)?|考虑|琢磨琢磨|提个醒|反馈给你们|给你们提|(有|提)(几句话|几点|点)(想)?(说|讲)"
 )
 # A clause that asks outright (a question mark, 吗/么/呢, or an interrogative word).
 _ASKS_OUTRIGHT = re.compile(r"[?？]|[吗么呢]$|(能|可以|会|行)不(能|可以|会|行)|怎么|咋|如何|哪|什么|啥|多久|多少|是不是|有没有")
 # The agency asked to act on a grievance: 「你们给个说法」「你们来人查查」「罚它」「麻烦商务局出面」.
 _ACT_ON_IT = re.compile(
     r"给(我|俺|我们)?(个)?说法|讨(个)?说法|来人(查|看)|(查|管)(一)?\1|查一查|查处|出面|(处理|整治|查)一下|"
-    r"罚(它|他|她|他们|这家|那家|一下)|登(个)?记(吧|一下)?|做主|主持公道|要个答复|给(我|俺)个答复"
+    r"罚(它|他|她|他们|这家|那家|一下)|登(个)?记(吧|一下)?|做主|(主持|讨(个|回)?)公道|要个答复|给(我|俺)个答复|"
+    r"(必须|得|要|该)有人(担责|负责|管)|(该|应该|得|必须)(吊销|查封|取缔|关了|罚|处理|查|严肃处理)|严肃处理|"
+    r"(帮|替)(我|我们|俺|俺们)(把钱)?(要|讨|追)回|把钱要回来|不能不管"
 )
 # What went wrong, in the words people tell it with.
 _GRIEVANCE_TOLD = re.compile(
     r"跑路|跑了|关门|倒闭|拉黑|不退|退不了|不给退|骗|坑|卷钱|联系不上|找不着人|人没了|人去楼空|霸王|乱收|违规|没备案|假货|事故车|"
-    r"调表|改掉|改了|不认|挂(我)?电话|态度|刁难|扰民|吵|脏|过期|黑心|欺负|推诿|不管"
+    r"调表|改掉|改了|不认|挂(我)?电话|态度|刁难|扰民|吵|脏|过期|黑心|欺负|推诿|不管|作废|说好的|概不负责|耍赖|不认账|"
+    r"白跑|害(我|得)|损失|没(人)?回|不回|没人接|不理|拖(了|着)"
 )
 # A record of the agency's, asked for by what it is (「会议纪要」「处罚决定书」「分配结果」).
 _AGENCY_RECORD = re.compile(
     r"纪要|会议记录|决定书|处罚决定|结论|意见书|批复|批文|请示|审批材料|审批文件|分配结果|名单|明细|清单|决算|预算|三公经费|"
-    r"台账|合同|协议|报告|文件|记录|档案|数据|通报|方案全文|原件|检查结果|核查结果"
+    r"台账|合同|协议|报告|文件|记录|档案|数据|通报|方案全文|原件|检查结果|核查结果|(打分|评分|统计|汇总|一览|花名)表|"
+    r"(交给|报给|提交给|报送给)(你们|贵局)的(材料|资料)"
 )
 # …and asked to be handed over (「抄一份给我」「给俺整一份」「帮我调份文件」「我要你们局里…的纪要」).
 _HAND_IT_OVER = re.compile(
     r"(要|调|抄|复印|整|拿|弄|搞)(一)?份|给(我|俺|俺们|我们)\S{0,6}(一份|整|抄|复印|发|寄)|(发|寄|抄|复印)(一份)?(给)?(我|俺)(?!们?(的)?(申请|材料))|"
-    r"(^|我|俺|们|人|司)(要|需要|想要)你们(局|局里)?(对|的|关于|那|研究|批|今年|去年)|走(依法)?(公开|正式|申请)(的)?(那套|那个)?(流程|程序)|按(正式)?(程序|流程)给(我|俺)"
+    r"(调|找|翻)出来|提供(一份|一下)|"
+    r"(^|\s|我|俺|们|人|司|务)(要|需要|想要)(你们|贵局|商务局)(局|局里)?(对|的|关于|那|研究|批|今年|去年|20)|走(依法)?(公开|正式|申请)(的)?(那套|那个)?(流程|程序)|按(正式)?(程序|流程)给(我|俺)"
 )
-
+_PUT_POLITELY = re.compile(r"考虑|琢磨|改进|(中不中|行不行|好不好|成不成|行吗|好吗|可以吗|行不)[?？]*$")
+# 「能给俺复印一份不」: asked politely, as a question.
 _POLITE_RECORD = re.compile(r"(能|可以|能否|可否|麻烦)(给|帮|替)(我|俺)")
+
+
+# 「你们这办事也太不像话了」「这叫为人民服务？」: anger at the agency itself, a complaint not yet asked for.
+_OUTRAGE = re.compile(
+    r"(太|真|也太|实在|简直)(不像话|过分|差劲|离谱|气人|欺负人|敷衍)|像话吗|什么态度|(这叫|还叫|算什么)(为人民服务|服务)|岂有此理|欺人太甚"
+)
+_AT_THE_AGENCY = re.compile(r"你们|贵局|商务局|局里|窗口|工作人员|办事的")
 
 
 def _suggests_change(clauses: list[str]) -> bool:
@@ -353,7 +379,8 @@ def _suggests_change(clauses: list[str]) -> bool:
     if _SAYS_ASKING.search(text) or not _SERVICE_ELEMENT.search(text):
         return False
     wished = [c for c in clauses if _WISHED_CHANGE.search(c)]
-    return bool(wished) and not any(_ASKS_OUTRIGHT.search(c) for c in wished)
+    # 「能不能考虑周六开半天」「往大调调中不中」: a suggestion politely put as a question.
+    return bool(wished) and not any(_ASKS_OUTRIGHT.search(c) and not _PUT_POLITELY.search(c) for c in wished)
 
 
 def _demands_action(clauses: list[str]) -> bool:
@@ -376,7 +403,7 @@ def _asks_for_record(text: str) -> bool:
     # What is said besides the record and the asking for it (「俺倒要看看钱都花哪了」) may ask rhetorically;
     # a polite 「能给俺复印一份不」 still asks for the record.
     held = " ".join(c for c in _CLAUSE_BREAK.split(text) if _AGENCY_RECORD.search(c) or _HAND_IT_OVER.search(c))
-    return not _ASKS_OUTRIGHT.search(held) or bool(_POLITE_RECORD.search(held))
+    return not _ASKS_OUTRIGHT.search(held) or bool(_POLITE_RECORD.search(held) or _POLITE_ASK.search(held))
 
 
 def named_request(text: str) -> Route | None:
@@ -386,12 +413,14 @@ def named_request(text: str) -> Route | None:
         last = _without_greeting(clauses[-1]) if clauses else ""
         if not is_question(last) or _REGISTER_GRIEVANCE.search(last):
             return Route(COMPLAIN, "grievance to register")
-    if _suggests_change(clauses) and not _demands_action(clauses):
-        return Route(COMPLAIN, "change wished for")
     if _demands_action(clauses):
         return Route(COMPLAIN, "grievance and action asked for")
+    if _suggests_change(clauses):
+        return Route(COMPLAIN, CHANGE_WISHED)
     if _asks_for_record(text):
         return Route(APPLY, "record asked for")
+    if _OUTRAGE.search(text) and _AT_THE_AGENCY.search(text) and not _SAYS_ASKING.search(text):
+        return Route(FALLBACK, "anger at the agency", offer=COMPLAIN)
     for action, pattern in _NAMED:
         holder = next((c for c in clauses if pattern.search(_without_greeting(c))), None)
         if pattern is _SUGGESTION:
@@ -399,7 +428,7 @@ def named_request(text: str) -> Route | None:
                 continue
             if content_length(_without_greeting(text)) <= BARE_REQUEST_CHARS:
                 return None  # a bare 「建议」: the classifier decides
-            return Route(action, "suggestion named")
+            return Route(action, SUGGESTION_NAMED)
         if holder is None or _clause_asks(_without_greeting(holder)):
             continue
         if action == APPLY and "申" not in text and not _DOCUMENT_WORDS.search(text):
@@ -438,7 +467,8 @@ def wants_to_cancel(text: str) -> bool:
     if content_length(text) > CANCEL_MESSAGE_MAX_CHARS:
         return False
     clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
-    return any(_CANCEL_CLAUSE.search(c) for c in clauses) and not any(is_question(c) for c in clauses)
+    leaving = [c for c in clauses if _CANCEL_CLAUSE.search(c)]
+    return bool(leaving) and not any(is_question(c) for c in clauses if c not in leaving)  # 「没啥了不说了」 asks nothing
 
 
 def _without_leaving(text: str) -> str:
@@ -491,6 +521,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
     if asks_whether_staff_help(text):
         return Route(KNOWLEDGE, "asks whether staff will help")
     explicit = _explicit_request(text)
+    if explicit == APPLY and _suggests_change([c for c in _CLAUSE_BREAK.split(text) if c]):
+        explicit = None  # 「你们网上申请入口藏得太深了 挪到首页去吧」 is about the entrance, not an application
     if explicit:
         return Route(explicit, "request words")
     if (named := named_request(text)) is not None:
@@ -524,7 +556,8 @@ def _explicit_request(text: str) -> str | None:
     if _OPENS_AS_COMPLAINT.search(text) and not is_question(_head(text)):
         return COMPLAIN
     text = _head(text)
-    if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not _GENERAL.search(text) and content_length(text) <= STATUS_MESSAGE_MAX_CHARS:
+    general = _GENERAL.search(text) and not _TRACKING_NUMBER.search(text)  # 「GK… 我这个件还得等多久」 is their own
+    if action_cue(STATUS, text) and _OWN_REQUEST.search(text) and not general and content_length(text) <= STATUS_MESSAGE_MAX_CHARS:
         return STATUS  # 「我上周交的申请有结果了吗」: their own request's progress
     if content_length(text) > 24:
         # 「帮我弄个信息公开申请 我想要咱市商业网点规划那份文件」: the first clause says what it is,
