@@ -65,6 +65,20 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("能给我复印一份你们那次检查的通报不", "ask_knowledge", "apply_disclosure"),
         ("申请公开要交一份什么材料", "apply_disclosure", "ask_knowledge"),
         ("需要你们提供合同原件吗", "apply_disclosure", "ask_knowledge"),
+        # A suggestion may be put politely or in dialect as a question; asking about the rules is not one.
+        ("能不能考虑把窗口午休时间缩短点", "ask_knowledge", "file_complaint"),
+        ("网站字往大调调中不中", "ask_knowledge", "file_complaint"),
+        ("能不能考虑一下再交材料", "ask_knowledge", "ask_knowledge"),
+        # Anger at the agency itself is offered as a complaint with buttons.
+        ("你们这审批拖了俩月 也太不像话了", "ask_knowledge", "nlu_fallback"),
+        ("卡里的钱换了老板就作废了 你们帮我们把钱要回来", "ask_knowledge", "file_complaint"),
+        ("请把那家公司备案时交给你们的材料调出来给我", "ask_knowledge", "apply_disclosure"),
+        # The person's own case, by its number or by what they asked for before.
+        ("GK261123000111 我这个件还得等多久", "ask_knowledge", "check_status"),
+        ("之前找你们要的那份名单啥时候能到手", "ask_knowledge", "check_status"),
+        ("申请一般多久能到手", "check_status", "ask_knowledge"),
+        ("能不能叫个懂行的来跟我说", "ask_knowledge", "request_human"),
+        ("有人跟我说要交钱 是真的吗", "request_human", "ask_knowledge"),
         # A general question about how long things take is not a status query.
         ("我想知道申请一般多久有结果", "ask_knowledge", "ask_knowledge"),
         # Explicit requests for a person always reach the handoff; mentioning staff does not.
@@ -436,7 +450,9 @@ def test_a_new_request_after_leaving_words_is_that_request():
     assert route("算了 我直接再申请一个政府信息公开", *ranked("cancel_request", 0.9)).intent == "apply_disclosure"
 
 
-@pytest.mark.parametrize("text", ["哎不弄了不弄了 太麻烦", "改天再说吧 要去接孩子了", "算了 老板刚打电话说给退了 不弄了"])
+@pytest.mark.parametrize(
+    "text", ["哎不弄了不弄了 太麻烦", "改天再说吧 要去接孩子了", "算了 老板刚打电话说给退了 不弄了", "没啥了不说了 你们忙吧", "那我先打12315试试 这边先不填了"]
+)
 def test_leaving_words_with_a_reason_leave(text):
     assert route(text, *ranked("ask_knowledge", 0.9)).intent == "cancel_request"
 
@@ -444,6 +460,10 @@ def test_leaving_words_with_a_reason_leave(text):
 def test_leaving_words_with_a_question_are_a_question():
     assert route("不弄了 电话多少", *ranked("ask_knowledge", 0.9)).intent == "ask_knowledge"
     assert route("算了 不投诉了 我想问问备案要多久", *ranked("ask_knowledge", 0.9)).intent == "ask_knowledge"
+
+
+def test_a_goodbye_is_not_leaving_a_request():
+    assert route("没事了", *ranked("goodbye", 0.9)).intent == "goodbye"
 
 
 @pytest.mark.parametrize(

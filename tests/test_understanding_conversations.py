@@ -139,6 +139,20 @@ def test_a_story_the_classifier_is_certain_of_is_offered_as_a_complaint(servers)
     assert active_loop(servers, user) not in FORMS
 
 
+def test_anger_at_the_agency_is_offered_as_a_complaint(servers):
+    user = sender()
+    reply, buttons = reply_of(servers, user, "你们这审批拖了俩月 也太不像话了")
+    assert "您是想现在就登记投诉或建议吗" in reply, reply
+    assert [b["payload"] for b in buttons][0] == "/file_complaint", buttons
+
+
+def test_a_grievance_that_is_another_agencys_business_is_referred_not_registered(servers):
+    user = sender()
+    reply, _ = reply_of(servers, user, "物业公司乱收停车费 我要你们处理他们")
+    assert "不在示例市商务局的办理范围内" in reply and "来源：" not in reply, reply
+    assert active_loop(servers, user) is None
+
+
 def test_the_clarification_answers_the_question_when_the_person_says_so(servers):
     user = sender()
     reply_of(servers, user, "我想投诉你们局信息公开不作为，怎么弄")
@@ -270,6 +284,11 @@ def test_a_new_request_leaves_the_complaint_form(servers):
         ("你们大厅的叫号屏字太小 换个大点的吧", "complaint_form"),
         ("买的二手车被调了表 车行不认账 你们来人查查", "complaint_form"),
         ("你们去年批的那几家典当行的审批材料 抄一份给我", "disclosure_form"),
+        ("能不能考虑把窗口午休时间缩短点", "complaint_form"),
+        ("请把那家公司备案时交给你们的材料调出来给我", "disclosure_form"),
+        ("能不能叫个懂行的来跟我说", "action_handoff"),
+        # A suggestion stays one though a word of another agency's business is in it (退休).
+        ("退休老师一个 公告字太小了 希望出个大字版", "complaint_form"),
     ],
 )
 def test_requests_in_everyday_words_start_their_action(servers, text, action):
