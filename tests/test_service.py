@@ -214,3 +214,12 @@ def test_a_short_follow_up_without_a_fields_name_finds_the_field_that_speaks_of_
     """「场地有啥标准」 after 报废车拆解: no field is named, but the conditions speak of 场地 and 国家标准."""
     reply = knowledge_service.reply("场地有啥标准", previous_item="SW-XK-005", subject="报废车拆解资质 你们初审要多久")
     assert reply.found and "受理条件：" in reply.text and "GB 22128" in reply.text, reply.text
+
+
+def test_an_faq_entry_answers_what_only_shares_words_with_an_item(knowledge_service):
+    """「申请公开…能要求你们把数据汇总好吗」 says 申请公开, the application item's alias, but asks what the
+    FAQ entry on processing answers; a question about the item's own fields keeps its card."""
+    reply = knowledge_service.reply("申请公开的时候，能要求你们替我把数据统计汇总好吗")
+    assert reply.doc_id == "faq-019" and reply.service_item != "SW-GG-010", reply.text
+    card = knowledge_service.reply("依申请公开要交哪些材料")
+    assert card.service_item == "SW-GG-010" and "申请材料：" in card.text, card.text

@@ -286,7 +286,9 @@ class KnowledgeService:
                     # 「电子商务专项资金拟支持项目公示是哪天发布的」 names a notice, not the item that shares 专项资金.
                     answer = self._answer_in_context(question, subject, issuers)
                     exact = bool(desk.named_items(question))
-                    if self._names_another_document(question, answer, query.item.doc_id, exact):
+                    if self._names_another_document(question, answer, query.item.doc_id, exact) or (
+                        not exact and self._faq_answers_instead(answer, query.item)
+                    ):
                         query = replace(query, item=None, fields=())
                 if query.item is not None and not query.follow_up:
                     query = self._with_closest_field(question, query, issuers)
@@ -536,6 +538,16 @@ class KnowledgeService:
         passages = self.retriever.index.passages
         position = next((i for i, p in enumerate(passages) if p is cited), None)
         return position is not None and float(self.retriever.title_matches(question)[position]) >= SPECIFIC_TITLE
+
+    def _faq_answers_instead(self, answer: Answer, item: ServiceItem) -> bool:
+        """「申请公开的时候能要求你们把数据汇总好吗」 says 申请公开, yet asks what an FAQ entry answers
+        (faq: 不需要加工分析): retrieval is sure of an FAQ entry that does not rest on the item, and finds
+        nothing of the item's own entry near the top."""
+        if not answer.found or answer.tentative or not answer.hits or not answer.hits[0].passage.doc_id.startswith("faq-"):
+            return False
+        if any(hit.passage.doc_id == item.doc_id for hit in answer.hits):
+            return False
+        return self._item_of(answer, via_basis=True) != item.code
 
     @staticmethod
     def _states_contact_elsewhere(answer: Answer, contact: ContactAnswer) -> bool:
