@@ -193,6 +193,9 @@ def test_a_bare_field_value_answers_only_when_its_field_is_asked(knowledge_servi
     assert "对外劳务合作经营资格证书" in result.text, result.text
     fee = knowledge_service.reply("你们办事收费不")
     assert "不收费" in fee.text, fee.text
+    # Nothing in it points to the free item: the fee rules answer (30页以下不收费, then per page).
+    pages = knowledge_service.reply("我要的材料有一百来页 这种收不收费 咋算")
+    assert pages.doc_id == "info-processing-fee-2020" and "每页" in pages.text, pages.text
 
 
 def test_a_follow_up_naming_another_item_leaves_the_last_one(knowledge_service):

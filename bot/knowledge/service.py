@@ -357,7 +357,8 @@ class KnowledgeService:
                 subject=next_subject(question, subject, answered=True),
             )
         asked = self._fields_asked(question) if answer.found and answer.hits else frozenset()
-        if answer.found and answer.hits and self._is_unasked_field(answer.hits[0].passage, asked):
+        bare = lambda passage: self._is_unasked_field(passage, asked) or self._is_unnamed_items_value(question, passage)  # noqa: E731
+        if answer.found and answer.hits and bare(answer.hits[0].passage):
             # 「火锅店搞充值卡 要不要到你们这备个案」 is not answered by 「不收费」: a field value that short
             # matches many questions; the item's overview answers one about the item, else the next passage.
             item = self.desk.item(self._item_of(answer))
@@ -368,7 +369,7 @@ class KnowledgeService:
                     card.message, card.buttons, item.code, found=card.complete, doc_id=item.doc_id,
                     subject=next_subject(question, subject, answered=True),
                 )
-            rest = [h for h in answer.hits if not self._is_unasked_field(h.passage, asked)]
+            rest = [h for h in answer.hits if not bare(h.passage)]
             if rest:
                 answer = self._compose(question, rest)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
@@ -413,6 +414,14 @@ class KnowledgeService:
             return False
         field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
         return field is not None and field not in asked
+
+    def _is_unnamed_items_value(self, question: str, passage: Passage) -> bool:
+        """A bare field value (「不收费」) of an item the question gives no sign of: 「我要的材料有一百来页
+        这种收不收费」 asks about information-processing fees, not about whichever item is free."""
+        if len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX) or self.desk is None:
+            return False
+        item = next((i for i in self.desk.catalogue.items if i.doc_id == passage.doc_id), None)
+        return item is not None and not self.desk.may_be_about(question, item)
 
     def _half_named_and_found(self, question: str, answer: Answer) -> ServiceItem | None:
         """The item a not-found question half names (clearly ahead of the rest) when retrieval's
