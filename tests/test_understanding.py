@@ -217,7 +217,9 @@ def test_the_shipped_referrals_file_is_valid():
      ("政府信息公开申请要多久", None), ("预付卡备案的材料和电话", None),
      ("窗口的同志能替我填吗", None), ("大厅的人能帮我写申请不", None),
      ("窗口在哪", "service_hall"), ("先问下 你们窗口下午几点关门", "hours"), ("你们中午休息吗", "hours"),
-     ("那邮寄呢 寄哪儿", "address"), ("申请信寄过去 信封上要写点啥不", None)],
+     ("那邮寄呢 寄哪儿", "address"), ("申请信寄过去 信封上要写点啥不", None),
+     # The number is asked for bare; the other clause says which.
+     ("想把申请表传真过去 你们号码给一下", "fax"), ("号码给一下", "phone")],
 )
 def test_contact_questions(question, field):
     assert asked_contact(question) == field

@@ -48,6 +48,9 @@ class ContactAnswer:
 
 # A clause that asks something; the others only say why (「想发个邮件问点事」「我要把申请表传过去」).
 _ASKS = re.compile(r"怎么|咋|如何|多久|多少|几|哪|什么|啥|谁|吗|么|呢|[?？]|能不能|可不可以|是不是|有没有|行不行")
+# 「号码给一下」 asks for a number without saying which; the kinds another clause may name.
+_BARE_NUMBER = re.compile(r"^(你们|您们|贵局)?的?(号码|号)(给|发|说|告诉)")
+_NUMBER_KINDS = tuple(field for field in CONTACT_FIELDS if field[0] in ("fax", "complaint_phone"))
 _CLAUSES = re.compile(r"[\s,，。;；!！]+")
 # Words left beside the contact that ask for something done (fill in, write, help).
 _SOMEONE_DOES = re.compile(r"填|写|替|代|帮")
@@ -73,6 +76,10 @@ def _asked_contact_words(question: str) -> tuple[str, str, str] | None:
     asking = [c for c in clauses if _ASKS.search(c)]
     if len(clauses) > 1 and len(asking) == 1:
         text = asking[0]
+    elif len(clauses) > 1 and not asking and len(bare := [c for c in clauses if _BARE_NUMBER.search(c)]) == 1:
+        # 「想把申请表传真过去 你们号码给一下」: the number is asked for, the other clause says which.
+        named = next((m.group(0) for c in clauses if c != bare[0] for _, _, p in _NUMBER_KINDS if (m := p.search(c))), "")
+        text = named + bare[0]
     for key, _, pattern in CONTACT_FIELDS:
         if match := pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
