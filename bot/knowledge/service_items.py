@@ -171,6 +171,8 @@ PARTLY_NAMED_ELSEWHERE = 0.5
 # A follow-up with no field's name is about the field of the item in focus sharing this many word pairs.
 FIELD_SHARED_WORDS = 2
 GENERIC_NAME_ITEMS = 3
+# Bigrams of an item's name, other than generic ones, that single it out (二手车: 二手, 手车).
+SINGLED_OUT_BIGRAMS = 2
 FUZZY_CONFIDENT = 0.7
 FUZZY_MARGIN = 0.15
 
@@ -212,13 +214,15 @@ class ServiceItemDesk:
         # Bigrams many items' names share (备案, 审批, 经营): they name a kind of item, not one item.
         spread = Counter(b for item in catalogue.items for b in {g for n in (item.name, *item.aliases) for g in char_bigrams(normalize(n).lower())})
         self._generic = frozenset(b for b, n in spread.items() if n >= GENERIC_NAME_ITEMS)
-        self._recognizer = ItemRecognizer(catalogue)
+        self._recognizer: ItemRecognizer | None = None  # built on first use: the Rasa process needs only the names
 
     def item(self, code: str | None) -> ServiceItem | None:
         return self._by_code.get(code or "")
 
     def named_items(self, text: str) -> list[ServiceItem]:
         """Items named in the text (spaCy EntityRuler over catalogue names and aliases), each once."""
+        if self._recognizer is None:
+            self._recognizer = ItemRecognizer(self.catalogue)
         return self._recognizer.items_in(text)
 
     def similarities(self, text: str) -> list[tuple[ServiceItem, float]]:
@@ -232,6 +236,10 @@ class ServiceItemDesk:
                 scored[item.code] = max(scored.get(item.code, 0.0), coverage)
         ranked = sorted(scored.items(), key=lambda kv: -kv[1])
         return [(self._by_code[code], score) for code, score in ranked]
+
+    def speaks_of_an_item(self, text: str) -> bool:
+        """Whether the text says enough of some item's name to single it out (二手车, 预付卡, 拍卖)."""
+        return any(self.specific_overlap(text, item) >= SINGLED_OUT_BIGRAMS for item in self.catalogue.items)
 
     def specific_overlap(self, text: str, item: ServiceItem) -> int:
         """How many of the bigrams that single out `item` among the catalogue (not 备案, 审批) the text says."""

@@ -37,6 +37,7 @@ class RoutingGate(GraphComponent, IntentClassifier):
     def __init__(self, config: dict[str, Any]) -> None:
         self.component_config = config
         self._referrals: ReferralDesk | None = None
+        self._desk = None  # the catalogue's item names, loaded on first need (False: no catalogue)
 
     def _another_agencys(self, text: str) -> bool:
         """「住房公积金怎么提取」 is not chit-chat: the answer action refers it (knowledge/referrals.yml,
@@ -46,6 +47,17 @@ class RoutingGate(GraphComponent, IntentClassifier):
 
             self._referrals = ReferralDesk(Settings.from_env().knowledge_dir)
         return self._referrals.find(text) is not None
+
+    def _names_our_item(self, text: str) -> bool:
+        """「二手车市场乱收过户服务费」 is this agency's business (二手车) though 车+过户 is a referral topic."""
+        if self._desk is None:
+            from bot.knowledge.service_items import ServiceItemDesk
+            from bot.knowledge.sources import load_service_catalogue
+            from bot.settings.knowledge import Settings
+
+            catalogue = load_service_catalogue(Settings.from_env().knowledge_dir)
+            self._desk = ServiceItemDesk(catalogue) if catalogue is not None else False
+        return bool(self._desk) and self._desk.speaks_of_an_item(text)
 
     @classmethod
     def create(
@@ -66,7 +78,7 @@ class RoutingGate(GraphComponent, IntentClassifier):
             # 「物业公司乱收停车费 我要你们处理他们」: a grievance this agency does not handle is referred
             # (the answer action says where), not registered here or offered as a request.
             grievance = decision.intent == COMPLAIN and decision.reason not in SUGGESTION_REASONS
-            if (grievance or decision.offer is not None) and self._another_agencys(text):
+            if (grievance or decision.offer is not None) and self._another_agencys(text) and not self._names_our_item(text):
                 decision = Route(KNOWLEDGE, "another agency's grievance")
             message.set("routing", {"intent": decision.intent, "reason": decision.reason,
                                     "classifier": intent[INTENT_NAME_KEY]}, add_to_output=True)
