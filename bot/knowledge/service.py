@@ -357,8 +357,7 @@ class KnowledgeService:
                 subject=next_subject(question, subject, answered=True),
             )
         asked = self._fields_asked(question) if answer.found and answer.hits else frozenset()
-        bare = lambda passage: self._is_unasked_field(passage, asked) or self._is_unnamed_items_value(question, passage)  # noqa: E731
-        if answer.found and answer.hits and bare(answer.hits[0].passage):
+        if answer.found and answer.hits and self._passes_over(question, answer.hits[0].passage, asked):
             # 「火锅店搞充值卡 要不要到你们这备个案」 is not answered by 「不收费」: a field value that short
             # matches many questions; the item's overview answers one about the item, else the next passage.
             item = self.desk.item(self._item_of(answer))
@@ -369,7 +368,7 @@ class KnowledgeService:
                     card.message, card.buttons, item.code, found=card.complete, doc_id=item.doc_id,
                     subject=next_subject(question, subject, answered=True),
                 )
-            rest = [h for h in answer.hits if not bare(h.passage)]
+            rest = [h for h in answer.hits if not self._passes_over(question, h.passage, asked)]
             if rest:
                 answer = self._compose(question, rest)
         doc_id = answer.hits[0].passage.doc_id if answer.found and answer.hits else None
@@ -414,6 +413,10 @@ class KnowledgeService:
             return False
         field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
         return field is not None and field not in asked
+
+    def _passes_over(self, question: str, passage: Passage, asked: frozenset[str]) -> bool:
+        """A bare field value the reply does not quote: its field is not asked, or its item not spoken of."""
+        return self._is_unasked_field(passage, asked) or self._is_unnamed_items_value(question, passage)
 
     def _is_unnamed_items_value(self, question: str, passage: Passage) -> bool:
         """A bare field value (「不收费」) of an item the question gives no sign of: 「我要的材料有一百来页
