@@ -79,6 +79,8 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("申请一般多久能到手", "check_status", "ask_knowledge"),
         ("能不能叫个懂行的来跟我说", "ask_knowledge", "request_human"),
         ("有人跟我说要交钱 是真的吗", "request_human", "ask_knowledge"),
+        # Asking to be told is asking, though 查阅 and 麻烦 sound like an application.
+        ("老师，文件里查阅场所那部分说了啥，麻烦告诉我", "apply_disclosure", "ask_knowledge"),
         # A general question about how long things take is not a status query.
         ("我想知道申请一般多久有结果", "ask_knowledge", "ask_knowledge"),
         # Explicit requests for a person always reach the handoff; mentioning staff does not.

@@ -284,7 +284,8 @@ BARE_REQUEST_CHARS = 4
 # 「我想问问…」「先了解一下」: the person says they are asking (not 咨询电话, a thing).
 _SAYS_ASKING = re.compile(
     r"问问|问一下|问下|请问|想问|咨询一下|了解一下|了解下|想了解|想知道|打听|请教|"
-    r"(托|让|叫)我问|(帮|替|代)(我|他|她|人|家里|朋友)?问"  # 「朋友托我问：…」 relays a question
+    r"(托|让|叫)我问|(帮|替|代)(我|他|她|人|家里|朋友)?问|"  # 「朋友托我问：…」 relays a question
+    r"告诉我|给我(说说|讲讲|介绍)|介绍一下"  # 「…说了啥，麻烦告诉我」 asks to be told
 )
 _DOCUMENT_WORDS = re.compile(r"名单|明细|清单|文件|通报|制度|标准|材料|结果|数据|记录|报告|批复|决定|汇总|预算|决算|经费|支出")
 # A clause that asks rather than files: interrogatives, and 「一般」「还是」「的话」 (how it usually goes, which way, if).
