@@ -65,6 +65,7 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         ("能给我复印一份你们那次检查的通报不", "ask_knowledge", "apply_disclosure"),
         ("申请公开要交一份什么材料", "apply_disclosure", "ask_knowledge"),
         ("需要你们提供合同原件吗", "apply_disclosure", "ask_knowledge"),
+        ("你们寄我的决定书看不懂", "ask_knowledge", "ask_knowledge"),
         # A suggestion may be put politely or in dialect as a question; asking about the rules is not one.
         ("能不能考虑把窗口午休时间缩短点", "ask_knowledge", "file_complaint"),
         ("网站字往大调调中不中", "ask_knowledge", "file_complaint"),
