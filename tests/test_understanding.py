@@ -597,6 +597,8 @@ def test_a_published_documents_name_is_not_an_application():
         ("小区门口的洗衣店收了我五百块充值 现在门都锁了", "file_complaint", 0.9, "ask_knowledge"),
         ("商务局有公众号没 想关注一下", "file_complaint", 0.99, "ask_knowledge"),
         ("我想开个拍卖行", "file_complaint", 0.99, "ask_knowledge"),
+        ("拍卖企业设立审批", "apply_disclosure", 0.99, "ask_knowledge"),
+        ("外贸专项资金项目申报的通知", "apply_disclosure", 0.99, "ask_knowledge"),
         ("我驾照的分扣光了 你们给弄一下", "check_status", 0.99, "ask_knowledge"),
     ],
 )

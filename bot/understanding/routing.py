@@ -212,6 +212,9 @@ ACTION_CONFIDENT = 0.6
 # Sure enough to offer the action (one clarifying turn) although no word asks for it.
 ACTION_SURE = 0.8
 ACTION_CERTAIN = 0.95
+# Someone telling something (a person, or a particle of speech): a bare name or title (「拍卖企业设立审批」
+# 「外贸专项资金项目申报的通知」) is a topic to look up, however sure the classifier is.
+_SPOKEN = re.compile(r"我|俺|咱|你们|您|他们|她|他|它|人家|大伙|吧|呗|啊|呀|了|呢|嘛")
 # 「我想开个拍卖行」「打算办个加盟店」: a business the person means to start, which a service item covers.
 _STARTS_A_BUSINESS = re.compile(r"(想|要|打算|准备|计划)(开|办|做|搞|注册|设立|成立|干)(个|一个|一家|家|间)?")
 
@@ -623,7 +626,10 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
         # A request told in the words of a story (「…你们给登个记吧」) has the agency's words but none that
         # name the request: offered when the classifier is all but certain and nothing is asked.
         asks = how or any(is_question(c) for c in _CLAUSE_BREAK.split(text) if c)  # 「有公众号没 想关注一下」
-        if confidence >= ACTION_CERTAIN and not asks and action != STATUS and not _STARTS_A_BUSINESS.search(text):
+        if (
+            confidence >= ACTION_CERTAIN and not asks and action != STATUS and _SPOKEN.search(text)
+            and not _STARTS_A_BUSINESS.search(text)
+        ):
             return Route(FALLBACK, f"{action} by a certain classifier", offer=action)
         return Route(KNOWLEDGE, f"{action} without request words")
     if action == STATUS:
