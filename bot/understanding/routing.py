@@ -3,9 +3,13 @@
 DIET learns intents from a few hundred examples and readily sends an ordinary question down a
 form (「你们几点开门」 read as a complaint). A form, a status query or a handoff therefore needs
 the classifier's vote *and* words that ask for that action; a social reply needs a short social
-message. Everything else is a question for the knowledge base, which says honestly when it has
-no answer. Where a request and a question are equally plausible the person is asked in one
-turn with buttons (Rasa's two-stage fallback, see bot.understanding.dialogue.affirmation_prompt).
+message. A request said without its own words is known by its shape: a wished change to what the
+agency runs (a suggestion), a grievance with the agency asked to act (a complaint), one of the
+agency's records asked to be handed over (an application). Everything else is a question for the
+knowledge base, which says honestly when it has no answer. Where a request and a question are
+equally plausible, or the classifier is all but certain of a request no word names, the person is
+asked in one turn with buttons (Rasa's two-stage fallback, see
+bot.understanding.dialogue.affirmation_prompt).
 """
 
 from __future__ import annotations
