@@ -146,11 +146,18 @@ def test_anger_at_the_agency_is_offered_as_a_complaint(servers):
     assert [b["payload"] for b in buttons][0] == "/file_complaint", buttons
 
 
-def test_a_grievance_that_is_another_agencys_business_is_referred_not_registered(servers):
+@pytest.mark.parametrize(
+    "text",
+    [
+        "物业公司乱收停车费 我要你们处理他们",  # a complaint by its words
+        "开发票的事税务那边一直卡着我 你们替我去说说",  # a request the classifier alone would offer with buttons
+    ],
+)
+def test_a_grievance_that_is_another_agencys_business_is_referred_not_registered(servers, text):
     user = sender()
-    reply, _ = reply_of(servers, user, "物业公司乱收停车费 我要你们处理他们")
+    reply, buttons = reply_of(servers, user, text)
     assert "不在示例市商务局的办理范围内" in reply and "来源：" not in reply, reply
-    assert active_loop(servers, user) is None
+    assert not buttons and active_loop(servers, user) is None
 
 
 def test_the_clarification_answers_the_question_when_the_person_says_so(servers):

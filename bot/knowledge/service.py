@@ -405,25 +405,16 @@ class KnowledgeService:
         termed = {key for key, words in FIELD_TERMS.items() if any(word in expanded for word in words)}
         return frozenset(self.desk.asked_fields(question)) | termed
 
-    @staticmethod
-    def _is_unasked_field(passage: Passage, asked: frozenset[str]) -> bool:
-        """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」)
-        whose field is not among those `asked`."""
-        if len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX):
-            return False
-        field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
-        return field is not None and field not in asked
-
     def _passes_over(self, question: str, passage: Passage, asked: frozenset[str]) -> bool:
-        """A bare field value the reply does not quote: its field is not asked, or its item not spoken of."""
-        return self._is_unasked_field(passage, asked) or self._is_unnamed_items_value(question, passage)
-
-    def _is_unnamed_items_value(self, question: str, passage: Passage) -> bool:
-        """A bare field value (「不收费」) of an item the question gives no sign of: 「我要的材料有一百来页
-        这种收不收费」 asks about information-processing fees, not about whichever item is free."""
+        """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」) that
+        the reply does not quote: its field is not among those `asked`, or the question gives no sign of
+        its item (「我要的材料有一百来页 这种收不收费」 asks about information-processing fees)."""
         if len(passage.text) > SHORT_FIELD_CHARS or not passage.doc_id.startswith(ITEM_DOC_PREFIX) or self.desk is None:
             return False
-        item = next((i for i in self.desk.catalogue.items if i.doc_id == passage.doc_id), None)
+        field = FIELD_OF_TITLE.get(passage.section.split("、", 1)[-1])
+        if field is not None and field not in asked:
+            return True
+        item = self.desk.item_of_document(passage.doc_id)
         return item is not None and not self.desk.may_be_about(question, item)
 
     def _half_named_and_found(self, question: str, answer: Answer) -> ServiceItem | None:
@@ -541,7 +532,7 @@ class KnowledgeService:
         cited = answer.hits[0].passage
         if cited.doc_id == item_doc:
             return False
-        if cited.doc_id.startswith("faq-") or self._desk is not None and cited.doc_id in {i.doc_id for i in self._desk.catalogue.items}:
+        if cited.doc_id.startswith("faq-") or self._desk is not None and self._desk.item_of_document(cited.doc_id) is not None:
             return False  # an FAQ answer or another item: the desk's own recognition decides
         if all(hit.passage.doc_id != item_doc for hit in answer.hits):
             return True  # retrieval finds nothing of the item's guide near the top: only words were shared
@@ -580,7 +571,7 @@ class KnowledgeService:
         if not answer.found or not answer.hits or self._desk is None:
             return None
         passage = answer.hits[0].passage
-        own = next((i.code for i in self._desk.catalogue.items if i.doc_id == passage.doc_id), None)
+        own = item.code if (item := self._desk.item_of_document(passage.doc_id)) is not None else None
         if own is not None or not via_basis:
             return own
         # An FAQ answer that rests on one catalogue item (「依据：政务服务事项目录：酒类流通备案」): the

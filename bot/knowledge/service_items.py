@@ -206,6 +206,7 @@ class ServiceItemDesk:
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self._by_code = {item.code: item for item in catalogue.items}
+        self._by_doc = {item.doc_id: item for item in catalogue.items}
         names = []
         for item in catalogue.items:
             for name in {item.name, *item.aliases}:
@@ -218,6 +219,10 @@ class ServiceItemDesk:
 
     def item(self, code: str | None) -> ServiceItem | None:
         return self._by_code.get(code or "")
+
+    def item_of_document(self, doc_id: str) -> ServiceItem | None:
+        """The item whose catalogue entry is the document `doc_id` (a passage's own item)."""
+        return self._by_doc.get(doc_id)
 
     def named_items(self, text: str) -> list[ServiceItem]:
         """Items named in the text (spaCy EntityRuler over catalogue names and aliases), each once."""
