@@ -3,6 +3,7 @@ words about this agency's own items. Through the real knowledge service and inde
 
 import pytest
 
+from bot.knowledge.dialect import standard_mandarin
 from bot.knowledge.homophones import HomophoneRepair
 from bot.text import article_numbers
 
@@ -38,6 +39,24 @@ def test_only_characteristic_words_are_restored():
 def test_a_slip_is_answered_like_the_word_it_stands_for(knowledge_service):
     reply = knowledge_service.reply("传针号多少 我要把申请表传过去")
     assert reply.found and "0000-12345679" in reply.text
+
+
+@pytest.mark.parametrize(
+    "typed, searched",
+    [
+        ("交了申请多会儿能答复我", "交了申请多久能答复我"),
+        ("俺咋申请 要带啥", "俺怎么申请 要带什么"),
+        ("材料丢了咋整", "材料丢了怎么办"),
+        ("会不会收费", "会不会收费"),  # 会 alone is not 多会儿
+    ],
+)
+def test_dialect_words_are_searched_in_standard_mandarin(typed, searched):
+    assert standard_mandarin(typed) == searched
+
+
+def test_a_dialect_question_is_answered_like_the_standard_one(knowledge_service):
+    reply = knowledge_service.reply("我申请的东西多会儿能给")
+    assert reply.found and not reply.tentative and "20个工作日内答复" in reply.text
 
 
 @pytest.mark.parametrize("text, number", [("那十五条呢", 15), ("十六条", 16), ("15条呢", 15), ("那第十五条呢", 15)])

@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from bot.knowledge.chunking import METADATA_SECTION, Passage
+from bot.knowledge.dialect import standard_mandarin
 from bot.knowledge.homophones import HomophoneRepair
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.phrasings import subjects
@@ -421,7 +422,7 @@ class Retriever:
 
     def search(self, query: str, top_k: int = 5, issuers: set[str] | None = None) -> list[Hit]:
         """Best passages first. `issuers` adds issuers recognised elsewhere (Rasa's entities)."""
-        query = normalize_query(strip_personal_identifiers(query))
+        query = standard_mandarin(normalize_query(strip_personal_identifiers(query)))
         if not self.index.passages or not query:
             return []
         # The model reads the question as asked; only keyword search adds the document terms
