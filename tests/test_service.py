@@ -76,6 +76,12 @@ def test_what_no_document_states_is_said_to_be_missing_with_the_closest_shown(kn
     assert TENTATIVE_LEAD not in reply.text
 
 
+def test_a_headcount_in_ten_thousands_is_stated(knowledge_service):
+    """「培训家政持证上门服务人员4万人」 states how many people: a count in 万 answers a headcount question."""
+    reply = knowledge_service.reply("上海那个2020年实事项目 家政上门服务人员要培训多少人")
+    assert reply.found and "4万人" in reply.text and "没有找到" not in reply.text, reply.text
+
+
 def test_a_question_for_what_a_term_means_is_answered_from_the_passage_that_defines_it(knowledge_service):
     """「补正是啥意思」 is almost nothing but the term, so its cosine stays under the threshold; the term is
     the documents' own, so the passage that uses (or defines) it answers. A term they never use is not."""

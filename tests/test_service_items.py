@@ -211,6 +211,7 @@ def test_who_may_apply_is_the_applicants_and_the_conditions(desk):
 @pytest.mark.parametrize("text, field", [
     ("那得准备些啥", "materials"), ("改要带些啥", "materials"),
     ("什么情况下你们不受理", "conditions"), ("新证能寄给我不", "procedure"),
+    ("批下来发啥证", "result"), ("许可证最后是谁发的", "result"),  # 啥 asks what 什么 asks
 ])
 def test_colloquial_field_words(desk, text, field):
     assert field in desk.asked_fields(text)
@@ -239,3 +240,11 @@ def test_a_short_question_that_names_another_item_is_not_a_follow_up(shipped_des
     query = shipped_desk.understand("拍卖行要啥条件", previous_code="SW-XK-004")
     assert query.item is None or query.item.code != "SW-XK-004", query
     assert shipped_desk.understand("要啥条件", previous_code="SW-XK-004").item.code == "SW-XK-004"
+
+
+def test_who_issues_one_of_the_materials_is_answered_from_the_materials(shipped_desk):
+    """「谁发」 asks for the item's result, unless the question names one of its materials."""
+    own = shipped_desk.answer(shipped_desk.understand("加油站审批 批下来发啥证"))
+    assert "办理结果" in own.text and "成品油零售经营批准证书" in own.text
+    material = shipped_desk.answer(shipped_desk.understand("加油站审批要交的危险化学品经营许可证归谁发"))
+    assert "应急管理部门" in material.text

@@ -334,6 +334,17 @@ def test_an_elliptical_follow_up_keeps_the_service_item(servers):
     assert "SW-BA-002" in reply and "不收费" in reply, reply
 
 
+def test_the_same_question_about_another_item_keeps_the_field(servers):
+    """「那干洗店呢」 after 理发店's materials asks for 洗染业's materials; the next 「要钱不」 is about 洗染业."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "开理发店备案要准备啥")
+    assert "SW-BA-009" in reply and "美容美发业经营者备案表" in reply, reply
+    reply, _ = reply_of(servers, user, "那干洗店呢")
+    assert "SW-BA-008" in reply and "洗染业经营者备案表" in reply and "办理时限" not in reply, reply
+    reply, _ = reply_of(servers, user, "要钱不")
+    assert "SW-BA-008" in reply and "不收费" in reply, reply
+
+
 def test_a_longer_follow_up_that_finds_nothing_alone_is_searched_with_its_subject(servers):
     """「那要是直接上法院呢 有没有时间限制啊」 after 复议 is too long to count as elliptical and finds
     nothing alone; it starts like a follow-up, so it is searched again with the subject: 6个月内."""

@@ -281,7 +281,7 @@ class KnowledgeService:
                     return Reply(self.referrals.reply(referral), found=False, referral=True)
             about_here = self._about_this_agency(question, issuers)
             if desk is not None and (chosen_item or about_here):
-                query = desk.understand(question, previous_item, chosen_item)
+                query = desk.understand(question, previous_item, chosen_item, desk.asked_fields(subject) if subject else ())
                 if query.item is not None and not chosen_item and not query.follow_up:
                     # 「电子商务专项资金拟支持项目公示是哪天发布的」 names a notice, not the item that shares 专项资金.
                     answer = self._answer_in_context(question, subject, issuers)

@@ -13,8 +13,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bot.knowledge.item_recognizer import ItemRecognizer
 from bot.knowledge.catalogue import FIELD_TITLES, Catalogue, ServiceItem
+from bot.knowledge.dialect import standard_mandarin
+from bot.knowledge.item_recognizer import ItemRecognizer
 from bot.text import char_bigrams, normalize
 from bot.understanding.follow_up import leans_on_previous, own_words
 
@@ -35,7 +36,7 @@ FIELD_KEYWORDS = {
     "basic": ("谁能", "谁可以", "谁有资格", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位", "哪些人", "什么人能"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
     "procedure": ("流程", "步骤", "程序", "手续", "办理环节", "邮寄", "寄给", "寄过来", "快递", "送达"),
-    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么"),
+    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么", "谁发", "谁颁发", "谁签发", "发证"),
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
 _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
@@ -49,6 +50,8 @@ APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
 CHANGE_DEADLINE = "change_deadline"
 _CHANGE_WORDS = r"变更|变了|变化|改了|换了|换人|搬了|搬家|迁址|迁移|挪了|更新|更换|改名|换(法人|股东|负责人|地址|场地|名字)"
 _ABOUT_A_CHANGE = re.compile(_CHANGE_WORDS)
+# 「那干洗店呢」 after 理发店's materials: the same question about another item.
+_SAME_FOR_ANOTHER = re.compile(r"^(那|那么|那要是|要是|还有|换成|如果是)?\s*\S{2,14}?(的话)?\s*(呢|咋样|怎么样)[?？。!！\s]*$")
 _CHANGE_CLAUSE = re.compile(r"变更|变化|迁移|迁址|改变")
 _APPLICANT_DUTY = re.compile(
     r"(之|以)?内(要|得|必须|就得|应|需|去)|之内|以内|最晚|最迟|截止|逾期|超过.{0,4}(天|日|月)|过了.{0,4}(天|日|月)|"
@@ -138,7 +141,8 @@ ATTRIBUTES = (
             r"(人|员工|拍卖师|专职|工作人员|技术人员|管理人员|从业人员)|"
             r"(员工|拍卖师|专职人员|技术人员|管理人员|从业人员)[^，,。？?]{0,4}(最少|至少|起码|要|得|需要)[^，,。？?]{0,2}(几个|几名|几位|多少)"
         ),
-        re.compile(r"[0-9一二三四五六七八九十两]+\s*(名|个|位|人)(以上)?[^。；]{0,8}(拍卖师|人员|员工|专职)|(拍卖师|人员|员工)[^。；]{0,4}[0-9一二三四五六七八九十两]+\s*(名|个|位|人)"),
+        # 「培训家政持证上门服务人员4万人」: a count in 万 is a headcount too.
+        re.compile(r"[0-9一二三四五六七八九十百千万两]+\s*(名|个|位|人)(以上)?[^。；]{0,8}(拍卖师|人员|员工|专职)|(拍卖师|人员|员工)[^。；]{0,4}[0-9一二三四五六七八九十百千万两.]+\s*(名|个|位|人)"),
         "conditions",
     ),
     Attribute(  # 「你们局去年一共收了多少件申请」: the count is in the annual report, not in a guide
@@ -283,9 +287,10 @@ class ServiceItemDesk:
     @staticmethod
     def asked_fields(text: str) -> tuple[str, ...]:
         text = normalize(text)
-        fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text for w in words)]
+        plain = standard_mandarin(text)  # 「发啥证」 asks what 「发什么证」 asks
+        fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text or w in plain for w in words)]
         if not fields:
-            fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text for w in words)]
+            fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text or w in plain for w in words)]
         if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(text):
             fields[fields.index("time_limit")] = CHANGE_DEADLINE if _ABOUT_A_CHANGE.search(text) else APPLICANT_DEADLINE
             if CHANGE_DEADLINE in fields and "location" in fields:
@@ -327,20 +332,25 @@ class ServiceItemDesk:
         """The character pairs of the item's name and aliases: words a question shares with it by naming it."""
         return frozenset().union(*(char_bigrams(normalize(name)) for name in (item.name, *item.aliases)))
 
-    def understand(self, text: str, previous_code: str | None = None, chosen_code: str | None = None) -> ItemQuery:
+    def understand(
+        self, text: str, previous_code: str | None = None, chosen_code: str | None = None, previous_fields: tuple[str, ...] = ()
+    ) -> ItemQuery:
+        """`previous_fields`: what the turn before asked, for 「那干洗店呢」."""
         fields = self.asked_fields(text)
         plain = normalize(text)
         chosen = self.item(chosen_code)
         if chosen:
             return ItemQuery(item=chosen, fields=fields)
         named = self.named_items(text) or [i for i in [self.recognised_item(text)] if i]
+        if not fields and previous_fields and (other := self._same_question_about(text, named, previous_code)):
+            return ItemQuery(item=other, fields=previous_fields, follow_up=True)
         if len(named) == 1:
             item = self.for_a_change(named[0], text)
             if item is not named[0] and CHANGE_DEADLINE in fields and not any(w in plain for w in FIELD_KEYWORDS["time_limit"]):
                 # 「拍卖公司搬了新地址 证要换吗」: what to do on the change is the 变更 item itself, not a period
                 fields = tuple(f for f in fields if f != CHANGE_DEADLINE)
-            if not fields and self._names_material(item, text):
-                fields = ("materials",)
+            if (not fields or fields == ("result",)) and self._names_material(item, text):
+                fields = ("materials",)  # 「要的那个危险化学品经营许可证是谁发的」: a material's note says
             if not fields and _HOW_TO.search(plain) and self._about_the_item_as_a_whole(item, text):
                 fields = HOW_TO_FIELDS
             if not fields and not self._about_the_item_as_a_whole(item, text):
@@ -363,6 +373,22 @@ class ServiceItemDesk:
         if fields and mentions_a_service(text):
             return ItemQuery(fields=fields, candidates=tuple(self.closest(text)))
         return ItemQuery(fields=fields)
+
+    def _same_question_about(self, text: str, named: list[ServiceItem], previous_code: str | None) -> ServiceItem | None:
+        """The other item of 「那干洗店呢」「洗染业备案呢」 after an item's answer: named, or half named
+        and pointing away from the previous item."""
+        previous = self.item(previous_code)
+        if previous is None or not _SAME_FOR_ANOTHER.match(normalize(text)):
+            return None
+        if len(named) == 1:
+            return named[0]
+        ranked = self.similarities(text)
+        if named or not ranked or len(ranked) > 1 and ranked[1][1] >= ranked[0][1]:
+            return None  # 「那备案呢」: no one item stands out
+        item, score = ranked[0]
+        if item is previous:  # 「那洗衣店呢」 right after 干洗店: the same question again
+            return item if score >= PARTLY_NAMED_ELSEWHERE else None
+        return item if self.points_elsewhere(text, previous) else None
 
     @staticmethod
     def field_sharing_words(text: str, item: ServiceItem) -> str | None:
