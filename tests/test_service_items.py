@@ -221,6 +221,8 @@ def test_colloquial_field_words(desk, text, field):
     ("理发店拿了执照几天内得去你们那备案", "applicant_deadline"),  # going there: the applicant's own deadline
     ("你们审核要几天", "time_limit"),
     ("你们那边审核要几天", "time_limit"),
+    ("卖酒的执照办下来以后几天内得去备案", "applicant_deadline"),  # 办下来 is the licence, not the agency's time
+    ("批下来以后多久能拿到证", "time_limit"),
 ])
 def test_who_keeps_the_period(desk, text, field):
     assert desk.asked_fields(text) == (field,)

@@ -345,6 +345,15 @@ def test_the_same_question_about_another_item_keeps_the_field(servers):
     assert "SW-BA-008" in reply and "不收费" in reply, reply
 
 
+def test_a_field_asked_of_nothing_else_after_an_item_is_that_items(servers):
+    """「批下来的证能给寄过来吗」 after 拍卖分公司's materials names no item: it asks how the result is delivered."""
+    user = sender()
+    reply, _ = reply_of(servers, user, "拍卖企业分公司设立审批要交哪些材料")
+    assert "SW-XK-002" in reply, reply
+    reply, _ = reply_of(servers, user, "批下来的证能给寄过来吗")
+    assert "SW-XK-002" in reply and "邮寄送达" in reply, reply
+
+
 def test_a_longer_follow_up_that_finds_nothing_alone_is_searched_with_its_subject(servers):
     """「那要是直接上法院呢 有没有时间限制啊」 after 复议 is too long to count as elliptical and finds
     nothing alone; it starts like a follow-up, so it is searched again with the subject: 6个月内."""

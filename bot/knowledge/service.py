@@ -45,6 +45,9 @@ FOLLOW_UP_CANDIDATES = 30
 PREVIOUS_DOCUMENT_SHARED = 2
 # A question this short after an item's answer, with no field's name, is still about that item.
 SHORT_FOLLOW_UP_CHARS = 8
+# A question this short that asks an item field and names nothing else, after an item's answer that
+# retrieval cannot better, asks it of that item.
+FIELD_FOLLOW_UP_CHARS = 12
 # An item's field passage this short is a bare value (「不收费」), quoted only when its field is asked.
 SHORT_FIELD_CHARS = 30
 ITEM_DOC_PREFIX = "service-item-"
@@ -331,6 +334,14 @@ class KnowledgeService:
             ):
                 # 「场地有啥标准」 after 报废车拆解: no field's name, but the conditions speak of 场地 and 标准.
                 card = self.desk.answer(ItemQuery(item=previous, fields=(field,), follow_up=True))
+                return Reply(card.message, service_item=previous.code, found=card.complete, doc_id=previous.doc_id, subject=subject)
+            if (
+                (not answer.found or answer.tentative) and previous is not None and query is not None and query.fields
+                and query.item is None and not query.candidates and content_length(question) <= FIELD_FOLLOW_UP_CHARS
+                and not self.desk.points_elsewhere(question, previous)
+            ):
+                # 「证能寄过来不 不想跑」 after 拍卖分公司's materials: a field asked of nothing else.
+                card = self.desk.answer(ItemQuery(item=previous, fields=query.fields, follow_up=True))
                 return Reply(card.message, service_item=previous.code, found=card.complete, doc_id=previous.doc_id, subject=subject)
             if (not answer.found or answer.tentative) and subject:
                 answer = self._in_previous_document(question, subject, issuers) or answer

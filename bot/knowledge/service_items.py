@@ -59,6 +59,9 @@ _APPLICANT_DUTY = re.compile(
     r"(签了|签完|开始|开展|开业|生效|拿到|拿了|领到|领了|下来|成立|变更|取得|搬了|搬家|迁址|改了|变了)|提前|"
     r"有没有(时间)?(限制|期限)|有期限|(之前|以前)要"
 )
+# 「执照办下来以后几天内得去备案」: something that came through (办下来以后) starts the applicant's own
+# period; it says nothing of the agency's time.
+_EVENT_BEFORE = re.compile(r"(办下来|批下来|办好|办完|出证|拿到证)了?(以后|之后|后)")
 _AGENCY_TIME = re.compile(
     r"办好|办下来|办完|出证|批下来|能拿到|审批要|办结|出结果|给结果|审核要|受理|批得|批复|多久能|几天能|多快|"
     # 「你们审核要几天」 is the agency's time; 「几天内得去你们那备案」 is the applicant going there.
@@ -291,7 +294,7 @@ class ServiceItemDesk:
         fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text or w in plain for w in words)]
         if not fields:
             fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text or w in plain for w in words)]
-        if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(text):
+        if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(_EVENT_BEFORE.sub("", text)):
             fields[fields.index("time_limit")] = CHANGE_DEADLINE if _ABOUT_A_CHANGE.search(text) else APPLICANT_DEADLINE
             if CHANGE_DEADLINE in fields and "location" in fields:
                 fields.remove("location")  # 「地址变了多久内要更新」: the changed address is not asked for
