@@ -326,32 +326,29 @@ def test_an_elliptical_follow_up_keeps_the_document_subject(servers):
     assert FAX in reply, reply
 
 
-def test_an_elliptical_follow_up_keeps_the_service_item(servers):
+# Each turn: what the person says, what the reply must contain and what it must not.
+ITEM_FOLLOW_UPS = {
+    "keeps_the_item": [("预付卡备案要交啥材料", ("资金存管协议",), ()), ("要钱吗", ("SW-BA-002", "不收费"), ())],
+    # 「那干洗店呢」 after 理发店's materials asks for 洗染业's materials; the next 「要钱不」 is about 洗染业.
+    "same_question_about_another_item": [
+        ("开理发店备案要准备啥", ("SW-BA-009", "美容美发业经营者备案表"), ()),
+        ("那干洗店呢", ("SW-BA-008", "洗染业经营者备案表"), ("办理时限",)),
+        ("要钱不", ("SW-BA-008", "不收费"), ()),
+    ],
+    # 「批下来的证能给寄过来吗」 names no item: it asks how 拍卖分公司's result is delivered.
+    "field_asked_of_nothing_else": [
+        ("拍卖企业分公司设立审批要交哪些材料", ("SW-XK-002",), ()),
+        ("批下来的证能给寄过来吗", ("SW-XK-002", "邮寄送达"), ()),
+    ],
+}
+
+
+@pytest.mark.parametrize("turns", ITEM_FOLLOW_UPS.values(), ids=ITEM_FOLLOW_UPS.keys())
+def test_follow_ups_after_a_service_item_answer(servers, turns):
     user = sender()
-    reply, _ = reply_of(servers, user, "预付卡备案要交啥材料")
-    assert "资金存管协议" in reply, reply
-    reply, _ = reply_of(servers, user, "要钱吗")
-    assert "SW-BA-002" in reply and "不收费" in reply, reply
-
-
-def test_the_same_question_about_another_item_keeps_the_field(servers):
-    """「那干洗店呢」 after 理发店's materials asks for 洗染业's materials; the next 「要钱不」 is about 洗染业."""
-    user = sender()
-    reply, _ = reply_of(servers, user, "开理发店备案要准备啥")
-    assert "SW-BA-009" in reply and "美容美发业经营者备案表" in reply, reply
-    reply, _ = reply_of(servers, user, "那干洗店呢")
-    assert "SW-BA-008" in reply and "洗染业经营者备案表" in reply and "办理时限" not in reply, reply
-    reply, _ = reply_of(servers, user, "要钱不")
-    assert "SW-BA-008" in reply and "不收费" in reply, reply
-
-
-def test_a_field_asked_of_nothing_else_after_an_item_is_that_items(servers):
-    """「批下来的证能给寄过来吗」 after 拍卖分公司's materials names no item: it asks how the result is delivered."""
-    user = sender()
-    reply, _ = reply_of(servers, user, "拍卖企业分公司设立审批要交哪些材料")
-    assert "SW-XK-002" in reply, reply
-    reply, _ = reply_of(servers, user, "批下来的证能给寄过来吗")
-    assert "SW-XK-002" in reply and "邮寄送达" in reply, reply
+    for text, expected, absent in turns:
+        reply, _ = reply_of(servers, user, text)
+        assert all(e in reply for e in expected) and not any(a in reply for a in absent), (text, reply)
 
 
 def test_a_longer_follow_up_that_finds_nothing_alone_is_searched_with_its_subject(servers):

@@ -191,7 +191,7 @@ class ItemQuery:
     item: ServiceItem | None = None
     fields: tuple[str, ...] = ()
     candidates: tuple[ServiceItem, ...] = ()  # when the item is unclear
-    follow_up: bool = False  # the item came from the previous turn
+    follow_up: bool = False  # read with the previous turn: its item (「要钱吗」) or its field (「那干洗店呢」)
     mentioned: ServiceItem | None = None  # named, but the question is not one its card answers
 
 
