@@ -329,10 +329,12 @@ def test_an_elliptical_follow_up_keeps_the_document_subject(servers):
 # Each turn: what the person says, what the reply must contain and what it must not.
 ITEM_FOLLOW_UPS = {
     "keeps_the_item": [("预付卡备案要交啥材料", ("资金存管协议",), ()), ("要钱吗", ("SW-BA-002", "不收费"), ())],
-    # 「那干洗店呢」 after 理发店's materials asks for 洗染业's materials; the next 「要钱不」 is about 洗染业.
+    # 「那干洗店呢」 after 理发店's materials asks for 洗染业's materials, and so does naming 洗染业 again;
+    # the next 「要钱不」 is about 洗染业.
     "same_question_about_another_item": [
         ("开理发店备案要准备啥", ("SW-BA-009", "美容美发业经营者备案表"), ()),
         ("那干洗店呢", ("SW-BA-008", "洗染业经营者备案表"), ("办理时限",)),
+        ("那洗衣店呢", ("SW-BA-008", "洗染业经营者备案表"), ("办理时限",)),  # the same item named again
         ("要钱不", ("SW-BA-008", "不收费"), ()),
     ],
     # 「批下来的证能给寄过来吗」 names no item: it asks how 拍卖分公司's result is delivered.

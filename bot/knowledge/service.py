@@ -329,19 +329,11 @@ class KnowledgeService:
                 if helped.found and not (answer.found and helped.tentative) and own_words(question) & char_bigrams(helped.hits[0].passage.text):
                     answer = helped
             if (
-                (not answer.found or answer.tentative) and previous is not None and content_length(question) <= SHORT_FOLLOW_UP_CHARS
-                and not self.desk.points_elsewhere(question, previous) and (field := self.desk.field_sharing_words(question, previous))
-            ):
-                # 「场地有啥标准」 after 报废车拆解: no field's name, but the conditions speak of 场地 and 标准.
-                card = self.desk.answer(ItemQuery(item=previous, fields=(field,), follow_up=True))
-                return Reply(card.message, service_item=previous.code, found=card.complete, doc_id=previous.doc_id, subject=subject)
-            if (
-                (not answer.found or answer.tentative) and previous is not None and query is not None and query.fields
-                and query.item is None and not query.candidates and content_length(question) <= FIELD_FOLLOW_UP_CHARS
+                (not answer.found or answer.tentative) and previous is not None
                 and not self.desk.points_elsewhere(question, previous)
+                and (fields := self._fields_of_item_in_focus(question, previous, query))
             ):
-                # 「证能寄过来不 不想跑」 after 拍卖分公司's materials: a field asked of nothing else.
-                card = self.desk.answer(ItemQuery(item=previous, fields=query.fields, follow_up=True))
+                card = self.desk.answer(ItemQuery(item=previous, fields=fields, follow_up=True))
                 return Reply(card.message, service_item=previous.code, found=card.complete, doc_id=previous.doc_id, subject=subject)
             if (not answer.found or answer.tentative) and subject:
                 answer = self._in_previous_document(question, subject, issuers) or answer
@@ -415,6 +407,17 @@ class KnowledgeService:
         expanded = self.retriever.expand(normalize(question))
         termed = {key for key, words in FIELD_TERMS.items() if any(word in expanded for word in words)}
         return frozenset(self.desk.asked_fields(question)) | termed
+
+    def _fields_of_item_in_focus(self, question: str, previous: ServiceItem, query: ItemQuery | None) -> tuple[str, ...]:
+        """What a short question retrieval cannot answer asks of the item in focus: 「场地有啥标准」 after
+        报废车拆解 names no field, but the conditions speak of 场地 and 标准; 「证能寄过来不 不想跑」 after
+        拍卖分公司's materials asks a field of nothing else."""
+        length = content_length(question)
+        if length <= SHORT_FOLLOW_UP_CHARS and (field := self.desk.field_sharing_words(question, previous)):
+            return (field,)
+        if query is not None and query.fields and query.item is None and not query.candidates and length <= FIELD_FOLLOW_UP_CHARS:
+            return query.fields
+        return ()
 
     def _passes_over(self, question: str, passage: Passage, asked: frozenset[str]) -> bool:
         """A catalogue item's field passage short enough to be a bare value (「不收费」「…备案回执」) that
