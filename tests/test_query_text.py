@@ -2,6 +2,7 @@
 
 import pytest
 
+from bot.knowledge.preamble import without_preamble
 from bot.text import article_label, article_numbers, chinese_number, chinese_numeral, normalize_query, simplify
 
 
@@ -72,3 +73,10 @@ def test_keyword_search_cuts_text_the_same_whatever_else_jieba_has_learned():
     ItemRecognizer(load_service_catalogue(ROOT / "knowledge"))  # the global dictionary now knows the name
     assert tokenize(question) == before
     assert "单用途商业预付卡发卡企业备案" not in before
+
+
+def test_a_polite_frame_is_left_out_of_the_search_but_what_says_the_business_stays():
+    framed = "老师您好，我是示例大学的研二学生，正在写信息公开的毕业论文，想请问贵局有没有电子邮箱？谢谢！"
+    assert without_preamble(framed) == "想请问贵局有没有电子邮箱？"
+    assert without_preamble("我是开饭店的老王，预付卡那个备案要交些什么材料") == "我是开饭店的老王，预付卡那个备案要交些什么材料"
+    assert without_preamble("老师您好，打扰了，非常感谢，谢谢你们了，麻烦您了") == "老师您好，打扰了，非常感谢，谢谢你们了，麻烦您了"  # nothing else is left

@@ -133,6 +133,14 @@ def test_a_doubtful_vote_without_request_words_is_asked_about():
     assert decision.intent == "nlu_fallback" and decision.offer == "file_complaint"
 
 
+def test_a_record_the_person_needs_in_hand_is_offered_as_an_application():
+    decision = route("跟房东打官司呢 他说他那美容院在你们这备过案 我得拿到那个备案回执当证据", *ranked("apply_disclosure", 0.9))
+    assert decision.intent == "nlu_fallback" and decision.offer == "apply_disclosure"
+    # What to bring, or where a record is published, is asked about.
+    for question in ("备案要带什么材料", "想拿到备案回执 在哪领"):
+        assert route(question, *ranked("apply_disclosure", 0.9)).intent == "ask_knowledge"
+
+
 def test_unsure_classifier_means_a_question():
     ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.3}]
     assert route("想开个当铺 你们那批不批", "nlu_fallback", 0.45, ranking).intent == "ask_knowledge"
@@ -428,6 +436,14 @@ def test_whether_a_matter_is_disclosed_is_not_referred(tmp_path):
         # An opinion handed over, after the reasons; asking whom to give one to is a question.
         ("50年也太长了 我觉得30年就该算 我要把这个意见正式提给你们", "file_complaint"),
         ("把建议交给谁", "ask_knowledge"),
+        # A wish said to the agency about something it runs but the list of its services does not name.
+        ("家政信用查里要是能看到服务评价就更好了 你们琢磨琢磨", "file_complaint"),
+        ("备案企业名单要是能放网上让老百姓查 心里就有底了 希望你们弄一下", "file_complaint"),
+        ("提个想法 二手车备案这块能跟车管所数据打通", "file_complaint"),
+        # 「…公开吧」 is no wish for a change, and 「十几张」 counts, it does not ask.
+        ("就在这儿直接申请公开吧 我要你们去年处罚加油站的决定书", "apply_disclosure"),
+        ("举报！那家超市发的购物卡现在不让用了 我手里还有十几张", "file_complaint"),
+        ("你们应该多久答复", "ask_knowledge"),
     ],
 )
 def test_requests_in_everyday_words(text, expected):

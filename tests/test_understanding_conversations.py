@@ -97,6 +97,12 @@ def test_a_long_message_that_starts_with_a_greeting_is_answered(servers):
     assert "utter_greet" not in turn_actions(servers, user)
 
 
+def test_a_question_framed_by_a_greeting_and_who_asks_is_searched_without_the_frame(servers):
+    text = "老师您好，我是示例大学公共管理专业的研二学生，正在写商务部门信息公开的毕业论文，想请问贵局有没有可以咨询公开工作问题的电子邮箱？谢谢！"
+    reply, _ = reply_of(servers, sender(), text)
+    assert "gongkai@example.gov.cn" in reply, reply
+
+
 def test_short_social_phrases_still_get_a_social_reply(servers):
     user = sender()
     reply_of(servers, user, "你好")
@@ -298,6 +304,8 @@ def test_a_new_request_leaves_the_complaint_form(servers):
         ("退休老师一个 公告字太小了 希望出个大字版", "complaint_form"),
         # 车+过户 is a referral topic, but 二手车 is this agency's item.
         ("二手车市场乱收过户服务费 我得跟你们反映反映", "complaint_form"),
+        # A wish said to the agency about something the list of what it runs does not name.
+        ("家政信用查里要是能看到服务评价就更好了 你们琢磨琢磨", "complaint_form"),
     ],
 )
 def test_requests_in_everyday_words_start_their_action(servers, text, action):

@@ -33,6 +33,7 @@ from bot.knowledge.dialect import standard_mandarin
 from bot.knowledge.homophones import HomophoneRepair
 from bot.knowledge.index import KnowledgeIndex
 from bot.knowledge.phrasings import subjects
+from bot.knowledge.preamble import without_preamble
 from bot.text import article_label, article_numbers, char_bigrams, normalize_query, tokenize
 from bot.privacy.validation import strip_personal_identifiers
 
@@ -422,7 +423,7 @@ class Retriever:
 
     def search(self, query: str, top_k: int = 5, issuers: set[str] | None = None) -> list[Hit]:
         """Best passages first. `issuers` adds issuers recognised elsewhere (Rasa's entities)."""
-        query = standard_mandarin(normalize_query(strip_personal_identifiers(query)))
+        query = standard_mandarin(normalize_query(strip_personal_identifiers(without_preamble(query))))
         if not self.index.passages or not query:
             return []
         # The model reads the question as asked; only keyword search adds the document terms

@@ -273,7 +273,7 @@ _NAMED = (
     )),
     # A suggestion starts the same form, which then asks 投诉还是建议 (the form's complaint_type).
     (COMPLAIN, _SUGGESTION := re.compile(
-        r"^(我|俺|咱|我们)?(想)?((给|向|跟|对)(你们|贵局)(局|局里)?)?(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
+        r"^(我|俺|咱|我们)?(想)?((给|向|跟|对)(你们|贵局)(局|局里)?)?(建议|提议|提(个|点|几条)?(小)?(改进)?(建议|意见|看法|想法|点子)|有(个|几点|几条|点)(小)?(建议|意见|想法|点子|主意))|"
         r"(出个主意|说说我的看法|我(提这个|有几点|有个)?建议|我有(个|几点|一些)(想法|意见))|"
         # 「我要把这个意见正式提给你们」
         r"(把|将)(这个|这条|这些|这几条|我的)?(意见|建议|想法)[^，,。？?]{0,6}(提|反映|交|转|递)(给|到|上去)"
@@ -312,7 +312,7 @@ _ASKS_CONSEQUENCE = re.compile(r"追责|问责|追究|处分|什么后果|啥后
 # After a named request, 「怎么弄」「咋办」 asks how to go about it: the person may want it done now or not.
 _HOW_TO_DO_IT = re.compile(r"^(那)?(该|要|得|应该)?(怎么|咋|如何)(弄|办|搞|整|操作|提交|申请|投诉|举报|做)(呢|啊|呀)?[?？]*$")
 # 「几十家」「几百块」 count, they do not ask.
-_NOT_ASKING_HOW_MANY = re.compile(r"几(?=[十百千万])")
+_NOT_ASKING_HOW_MANY = re.compile(r"几(?=[十百千万])|(?<=[十好前这那])几")
 
 
 # A grievance told as a story (「店关了老板还把我拉黑了」) and then 「给我登记一下」「我要讨个说法」: a complaint
@@ -341,6 +341,11 @@ _WISHED_CHANGE = re.compile(
     r"(多|加|增|再|改|调|弄|放|开|安排|配|延长|提前|适配|优化|简化|换|挪|设|摆)[^，,。]{0,12}(吧|呗|啊|哈)$|"
     r"(弄|调|做|改|放|写)(得)?(大|小|显眼|明显|清楚|简单|醒目)(一)?(点|些)|往(大|小)(调|弄|改)|调调|改改|"
     r"(改进|改善|优化|适配|调整|完善)(一下|改进)?|考虑|琢磨琢磨|提个醒|反馈给你们|给你们提|(有|提)(几句话|几点|点)(想)?(说|讲)"
+)
+# A wish said as one: 「要是能…就更好了」「希望你们…」「你们琢磨琢磨」.
+_OUTRIGHT_WISH = re.compile(
+    r"(要是|如果|若|假如)(能|可以|有).{1,30}(就好了|就方便(多)?了|就好|多好|更好|就行了)|(就好了|就方便多了|就方便了|就更好了|多好)$|"
+    r"(希望|盼着?|巴望)(你们|贵局|局里|商务局)|琢磨琢磨|考虑考虑|提个醒"
 )
 # A clause that asks outright (a question mark, 吗/么/呢, or an interrogative word).
 _ASKS_OUTRIGHT = re.compile(r"[?？]|[吗么呢]$|(能|可以|会|行)不(能|可以|会|行)|怎么|咋|如何|哪|什么|啥|多久|多少|是不是|有没有")
@@ -382,11 +387,20 @@ _AT_THE_AGENCY = re.compile(r"你们|贵局|商务局|局里|窗口|工作人员
 
 
 def _suggests_change(clauses: list[str]) -> bool:
-    """「等候区就那么几把椅子 多放点座位吧」: a wished change to what the agency runs, not a question."""
+    """「等候区就那么几把椅子 多放点座位吧」: a wished change to what the agency runs, not a question.
+
+    What is to change is either something the agency runs for the public or said to the agency
+    itself (「…要是能看到服务评价就更好了 你们琢磨琢磨」)."""
     text = "".join(clauses)
-    if _SAYS_ASKING.search(text) or not _SERVICE_ELEMENT.search(text):
+    if _SAYS_ASKING.search(text):
         return False
     wished = [c for c in clauses if _WISHED_CHANGE.search(c)]
+    # Said to the agency without naming what it runs, only an outright wish counts (「希望你们弄一下」,
+    # 「…就更好了 你们琢磨琢磨」), not an imperative that questions share (「…直接申请公开吧」).
+    if not _SERVICE_ELEMENT.search(text) and not (
+        any(_AT_THE_AGENCY.search(c) for c in wished) and _OUTRIGHT_WISH.search(text)
+    ):
+        return False
     # 「能不能考虑周六开半天」「往大调调中不中」: a suggestion politely put as a question.
     return bool(wished) and not any(_ASKS_OUTRIGHT.search(c) and not _PUT_POLITELY.search(c) for c in wished)
 
@@ -487,7 +501,7 @@ def _without_leaving(text: str) -> str:
 
 def is_question(text: str) -> bool:
     """A question about something (how, how long, where, whether …), as opposed to a bare answer."""
-    return bool(_HOW.search(normalize(text)))
+    return bool(_HOW.search(_NOT_ASKING_HOW_MANY.sub("", normalize(text))))
 
 
 def action_cue(intent: str, text: str) -> bool:
@@ -616,6 +630,23 @@ _POLITE_ASK = re.compile(r"(能不能|可不可以|能否|可否|麻烦|请)(你
 _HOW_TO_CHECK = re.compile(r"怎么查|咋查|如何查|在哪(看|查)|哪里(看|查)|需要啥|需要什么|还能查|能不能查|可以查")
 
 
+# 「我得拿到那个备案回执当证据」: one of the agency's records the person needs in hand (a question about
+# what to bring, 「要带什么材料」, asks instead).
+_NEEDS_RECORD = re.compile(
+    r"(拿到|要到|弄到|搞到|得到|调出|调取|拿|要|看看|看一下|复印|需要)(你们|贵局)?(的|那个|那份|这个|这份|一份|份)?.{0,12}"
+    r"(回执|证明|凭证|档案|记录|名单|文件|结论|决定书|批复|批文|合同|报告|数据|明细|台账|纪要|原件)"
+)
+
+
+def _needs_record(text: str) -> bool:
+    """A clause says the person needs one of the agency's records, and neither it nor a later one asks."""
+    if _SAYS_ASKING.search(text):
+        return False
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if c]
+    holder = next((i for i, c in enumerate(clauses) if _NEEDS_RECORD.search(c)), None)
+    return holder is not None and not any(_clause_asks(c) for c in clauses[holder:])
+
+
 def _action_route(text: str, action: str, confidence: float) -> Route:
     text = _head(text)
     cue, want = action_cue(action, text), wants_action(text)
@@ -623,6 +654,8 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
     if action == APPLY and cue and _POLITE_ASK.search(text) and not _ASKS_ABOUT.search(text):
         want, how = True, False
     if not cue:
+        if action == APPLY and confidence >= ACTION_SURE and _needs_record(text):
+            return Route(FALLBACK, "record needed", offer=APPLY)
         # The classifier is sure, the words say nothing either way: ask rather than guess. Words of the
         # agency's business without a request's words (「我想开个拍卖行」) are a question about it.
         if confidence >= ACTION_SURE and not how and action != STATUS and not _DOMAIN.search(text):
