@@ -250,3 +250,20 @@ def test_who_issues_one_of_the_materials_is_answered_from_the_materials(shipped_
     assert "办理结果" in own.text and "成品油零售经营批准证书" in own.text
     material = shipped_desk.answer(shipped_desk.understand("加油站审批要交的危险化学品经营许可证归谁发"))
     assert "应急管理部门" in material.text
+
+
+def test_the_change_sibling_is_chosen_only_for_a_change(shipped_desk):
+    founding, change = (shipped_desk.item(code) for code in ("SW-XK-001", "SW-XK-003"))
+    assert (founding.name, change.name) == ("拍卖企业设立审批", "拍卖企业变更审批")
+    assert shipped_desk.for_a_change(founding, "拍卖公司换法人了 要带啥") is change
+    assert shipped_desk.for_a_change(change, "拍卖公司换法人了 要带啥") is change
+    # Retrieval may rank the 变更 item level with the first approval; no change is spoken of here.
+    assert shipped_desk.for_a_change(change, "拍卖行审批下来给个啥文书") is founding
+    assert shipped_desk.for_a_change(founding, "拍卖行审批下来给个啥文书") is founding
+
+
+def test_a_sibling_named_more_narrowly_is_the_item_meant(shipped_desk):
+    founding, branch = (shipped_desk.item(code) for code in ("SW-XK-001", "SW-XK-002"))
+    assert branch.name == "拍卖企业分公司设立审批"
+    assert shipped_desk.item_meant(founding, "拍卖公司想开个分公司 要啥材料") is branch
+    assert shipped_desk.item_meant(founding, "想开个拍卖公司 要啥材料") is founding

@@ -85,6 +85,19 @@ def test_a_business_plan_is_answered_from_the_catalogue(servers):
     assert "不太确定" not in reply
 
 
+@pytest.mark.parametrize(
+    "question, item",
+    [
+        ("拍卖公司想开个分公司 要啥材料", "拍卖企业分公司设立审批"),  # the sibling named more narrowly
+        ("拍卖行审批下来给个啥文书", "拍卖企业设立审批"),  # no change spoken of: not the 变更 item
+        ("拍卖公司换法人了 要带啥", "拍卖企业变更审批"),
+    ],
+)
+def test_the_item_a_question_means_among_its_siblings(servers, question, item):
+    reply, _ = reply_of(servers, sender(), question)
+    assert reply.startswith(f"【{item}（"), reply
+
+
 def test_a_one_word_contact_question_is_answered(servers):
     reply, _ = reply_of(servers, sender(), "传真多少")
     assert FAX in reply and "来源：《示例市商务局政府信息公开指南》" in reply, reply

@@ -342,7 +342,7 @@ class KnowledgeService:
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
             item = self.desk.item(self._item_of(answer)) if answer.found else None
             if item is not None and query.fields and self.desk.may_be_about(question, item):
-                item = self.desk.for_a_change(item, question)
+                item = self.desk.item_meant(item, question)
                 card = self.desk.answer(self._with_closest_field(question, replace(query, item=item, candidates=()), issuers))
                 return Reply(
                     card.message, service_item=item.code, found=card.complete, doc_id=item.doc_id,
@@ -365,7 +365,7 @@ class KnowledgeService:
             # matches many questions; the item's overview answers one about the item, else the next passage.
             item = self.desk.item(self._item_of(answer))
             if item is not None and mentions_a_service(normalize(question)):
-                item = self.desk.for_a_change(item, question)
+                item = self.desk.item_meant(item, question)
                 card = self.desk.answer(ItemQuery(item=item))
                 return Reply(
                     card.message, card.buttons, item.code, found=card.complete, doc_id=item.doc_id,

@@ -36,7 +36,7 @@ FIELD_KEYWORDS = {
     "basic": ("谁能", "谁可以", "谁有资格", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位", "哪些人", "什么人能"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
     "procedure": ("流程", "步骤", "程序", "手续", "办理环节", "邮寄", "寄给", "寄过来", "快递", "送达"),
-    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "给个啥", "给什么", "谁发", "谁颁发", "谁签发", "发证"),
+    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "文书", "出具", "给个啥", "给什么", "谁发", "谁颁发", "谁签发", "发证"),
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
 _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
@@ -258,10 +258,43 @@ class ServiceItemDesk:
         grams = char_bigrams(normalize(text).lower()) - self._generic
         return max((len(grams & char_bigrams(name)) for name, owner in self._names if owner is item), default=0)
 
+    def item_meant(self, item: ServiceItem, text: str) -> ServiceItem:
+        """The item a question means, given the one it was matched to: a sibling it names more
+        narrowly (分公司), then the 变更 sibling or not, by whether a change is spoken of."""
+        return self.for_a_change(self.narrowed(item, text), text)
+
+    def narrowed(self, item: ServiceItem, text: str) -> ServiceItem:
+        """「拍卖公司想开个分公司」 matched to 拍卖企业设立审批 means its sibling 拍卖企业分公司设立审批: the
+        question says words only the sibling's names have, and no fewer than of the item's own."""
+        grams = char_bigrams(normalize(text).lower()) - self._generic
+        own = self._name_bigrams(item)
+        for other in self.catalogue.items:
+            if other is item or not other.name.startswith(item.name[:2]):
+                continue
+            theirs = self._name_bigrams(other)
+            said = len(grams & (theirs - own))
+            if said and said >= len(grams & (own - theirs)):
+                return other
+        return item
+
+    def _name_bigrams(self, item: ServiceItem) -> frozenset[str]:
+        return frozenset(g for name, owner in self._names if owner is item for g in char_bigrams(name))
+
     def for_a_change(self, item: ServiceItem, text: str) -> ServiceItem:
         """「拍卖公司法人换人了 要带啥」: a change to what was approved is the item's 变更 sibling
-        (拍卖企业设立审批 → 拍卖企业变更审批) where the catalogue has one."""
-        if "变更" in item.name or not _ABOUT_A_CHANGE.search(normalize(text)):
+        (拍卖企业设立审批 → 拍卖企业变更审批) where the catalogue has one; and a question that speaks of
+        no change (「拍卖行审批下来给个啥文书」) is about the first approval, not the 变更 sibling that
+        retrieval may rank level with it."""
+        changing = bool(_ABOUT_A_CHANGE.search(normalize(text)))
+        if "变更" in item.name:
+            if changing:
+                return item
+            head = item.name.split("变更", 1)[0]
+            return next(
+                (o for o in self.catalogue.items if o is not item and "变更" not in o.name and len(head) >= 2 and o.name.startswith(head)),
+                item,
+            )
+        if not changing:
             return item
         for other in self.catalogue.items:
             head = other.name.split("变更", 1)[0]
@@ -348,7 +381,7 @@ class ServiceItemDesk:
         if not fields and previous_fields and (other := self._same_question_about(text, named, previous_code)):
             return ItemQuery(item=other, fields=previous_fields, follow_up=True)
         if len(named) == 1:
-            item = self.for_a_change(named[0], text)
+            item = self.item_meant(named[0], text)
             if item is not named[0] and CHANGE_DEADLINE in fields and not any(w in plain for w in FIELD_KEYWORDS["time_limit"]):
                 # 「拍卖公司搬了新地址 证要换吗」: what to do on the change is the 变更 item itself, not a period
                 fields = tuple(f for f in fields if f != CHANGE_DEADLINE)
