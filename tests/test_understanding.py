@@ -275,7 +275,12 @@ def test_applicant_deadlines_come_from_the_record_not_the_processing_time(desk):
     "question, fields",
     [("特许经营合同签了以后几天内要备案", (APPLICANT_DEADLINE,)), ("加盟备案交上去多久能办好", ("time_limit",)),
      ("拍卖企业设立审批需要什么条件", ("conditions",)), ("预付卡备案需要什么", ("materials",)),
-     ("办展会备案 要提前开幕多少天办", (APPLICANT_DEADLINE,))],
+     ("办展会备案 要提前开幕多少天办", (APPLICANT_DEADLINE,)),
+     # Where to look a record up is where it is published, not the window; where to go stays the window.
+     ("家政信用录完了顾客在哪能查到", ("procedure", "result")), ("家政信用审核去哪办", ("location",)),
+     # A call as the way to apply is no question for the number.
+     ("申请公开是不是打个电话说一声就行", ()), ("申请公开打哪个电话", ("contact",)),
+     ("老字号能不能申报", ("conditions",)), ("申请公开最后给我出个啥文书", ("result",))],
 )
 def test_asked_fields(desk, question, fields):
     assert desk.asked_fields(question) == fields

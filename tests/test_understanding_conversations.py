@@ -98,6 +98,11 @@ def test_the_item_a_question_means_among_its_siblings(servers, question, item):
     assert reply.startswith(f"【{item}（"), reply
 
 
+def test_where_to_look_a_record_up_is_where_it_is_published(servers):
+    reply, _ = reply_of(servers, sender(), "请保姆之前想查查她有没有不良记录 在哪查")
+    assert "家政信用查" in reply and "家政服务机构信用信息审核" in reply, reply
+
+
 def test_a_one_word_contact_question_is_answered(servers):
     reply, _ = reply_of(servers, sender(), "传真多少")
     assert FAX in reply and "来源：《示例市商务局政府信息公开指南》" in reply, reply

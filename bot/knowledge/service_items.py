@@ -36,13 +36,18 @@ FIELD_KEYWORDS = {
     "basic": ("谁能", "谁可以", "谁有资格", "申请对象", "哪些企业", "什么企业", "哪些单位", "什么单位", "哪些人", "什么人能"),
     "online": ("网上", "网办", "线上", "在线", "手机上", "不用跑", "跑一趟", "网上办"),
     "procedure": ("流程", "步骤", "程序", "手续", "办理环节", "邮寄", "寄给", "寄过来", "快递", "送达"),
-    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "文书", "出具", "给个啥", "给什么", "谁发", "谁颁发", "谁签发", "发证"),
+    "result": ("结果", "拿到什么", "发什么", "什么证", "批文", "文书", "出具", "备案号", "备案编号", "给个啥", "给什么", "谁发", "谁颁发", "谁签发", "发证"),
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
 _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
 # 「境外投资备案咋弄」: how to do it is what to do and what to bring, when nothing narrower is asked.
 _HOW_TO = re.compile(r"(怎么|咋|如何|怎样)(办理?|弄|整|搞|申请|操作|去办|来办|走)|咋办")
 HOW_TO_FIELDS = ("procedure", "materials")
+# Where to look something up (「录完了顾客在哪能查到」「在哪查她有没有不良记录」), as opposed to where to go.
+_WHERE_TO_LOOK_UP = re.compile(r"(在哪|哪里|哪儿|去哪|哪能|上哪)(里|儿)?(能|可以)?(查|看到|查到|查询|公示|公布)")
+# A telephone call as the way to do something (「打个电话说一声就行吗」「电话里申请行不行」), not its number asked for.
+_PHONE_AS_A_MEANS = re.compile(r"打(个|一个|一下)?电话(说|讲|申请|办|报|告诉|通知|问)|电话(里|上)(说|讲|申请|办|报)|(用|通过|靠)电话")
+_PHONE_ASKED = re.compile(r"电话(号码?|是|多少|几|呢)|(什么|啥|哪个|哪些)电话|打哪个|联系方式")
 # 「签了合同几天内要去备案」 asks for the applicant's own deadline, not how long the agency takes.
 APPLICANT_DEADLINE = "applicant_deadline"
 APPLICANT_DEADLINE_TITLE = "申请人须在多长时间内办理"
@@ -327,6 +332,12 @@ class ServiceItemDesk:
         fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text or w in plain for w in words)]
         if not fields:
             fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text or w in plain for w in words)]
+        if "location" in fields and _WHERE_TO_LOOK_UP.search(plain) and not any(w in text for w in ("窗口", "地址", "地点", "哪里办", "哪儿办")):
+            # 「顾客在哪能查到」: where the results are published (the procedure's 查询 step, the result), not the window
+            fields[fields.index("location")] = "procedure"
+            fields.extend(f for f in ("result",) if f not in fields)
+        if "contact" in fields and _PHONE_AS_A_MEANS.search(text) and not _PHONE_ASKED.search(text):
+            fields.remove("contact")  # 「是不是打个电话说一声就行」 asks whether a call will do, not for the number
         if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(_EVENT_BEFORE.sub("", text)):
             fields[fields.index("time_limit")] = CHANGE_DEADLINE if _ABOUT_A_CHANGE.search(text) else APPLICANT_DEADLINE
             if CHANGE_DEADLINE in fields and "location" in fields:
