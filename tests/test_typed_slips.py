@@ -48,10 +48,25 @@ def test_a_slip_is_answered_like_the_word_it_stands_for(knowledge_service):
         ("俺咋申请 要带啥", "俺怎么申请 要带什么"),
         ("材料丢了咋整", "材料丢了怎么办"),
         ("会不会收费", "会不会收费"),  # 会 alone is not 多会儿
+        ("签完合同几天之内得去报备", "签完合同几天之内得去备案"),
     ],
 )
 def test_dialect_words_are_searched_in_standard_mandarin(typed, searched):
     assert standard_mandarin(typed) == searched
+
+
+@pytest.mark.parametrize(
+    "question, fact",
+    [
+        # The staff's colloquial terms (knowledge/query_terms.yml) lead to the passage in official words.
+        ("给我寄来的文件好几处给涂黑了 这是咋回事", "区分处理"),
+        ("我要投诉你们局信息公开不作为 该找谁投诉", "上一级行政机关"),
+        ("我们奶茶店放加盟了 跟第一家加盟商签完合同几天之内得去报备", "15日内"),
+    ],
+)
+def test_colloquial_words_find_the_passage_in_official_words(knowledge_service, question, fact):
+    reply = knowledge_service.reply(question)
+    assert reply.found and fact in reply.text, reply.text
 
 
 def test_a_dialect_question_is_answered_like_the_standard_one(knowledge_service):

@@ -28,6 +28,7 @@ _STANDARD = {
     "木有": "没有",
     "甭": "不用",
     "搁哪": "在哪",
+    "报备": "备案",
 }
 _WORDS = re.compile("|".join(sorted(_STANDARD, key=len, reverse=True)))
 
