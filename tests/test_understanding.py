@@ -141,6 +141,12 @@ def test_a_record_the_person_needs_in_hand_is_offered_as_an_application():
         assert route(question, *ranked("apply_disclosure", 0.9)).intent == "ask_knowledge"
 
 
+def test_chit_chat_is_out_of_scope_but_a_follow_up_is_a_question():
+    assert route("今天天气怎么样", *ranked("out_of_scope", 0.9)).intent == "out_of_scope"
+    for follow_up in ("那要是去的国家比较敏感呢", "那如果是外国人"):
+        assert route(follow_up, *ranked("out_of_scope", 0.9)).intent == "ask_knowledge"
+
+
 def test_unsure_classifier_means_a_question():
     ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.3}]
     assert route("想开个当铺 你们那批不批", "nlu_fallback", 0.45, ranking).intent == "ask_knowledge"

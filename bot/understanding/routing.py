@@ -162,6 +162,8 @@ _DOMAIN = re.compile(
     r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送"
 )
 SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
+# 「那要是去的国家比较敏感呢」: a follow-up to the last answer, however far from the agency its words sound.
+_LEANS_BACK = re.compile(r"^(那|那么|那要是|那如果|要是|如果)|呢[?？。!！~\s]*$")
 _ASKS_BACK = re.compile(r"(呢|吗|么|行不|可以不|[?？])\W*$")
 OUT_OF_SCOPE_CONFIDENT = 0.5
 
@@ -562,7 +564,7 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         if is_social(text, top):
             return Route(top, "short social message")
         return Route(KNOWLEDGE, "not a social message")
-    if top == OUT_OF_SCOPE and confidence >= OUT_OF_SCOPE_CONFIDENT and not _DOMAIN.search(text):
+    if top == OUT_OF_SCOPE and confidence >= OUT_OF_SCOPE_CONFIDENT and not _DOMAIN.search(text) and not _LEANS_BACK.search(text):
         return Route(OUT_OF_SCOPE, "chit-chat outside the agency's business")
     # Questions, out-of-scope matters (the answer action refers them elsewhere) and anything unsure.
     return Route(KNOWLEDGE, "question" if top == KNOWLEDGE else f"{top} treated as a question")
