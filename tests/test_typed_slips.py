@@ -62,6 +62,7 @@ def test_dialect_words_are_searched_in_standard_mandarin(typed, searched):
         ("给我寄来的文件好几处给涂黑了 这是咋回事", "区分处理"),
         ("我要投诉你们局信息公开不作为 该找谁投诉", "上一级行政机关"),
         ("我们奶茶店放加盟了 跟第一家加盟商签完合同几天之内得去报备", "15日内"),
+        ("申请信息公开能不能让我儿子替我去交", "授权委托书"),
     ],
 )
 def test_colloquial_words_find_the_passage_in_official_words(knowledge_service, question, fact):
