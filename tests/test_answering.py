@@ -63,6 +63,17 @@ def test_between_the_tentative_and_answer_thresholds_the_passage_is_offered_as_p
     assert not compose_answer("能寄信申请不", [Hit(passage, score=0.9, dense=0.89, bm25=0.5)], threshold=0.9).found
 
 
+def test_a_passage_holding_the_staff_term_of_the_question_is_offered_a_little_further_down():
+    passage = _passage("申请公开的信息中含有不应当公开的内容，但是能够作区分处理的，应当提供可以公开的内容。")
+    plain = Hit(passage, score=0.9, dense=0.875, bm25=1.0)
+    assert not compose_answer("文件好几处给涂黑了", [plain], threshold=0.9, tentative_threshold=0.885).found
+    evidenced = Hit(passage, score=0.9, dense=0.875, bm25=1.0, evidence=True)
+    answer = compose_answer("文件好几处给涂黑了", [evidenced], threshold=0.9, tentative_threshold=0.885)
+    assert answer.found and answer.tentative and TENTATIVE_LEAD in answer.text
+    far = Hit(passage, score=0.9, dense=0.86, bm25=1.0, evidence=True)
+    assert not compose_answer("文件好几处给涂黑了", [far], threshold=0.9, tentative_threshold=0.885).found
+
+
 def test_short_passage_is_returned_whole():
     text = "依托办理服务大厅,开设政务公开服务窗口。"
     assert select_sentences("有没有窗口", text) == text

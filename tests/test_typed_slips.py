@@ -140,3 +140,17 @@ def test_a_contact_question_with_its_purpose_is_still_a_contact_question(questio
 def test_where_to_apply_also_says_how_to_apply_online(knowledge_service):
     reply = knowledge_service.reply("我是外贸公司的 出口许可证在哪申请")
     assert "办理地点" in reply.text and "商务部业务系统统一平台" in reply.text
+
+
+def test_only_rare_staff_terms_count_as_evidence(knowledge_service):
+    retriever = knowledge_service.retriever
+    marked = [p for p, on in zip(retriever.index.passages, retriever.term_evidence("文件好几处给涂黑了")) if on]
+    assert marked and all("区分处理" in p.text for p in marked)
+    assert not retriever.term_evidence("申请公开要等多久").any()  # 期限 and 时限 are everywhere
+
+
+def test_a_question_in_the_staffs_colloquial_words_is_answered_though_its_cosine_is_low(knowledge_service):
+    question = "文件寄来好几处打了码 为啥"
+    assert knowledge_service.search(question)[0].closeness < knowledge_service.settings.tentative_threshold
+    reply = knowledge_service.reply(question)
+    assert reply.found and reply.tentative and "区分处理" in reply.text, reply.text

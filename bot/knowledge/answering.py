@@ -204,6 +204,11 @@ def cited_hit(question: str, hits: list[Hit]) -> Hit:
     return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and asked_for.search(h.passage.text)), top)
 
 
+# How much lower the closeness may be when the top passage holds a rare document term the question's
+# colloquial words stand for (Hit.evidence): quoted tentatively, never as a sure answer.
+EVIDENCE_MARGIN = 0.012
+
+
 def answer_floor(threshold: float, tentative_threshold: float | None = None) -> float:
     """The closeness below which nothing is quoted: the tentative threshold when it is lower."""
     return threshold if tentative_threshold is None else min(threshold, tentative_threshold)
@@ -216,7 +221,8 @@ def compose_answer(
     with TENTATIVE_LEAD, below both it is 「没有找到」. `relevance`: see select_sentences."""
     # The absolute cosine decides "found": fused scores carry boosts relative to the rest of the corpus.
     # A question that names the article by number (「第三十三条怎么规定」) asks for exactly that passage.
-    if not hits or hits[0].other_place or (hits[0].closeness < answer_floor(threshold, tentative_threshold) and not hits[0].cited):
+    floor = answer_floor(threshold, tentative_threshold) - (EVIDENCE_MARGIN if hits and hits[0].evidence else 0.0)
+    if not hits or hits[0].other_place or (hits[0].closeness < floor and not hits[0].cited):
         return Answer(found=False, text=NOT_FOUND_TEXT, hits=hits)
     tentative = hits[0].closeness < threshold and not hits[0].cited
     chosen = cited_hit(question, hits)

@@ -156,6 +156,8 @@ class Hit:
     cited: bool = False
     # The best cosine of any passage for this question (None: this hit's own).
     best_dense: float | None = None
+    # The passage holds a rare document term the question's colloquial words stand for (term_evidence).
+    evidence: bool = False
 
     @property
     def closeness(self) -> float:
@@ -201,6 +203,10 @@ def load_issuer_aliases(path: Path) -> dict[str, list[str]]:
         return {}
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return {str(k): [str(a) for a in (v or [])] for k, v in data.items()}
+
+
+# A staff document term counts as evidence when at most this share of passages use it.
+RARE_TERM_SHARE = 0.02
 
 
 class Retriever:
@@ -307,11 +313,33 @@ class Retriever:
     def expand(self, query: str) -> str:
         """The question plus the document terms for the colloquial phrases it uses (query_terms.yml):
         「要等几天」 is also searched as 「期限 时限」."""
+        added = self.added_terms(query)
+        return f"{query} {' '.join(added)}" if added else query
+
+    def added_terms(self, query: str) -> list[str]:
         added: list[str] = []
         for phrase, terms in self.query_terms:
             if phrase in query:
                 added.extend(t for t in terms.split() if t not in query and t not in added)
-        return f"{query} {' '.join(added)}" if added else query
+        return added
+
+    @cached_property
+    def _rare_term_passages(self) -> dict[str, np.ndarray]:
+        """Staff document terms that few passages use (区分处理, 授权委托书), and which passages do."""
+        terms = {t for _, line in self.query_terms for t in line.split()}
+        found = {t: np.array([t in p.text for p in self.index.passages], dtype=bool) for t in terms}
+        most = max(1, int(RARE_TERM_SHARE * len(self.index.passages)))
+        return {t: rows for t, rows in found.items() if 0 < rows.sum() <= most}
+
+    def term_evidence(self, query: str) -> np.ndarray:
+        """Passages holding a rare document term that the question's colloquial words stand for: the
+        staff's own mapping says the question is about what these passages say (「涂黑」 → 区分处理)."""
+        evidence = np.zeros(len(self.index.passages), dtype=bool)
+        for term in self.added_terms(query):
+            rows = self._rare_term_passages.get(term)
+            if rows is not None:
+                evidence |= rows
+        return evidence
 
     def named_issuers(self, query: str) -> set[str]:
         text = normalize_query(query)
@@ -464,13 +492,17 @@ class Retriever:
         if self.metadata_boost and METADATA_ASKED.search(query):
             self._lift_metadata(query, query_vector, asked, dense, sparse)
         scores = dense + sparse
+        evidence = self.term_evidence(query) if self.query_terms else None
 
         order = _best(scores, top_k)
         # Whether anything relevant exists is judged on what may answer: another place's document
         # counts only as far as the question points to it.
         best = float((dense - elsewhere).max())
         return [
-            Hit(self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]), best)
+            Hit(
+                self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]), best,
+                evidence=bool(evidence is not None and evidence[i]),
+            )
             for i in order
         ]
 
