@@ -147,6 +147,12 @@ def test_chit_chat_is_out_of_scope_but_a_follow_up_is_a_question():
         assert route(follow_up, *ranked("out_of_scope", 0.9)).intent == "ask_knowledge"
 
 
+@pytest.mark.parametrize("text, social", [("中午好", "greet"), ("大家好", "greet"), ("谢谢啦", "thank")])
+def test_a_short_social_phrase_is_never_offered_a_request(text, social):
+    for action in ("file_complaint", "apply_disclosure"):
+        assert route(text, *ranked(action, 0.9)).intent == social
+
+
 def test_unsure_classifier_means_a_question():
     ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.3}]
     assert route("想开个当铺 你们那批不批", "nlu_fallback", 0.45, ranking).intent == "ask_knowledge"

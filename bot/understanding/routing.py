@@ -656,6 +656,10 @@ def _action_route(text: str, action: str, confidence: float) -> Route:
     if action == APPLY and cue and _POLITE_ASK.search(text) and not _ASKS_ABOUT.search(text):
         want, how = True, False
     if not cue:
+        # 「中午好」「大家好」: a short social phrase is that, whatever the classifier makes of it.
+        social = next((intent for intent in ("greet", "thank", "goodbye") if is_social(text, intent)), None)
+        if social:
+            return Route(social, "short social message")
         if action == APPLY and confidence >= ACTION_SURE and _needs_record(text):
             return Route(FALLBACK, "record needed", offer=APPLY)
         # The classifier is sure, the words say nothing either way: ask rather than guess. Words of the
