@@ -144,9 +144,10 @@ def test_where_to_apply_also_says_how_to_apply_online(knowledge_service):
 
 def test_only_rare_staff_terms_count_as_evidence(knowledge_service):
     retriever = knowledge_service.retriever
-    marked = [p for p, on in zip(retriever.index.passages, retriever.term_evidence("文件好几处给涂黑了")) if on]
+    evidence = retriever.term_evidence(retriever.added_terms("文件好几处给涂黑了"))
+    marked = [p for p, on in zip(retriever.index.passages, evidence) if on]
     assert marked and all("区分处理" in p.text for p in marked)
-    assert not retriever.term_evidence("申请公开要等多久").any()  # 期限 and 时限 are everywhere
+    assert not retriever.term_evidence(retriever.added_terms("申请公开要等多久")).any()  # 期限 and 时限 are everywhere
 
 
 def test_a_question_in_the_staffs_colloquial_words_is_answered_though_its_cosine_is_low(knowledge_service):

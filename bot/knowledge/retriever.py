@@ -310,10 +310,10 @@ class Retriever:
         texts.update(p.text for p in self.index.passages)
         return HomophoneRepair(texts, [word for pair in self.query_terms for word in pair])
 
-    def expand(self, query: str) -> str:
+    def expand(self, query: str, added: list[str] | None = None) -> str:
         """The question plus the document terms for the colloquial phrases it uses (query_terms.yml):
-        「要等几天」 is also searched as 「期限 时限」."""
-        added = self.added_terms(query)
+        「要等几天」 is also searched as 「期限 时限」. `added`: added_terms(query), when already known."""
+        added = self.added_terms(query) if added is None else added
         return f"{query} {' '.join(added)}" if added else query
 
     def added_terms(self, query: str) -> list[str]:
@@ -331,11 +331,12 @@ class Retriever:
         most = max(1, int(RARE_TERM_SHARE * len(self.index.passages)))
         return {t: rows for t, rows in found.items() if 0 < rows.sum() <= most}
 
-    def term_evidence(self, query: str) -> np.ndarray:
-        """Passages holding a rare document term that the question's colloquial words stand for: the
-        staff's own mapping says the question is about what these passages say (「涂黑」 → 区分处理)."""
+    def term_evidence(self, added: list[str]) -> np.ndarray:
+        """Passages holding a rare document term that the question's colloquial words stand for
+        (`added`: added_terms of the question): the staff's own mapping says the question is about what
+        these passages say (「涂黑」 → 区分处理)."""
         evidence = np.zeros(len(self.index.passages), dtype=bool)
-        for term in self.added_terms(query):
+        for term in added:
             rows = self._rare_term_passages.get(term)
             if rows is not None:
                 evidence |= rows
@@ -456,7 +457,8 @@ class Retriever:
             return []
         # The model reads the question as asked; only keyword search adds the document terms
         # (embedding them too made unanswerable questions look answerable).
-        expanded = self.expand(query)
+        added = self.added_terms(query)
+        expanded = self.expand(query, added)
         query_vector = self.embedder.embed_queries([query])[0]
         query_tokens = tokenize(expanded)
         bm25_norm = self.keyword_scores(expanded, query_tokens)
@@ -492,7 +494,7 @@ class Retriever:
         if self.metadata_boost and METADATA_ASKED.search(query):
             self._lift_metadata(query, query_vector, asked, dense, sparse)
         scores = dense + sparse
-        evidence = self.term_evidence(query) if self.query_terms else None
+        evidence = self.term_evidence(added)
 
         order = _best(scores, top_k)
         # Whether anything relevant exists is judged on what may answer: another place's document
@@ -501,7 +503,7 @@ class Retriever:
         return [
             Hit(
                 self.index.passages[i], float(scores[i]), float(dense[i]), float(bm25_norm[i]), other_place, bool(cited[i]), best,
-                evidence=bool(evidence is not None and evidence[i]),
+                evidence=bool(evidence[i]),
             )
             for i in order
         ]

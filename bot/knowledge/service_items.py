@@ -227,6 +227,10 @@ class ServiceItemDesk:
         # Bigrams many items' names share (备案, 审批, 经营): they name a kind of item, not one item.
         spread = Counter(b for item in catalogue.items for b in {g for n in (item.name, *item.aliases) for g in char_bigrams(normalize(n).lower())})
         self._generic = frozenset(b for b, n in spread.items() if n >= GENERIC_NAME_ITEMS)
+        # Per item, the bigrams of all its names: what singles it out among its siblings (narrowed).
+        self._name_bigrams = {
+            item.code: frozenset(g for name, owner in self._names if owner is item for g in char_bigrams(name)) for item in catalogue.items
+        }
         self._recognizer: ItemRecognizer | None = None  # built on first use: the Rasa process needs only the names
 
     def item(self, code: str | None) -> ServiceItem | None:
@@ -272,18 +276,15 @@ class ServiceItemDesk:
         """「拍卖公司想开个分公司」 matched to 拍卖企业设立审批 means its sibling 拍卖企业分公司设立审批: the
         question says words only the sibling's names have, and no fewer than of the item's own."""
         grams = char_bigrams(normalize(text).lower()) - self._generic
-        own = self._name_bigrams(item)
+        own = self._name_bigrams[item.code]
         for other in self.catalogue.items:
             if other is item or not other.name.startswith(item.name[:2]):
                 continue
-            theirs = self._name_bigrams(other)
+            theirs = self._name_bigrams[other.code]
             said = len(grams & (theirs - own))
             if said and said >= len(grams & (own - theirs)):
                 return other
         return item
-
-    def _name_bigrams(self, item: ServiceItem) -> frozenset[str]:
-        return frozenset(g for name, owner in self._names if owner is item for g in char_bigrams(name))
 
     def for_a_change(self, item: ServiceItem, text: str) -> ServiceItem:
         """「拍卖公司法人换人了 要带啥」: a change to what was approved is the item's 变更 sibling
@@ -291,19 +292,13 @@ class ServiceItemDesk:
         no change (「拍卖行审批下来给个啥文书」) is about the first approval, not the 变更 sibling that
         retrieval may rank level with it."""
         changing = bool(_ABOUT_A_CHANGE.search(normalize(text)))
-        if "变更" in item.name:
-            if changing:
-                return item
-            head = item.name.split("变更", 1)[0]
-            return next(
-                (o for o in self.catalogue.items if o is not item and "变更" not in o.name and len(head) >= 2 and o.name.startswith(head)),
-                item,
-            )
-        if not changing:
+        if ("变更" in item.name) == changing:
             return item
+        # The pair shares the name before 变更: 拍卖企业 of 拍卖企业设立审批 and 拍卖企业变更审批.
         for other in self.catalogue.items:
-            head = other.name.split("变更", 1)[0]
-            if other is not item and "变更" in other.name and len(head) >= 2 and item.name.startswith(head):
+            change, first = (other, item) if changing else (item, other)
+            head = change.name.split("变更", 1)[0]
+            if other is not item and ("变更" in other.name) == changing and len(head) >= 2 and first.name.startswith(head):
                 return other
         return item
 
@@ -335,7 +330,8 @@ class ServiceItemDesk:
         if "location" in fields and _WHERE_TO_LOOK_UP.search(plain) and not any(w in text for w in ("窗口", "地址", "地点", "哪里办", "哪儿办")):
             # 「顾客在哪能查到」: where the results are published (the procedure's 查询 step, the result), not the window
             fields[fields.index("location")] = "procedure"
-            fields.extend(f for f in ("result",) if f not in fields)
+            if "result" not in fields:
+                fields.append("result")
         if "contact" in fields and _PHONE_AS_A_MEANS.search(text) and not _PHONE_ASKED.search(text):
             fields.remove("contact")  # 「是不是打个电话说一声就行」 asks whether a call will do, not for the number
         if "time_limit" in fields and _APPLICANT_DUTY.search(text) and not _AGENCY_TIME.search(_EVENT_BEFORE.sub("", text)):
