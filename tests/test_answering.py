@@ -248,3 +248,15 @@ def test_a_question_for_a_count_quotes_the_sentence_with_the_number():
     )
     assert "120余人次" in select_sentences("政务大厅一天大概要接待多少办事的人", text)
     assert "120余人次" not in select_sentences("政务大厅的服务方式是怎么改进的", text)
+
+
+def test_asked_the_period_of_an_action_the_passage_whose_period_is_for_it_is_quoted():
+    """「对答复不满意 多久内能申请复议」: the answer period (20个工作日内答复) ranks level with the review
+    period; the one whose period is for 复议 answers."""
+    answer_period = Hit(_passage("（七）答复期限。不能当场答复的，自收到申请之日起20个工作日内答复。"), score=0.97, dense=0.92, bm25=0.6)
+    review = Hit(
+        _passage("（二）行政复议。可以自知道该行为之日起60日内，依法向示例市人民政府申请行政复议。", ordinal=4), score=0.95, dense=0.91, bm25=0.5
+    )
+    assert "60日内" in compose_answer("对你们的答复有意见 多久之内可以申请复议", [answer_period, review], threshold=0.8).text
+    # Asked the answer period itself: the best passage.
+    assert "20个工作日内" in compose_answer("对你们的答复要等多久", [answer_period, review], threshold=0.8).text

@@ -267,3 +267,32 @@ def test_a_sibling_named_more_narrowly_is_the_item_meant(shipped_desk):
     assert branch.name == "拍卖企业分公司设立审批"
     assert shipped_desk.item_meant(founding, "拍卖公司想开个分公司 要啥材料") is branch
     assert shipped_desk.item_meant(founding, "想开个拍卖公司 要啥材料") is founding
+
+
+@pytest.mark.parametrize("text, field", [
+    ("特许备案是不是要把整本运营手册都交上去", "materials"),  # whether something is handed in
+    ("以前那个批准证书要不要交回去", "materials"),
+    ("步行街那个试点 我们几个商户能自己去报吗", "basic"),  # who may apply
+])
+def test_handing_in_and_who_may_apply_ask_their_fields(desk, text, field):
+    assert field in desk.asked_fields(text)
+
+
+def test_paying_is_not_handing_in(desk):
+    assert "materials" not in desk.asked_fields("备案要不要交钱")
+
+
+def test_a_material_shortened_the_way_people_shorten_it_is_named(shipped_desk):
+    """「危化品那个证」 is the 危险化学品经营许可证 of the petrol-station item: its materials answer."""
+    card = shipped_desk.answer(shipped_desk.understand("开加油站审批 是不是得先有危化品那个证"))
+    assert "申请材料" in card.text and "危险化学品经营许可证" in card.text, card.text
+    # A shortening of the item's own name is the item, not one of its materials.
+    query = shipped_desk.understand("对外劳务资格核准咋样")
+    assert "materials" not in query.fields
+
+
+def test_a_penalty_the_catalogue_does_not_set_is_said_to_be_missing(shipped_desk):
+    """「罚多少钱」 is no question for the fee (不收费): the record sets duties, not what breaking them costs."""
+    card = shipped_desk.answer(shipped_desk.understand("预付卡备案要是过了30天还没去办，罚多少钱"))
+    assert not card.complete and "没有写明逾期或违规的处罚" in card.text and "设定依据" in card.text, card.text
+    assert "收费标准" not in card.text

@@ -92,6 +92,10 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         # Cancel words leave; a new request in the same breath wins.
         ("算了 不弄了", "cancel_request", "cancel_request"),
         ("不查了 我要申请政府信息公开", "check_status", "apply_disclosure"),
+        # A short question is no way of leaving a form, whatever the classifier makes of it.
+        ("截止到几号", "cancel_request", "ask_knowledge"),
+        # A choice asked between two things is a question, and 报告 is the agency's business.
+        ("塑料制品的报告是一个季度报一次还是一年一次", "file_complaint", "ask_knowledge"),
         # Social replies only for short social phrases.
         ("你好", "greet", "greet"),
         ("在吗？", "greet", "greet"),

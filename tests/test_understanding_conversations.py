@@ -447,6 +447,7 @@ def test_a_deadline_the_record_does_not_state_is_said_plainly(servers):
     ("今年商务发展专项资金申报哪天截止", "SW-GG-006", "截止日期"),
     ("对外劳务合作经营资格要缴的备用金数额是多少", "SW-XK-006", "具体数额"),
     ("二手车经纪备案 公司地址变了 多少天内要去更新", "SW-BA-011", "变更"),
+    ("预付卡备案要是过了30天还没去办 罚多少钱", "SW-BA-002", "处罚"),  # not the fee (不收费)
 ])
 def test_a_fact_the_catalogue_has_no_field_for_is_said_to_be_missing(servers, question, code, label):
     """Not the neighbouring field (the certificate's name, the window's opening hours) as if it answered."""
@@ -527,6 +528,17 @@ def test_other_agencies_business_gets_a_referral_without_a_citation(servers, que
     assert agency in reply and "12345" in reply, reply
     assert "来源：" not in reply, reply
     assert not any(m.get("buttons") for m in messages)
+
+
+def test_messages_in_traditional_characters_are_understood_like_simplified_ones(servers):
+    """繁體字: the classifier, the routing words, the referral list and the catalogue read them too."""
+    referral, _ = reply_of(servers, sender(), "護照過期了在哪裡換")
+    assert "出入境" in referral and "来源：" not in referral, referral
+    answer, _ = reply_of(servers, sender(), "請問外商投資企業年報什麼時候報")
+    assert "6月30日" in answer and "来源：" in answer, answer
+    user = sender()
+    servers.send(user, "我要申請政府信息公開")
+    assert active_loop(servers, user) == "disclosure_form"
 
 
 def test_an_item_question_that_mentions_another_agencys_licence_stays_with_the_item(servers):

@@ -172,7 +172,7 @@ def _faq_answer(text: str) -> str | None:
 
 
 # 「收到收费通知几天内得交」 asks for a period: a passage that states one beats a near-equal that does not.
-_ASKS_PERIOD = re.compile(r"多久|几天|多少天|期限|多长时间|啥时候|什么时候|几个工作日|多少个工作日|几日|多少日|时限")
+_ASKS_PERIOD = re.compile(r"多久|几天|多少天|期限|多长时间|啥时候|什么时候|几个工作日|多少个工作日|几日|多少日|时限|时间限制")
 _PERIOD = re.compile(r"(?<![月年0-9])[0-9一二三四五六七八九十两]+\s*(?:个)?(?:工作日|日|天|个月)(?:内|以内|之内|前)")
 PERIOD_MARGIN = 0.02
 # What a question asks for, and how a sentence states it: 「哪个科负责」 is answered by 「（商务运行科牵头；
@@ -194,11 +194,46 @@ _ASKED_AND_STATED = (
 _ASKED_IN_PASSAGE = ((_ASKS_PERIOD, _PERIOD), _LEAD_OFFICE)
 
 
+# What must be done within the period asked: 「多久内能申请复议」 → 申请复议, 「复议期限是多久」 → 复议.
+_PERIOD_OF = re.compile(
+    r"(?:多久|几天|多少天|多长时间|多少个?工作日|几个工作日|几个月)(?:之内|以内|内)?(?:能|可以|得|要|去|才能|必须|还能)?([\u4e00-\u9fff]{2,6})"
+    r"|([\u4e00-\u9fff]{2,4})(?:的|有没有)?(?:期限|时限|时间限制)"
+)
+# Said of every period: they do not tell one period from another.
+_PERIOD_GENERIC = frozenset({"申请", "办理", "提交", "答复", "回复", "时间", "期限", "可以", "能够", "之内", "以内", "多久"})
+# A passage whose period is for the very thing asked may be a little further down than PERIOD_MARGIN.
+PERIOD_OF_MARGIN = 0.03
+
+
+# How far after a period its action is said: 「60日内，依法向示例市人民政府申请行政复议」.
+PERIOD_ACTION_CHARS = 24
+
+
+def _period_actions(text: str) -> list[str]:
+    """What each period of the passage is for: the words after it, up to the end of its clause."""
+    return [re.split(r"[。；;]", text[m.end() : m.end() + PERIOD_ACTION_CHARS], maxsplit=1)[0] for m in _PERIOD.finditer(text)]
+
+
+def _period_for(question: str) -> frozenset[str]:
+    """The bigrams of what the asked period is for, less those every period shares."""
+    match = _PERIOD_OF.search(question)
+    if match is None:
+        return frozenset()
+    return frozenset(char_bigrams(match.group(1) or match.group(2))) - _PERIOD_GENERIC
+
+
 def cited_hit(question: str, hits: list[Hit]) -> Hit:
     """The hit to quote: the best, unless the question asks for something it does not state (a
-    period, the lead office) and a hit within PERIOD_MARGIN of it does."""
+    period, the lead office) and a hit within PERIOD_MARGIN of it does. Asked for the period of
+    something (「多久内能申请复议」), a near hit whose period is for that thing beats one whose period
+    is for another (the answer period of 「对答复不满意」)."""
     top = hits[0]
     asked_for = next((stated for asked, stated in _ASKED_IN_PASSAGE if asked.search(question)), None)
+    if asked_for is _PERIOD and (wanted := _period_for(question)):
+        near = [h for h in hits if h.score >= top.score - PERIOD_OF_MARGIN]
+        fitting = [h for h in near if any(wanted & frozenset(char_bigrams(a)) for a in _period_actions(h.passage.text))]
+        if fitting:
+            return fitting[0]
     if asked_for is None or asked_for.search(top.passage.text):
         return top
     return next((h for h in hits[1:] if h.score >= top.score - PERIOD_MARGIN and asked_for.search(h.passage.text)), top)

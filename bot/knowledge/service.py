@@ -28,7 +28,7 @@ from bot.knowledge.service_items import ItemQuery, ServiceItemDesk, mentions_a_s
 from bot.understanding.follow_up import next_subject, own_words, with_subject, with_subject_if_it_helps
 from bot.understanding.referral import ReferralDesk
 from bot.settings import Settings
-from bot.text import char_bigrams, normalize
+from bot.text import char_bigrams, normalize, simplify
 from bot.understanding.routing import content_length
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,10 @@ class Reply:
     subject: str | None = None
     # The closest passage, quoted as possibly not what was asked (answering.TENTATIVE_LEAD).
     tentative: bool = False
+
+
+# Fields the record lists item by item, which an FAQ answer about the item only summarises.
+LISTED_FIELDS = ("materials", "conditions")
 
 
 class KnowledgeService:
@@ -211,7 +215,7 @@ class KnowledgeService:
     def answer(self, question: str, issuers: set[str] | None = None) -> Answer:
         """Never raises: a failure becomes an apology the user can read, and a log entry."""
         try:
-            question = self.retriever.homophones.repair(question)
+            question = self.retriever.homophones.repair(simplify(question))
             term = asked_term(question)
             # A term question looks further down the ranking (one search serves both).
             wide = self.search(question, top_k=max(DEFINITION_CANDIDATES, self.settings.top_k) if term else None, issuers=issuers)
@@ -264,7 +268,7 @@ class KnowledgeService:
         one typed while a request form of `form_kind` waits for an answer with that request's item."""
         query, answer, form_item, previous = None, None, None, None
         try:
-            question = self.retriever.homophones.repair(question)
+            question = self.retriever.homophones.repair(simplify(question))
             desk = self.desk
             previous = desk.item(previous_item) if desk is not None else None
             if previous is not None and desk.asked_fields(question) and desk.points_elsewhere(question, previous):
@@ -340,7 +344,9 @@ class KnowledgeService:
         if query is not None and (query.fields or query.candidates):
             # An item question that names no item exactly: the item retrieval finds gets the field
             # card (the right field, e.g. the applicant's own deadline); failing that, the choices.
-            item = self.desk.item(self._item_of(answer)) if answer.found else None
+            # An FAQ overview resting on one item does not list what the item's materials or conditions are.
+            listed = any(f in LISTED_FIELDS for f in query.fields)
+            item = self.desk.item(self._item_of(answer, via_basis=listed)) if answer.found else None
             if item is not None and query.fields and self.desk.may_be_about(question, item):
                 item = self.desk.item_meant(item, question)
                 card = self.desk.answer(self._with_closest_field(question, replace(query, item=item, candidates=()), issuers))

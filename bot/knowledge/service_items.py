@@ -40,6 +40,10 @@ FIELD_KEYWORDS = {
     "contact": ("电话", "联系方式", "咨询电话", "投诉电话"),
 }
 _GENERIC_FIELD_WORDS = {"materials": ("要啥", "需要什么", "需要哪些")}
+# 「是不是要把整本手册都交上去」「旧证要不要交回去」: whether something is handed in is a materials question.
+_HANDED_IN = re.compile(r"(要不要|用不用|需不需要|是不是得|是不是要|得不得|都要|都得)(把[^，,。？?]{1,14})?交(?![钱费])")
+# 「我们几个商户能自己去报吗」: who may apply is the record's 申请对象.
+_WHO_MAY_APPLY = re.compile(r"(能|可以|能不能|可不可以)(自己|直接)(去)?(报|申报|申请|办)")
 # 「境外投资备案咋弄」: how to do it is what to do and what to bring, when nothing narrower is asked.
 _HOW_TO = re.compile(r"(怎么|咋|如何|怎样)(办理?|弄|整|搞|申请|操作|去办|来办|走)|咋办")
 HOW_TO_FIELDS = ("procedure", "materials")
@@ -152,6 +156,14 @@ ATTRIBUTES = (
         # 「培训家政持证上门服务人员4万人」: a count in 万 is a headcount too.
         re.compile(r"[0-9一二三四五六七八九十百千万两]+\s*(名|个|位|人)(以上)?[^。；]{0,8}(拍卖师|人员|员工|专职)|(拍卖师|人员|员工)[^。；]{0,4}[0-9一二三四五六七八九十百千万两.]+\s*(名|个|位|人)"),
         "conditions",
+    ),
+    Attribute(  # 「过了30天还没去备案罚多少钱」: the catalogue sets duties, not what breaking them costs
+        "penalty", "逾期或违规的处罚",
+        re.compile(
+            r"罚(多少|几[千万百]|钱|不罚|吗|么)|(会|要|得|就)被?罚|被罚|挨罚|罚则|(怎么|咋|如何)处?罚|"
+            r"罚款(多少|标准|是多少|几)|处罚(标准|力度|多重|多少|是啥|是什么)"
+        ),
+        re.compile(r"罚款|处罚|罚则"), "legal_basis",
     ),
     Attribute(  # 「你们局去年一共收了多少件申请」: the count is in the annual report, not in a guide
         "count", "具体的统计数字",
@@ -327,6 +339,10 @@ class ServiceItemDesk:
         fields = [key for key, words in FIELD_KEYWORDS.items() if any(w in text or w in plain for w in words)]
         if not fields:
             fields = [key for key, words in _GENERIC_FIELD_WORDS.items() if any(w in text or w in plain for w in words)]
+        if _HANDED_IN.search(plain) and "materials" not in fields:
+            fields.append("materials")
+        if _WHO_MAY_APPLY.search(plain) and "basic" not in fields:
+            fields.append("basic")
         if "location" in fields and _WHERE_TO_LOOK_UP.search(plain) and not any(w in text for w in ("窗口", "地址", "地点", "哪里办", "哪儿办")):
             # 「顾客在哪能查到」: where the results are published (the procedure's 查询 step, the result), not the window
             fields[fields.index("location")] = "procedure"
@@ -452,9 +468,11 @@ class ServiceItemDesk:
 
     @staticmethod
     def _names_material(item: ServiceItem, text: str) -> bool:
-        """「备案要营业执照吗」: a material of the item named in the question."""
+        """「备案要营业执照吗」: a material of the item named in the question, or shortened the way
+        people shorten it (「危化品那个证」 for 危险化学品经营许可证)."""
         text = normalize(text)
-        return any(len(m.name) >= 3 and m.name in text for m in item.materials)
+        own = set("".join((item.name, *item.aliases)))  # a shortening of the item's own name names the item
+        return any(len(m.name) >= 3 and (m.name in text or _shortened_in(m.name, text, own)) for m in item.materials)
 
     @staticmethod
     def _about_the_item_as_a_whole(item: ServiceItem, text: str) -> bool:
@@ -532,6 +550,24 @@ class ServiceItemDesk:
         lines = [f"{FIELD_TITLES[key]}：{item.field_text(key)}" for key in keys]
         lines.append("您还可以问：申请材料、受理条件、办理流程、设定依据、咨询电话。")
         return "\n".join(lines)
+
+
+def _shortened_in(name: str, text: str, ignored: set[str]) -> bool:
+    """A run of three or more characters of `text` that starts the name and takes its other characters in
+    order, skipping some (危化品 in 危险化学品经营许可证): how Chinese abbreviations are formed. A run
+    made only of `ignored` characters does not count."""
+    name = name.lstrip("原《").rstrip("》")
+    for start in (i for i, ch in enumerate(text) if ch == name[0]):
+        matched, j = 0, 0
+        for ch in text[start:]:
+            k = name.find(ch, j)
+            if k < 0:
+                break
+            matched, j = matched + 1, k + 1
+        run = text[start : start + matched]
+        if matched >= 3 and j > matched and not set(run) <= ignored:  # skipped something: a shortening
+            return True
+    return False
 
 
 def unstated_attribute(question: str, text: str) -> Attribute | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.text import normalize
+from bot.text import normalize, normalize_query
 
 KNOWLEDGE = "ask_knowledge"
 FALLBACK = "nlu_fallback"
@@ -140,7 +140,9 @@ _OPENS_AS_COMPLAINT = re.compile(
 # Interrogatives: it asks how, how long, how much, whether, where or who — about the process, not the request.
 _HOW = re.compile(
     r"怎么|咋|如何|怎样|多久|多会儿|多咱|多长|几|多少|哪|什么|啥|谁|吗|么$|呢|(.)不\1|"
-    r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$"
+    r"能不能|可不可以|可以不|行不行|是否|要不要|需不需要|有没有|是不是|[?？]|[^要]不[?？。!！~\s]*$|没[?？]?$|"
+    # 「是一个季度报一次还是一年一次」: a choice asked between two things (not 「我还是想投诉」).
+    r"是.{1,12}还是"
 )
 # What each social intent sounds like; a longer or different message is a question after all.
 _SOCIAL = {
@@ -159,7 +161,7 @@ _DOMAIN = re.compile(
     r"公开|申请|信息|政府|政务|商务|备案|审批|许可|登记|投诉|举报|办理|材料|条例|文件|政策|补贴|资金|企业|公司|窗口|"
     r"收费|费用|证|指南|电话|地址|传真|邮箱|时限|期限|复议|诉讼|答复|预付卡|拍卖|特许|典当|外贸|进出口|年报|统计|"
     r"合同|经营|执照|店|超市|商场|市场|进口|出口|展会|加盟|回收|二手车|汽车|酒|油|家政|美容|洗染|电商|老字号|步行街|"
-    r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送"
+    r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送|报告"
 )
 SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
 # 「那要是去的国家比较敏感呢」: a follow-up to the last answer, however far from the agency its words sound.
@@ -559,7 +561,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return _action_route(text, top, confidence)
     # The classifier may not name an action although the words clearly do (「我要投诉」 said oddly).
     if top == CANCEL:
-        return Route(CANCEL if content_length(text) <= 6 else KNOWLEDGE, "cancel by classifier")
+        # 「截止到几号」 asks something: a short question is no way of stopping a form.
+        return Route(CANCEL if content_length(text) <= 6 and not is_question(text) else KNOWLEDGE, "cancel by classifier")
     if top in SOCIAL_INTENTS or top in REQUEST_STEP_INTENTS:
         if is_social(text, top):
             return Route(top, "short social message")
@@ -716,7 +719,7 @@ def is_question_during_form(text: str, intent: str | None, slot: str | None) -> 
     """A message typed while a form waits for `slot` that asks something instead of answering."""
     if not slot or slot in NEVER_A_QUESTION_SLOTS or intent != KNOWLEDGE:
         return False
-    text = normalize(text)
+    text = normalize_query(text)  # 繁體字 too
     if slot in NUMBER_SLOTS:
         # 「依申请公开的流程」 typed (or a topic button pressed) while a number is asked for is no number.
         return not _DIGIT.search(text) and not has_no_tracking_number(text) and content_length(text) >= 4
