@@ -246,7 +246,10 @@ def test_the_shipped_referrals_file_is_valid():
      ("窗口在哪", "service_hall"), ("先问下 你们窗口下午几点关门", "hours"), ("你们中午休息吗", "hours"),
      ("那邮寄呢 寄哪儿", "address"), ("申请信寄过去 信封上要写点啥不", None),
      # The number is asked for bare; the other clause says which.
-     ("想把申请表传真过去 你们号码给一下", "fax"), ("号码给一下", "phone")],
+     ("想把申请表传真过去 你们号码给一下", "fax"), ("号码给一下", "phone"),
+     # The contact as the way something is sent, or a place on the website: something else is asked.
+     ("传真交的申请哪天算你们收到", None), ("邮箱申请可以吗", None), ("传真过去的号码是多少", "fax"),
+     ("在网站哪个地方看", None), ("网站是哪个", "website")],
 )
 def test_contact_questions(question, field):
     assert asked_contact(question) == field

@@ -54,6 +54,12 @@ _NUMBER_KINDS = tuple(field for field in CONTACT_FIELDS if field[0] in ("fax", "
 _CLAUSES = re.compile(r"[\s,，。;；!！]+")
 # Words left beside the contact that ask for something done (fill in, write, help).
 _SOMEONE_DOES = re.compile(r"填|写|替|代|帮")
+# 「传真交的申请哪天算收到」: the contact as the way something was sent, and something else asked about it…
+_SENT_BY = re.compile(r"(传真|邮箱|邮件|电邮)(交|发|寄|传|递|提交|申请|过去|过来)")
+# 「在网站哪个地方看」: where on the website (its 专栏), not the website's address.
+_WHERE_ON_IT = re.compile(r"(哪个|什么|啥|哪一?个?)(地方|栏目|位置|板块|专栏|页面)(看|查|找|能|可以|有)|(哪个|什么|啥)(栏目|板块|专栏|页面)")
+# …unless the value itself is asked for as well (「传真过去的号码是多少」).
+_VALUE_ASKED = re.compile(r"号码|号是|多少(?!天|钱|日|个工作日)|是几|(发|传|寄)到?哪|地址|网址")
 
 
 def asked_contact(question: str) -> str | None:
@@ -80,6 +86,8 @@ def _asked_contact_words(question: str) -> tuple[str, str, str] | None:
         # 「想把申请表传真过去 你们号码给一下」: the number is asked for, the other clause says which.
         named = next((m.group(0) for c in clauses if c != bare[0] for _, _, p in _NUMBER_KINDS if (m := p.search(c))), "")
         text = named + bare[0]
+    if _SENT_BY.search(text) and not _VALUE_ASKED.search(text) or _WHERE_ON_IT.search(text):
+        return None
     for key, _, pattern in CONTACT_FIELDS:
         if match := pattern.search(text):
             rest = _FILLERS.sub("", pattern.sub("", text))
