@@ -296,3 +296,15 @@ def test_a_penalty_the_catalogue_does_not_set_is_said_to_be_missing(shipped_desk
     card = shipped_desk.answer(shipped_desk.understand("预付卡备案要是过了30天还没去办，罚多少钱"))
     assert not card.complete and "没有写明逾期或违规的处罚" in card.text and "设定依据" in card.text, card.text
     assert "收费标准" not in card.text
+
+
+@pytest.mark.parametrize("question, stated, unstated, key", [
+    ("预付卡的预收资金要存管多少比例", "按不低于预收资金余额的40%存管。", "发卡企业还应按规定存管预收资金。", "proportion"),
+    ("专项资金几月份开始申报", "每年3月发布申报通知。", "本局在网站发布年度申报通知。", "month"),
+    ("示例市去年社会消费品零售总额是多少", "全年社会消费品零售总额1234.5亿元。", "市商务局主动公开统计信息。", "statistic"),
+])
+def test_a_share_a_month_or_a_statistic_the_passage_does_not_give_is_said_to_be_missing(question, stated, unstated, key):
+    from bot.knowledge.service_items import unstated_attribute
+
+    assert unstated_attribute(question, stated) is None
+    assert unstated_attribute(question, unstated).key == key

@@ -165,6 +165,21 @@ ATTRIBUTES = (
         ),
         re.compile(r"罚款|处罚|罚则"), "legal_basis",
     ),
+    Attribute(  # 「预收资金要存管多少比例」: a share the record may only say exists (「按规定存管」)
+        "proportion", "具体的比例",
+        re.compile(r"多少比例|比例(是|为)?多少|百分之几|百分之多少|几成|多少个点|比例多大|比例多高"),
+        re.compile(r"[0-9一二三四五六七八九十百.]+\s*(%|％)|百分之|[0-9一二三四五六七八九十]成"), "conditions",
+    ),
+    Attribute(  # 「专项资金几月份开始申报」: a month the record leaves to each year's notice
+        "month", "具体的月份",
+        re.compile(r"几月份?(开始|截止|申报|报|办|启动|发|出)|哪个月|什么月份|啥月份|几月份"),
+        re.compile(r"[0-9一二三四五六七八九十]{1,2}\s*月(?!份?内)|季度|上半年|下半年|年初|年底|年末"), "procedure",
+    ),
+    Attribute(  # 「示例市去年社会消费品零售总额是多少」: an economic figure, which guides and rules do not give
+        "statistic", "具体的统计数据",
+        re.compile(r"(总额|总量|总值|产值|营业额|销售额|进出口额|增长率|增速|GDP|gdp)[^，,。？?]{0,4}(是|有|为|达到)?(多少|几)"),
+        re.compile(r"[0-9.]+\s*(亿元|万元|亿美元|万美元|%|％)"), "basic",
+    ),
     Attribute(  # 「你们局去年一共收了多少件申请」: the count is in the annual report, not in a guide
         "count", "具体的统计数字",
         re.compile(r"(一共|总共|共计|总计|全年|去年|今年|前年|每年|一年|[0-9]{4}\s*年)\S{0,12}(多少|几)(件|个|份|起|家|条|项)"),
