@@ -92,6 +92,9 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         # Cancel words leave; a new request in the same breath wins.
         ("算了 不弄了", "cancel_request", "cancel_request"),
         ("不查了 我要申请政府信息公开", "check_status", "apply_disclosure"),
+        # A copy asked for, to be mailed; suggestions counted out (几条建议): wanted, and asked about at once.
+        ("2023年专项资金拨给了哪些企业 给我整一份纸质的寄到人民路8号", "apply_disclosure", "nlu_fallback"),
+        ("想就菜市场改造提几条建议，我直接在这里写给你们可以吗", "file_complaint", "nlu_fallback"),
         # A short question is no way of leaving a form, whatever the classifier makes of it.
         ("截止到几号", "cancel_request", "ask_knowledge"),
         # A choice asked between two things is a question, and 报告 is the agency's business.
