@@ -102,6 +102,9 @@ def ranked(intent: str, confidence: float) -> tuple[str, float, list[dict]]:
         # Social replies only for short social phrases.
         ("你好", "greet", "greet"),
         ("在吗？", "greet", "greet"),
+        ("在吗在吗", "ask_knowledge", "greet"),  # a greeting this short is one, 吗 or not
+        ("不补会咋样", "deny", "ask_knowledge"),  # a no that asks what happens then
+        ("ODI要是投的国家比较敏感，咋整", "out_of_scope", "ask_knowledge"),  # ODI: 境外投资, the agency's business
         ("下午几点关门", "greet", "ask_knowledge"),
         ("传真", "affirm", "ask_knowledge"),
         ("有没有邮箱啊，我发邮件问问行不", "bot_challenge", "ask_knowledge"),

@@ -163,9 +163,13 @@ _DOMAIN = re.compile(
     r"公开|申请|信息|政府|政务|商务|备案|审批|许可|登记|投诉|举报|办理|材料|条例|文件|政策|补贴|资金|企业|公司|窗口|"
     r"收费|费用|证|指南|电话|地址|传真|邮箱|时限|期限|复议|诉讼|答复|预付卡|拍卖|特许|典当|外贸|进出口|年报|统计|"
     r"合同|经营|执照|店|超市|商场|市场|进口|出口|展会|加盟|回收|二手车|汽车|酒|油|家政|美容|洗染|电商|老字号|步行街|"
-    r"消费|零售|外资|外商|投资|境外|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送|报告"
+    r"消费|零售|外资|外商|投资|境外|ODI|odi|劳务|技术|规定|法律|法规|办理|办事|上交|提交|申报|报送|报告"
 )
 SOCIAL_MAX = {"bot_challenge": 14, "ask_capabilities": 14}
+# A greeting this short is one, whichever way the classifier leans (「在吗在吗」「你好在吗」).
+SHORT_GREETING_CHARS = 6
+# 「不补会咋样」「好 那要多久」: a yes or no that asks something is a question.
+_ASKS_WHAT = re.compile(r"咋|怎么|怎样|如何|啥|什么|多久|多少|几|哪")
 # 「那要是去的国家比较敏感呢」: a follow-up to the last answer, however far from the agency its words sound.
 _LEANS_BACK = re.compile(r"^(那|那么|那要是|那如果|要是|如果)|呢[?？。!！~\s]*$")
 _ASKS_BACK = re.compile(r"(呢|吗|么|行不|可以不|[?？])\W*$")
@@ -180,7 +184,7 @@ def is_social(text: str, intent: str) -> bool:
         return False
     if content_length(text) > SOCIAL_MAX.get(intent, SOCIAL_MAX_CHARS + 4):
         return False
-    if intent in ("affirm", "deny") and _ASKS_BACK.search(text):
+    if intent in ("affirm", "deny") and (_ASKS_BACK.search(text) or _ASKS_WHAT.search(text)):
         return False  # 「不交呢」「不去行吗」 ask what happens then
     return bool(pattern.search(text))
 # How things usually go, not where one's own request stands: 「申请一般多久有结果」.
@@ -571,6 +575,8 @@ def route(text: str, intent: str, confidence: float, ranking: list[dict] | None 
         return Route(KNOWLEDGE, "not a social message")
     if top == OUT_OF_SCOPE and confidence >= OUT_OF_SCOPE_CONFIDENT and not _DOMAIN.search(text) and not _LEANS_BACK.search(text):
         return Route(OUT_OF_SCOPE, "chit-chat outside the agency's business")
+    if top == KNOWLEDGE and content_length(text) <= SHORT_GREETING_CHARS and is_social(text, "greet"):
+        return Route("greet", "short greeting")  # 「在吗在吗」: 吗 makes it look like a question
     # Questions, out-of-scope matters (the answer action refers them elsewhere) and anything unsure.
     return Route(KNOWLEDGE, "question" if top == KNOWLEDGE else f"{top} treated as a question")
 
