@@ -86,7 +86,7 @@ def _asked_contact_words(question: str) -> tuple[str, str, str] | None:
         # 「想把申请表传真过去 你们号码给一下」: the number is asked for, the other clause says which.
         named = next((m.group(0) for c in clauses if c != bare[0] for _, _, p in _NUMBER_KINDS if (m := p.search(c))), "")
         text = named + bare[0]
-    if _SENT_BY.search(text) and not _VALUE_ASKED.search(text) or _WHERE_ON_IT.search(text):
+    if (_SENT_BY.search(text) and not _VALUE_ASKED.search(text)) or _WHERE_ON_IT.search(text):
         return None
     for key, _, pattern in CONTACT_FIELDS:
         if match := pattern.search(text):
