@@ -541,6 +541,13 @@ def test_messages_in_traditional_characters_are_understood_like_simplified_ones(
     user = sender()
     servers.send(user, "我要申請政府信息公開")
     assert active_loop(servers, user) == "disclosure_form"
+    # Only the reading is simplified: the conversation keeps what was typed, and a name stays as written.
+    servers.send(user, "公民")
+    servers.send(user, "陳大文")
+    tracker = servers.tracker(user)
+    assert tracker["slots"]["applicant_name"] == "陳大文", tracker["slots"]
+    typed = [e.get("text") for e in tracker["events"] if e.get("event") == "user"]
+    assert "我要申請政府信息公開" in typed and "陳大文" in typed, typed
 
 
 def test_an_item_question_that_mentions_another_agencys_licence_stays_with_the_item(servers):
